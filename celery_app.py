@@ -1,0 +1,39 @@
+"""The Celery application: emails, image uploads, exports and metric rollups
+run here, off the request path. Broker: Redis (``REDIS_URL`` or embedded)."""
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+import settings
+
+settings.resolve_services()
+
+
+def broker_url(redis_url: str) -> str:
+    """Celery spells Unix-socket Redis ``redis+socket://``."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+app = Celery("avantlush", broker=broker_url(settings.REDIS_URL),
+             include=["tasks.emails", "tasks.images"])
+app.conf.update(
+    task_ignore_result=True,
+    task_acks_late=True,  # a task lost with its worker runs again
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_default_retry_delay=5,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 5},
+    broker_connection_timeout=5,
+    task_publish_retry_policy={"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 2},
+    timezone="UTC",
+    beat_schedule={},
+    beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
+    worker_hijack_root_logger=False,
+)
+
+logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -1,0 +1,188 @@
+"""Accounts: register, login, Google, verification, password reset, tokens."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from handlers.base import USER, BaseHandler, Route, api
+from handlers.fields import Email, In, OptionalText, Out
+from models import auth
+
+
+class RegisterIn(In):
+    email: Email
+    password: str = Field(max_length=128)
+    location: OptionalText = Field(default="", max_length=100)
+    full_name: OptionalText = Field(default="", max_length=255)
+
+
+class LoginIn(In):
+    email: Email
+    password: str = Field(max_length=128)
+
+
+class GoogleIn(In):
+    token: str = Field(min_length=1, max_length=8192)
+    email: OptionalText = ""
+    location: OptionalText = Field(default="", max_length=100)
+
+
+class EmailIn(In):
+    email: Email
+
+
+class PasswordIn(In):
+    password: str = Field(max_length=128)
+
+
+class RefreshIn(In):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class UserOut(Out):
+    id: int
+    uuid: str
+    email: str
+    full_name: str
+    location: str
+    is_verified: bool
+    is_staff: bool
+
+
+class RegisterOut(Out):
+    user: UserOut
+    token: str
+
+
+class SessionOut(Out):
+    access_token: str
+    refresh_token: str
+    user: UserOut
+
+
+class MessageOut(Out):
+    success: bool = True
+    message: str
+
+
+class VerifiedOut(MessageOut):
+    token: str
+
+
+class ValidOut(Out):
+    valid: bool
+
+
+class RegisterHandler(BaseHandler):
+    rate_scope = "auth"
+
+    @api(body=RegisterIn, response=RegisterOut, status=201)
+    async def post(self):
+        """Register a new account; a verification email is sent."""
+        data = self.parse(RegisterIn)
+        user, token = await auth.register(data.email, data.password, data.location, data.full_name)
+        self.reply({"user": auth.user_payload(user), "token": token}, 201)
+
+
+class LoginHandler(BaseHandler):
+    rate_scope = "auth"
+
+    @api(body=LoginIn, response=SessionOut)
+    async def post(self):
+        """Log in with email and password."""
+        data = self.parse(LoginIn)
+        self.reply(await auth.login(data.email, data.password))
+
+
+class GoogleLoginHandler(BaseHandler):
+    rate_scope = "auth"
+
+    @api(body=GoogleIn, response=SessionOut)
+    async def post(self):
+        """Log in (or sign up) with a Google ID token."""
+        data = self.parse(GoogleIn)
+        self.reply(await auth.google_login(data.token, data.location))
+
+
+class VerifyEmailHandler(BaseHandler):
+    @api(response=VerifiedOut)
+    async def get(self, token: str, uidb64: str):
+        """Verify an email address from the link in the verification email."""
+        user = await auth.verify_email(token, uidb64)
+        self.reply({"success": True, "message": "Email verified successfully", "token": auth.access_token(user)})
+
+
+class ResendVerificationHandler(BaseHandler):
+    rate_scope = "auth"
+
+    @api(body=EmailIn, response=MessageOut)
+    async def post(self):
+        """Send a new verification email (the old link stops working)."""
+        data = self.parse(EmailIn)
+        await auth.resend_verification(data.email)
+        self.reply({"success": True, "message": "Verification email resent successfully"})
+
+
+class ForgotPasswordHandler(BaseHandler):
+    rate_scope = "auth"
+
+    @api(body=EmailIn, response=MessageOut)
+    async def post(self):
+        """Email a password reset link."""
+        data = self.parse(EmailIn)
+        await auth.forgot_password(data.email)
+        self.reply({"success": True, "message": "Password reset link sent to your email"})
+
+
+class ResetPasswordHandler(BaseHandler):
+    rate_scope = "auth"
+
+    @api(body=PasswordIn, response=MessageOut)
+    async def post(self, uidb64: str, token: str):
+        """Set a new password with the link from the reset email."""
+        data = self.parse(PasswordIn)
+        await auth.reset_password(uidb64, token, data.password)
+        self.reply({"success": True, "message": "Password reset successful"})
+
+
+class ValidateTokenHandler(BaseHandler):
+    role = USER
+    error_extra = {"valid": False}
+
+    @api(response=ValidOut)
+    async def post(self):
+        """Tell whether the bearer token is still valid."""
+        self.reply({"valid": True})
+
+    get = post
+
+
+class TokenRefreshHandler(BaseHandler):
+    @api(body=RefreshIn, response=SessionOut)
+    async def post(self):
+        """Exchange a refresh token for a new pair; the old one is revoked."""
+        data = self.parse(RefreshIn)
+        self.reply(await auth.refresh(data.refresh_token))
+
+
+class LogoutHandler(BaseHandler):
+    @api(body=RefreshIn, response=MessageOut)
+    async def post(self):
+        """Revoke a refresh token."""
+        data = self.parse(RefreshIn)
+        await auth.logout(data.refresh_token)
+        self.reply({"success": True, "message": "Successfully logged out"})
+
+
+routes = [
+    Route("/api/register/", RegisterHandler),
+    Route("/api/auth/register/", RegisterHandler),
+    Route("/api/auth/login/", LoginHandler),
+    Route("/api/auth/google/", GoogleLoginHandler),
+    Route("/api/verify-email/{token}/{uidb64}/", VerifyEmailHandler),
+    Route("/api/resend-verification/", ResendVerificationHandler),
+    Route("/api/forgot-password/", ForgotPasswordHandler),
+    Route("/api/reset-password/{uidb64}/{token}/", ResetPasswordHandler),
+    Route("/api/auth/validate-token/", ValidateTokenHandler),
+    Route("/api/auth/token/refresh/", TokenRefreshHandler),
+    Route("/api/auth/logout/", LogoutHandler),
+]

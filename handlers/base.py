@@ -1,0 +1,351 @@
+"""The one base handler: JSON in and out, the error envelope, JWT auth, roles,
+rate limits, CORS, pagination and the ``@api`` metadata the OpenAPI document
+is built from. Resource handlers stay thin: parse, call one action, reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime as dt
+import logging
+import math
+import re
+import uuid
+from decimal import Decimal
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import orjson
+import peewee
+import psycopg2
+import redis.exceptions
+import tornado.web
+from pydantic import BaseModel, ValidationError
+
+import settings
+from models import auth as auth_actions
+from models import ratelimit
+from models.db import iso
+from models.errors import AppError, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
+
+log = logging.getLogger("avantlush.http")
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id on every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, (dt.datetime, dt.date)):
+        return iso(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+# --- route table and API metadata ------------------------------------------
+
+_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+_PARAM_PATTERNS = {"int": r"[0-9]+", "str": r"[^/]+"}
+
+
+class Route(tornado.web.URLSpec):
+    """A route written as ``/api/addresses/{id:int}/``; ``/api/v1/`` and the
+    trailing slash are optional, and the template is kept for OpenAPI."""
+
+    def __init__(self, template: str, handler: type[tornado.web.RequestHandler], **kwargs: Any) -> None:
+        self.template = template
+        body = template.rstrip("/")
+
+        def sub(match: re.Match) -> str:
+            return f"(?P<{match.group(1)}>{_PARAM_PATTERNS[match.group(2) or 'str']})"
+
+        pattern = _PARAM.sub(sub, re.escape(body).replace(r"\{", "{").replace(r"\}", "}").replace(r"\:", ":"))
+        if pattern.startswith("/api/"):
+            pattern = "/api(?:/v1)?/" + pattern[len("/api/"):]
+        super().__init__(pattern + "/?$", handler, kwargs or None)
+
+    @property
+    def openapi_path(self) -> str:
+        return _PARAM.sub(lambda m: "{" + m.group(1) + "}", self.template)
+
+
+def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+        response: Any = None, status: int = 200, summary: str | None = None,
+        content_type: str = "application/json") -> Callable:
+    """Record a method's request and response schemas for the OpenAPI document."""
+
+    def wrap(fn: Callable) -> Callable:
+        fn._api = {
+            "body": body, "query": query, "response": response, "status": status,
+            "summary": summary or (fn.__doc__ or "").strip().splitlines()[0] if (summary or fn.__doc__) else fn.__name__,
+            "content_type": content_type,
+        }
+        return fn
+
+    return wrap
+
+
+# --- the handler -----------------------------------------------------------
+
+PUBLIC, USER, ADMIN = None, "user", "admin"
+
+_DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, psycopg2.OperationalError,
+              psycopg2.InterfaceError)
+_REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    # Role needed per method; ``role`` is the default for methods not listed.
+    role: str | None = PUBLIC
+    roles: dict[str, str | None] = {}
+    # Anonymous POSTs to credential endpoints use the strict "auth" rate limit.
+    rate_scope: str | None = None
+    default_page_size = 12
+    # Extra keys some endpoints document on their 401 body (e.g. ``valid: false``).
+    error_extra: dict[str, Any] = {}
+
+    current_user: Any
+
+    def initialize(self, **kwargs: Any) -> None:
+        self.route_kwargs = kwargs
+
+    # -- lifecycle --
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        origin = self.request.headers.get("Origin")
+        allowed = settings.CORS_ALLOWED_ORIGINS
+        if origin and ("*" in allowed or origin in allowed):
+            self.set_header("Access-Control-Allow-Origin", origin if "*" not in allowed else "*")
+            self.set_header("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Content-Disposition")
+            self.set_header("Vary", "Origin")
+
+    async def prepare(self) -> None:
+        rid = self.request.headers.get("X-Request-ID") or uuid.uuid4().hex[:16]
+        self.request_id = rid[:64]
+        request_id_var.set(self.request_id)
+        self.set_header("X-Request-ID", self.request_id)
+        self._current_user = None
+        if self.request.method == "OPTIONS":
+            return
+        claims = self._token_claims()
+        await self._rate_limit(claims)
+        if claims is not None:
+            self._current_user = await auth_actions.user_for_claims(claims)
+        needed = self.roles.get(self.request.method, self.role)
+        if needed is not None and self._current_user is None:
+            raise Unauthorized()
+        if needed == ADMIN and not self._current_user.is_staff:
+            raise Forbidden()
+
+    def _token_claims(self) -> dict | None:
+        header = self.request.headers.get("Authorization", "")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Invalid authorization header.")
+        return auth_actions.decode_token(token.strip(), "access")
+
+    async def _rate_limit(self, claims: dict | None) -> None:
+        if claims is not None:
+            scope, ident = "user", f"u{claims['sub']}"
+        else:
+            scope = "auth" if (self.rate_scope == "auth" and self.request.method == "POST") else "anon"
+            ident = self.client_ip()
+        await ratelimit.hit(scope, ident)
+
+    def client_ip(self) -> str:
+        if settings.TRUST_PROXY:
+            forwarded = self.request.headers.get("X-Forwarded-For", "")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return self.request.remote_ip or "unknown"
+
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight."""
+        self.set_header("Access-Control-Allow-Methods", ", ".join(self.allowed_methods()))
+        self.set_header("Access-Control-Allow-Headers",
+                        self.request.headers.get("Access-Control-Request-Headers",
+                                                 "Authorization, Content-Type, Idempotency-Key"))
+        self.set_header("Access-Control-Max-Age", "86400")
+        self.set_status(204)
+        self.finish()
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())] + ["OPTIONS"]
+
+    # -- input --
+    def json_body(self) -> Any:
+        if not self.request.body:
+            return {}
+        try:
+            return orjson.loads(self.request.body)
+        except orjson.JSONDecodeError:
+            raise AppError("Invalid JSON in request body", {"body": ["Request body is not valid JSON."]})
+
+    def parse(self, schema: type[BaseModel], data: Any = None) -> Any:
+        """Validate the JSON body (or ``data``) against ``schema``; 400 with field errors."""
+        if data is None:
+            data = self.json_body()
+        if not isinstance(data, dict):
+            raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        return validate(schema, data)
+
+    def query(self, schema: type[BaseModel]) -> Any:
+        """Validate the query string against ``schema``."""
+        data = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+        return validate(schema, data)
+
+    # -- output --
+    def reply(self, data: Any = None, status: int = 200) -> None:
+        self.set_status(status)
+        if status == 204:
+            self.clear_header("Content-Type")
+            self.finish()
+            return
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
+        self.finish(dumps(data))
+
+    def absolute_url(self, **params: Any) -> str:
+        args = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
+        args.update({k: v for k, v in params.items()})
+        base = f"{self.request.protocol}://{self.request.host}{self.request.path}"
+        return f"{base}?{urlencode(args)}"
+
+    async def paginate(self, query: peewee.SelectQuery, serialize: Callable[[list], Any],
+                       default_size: int | None = None, count: int | None = None) -> dict:
+        """One page of ``query`` in the contract's envelope: two queries whatever the size.
+
+        ``serialize`` gets the page's rows and returns the result list (it may
+        fetch related rows in bulk, never per row).
+        """
+        page, size = self.page_params(default_size)
+        total = count if count is not None else await query.aio_count(query.model._meta.database, clear_limit=True)
+        pages = max(1, math.ceil(total / size))
+        if page > pages:
+            raise NotFound("Invalid page.")
+        rows = list(await query.paginate(page, size).aio_execute())
+        results = await serialize(rows) if asyncio.iscoroutinefunction(serialize) else serialize(rows)
+        return {
+            "count": total,
+            "next": self.absolute_url(page=page + 1) if page < pages else None,
+            "previous": self.absolute_url(page=page - 1) if page > 1 else None,
+            "results": results,
+        }
+
+    def page_params(self, default_size: int | None = None) -> tuple[int, int]:
+        default_size = default_size or self.default_page_size
+        errors: dict[str, list[str]] = {}
+        try:
+            page = int(self.get_query_argument("page", "1"))
+            if page < 1:
+                raise ValueError
+        except ValueError:
+            raise NotFound("Invalid page.")
+        try:
+            size = int(self.get_query_argument("page_size", str(default_size)))
+            if size < 1:
+                raise ValueError
+        except ValueError:
+            errors["page_size"] = ["A positive whole number is required."]
+            raise ValidationFailed(errors=errors)
+        return page, min(size, 100)
+
+    # -- errors --
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, AppError):
+            if self._finished:
+                return
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        if isinstance(e, _DB_ERRORS + _REDIS_ERRORS + (asyncio.TimeoutError,)):
+            log.warning("%s %s: backing service unavailable: %r", self.request.method, self.request.path, e)
+            if not self._finished:
+                self.send_error(503, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.clear_header("Content-Disposition")
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        extra: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        if isinstance(exc, AppError):
+            message, errors, extra = exc.message, exc.errors, dict(exc.extra)
+            if isinstance(exc, RateLimited):
+                self.set_header("Retry-After", str(exc.retry_after))
+            if isinstance(exc, Unauthorized):
+                self.set_header("WWW-Authenticate", 'Bearer realm="api"')
+        elif isinstance(exc, _DB_ERRORS):
+            message, extra = "Service unavailable: database is not reachable", {"service": "database"}
+        elif isinstance(exc, _REDIS_ERRORS):
+            message, extra = "Service unavailable: redis is not reachable", {"service": "redis"}
+        elif isinstance(exc, asyncio.TimeoutError):
+            message = "Service unavailable: a backing service timed out"
+        elif status_code == 404:
+            message = "Not found."
+        elif status_code == 405:
+            message = f'Method "{self.request.method}" not allowed.'
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        elif status_code >= 500:
+            message = "An error occurred while processing your request"
+        else:
+            message = self._reason
+        body = {"status": "error", "success": False, "message": message, "errors": errors}
+        body.setdefault("detail", message)
+        body.update(extra)
+        if status_code == 401:
+            body.update(self.error_extra)
+        self.finish(dumps(body))
+
+    def log_exception(self, typ, value, tb) -> None:  # noqa: ANN001
+        if isinstance(value, (AppError, tornado.web.HTTPError)):
+            return
+        log.error("Uncaught exception %s %s", self.request.method, self.request.uri, exc_info=(typ, value, tb))
+
+
+class NotFoundHandler(BaseHandler):
+    """Every unknown path: 404 in the envelope."""
+
+    async def prepare(self) -> None:
+        raise NotFound("Not found.")
+
+
+def validate(schema: type[BaseModel], data: dict) -> Any:
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors(exc)) from None
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]] or ["non_field_errors"]
+        name = loc[0] if len(loc) == 1 or loc[0] != "body" else loc[1]
+        if err["type"] == "missing":
+            text = "This field is required."
+        elif err["type"] in ("value_error", "assertion_error"):
+            text = str(err["ctx"]["error"]) if "ctx" in err and "error" in err["ctx"] else err["msg"]
+        else:
+            text = err["msg"]
+        errors.setdefault(name, []).append(text)
+    return errors

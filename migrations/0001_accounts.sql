@@ -1,0 +1,22 @@
+-- Accounts: users, profiles, customers, tokens, addresses, waitlist.
+CREATE TABLE "users" ("id" SERIAL NOT NULL PRIMARY KEY, "uuid" UUID NOT NULL, "email" VARCHAR(254) NOT NULL, "password_hash" VARCHAR(100), "full_name" VARCHAR(255) NOT NULL, "location" VARCHAR(100) NOT NULL, "is_staff" BOOLEAN NOT NULL, "is_active" BOOLEAN NOT NULL, "is_verified" BOOLEAN NOT NULL, "google_sub" VARCHAR(64), "date_joined" TIMESTAMP NOT NULL, "last_login" TIMESTAMP);
+CREATE UNIQUE INDEX "users_uuid" ON "users" ("uuid");
+CREATE UNIQUE INDEX "users_email" ON "users" ("email");
+CREATE UNIQUE INDEX "users_google_sub" ON "users" ("google_sub");
+CREATE TABLE "profile" ("id" SERIAL NOT NULL PRIMARY KEY, "user_id" INTEGER NOT NULL, "phone_number" VARCHAR(20) NOT NULL, "country_code" VARCHAR(5) NOT NULL, "photo" VARCHAR(500), "photo_url" VARCHAR(1000), "updated_at" TIMESTAMP NOT NULL, FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE);
+CREATE UNIQUE INDEX "profile_user_id" ON "profile" ("user_id");
+CREATE TABLE "customer" ("id" SERIAL NOT NULL PRIMARY KEY, "user_id" INTEGER, "name" VARCHAR(255) NOT NULL, "email" VARCHAR(254) NOT NULL, "phone" VARCHAR(20) NOT NULL, "country_code" VARCHAR(5) NOT NULL, "local_phone_number" VARCHAR(20) NOT NULL, "status" VARCHAR(10) NOT NULL CHECK (status IN ('active', 'blocked')), "created_at" TIMESTAMP NOT NULL, "updated_at" TIMESTAMP NOT NULL, FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE);
+CREATE UNIQUE INDEX "customer_user_id" ON "customer" ("user_id");
+CREATE UNIQUE INDEX "customer_email" ON "customer" ("email");
+CREATE INDEX "customer_status" ON "customer" ("status");
+CREATE INDEX "customer_created_at" ON "customer" ("created_at");
+CREATE TABLE "refresh_token" ("jti" VARCHAR(64) NOT NULL PRIMARY KEY, "user_id" INTEGER NOT NULL, "created_at" TIMESTAMP NOT NULL, "expires_at" TIMESTAMP NOT NULL, "revoked_at" TIMESTAMP, FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE);
+CREATE INDEX "refresh_token_user_id" ON "refresh_token" ("user_id");
+CREATE TABLE "one_time_token" ("id" SERIAL NOT NULL PRIMARY KEY, "user_id" INTEGER NOT NULL, "purpose" VARCHAR(10) NOT NULL CHECK (purpose IN ('verify', 'reset')), "token_hash" VARCHAR(64) NOT NULL, "created_at" TIMESTAMP NOT NULL, "expires_at" TIMESTAMP NOT NULL, "used_at" TIMESTAMP, FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE);
+CREATE INDEX "one_time_token_user_id" ON "one_time_token" ("user_id");
+CREATE UNIQUE INDEX "one_time_token_token_hash" ON "one_time_token" ("token_hash");
+CREATE TABLE "address" ("id" SERIAL NOT NULL PRIMARY KEY, "user_id" INTEGER NOT NULL, "full_name" VARCHAR(255) NOT NULL, "email" VARCHAR(254) NOT NULL, "phone_number" VARCHAR(20) NOT NULL, "street_address" VARCHAR(255) NOT NULL, "city" VARCHAR(100) NOT NULL, "state" VARCHAR(100) NOT NULL, "country" VARCHAR(100) NOT NULL, "zip_code" VARCHAR(20) NOT NULL, "is_default" BOOLEAN NOT NULL, "created_at" TIMESTAMP NOT NULL, "updated_at" TIMESTAMP NOT NULL, FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE);
+CREATE INDEX "address_user_id" ON "address" ("user_id");
+CREATE UNIQUE INDEX "address_one_default" ON "address" ("user_id") WHERE is_default;
+CREATE TABLE "waitlist_entry" ("id" SERIAL NOT NULL PRIMARY KEY, "email" VARCHAR(254) NOT NULL, "created_at" TIMESTAMP NOT NULL);
+CREATE UNIQUE INDEX "waitlist_entry_email" ON "waitlist_entry" ("email");

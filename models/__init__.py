@@ -1,0 +1,1 @@
+"""Domain layer: tables, query helpers and the async actions that use them."""

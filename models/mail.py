@@ -1,0 +1,74 @@
+"""Emails: rendered from Jinja2 templates in ``emails/`` (HTML + text) and
+delivered by SMTP, or written as ``.eml`` files under ``DATA_DIR/mail/`` when
+``SMTP_HOST`` is unset. Delivery is blocking: only Celery tasks call it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import jinja2
+
+import settings
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(settings.ROOT / "emails")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+
+SUBJECTS = {
+    "verification": "Verify your AvantLush email address",
+    "password_reset": "Reset your AvantLush password",
+    "waitlist": "You're on the AvantLush waitlist!",
+}
+
+
+def render(name: str, **ctx: object) -> tuple[str, str, str]:
+    """Render template ``name``: returns (subject, html, text)."""
+    ctx.setdefault("frontend_url", settings.FRONTEND_URL)
+    ctx.setdefault("year", dt.date.today().year)
+    subject = str(ctx.pop("subject", None) or SUBJECTS[name])
+    html = _env.get_template(f"{name}.html").render(subject=subject, **ctx)
+    text = _env.get_template(f"{name}.txt").render(subject=subject, **ctx)
+    return subject, html, text
+
+
+def build_message(to: str | list[str], subject: str, html: str, text: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = settings.EMAIL_FROM
+    msg["To"] = to if isinstance(to, str) else ", ".join(to)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="avantlush.com")
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def deliver(msg: EmailMessage) -> str:
+    """Send ``msg``; returns where it went (``smtp:<host>`` or the .eml path)."""
+    if settings.SMTP_HOST:
+        with smtplib.SMTP(settings.SMTP_HOST, settings.SMTP_PORT, timeout=20) as smtp:
+            if settings.SMTP_STARTTLS:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.SMTP_USER:
+                smtp.login(settings.SMTP_USER, settings.SMTP_PASSWORD or "")
+            smtp.send_message(msg)
+        return f"smtp:{settings.SMTP_HOST}"
+    settings.MAIL_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = settings.MAIL_DIR / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(bytes(msg))
+    tmp.replace(path)  # readers never see half a file
+    return str(path)
+
+
+def send(to: str | list[str], name: str, **ctx: object) -> str:
+    subject, html, text = render(name, **ctx)
+    return deliver(build_message(to, subject, html, text))

@@ -1,0 +1,79 @@
+"""Uploaded images: checked by content, stored under ``DATA_DIR/media`` at once
+(so the URL works immediately), then copied to Cloudinary by a Celery task
+when ``CLOUDINARY_URL`` is set.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import uuid
+from dataclasses import dataclass
+
+import settings
+from models.errors import ValidationFailed
+
+FORMATS = {"JPEG": "jpg", "PNG": "png"}
+
+
+@dataclass
+class StoredImage:
+    key: str  # path under MEDIA_DIR
+    url: str  # absolute URL, served at /media/<key>
+
+
+def _check_image(data: bytes) -> str:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format
+            img.verify()  # reads the whole file: truncated or corrupt data fails here
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ValidationFailed.field("image", "Upload a valid image. The file is not a JPG or PNG image.") from None
+    if fmt not in FORMATS:
+        raise ValidationFailed.field("image", "Unsupported image format. Use JPG or PNG.")
+    return FORMATS[fmt]
+
+
+def _write(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def media_url(key: str) -> str:
+    return f"{settings.BACKEND_URL}/media/{key}"
+
+
+async def store_image(data: bytes, folder: str, max_bytes: int, field: str = "image") -> StoredImage:
+    """Validate ``data`` as a JPG/PNG of at most ``max_bytes`` and store it.
+
+    Raises ValidationFailed (under ``field``) for empty, oversized or non-image data.
+    """
+    if not data:
+        raise ValidationFailed.field(field, "No file was submitted.")
+    if len(data) > max_bytes:
+        raise ValidationFailed.field(field, f"File too large. Maximum size is {max_bytes // (1024 * 1024)} MB.")
+    loop = asyncio.get_running_loop()
+    try:
+        ext = await loop.run_in_executor(None, _check_image, data)
+    except ValidationFailed as exc:
+        raise ValidationFailed(errors={field: exc.errors["image"]}) from None
+    key = f"{folder}/{uuid.uuid4().hex}.{ext}"
+    await loop.run_in_executor(None, _write, str(settings.MEDIA_DIR / key), data)
+    return StoredImage(key=key, url=media_url(key))
+
+
+async def delete_local(key: str | None) -> None:
+    if not key or key.startswith("cloudinary:"):
+        return
+    path = settings.MEDIA_DIR / key
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, lambda: path.unlink(missing_ok=True))
+
+
+def cloudinary_enabled() -> bool:
+    return bool(settings.CLOUDINARY_URL)

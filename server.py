@@ -1,0 +1,239 @@
+"""AvantLush API server.
+
+    python server.py                      serve (PORT, WEB_CONCURRENCY)
+    python server.py migrate              apply database migrations
+    python server.py create-admin --email E --password P
+    python server.py seed [--products N] [--customers N] [--orders N]
+    python server.py dev                  what `make run` runs: services, migrations,
+                                          demo data, then web + worker + beat
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.process
+import tornado.web
+
+import settings
+
+log = logging.getLogger("avantlush")
+
+MAX_BODY_BYTES = 12 * 1024 * 1024  # above the 5 MB image limit, so that limit answers with a clear 400
+
+
+def setup_logging() -> None:
+    from handlers.base import RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s [%(process)d] [%(request_id)s] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.LOG_LEVEL)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+def make_app(**overrides) -> tornado.web.Application:
+    from handlers import all_routes
+    from handlers.base import NotFoundHandler
+
+    options = dict(
+        default_handler_class=NotFoundHandler,
+        static_path=str(settings.ROOT / "static"),
+        static_url_prefix="/static/",
+        compress_response=True,
+        log_function=_log_request,
+    )
+    options.update(overrides)
+    return tornado.web.Application(all_routes(), **options)
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    rid = getattr(handler, "request_id", "-")
+    logging.getLogger("avantlush.access").log(
+        level, "%d %s %s %.1fms rid=%s", status, handler.request.method, handler.request.uri,
+        1000.0 * handler.request.request_time(), rid)
+
+
+async def connect() -> None:
+    from models.db import db, init_db
+
+    database_url, _ = settings.resolve_services()
+    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.DB_TIMEOUT_SECONDS)
+    await db.aio_connect()
+
+
+async def disconnect() -> None:
+    from models.db import db
+
+    await db.aio_close()
+
+
+async def serve(sockets: list) -> None:
+    await connect()
+    server = tornado.httpserver.HTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
+    server.add_sockets(sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("listening on port %s", settings.PORT)
+    await stop.wait()
+    log.info("shutting down")
+    server.stop()
+    await server.close_all_connections()
+    await disconnect()
+
+
+def cmd_serve(_args: argparse.Namespace) -> None:
+    settings.check_production()
+    settings.resolve_services()
+    sockets = tornado.netutil.bind_sockets(settings.PORT)
+    if settings.WEB_CONCURRENCY > 1:
+        # Processes share the listening socket; each runs its own event loop.
+        tornado.process.fork_processes(settings.WEB_CONCURRENCY, max_restarts=100)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(sockets))
+
+
+def _run(coro_fn, *args):
+    async def main():
+        await connect()
+        try:
+            return await coro_fn(*args)
+        finally:
+            await disconnect()
+
+    return asyncio.run(main())
+
+
+def cmd_migrate(_args: argparse.Namespace) -> None:
+    from models.migrate import migrate
+
+    applied = _run(migrate)
+    print("Applied: " + ", ".join(applied) if applied else "No migrations to apply.")
+
+
+def cmd_create_admin(args: argparse.Namespace) -> None:
+    from models.auth import create_admin
+    from models.passwords import password_errors
+
+    problems = password_errors(args.password)
+    if problems:
+        sys.exit("create-admin: " + " ".join(problems))
+    user = _run(create_admin, args.email, args.password)
+    print(f"Admin ready: {user.email} (id {user.id})")
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    from models.seed import seed
+
+    _run(seed, args.products, args.customers, args.orders, True)
+
+
+def cmd_dev(_args: argparse.Namespace) -> None:
+    sys.exit(run_all())
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (settings.ROOT / "Procfile").read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and not line.startswith("#"):
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def run_all(names: tuple[str, ...] = ("web", "worker", "beat")) -> int:
+    """A small supervisor for `make run`: embedded services (unless the URLs are
+    set), migrations, demo data on an empty database, then the Procfile's web,
+    worker and beat. Ctrl-C or SIGTERM stops every child, then the services."""
+    import subprocess
+    import time
+
+    from models import embedded
+
+    database_url, redis_url = settings.resolve_services()
+    cmd_migrate(argparse.Namespace())
+    if settings.SEED_DEMO:
+        from models.seed import seed_if_empty
+
+        _run(seed_if_empty)
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    commands = procfile()
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for name in names:
+        # Own session: the terminal's Ctrl-C reaches only us, and we stop the
+        # children in order, then the services they use.
+        children[name] = subprocess.Popen(commands[name], shell=True, env=env, cwd=settings.ROOT,
+                                          start_new_session=True)
+        log.info("started %s (pid %d): %s", name, children[name].pid, commands[name])
+    log.info("AvantLush is up on http://localhost:%s/api/ (Ctrl-C stops everything)", settings.PORT)
+    code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                log.error("%s exited with code %s; stopping the others", name, child.returncode)
+                stopping, code = True, 1
+        time.sleep(0.2)
+    for child in children.values():
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children.values():
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    embedded.stop_all()
+    log.info("stopped")
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="server.py", description="AvantLush API server")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the API (default)").set_defaults(fn=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    admin = sub.add_parser("create-admin", help="create or promote a staff user")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(fn=cmd_create_admin)
+    seed = sub.add_parser("seed", help="add demo data")
+    seed.add_argument("--products", type=int, default=40)
+    seed.add_argument("--customers", type=int, default=10)
+    seed.add_argument("--orders", type=int, default=0)
+    seed.set_defaults(fn=cmd_seed)
+    sub.add_parser("dev", help="services + migrations + demo data + web, worker and beat").set_defaults(fn=cmd_dev)
+    args = parser.parse_args(argv)
+    setup_logging()
+    (getattr(args, "fn", None) or cmd_serve)(args)
+
+
+if __name__ == "__main__":
+    main()

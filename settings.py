@@ -1,0 +1,145 @@
+"""Settings, read from the environment once (12-factor).
+
+Nothing else in the project reads ``os.environ``. In production
+(``APP_ENV=production``) missing secrets refuse to start; in development a
+secret key is generated once into ``DATA_DIR``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+class ConfigError(RuntimeError):
+    """Raised at startup when the environment cannot run the app."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = _env(name)
+    try:
+        return int(value) if value is not None else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+APP_ENV = _env("APP_ENV", "development")
+PRODUCTION = APP_ENV == "production"
+TESTING = APP_ENV == "test"
+
+PORT = _int("PORT", 8000)
+WEB_CONCURRENCY = _int("WEB_CONCURRENCY", 1)
+DATA_DIR = Path(_env("DATA_DIR", str(ROOT / ".data"))).resolve()
+MEDIA_DIR = DATA_DIR / "media"
+MAIL_DIR = DATA_DIR / "mail"
+EXPORT_DIR = DATA_DIR / "exports"
+
+# Unset: the embedded servers of models/embedded.py are used (see resolve_services()).
+DATABASE_URL = _env("DATABASE_URL")
+REDIS_URL = _env("REDIS_URL")
+DB_POOL_SIZE = _int("DB_POOL_SIZE", 10)
+DB_TIMEOUT_SECONDS = _int("DB_TIMEOUT_SECONDS", 5)
+
+FRONTEND_URL = (_env("FRONTEND_URL", "http://localhost:3000") or "").rstrip("/")
+BACKEND_URL = (_env("BACKEND_URL", f"http://localhost:{PORT}") or "").rstrip("/")
+CORS_ALLOWED_ORIGINS = [o.strip() for o in (_env("CORS_ALLOWED_ORIGINS", "*") or "").split(",") if o.strip()]
+TRUST_PROXY = _bool("TRUST_PROXY")
+
+SMTP_HOST = _env("SMTP_HOST")
+SMTP_PORT = _int("SMTP_PORT", 587)
+SMTP_USER = _env("SMTP_USER")
+SMTP_PASSWORD = _env("SMTP_PASSWORD")
+SMTP_STARTTLS = _bool("SMTP_STARTTLS", default=bool(SMTP_USER))
+EMAIL_FROM = _env("EMAIL_FROM", "AvantLush <no-reply@avantlush.com>")
+ADMIN_NOTIFICATION_EMAILS = [e.strip() for e in (_env("ADMIN_NOTIFICATION_EMAILS", "") or "").split(",") if e.strip()]
+
+CLOUDINARY_URL = _env("CLOUDINARY_URL")
+
+STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = _env("STRIPE_API_BASE")
+PAYPAL_CLIENT_ID = _env("PAYPAL_CLIENT_ID")
+PAYPAL_CLIENT_SECRET = _env("PAYPAL_CLIENT_SECRET")
+PAYPAL_API_BASE = _env("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com")
+CLOVER_API_KEY = _env("CLOVER_API_KEY")
+CLOVER_MERCHANT_ID = _env("CLOVER_MERCHANT_ID")
+CLOVER_API_BASE = _env("CLOVER_API_BASE", "https://scl-sandbox.dev.clover.com")
+CLOVER_WEBHOOK_SECRET = _env("CLOVER_WEBHOOK_SECRET")
+
+GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
+GOOGLE_CERTS_URL = _env("GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs")
+
+RATE_LIMIT_AUTH = _env("RATE_LIMIT_AUTH", "5/minute")
+RATE_LIMIT_ANON = _env("RATE_LIMIT_ANON", "300/minute")
+RATE_LIMIT_USER = _env("RATE_LIMIT_USER", "1200/minute")
+
+ACCESS_TOKEN_SECONDS = _int("ACCESS_TOKEN_SECONDS", 24 * 3600)
+REFRESH_TOKEN_SECONDS = _int("REFRESH_TOKEN_SECONDS", 7 * 24 * 3600)
+VERIFY_TOKEN_SECONDS = 24 * 3600
+RESET_TOKEN_SECONDS = 3600
+BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
+
+TAX_RATE = Decimal(_env("TAX_RATE", "0") or "0")
+ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
+SEED_DEMO = _bool("SEED_DEMO", default=True)
+LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+
+def _secret_key() -> str:
+    key = _env("SECRET_KEY")
+    if key:
+        return key
+    if PRODUCTION:
+        raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        os.replace(tmp, path)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+
+def check_production() -> None:
+    """Refuse to start a production process that lacks what it needs."""
+    if not PRODUCTION:
+        return
+    missing = [name for name, value in {
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+    }.items() if not value]
+    if missing:
+        raise ConfigError("Missing required settings for production: " + ", ".join(missing))
+
+
+def resolve_services() -> tuple[str, str]:
+    """The database and Redis URLs, starting embedded servers where unset."""
+    global DATABASE_URL, REDIS_URL
+    if not DATABASE_URL or not REDIS_URL:
+        from models import embedded
+
+        if not DATABASE_URL:
+            DATABASE_URL = embedded.ensure_postgres(DATA_DIR / "pg")
+        if not REDIS_URL:
+            REDIS_URL = embedded.ensure_redis(DATA_DIR / "redis")
+    return DATABASE_URL, REDIS_URL

@@ -1,0 +1,48 @@
+"""Copy stored uploads to Cloudinary and point their owner at the new URL."""
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import settings
+from celery_app import app
+from models.accounts import Profile
+from models.media import delete_local
+from tasks._runner import run_async
+
+
+def _owner_updaters():
+    # kind -> (model, key column, url column); product images register here too.
+    registry = {"profile": (Profile, Profile.photo, Profile.photo_url)}
+    try:
+        from models.catalog import ProductImage  # noqa: WPS433 (catalog may not exist yet)
+
+        registry["product"] = (ProductImage, ProductImage.image, ProductImage.image_url)
+    except ImportError:
+        pass
+    return registry
+
+
+async def _move(kind: str, object_id: int, key: str) -> str | None:
+    import cloudinary
+    import cloudinary.uploader
+
+    model, key_col, url_col = _owner_updaters()[kind]
+    row = await model.aio_get_or_none(model.id == object_id)
+    if row is None or getattr(row, key_col.name) != key:
+        return None  # replaced or removed meanwhile: nothing to do
+    cloudinary.config(cloudinary_url=settings.CLOUDINARY_URL)
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(None, functools.partial(
+        cloudinary.uploader.upload, str(settings.MEDIA_DIR / key), folder=f"avantlush/{kind}"))
+    new_key = f"cloudinary:{result['public_id']}"
+    updated = await model.update({key_col: new_key, url_col: result["secure_url"]}).where(
+        (model.id == object_id) & (key_col == key)).aio_execute()
+    if updated:
+        await delete_local(key)
+    return result["secure_url"]
+
+
+@app.task(autoretry_for=(Exception,), retry_backoff=True, max_retries=6, acks_late=True)
+def upload_image(kind: str, object_id: int, key: str) -> str | None:
+    return run_async(_move, kind, object_id, key)
