@@ -1,0 +1,198 @@
+"""Catalog tables. Constraints live here and in migrations/0002_catalog.sql.
+
+``Product.price`` (base price less discount) and ``Product.search_vector`` are
+maintained by PostgreSQL (a generated column and a trigger); never write them.
+"""
+from __future__ import annotations
+
+import peewee as pw
+from playhouse.postgres_ext import BinaryJSONField, TSVectorField
+
+from models.accounts import User
+from models.db import BaseModel, MoneyField, utcnow
+
+PRODUCT_STATUSES = ("draft", "published", "archived")
+STATUS_SYNONYMS = {"active": "published"}
+DISCOUNT_TYPES = ("percentage", "fixed")
+LOW_STOCK_MAX = 10  # 1..10 in stock is "low stock"
+
+
+class Category(BaseModel):
+    name = pw.CharField(max_length=100)
+    slug = pw.CharField(max_length=120, unique=True)
+    parent = pw.ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL", index=True)
+    description = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Tag(BaseModel):
+    name = pw.CharField(max_length=50, unique=True)
+    slug = pw.CharField(max_length=60, unique=True)
+
+
+class Size(BaseModel):
+    name = pw.CharField(max_length=50, unique=True)
+
+
+class Color(BaseModel):
+    name = pw.CharField(max_length=50, unique=True)
+    hex_code = pw.CharField(max_length=7, default="#000000")
+
+
+class Product(BaseModel):
+    name = pw.CharField(max_length=255)
+    slug = pw.CharField(max_length=280, unique=True)
+    description = pw.TextField(default="")
+    product_details = BinaryJSONField(default=list, index=False)
+    category = pw.ForeignKeyField(Category, null=True, backref="products", on_delete="SET NULL")
+    base_price = MoneyField()
+    discount_type = pw.CharField(max_length=10, null=True)
+    discount_value = MoneyField(null=True)  # a percentage or an amount, per discount_type
+    price = MoneyField(null=True)  # GENERATED: base_price less discount
+    vat_amount = MoneyField(null=True)
+    sku = pw.CharField(max_length=64, unique=True)
+    barcode = pw.CharField(max_length=64, null=True)
+    stock_quantity = pw.IntegerField(default=0)
+    status = pw.CharField(max_length=10, default="draft")
+    is_featured = pw.BooleanField(default=False)
+    is_physical_product = pw.BooleanField(default=True)
+    weight = pw.DecimalField(max_digits=10, decimal_places=2, null=True)
+    height = pw.DecimalField(max_digits=10, decimal_places=2, null=True)
+    length = pw.DecimalField(max_digits=10, decimal_places=2, null=True)
+    width = pw.DecimalField(max_digits=10, decimal_places=2, null=True)
+    main_image = pw.CharField(max_length=1000, null=True)  # URL
+    rating = pw.DecimalField(max_digits=3, decimal_places=2, default=0)
+    num_ratings = pw.IntegerField(default=0)
+    search_vector = TSVectorField(null=True)  # TRIGGER: name, sku, description, category
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    @classmethod
+    def visible(cls) -> pw.ModelSelect:
+        """What shoppers may see."""
+        return cls.select().where(cls.status == "published")
+
+
+class ProductTag(BaseModel):
+    product = pw.ForeignKeyField(Product, on_delete="CASCADE")
+    tag = pw.ForeignKeyField(Tag, on_delete="CASCADE", index=True)
+
+    class Meta:
+        primary_key = pw.CompositeKey("product", "tag")
+
+
+class ProductImage(BaseModel):
+    product = pw.ForeignKeyField(Product, backref="images", on_delete="CASCADE", index=True)
+    image = pw.CharField(max_length=500)  # storage key: local path or "cloudinary:<public_id>"
+    image_url = pw.CharField(max_length=1000)
+    is_main = pw.BooleanField(default=False)
+    position = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class ProductVariation(BaseModel):
+    product = pw.ForeignKeyField(Product, backref="variations", on_delete="CASCADE", index=True)
+    variation_type = pw.CharField(max_length=50, default="")
+    variation = pw.CharField(max_length=100, default="")
+    price_adjustment = MoneyField(default=0)
+    stock_quantity = pw.IntegerField(default=0)
+    sku = pw.CharField(max_length=64, null=True, unique=True)
+    is_default = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class VariationSize(BaseModel):
+    variation = pw.ForeignKeyField(ProductVariation, on_delete="CASCADE")
+    size = pw.ForeignKeyField(Size, on_delete="CASCADE", index=True)
+
+    class Meta:
+        primary_key = pw.CompositeKey("variation", "size")
+
+
+class VariationColor(BaseModel):
+    variation = pw.ForeignKeyField(ProductVariation, on_delete="CASCADE")
+    color = pw.ForeignKeyField(Color, on_delete="CASCADE", index=True)
+
+    class Meta:
+        primary_key = pw.CompositeKey("variation", "color")
+
+
+class ProductView(BaseModel):
+    product = pw.ForeignKeyField(Product, on_delete="CASCADE", index=True)
+    user = pw.ForeignKeyField(User, null=True, on_delete="CASCADE", index=True)
+    viewed_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class ProductRecommendation(BaseModel):
+    """Precomputed by a Celery task: products bought together (complementary)."""
+
+    product = pw.ForeignKeyField(Product, on_delete="CASCADE")
+    recommended = pw.ForeignKeyField(Product, on_delete="CASCADE")
+    kind = pw.CharField(max_length=20, default="complementary")
+    score = pw.FloatField(default=0)
+
+    class Meta:
+        indexes = ((("product", "kind", "recommended"), True),)
+
+
+class ReviewTag(BaseModel):
+    """Labels a reviewer can attach ("High Quality", "Good Value")."""
+
+    name = pw.CharField(max_length=50, unique=True)
+    slug = pw.CharField(max_length=60, unique=True)
+
+
+class Review(BaseModel):
+    product = pw.ForeignKeyField(Product, backref="reviews", on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, backref="reviews", on_delete="CASCADE", index=True)
+    variant = pw.ForeignKeyField(ProductVariation, null=True, on_delete="SET NULL")
+    rating = pw.SmallIntegerField()
+    content = pw.TextField(default="")
+    is_verified_purchase = pw.BooleanField(default=False)
+    helpful_count = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("product", "user"), True),)
+
+
+class ReviewTagLink(BaseModel):
+    review = pw.ForeignKeyField(Review, on_delete="CASCADE")
+    tag = pw.ForeignKeyField(ReviewTag, on_delete="CASCADE", index=True)
+
+    class Meta:
+        primary_key = pw.CompositeKey("review", "tag")
+
+
+class ReviewImage(BaseModel):
+    review = pw.ForeignKeyField(Review, backref="images", on_delete="CASCADE", index=True)
+    image_url = pw.CharField(max_length=1000)
+
+
+class ReviewHelpful(BaseModel):
+    review = pw.ForeignKeyField(Review, on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, on_delete="CASCADE", index=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = pw.CompositeKey("review", "user")
+
+
+class ExportJob(BaseModel):
+    """A CSV export built by a Celery task (``?async=1``)."""
+
+    id = pw.UUIDField(primary_key=True)
+    kind = pw.CharField(max_length=20)  # products | orders | customers
+    params = BinaryJSONField(default=dict, index=False)
+    status = pw.CharField(max_length=10, default="pending")  # pending|running|done|failed
+    file = pw.CharField(max_length=500, null=True)
+    row_count = pw.IntegerField(null=True)
+    error = pw.TextField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True)
+
+
+TABLES = [Category, Tag, Size, Color, Product, ProductTag, ProductImage, ProductVariation, VariationSize,
+          VariationColor, ProductView, ProductRecommendation, ReviewTag, Review, ReviewTagLink, ReviewImage,
+          ReviewHelpful, ExportJob]
