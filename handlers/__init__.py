@@ -11,6 +11,7 @@ MODULES = [
     "profile",
     "addresses",
     "waitlist",
+    "products",
     "media",
 ]
 

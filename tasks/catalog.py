@@ -1,0 +1,4 @@
+"""Catalog upkeep tasks (recommendations)."""
+from __future__ import annotations
+
+from celery_app import app  # noqa: F401

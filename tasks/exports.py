@@ -1,0 +1,4 @@
+"""CSV export tasks."""
+from __future__ import annotations
+
+from celery_app import app  # noqa: F401
