@@ -53,7 +53,7 @@ EXPORT_DIR = DATA_DIR / "exports"
 DATABASE_URL = _env("DATABASE_URL")
 REDIS_URL = _env("REDIS_URL")
 DB_POOL_SIZE = _int("DB_POOL_SIZE", 10)
-DB_TIMEOUT_SECONDS = _int("DB_TIMEOUT_SECONDS", 5)
+DB_TIMEOUT_SECONDS = _int("DB_TIMEOUT_SECONDS", 10)
 
 FRONTEND_URL = (_env("FRONTEND_URL", "http://localhost:3000") or "").rstrip("/")
 BACKEND_URL = (_env("BACKEND_URL", f"http://localhost:{PORT}") or "").rstrip("/")

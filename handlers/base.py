@@ -106,6 +106,7 @@ PUBLIC, USER, ADMIN = None, "user", "admin"
 _DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, psycopg2.OperationalError,
               psycopg2.InterfaceError)
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_UNSAFE_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=-]")  # what may be echoed in a header
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -132,12 +133,15 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Access-Control-Allow-Origin", origin if "*" not in allowed else "*")
             self.set_header("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Content-Disposition")
             self.set_header("Vary", "Origin")
+        # Here rather than in prepare(): send_error() clears the headers and calls
+        # this again, so error responses (the ones worth tracing) keep the id too.
+        if not hasattr(self, "request_id"):
+            rid = _UNSAFE_REQUEST_ID.sub("", self.request.headers.get("X-Request-ID", ""))[:64]
+            self.request_id = rid or uuid.uuid4().hex[:16]
+        self.set_header("X-Request-ID", self.request_id)
 
     async def prepare(self) -> None:
-        rid = self.request.headers.get("X-Request-ID") or uuid.uuid4().hex[:16]
-        self.request_id = rid[:64]
         request_id_var.set(self.request_id)
-        self.set_header("X-Request-ID", self.request_id)
         self._current_user = None
         if self.request.method == "OPTIONS":
             return

@@ -36,7 +36,12 @@ async def load_address_for(user: User, address_id: int, lock: bool = False) -> A
 
 
 async def _lock_user_addresses(user_id: int) -> list[Address]:
-    """Serialise default changes of one user (row locks on their addresses)."""
+    """Serialise default changes of one user (row locks on their addresses).
+
+    The user's row is locked first: with no address yet there is nothing else
+    to lock, and two "first" addresses would both become the default. (NO KEY:
+    foreign-key checks of other tables on this user need not wait.)"""
+    await User.select(User.id).where(User.id == user_id).for_update("FOR NO KEY UPDATE").aio_execute()
     return list(await Address.select(Address.id, Address.is_default).where(Address.user == user_id)
                 .order_by(Address.id).for_update().aio_execute())
 

@@ -28,8 +28,11 @@ SUBJECTS = {
 }
 
 
-def render(name: str, **ctx: object) -> tuple[str, str, str]:
-    """Render template ``name``: returns (subject, html, text)."""
+def render(name: str, /, **ctx: object) -> tuple[str, str, str]:
+    """Render template ``name``: returns (subject, html, text).
+
+    ``name`` is positional-only: templates take a ``name`` variable (the recipient's).
+    """
     ctx.setdefault("frontend_url", settings.FRONTEND_URL)
     ctx.setdefault("year", dt.date.today().year)
     subject = str(ctx.pop("subject", None) or SUBJECTS[name])
@@ -69,6 +72,6 @@ def deliver(msg: EmailMessage) -> str:
     return str(path)
 
 
-def send(to: str | list[str], name: str, **ctx: object) -> str:
+def send(to: str | list[str], name: str, /, **ctx: object) -> str:
     subject, html, text = render(name, **ctx)
     return deliver(build_message(to, subject, html, text))

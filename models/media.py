@@ -29,6 +29,8 @@ def _check_image(data: bytes) -> str:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format
             img.verify()  # reads the whole file: truncated or corrupt data fails here
+    except Image.DecompressionBombError:  # a few bytes that claim billions of pixels
+        raise ValidationFailed.field("image", "Image dimensions are too large.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ValidationFailed.field("image", "Upload a valid image. The file is not a JPG or PNG image.") from None
     if fmt not in FORMATS:

@@ -77,16 +77,17 @@ async def update_profile(user: User, profile: Profile, changes: dict[str, Any]) 
             profile_changes.update(phone_number="", country_code=code or "")
     async with transaction():
         if user_changes:
-            try:
-                async with transaction():
-                    await User.update(**user_changes).where(User.id == user.id).aio_execute()
-            except pw.IntegrityError:
-                raise ValidationFailed.field("email", "User with this email address already exists.") from None
             customer_changes = {k: v for k, v in (("name", user_changes.get("full_name")),
                                                    ("email", user_changes.get("email"))) if v is not None}
-            if customer_changes:
-                await Customer.update(**customer_changes, updated_at=utcnow()).where(
-                    Customer.user == user.id).aio_execute()
+            try:
+                # The customer's email is unique too (an admin-created customer may hold it).
+                async with transaction():
+                    await User.update(**user_changes).where(User.id == user.id).aio_execute()
+                    if customer_changes:
+                        await Customer.update(**customer_changes, updated_at=utcnow()).where(
+                            Customer.user == user.id).aio_execute()
+            except pw.IntegrityError:
+                raise ValidationFailed.field("email", "User with this email address already exists.") from None
         await Profile.update(**profile_changes).where(Profile.id == profile.id).aio_execute()
         if "phone_number" in profile_changes:
             await Customer.update(phone=profile_changes["phone_number"],
