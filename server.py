@@ -18,7 +18,6 @@ import sys
 
 import tornado.httpserver
 import tornado.netutil
-import tornado.process
 import tornado.web
 
 import settings
@@ -100,8 +99,7 @@ def cmd_serve(_args: argparse.Namespace) -> None:
     settings.resolve_services()
     sockets = tornado.netutil.bind_sockets(settings.PORT)
     if settings.WEB_CONCURRENCY > 1:
-        # Processes share the listening socket; each runs its own event loop.
-        tornado.process.fork_processes(settings.WEB_CONCURRENCY, max_restarts=100)
+        fork_workers(settings.WEB_CONCURRENCY)  # returns in each child
     try:
         import uvloop
 
@@ -109,6 +107,72 @@ def cmd_serve(_args: argparse.Namespace) -> None:
     except ImportError:
         pass
     asyncio.run(serve(sockets))
+
+
+def fork_workers(count: int) -> None:
+    """Fork ``count`` web processes sharing the listening socket, each with its
+    own event loop. Returns in the children; the parent supervises them:
+    restarts a crashed one, and passes SIGTERM/SIGINT on, then waits."""
+    import time
+
+    def spawn() -> int:
+        pid = os.fork()
+        if pid == 0:
+            _die_with_parent()
+            return 0
+        return pid
+
+    children: set[int] = set()
+    for _ in range(count):
+        pid = spawn()
+        if pid == 0:
+            return
+        children.add(pid)
+    stopping = False
+
+    def stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    restarts: list[float] = []
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        children.discard(pid)
+        if stopping:
+            continue
+        log.warning("web process %d exited (status %d); starting another", pid, status)
+        restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
+        if len(restarts) > 20:
+            log.error("web processes keep crashing; giving up")
+            stop(signal.SIGTERM, None)
+            continue
+        pid = spawn()
+        if pid == 0:
+            return
+        children.add(pid)
+    sys.exit(0)
+
+
+def _die_with_parent() -> None:
+    """Linux: a web process gets SIGTERM if its supervising parent dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _run(coro_fn, *args):

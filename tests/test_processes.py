@@ -1,0 +1,86 @@
+"""Process management: `python server.py` with WEB_CONCURRENCY, and the `dev`
+supervisor behind `make run`, both leave no process behind when stopped."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+
+import settings
+from tests.conftest import DATABASE_URL, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str], port: int, **env_extra: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
+               SEED_DEMO="0", **env_extra)
+    return subprocess.Popen([sys.executable, "server.py", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_healthy(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become healthy")
+
+
+def descendants(proc: subprocess.Popen) -> list[psutil.Process]:
+    return psutil.Process(proc.pid).children(recursive=True)
+
+
+def assert_all_gone(procs: list[psutil.Process], timeout: float = 30) -> None:
+    gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+
+
+def test_web_concurrency_forks_workers_restarts_crashed_ones_and_stops_all():
+    port = free_port()
+    proc = start([], port, WEB_CONCURRENCY="2")
+    try:
+        wait_healthy(port)
+        workers = descendants(proc)
+        assert len(workers) == 2
+        workers[0].kill()  # a crash
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len([p for p in descendants(proc) if p.is_running()]) < 2:
+            time.sleep(0.2)
+        wait_healthy(port)
+        everyone = [psutil.Process(proc.pid)] + descendants(proc)
+        assert len(everyone) == 3
+        proc.send_signal(signal.SIGTERM)
+        assert_all_gone(everyone)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_dev_supervisor_runs_web_worker_beat_and_ctrl_c_stops_them():
+    port = free_port()
+    proc = start(["dev"], port)
+    try:
+        wait_healthy(port, timeout=90)
+        children = descendants(proc)
+        commands = " ".join(" ".join(p.cmdline()) for p in children)
+        assert "worker" in commands and "beat" in commands and "server.py" in commands
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        assert_all_gone(children)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
