@@ -118,6 +118,10 @@ def fork_workers(count: int) -> None:
     def spawn() -> int:
         pid = os.fork()
         if pid == 0:
+            # The child must not run the parent's handlers below (it may be
+            # forked after they are installed); serve() installs its own.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             _die_with_parent()
             return 0
         return pid
