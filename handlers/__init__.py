@@ -12,6 +12,7 @@ MODULES = [
     "addresses",
     "waitlist",
     "products",
+    "exports",
     "media",
 ]
 

@@ -1,26 +1,658 @@
-"""Staff catalog endpoints (product methods are composed into handlers/products.py;
-admin-only URLs are declared in ``routes`` below)."""
+"""Staff catalog endpoints. The product methods (create, PUT, PATCH, DELETE,
+category POST) are composed into handlers/products.py; the admin-only URLs
+are declared in ``routes`` below. Business rules live in models/catalog/admin.py.
+
+Field errors use DRF's messages. Errors inside ``variations`` are keyed by
+their path, e.g. ``variations.0.sku``.
+"""
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field, ValidationError, create_model, model_validator
+
+from handlers.base import ADMIN, BaseHandler, Route, api
+from handlers.exports import ExportStartedOut, export_csv
+from handlers.fields import In, Out
+from models.catalog import admin
+from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
+from models.errors import AppError, ValidationFailed
+
+# --- field types with DRF messages ------------------------------------------------
+
+NUMBER = "A valid number is required."
+INTEGER = "A valid integer is required."
+NOT_NULL = "This field may not be null."
+
+
+def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2):
+    def check(value: Any) -> Decimal | None:
+        if value is None or (null and isinstance(value, str) and not value.strip()):
+            if null:
+                return None
+            raise ValueError(NOT_NULL)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            raise ValueError(NUMBER)
+        try:
+            number = Decimal(value.strip() if isinstance(value, str) else str(value))
+        except InvalidOperation:
+            raise ValueError(NUMBER) from None
+        if not number.is_finite():
+            raise ValueError(NUMBER)
+        if minimum is not None and number < minimum:
+            raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
+        _sign, digits, exponent = number.normalize().as_tuple()
+        decimals = max(0, -exponent)
+        whole = max(0, len(digits) + exponent)
+        if decimals > places:
+            raise ValueError(f"Ensure that there are no more than {places} decimal places.")
+        if whole > max_digits - places:
+            raise ValueError(f"Ensure that there are no more than {max_digits - places} digits before the "
+                             "decimal point.")
+        return number.quantize(Decimal(1).scaleb(-places))
+
+    return BeforeValidator(check)
+
+
+def _integer(minimum: int = 0):
+    def check(value: Any) -> int:
+        if value is None:
+            raise ValueError(NOT_NULL)
+        if isinstance(value, bool):
+            raise ValueError(INTEGER)
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            number = int(value)
+        else:
+            raise ValueError(INTEGER)
+        if number < minimum:
+            raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
+        if number > 2_147_483_647:
+            raise ValueError("Ensure this value is less than or equal to 2147483647.")
+        return number
+
+    return BeforeValidator(check)
+
+
+def _flag(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("Must be a valid boolean.")
+
+
+def _pk(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+    return int(value)
+
+
+def _pk_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
+    out = []
+    for item in value:
+        pk = _pk(item)
+        if pk is None:
+            raise ValueError("Incorrect type. Expected pk value, received null.")
+        out.append(pk)
+    return out
+
+
+def _text(value: Any) -> Any:
+    """Numbers sent for text fields (an all-digit SKU) are taken as text."""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _required_text(value: Any) -> Any:
+    value = _text(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise ValueError("This field may not be blank.")
+    return value
+
+
+def _optional_text(value: Any) -> Any:
+    value = _text(value)
+    return "" if value is None else value
+
+
+def _optional_code(value: Any) -> Any:
+    value = _text(value)
+    if isinstance(value, str):
+        value = value.strip()
+    return value or None
+
+
+def _details(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
+    if not all(isinstance(v, str) for v in value):
+        raise ValueError("Each item must be a string.")
+    return [v.strip() for v in value if v.strip()]
+
+
+def _choice(choices: tuple[str, ...], synonyms: dict[str, str] | None = None, null: bool = False):
+    def check(value: Any) -> str | None:
+        if value is None or value == "":
+            if null:
+                return None
+            raise ValueError(NOT_NULL if value is None else f'"{value}" is not a valid choice.')
+        text = str(value).strip().lower()
+        text = (synonyms or {}).get(text, text)
+        if text not in choices:
+            raise ValueError(f'"{value}" is not a valid choice.')
+        return text
+
+    return BeforeValidator(check)
+
+
+def _none_to_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _hex_color(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"#[0-9A-Fa-f]{6}", value.strip()):
+        raise ValueError("Enter a valid hex color code in the form #RRGGBB.")
+    return value.strip().upper()
+
+
+Text = Annotated[str, BeforeValidator(_required_text)]
+OptionalText = Annotated[str, BeforeValidator(_optional_text)]
+Code = Annotated[str | None, BeforeValidator(_optional_code)]
+Money = Annotated[Decimal, _decimal(null=False, minimum=Decimal(0))]
+OptionalMoney = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0))]
+Adjustment = Annotated[Decimal, _decimal(null=False, minimum=None)]
+Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), max_digits=10)]
+Quantity = Annotated[int, _integer(0)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Pk = Annotated[int | None, BeforeValidator(_pk)]
+PkList = Annotated[list[int], BeforeValidator(_pk_list)]
+Details = Annotated[list[str], BeforeValidator(_details)]
+Status = Annotated[str, _choice(PRODUCT_STATUSES, STATUS_SYNONYMS)]
+DiscountType = Annotated[str | None, _choice(DISCOUNT_TYPES, null=True)]
+HexColor = Annotated[str, BeforeValidator(_hex_color)]
+
+
+def partial(model: type[In], name: str) -> type[In]:
+    """The PATCH twin of ``model``: every field optional, nothing defaulted, and
+    an explicit null still rejected where the field is not nullable."""
+    fields = {key: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, Field(default=None))
+              for key, f in model.model_fields.items()}
+    return create_model(name, __base__=model, **fields)
+
+
+def _messages(err: dict) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "This field is required."
+    if kind in ("value_error", "assertion_error") and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])
+    if err.get("input", ...) is None:
+        return NOT_NULL
+    if kind == "string_too_long":
+        return f"Ensure this field has no more than {err['ctx']['max_length']} characters."
+    if kind in ("list_type", "model_type", "dict_type"):
+        expected = "a list of items" if kind == "list_type" else "a dictionary"
+        return f'Expected {expected} but got type "{type(err.get("input")).__name__}".'
+    if kind == "string_type":
+        return "Not a valid string."
+    return err["msg"]
+
+
+def parse_body(handler: BaseHandler, schema: type[In]) -> Any:
+    """Validate the JSON body against ``schema``; 400 with field errors keyed by
+    path (``variations.0.sku``) so that nested rows can be pointed at."""
+    data = handler.json_body()
+    if not isinstance(data, dict):
+        raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "non_field_errors"
+            errors.setdefault(key, []).append(_messages(err))
+        raise ValidationFailed(errors=errors) from None
+
+
+# --- schemas ---------------------------------------------------------------------
+
+class VariationIn(In):
+    id: Pk = None  # an existing variation of this product is updated in place
+    variation_type: OptionalText = Field(default="", max_length=50)
+    variation: OptionalText = Field(default="", max_length=100)
+    price_adjustment: Adjustment = Decimal("0.00")
+    stock_quantity: Quantity = 0
+    sku: Code = Field(default=None, max_length=64)
+    is_default: Flag = False
+    size_ids: PkList = []
+    color_ids: PkList = []
+
+
+class ProductIn(In):
+    name: Text = Field(max_length=255)
+    description: OptionalText = ""
+    product_details: Details = []
+    category: Pk = None
+    tags: PkList = []
+    base_price: Money  # "price" is accepted as an alias
+    discount_type: DiscountType = None
+    discount_percentage: OptionalMoney = None
+    vat_amount: OptionalMoney = None
+    sku: Text = Field(max_length=64)
+    barcode: Code = Field(default=None, max_length=64)
+    stock_quantity: Quantity = 0
+    status: Status = "draft"  # "active" means published
+    is_featured: Flag = False
+    is_physical_product: Flag = True
+    weight: Dimension = None
+    height: Dimension = None
+    length: Dimension = None
+    width: Dimension = None
+    variations: Annotated[list[VariationIn], BeforeValidator(_none_to_list)] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "base_price" not in data and "price" in data:
+            data = {**data, "base_price": data["price"]}
+        return data
+
+
+ProductPatch = partial(ProductIn, "ProductPatch")
+
+
+class SizeOut(Out):
+    id: int
+    name: str
+
+
+class ColorOut(SizeOut):
+    hex_code: str
+
+
+class VariationOut(Out):
+    id: int
+    variation_type: str
+    variation: str
+    price_adjustment: str
+    stock_quantity: int
+    sku: str | None
+    is_default: bool
+    final_price: str
+    sizes: list[SizeOut]
+    colors: list[ColorOut]
+
+
+class ProductOut(Out):
+    id: int
+    name: str
+    description: str
+    product_details: list[str]
+    category: int | None
+    category_name: str | None
+    tags: list[int]
+    status: str
+    status_display: str
+    main_image: str | None
+    images: list[str]
+    is_featured: bool
+    is_liked: bool
+    available_sizes: list[SizeOut]
+    available_colors: list[ColorOut]
+    base_price: str
+    discount_type: str | None
+    discount_percentage: str | None
+    vat_amount: str | None
+    sku: str
+    barcode: str | None
+    stock_quantity: int
+    variations: list[VariationOut]
+    is_physical_product: bool
+    weight: str | None
+    height: str | None
+    length: str | None
+    width: str | None
+    created_at: str
+    added_date_formatted: str
+    variants_count: int
+    all_images: dict
+    price: str
+    slug: str
+    updated_at: str
+
+
+class CategoryIn(In):
+    name: Text = Field(max_length=100)
+    parent: Pk = None
+    description: OptionalText = ""
+
+
+class CategoryOut(Out):
+    id: int
+    name: str
+    slug: str
+    parent: int | None
+    description: str
+
+
+class TagIn(In):
+    name: Text = Field(max_length=50)
+
+
+class TagOut(Out):
+    id: int
+    name: str
+    slug: str
+
+
+class SizeIn(In):
+    name: Text = Field(max_length=50)
+
+
+class ColorIn(In):
+    name: Text = Field(max_length=50)
+    hex_code: HexColor
+
+
+class BulkStatusIn(In):
+    product_ids: PkList
+    status: Status
+
+
+class BulkActionIn(In):
+    action: str | None = None
+    product_ids: Any = None
+
+
+class MessageOut(Out):
+    success: bool | None = None
+    message: str
+
+
+class ImageUploadOut(Out):
+    success: bool
+    image_url: str
+    image_id: int
+
+
+class ProductFilters(In):
+    tab: str | None = Field(default=None, description="all | published | low_stock | draft | out_of_stock")
+    search: str | None = Field(default=None, description="name, SKU or category name")
+    category: str | None = Field(default=None, description="category slug")
+
+
+class DashboardQuery(ProductFilters):
+    page: str | None = None
+    page_size: str | None = Field(default=None, description="default 10, at most 100")
+
+
+# ``async`` is a Python keyword, hence create_model.
+ExportQuery = create_model("ExportQuery", __base__=ProductFilters, **{"async": (
+    str | None, Field(default=None, description="1: build the file in the background (202 and a job)"))})
+
+
+class OrderFormSearchQuery(In):
+    q: str | None = Field(default=None, description="2+ characters: name, SKU or description")
+
+
+class OrderFormProductOut(Out):
+    id: int
+    name: str
+    sku: str
+    price: str
+    stock_quantity: int
+    image: str | None
+
+
+# --- product methods composed into handlers/products.py ------------------------------------
+
+@api(body=ProductIn, response=ProductOut, status=201)
 async def create_product(self):
-    raise NotImplementedError
+    """Create a product with its tags and variations."""
+    data = parse_body(self, ProductIn)
+    self.reply(await admin.create_product(data.model_dump()), 201)
 
 
+@api(body=ProductIn, response=ProductOut)
 async def replace_product(self, id: str):
-    raise NotImplementedError
+    """Replace a product: fields left out take their defaults; tags and variations are replaced."""
+    data = parse_body(self, ProductIn)
+    self.reply(await admin.update_product(int(id), data.model_dump()))
 
 
+@api(body=ProductPatch, response=ProductOut)
 async def update_product(self, id: str):
-    raise NotImplementedError
+    """Change the given fields; ``variations``, when given, replace the product's variations."""
+    data = parse_body(self, ProductPatch)
+    self.reply(await admin.update_product(int(id), data.model_dump(exclude_unset=True)))
 
 
+@api(status=204)
 async def delete_product(self, id: str):
-    raise NotImplementedError
+    """Delete a product with its variations and images."""
+    await admin.delete_product(int(id))
+    self.reply(status=204)
 
 
+@api(body=CategoryIn, response=CategoryOut, status=201)
 async def create_category(self):
-    raise NotImplementedError
+    """Create a category (slug made unique from the name)."""
+    data = parse_body(self, CategoryIn)
+    self.reply(await admin.create_category(data.model_dump()), 201)
 
 
-routes: list = []
+# --- admin-only handlers ---------------------------------------------------------------
+
+class ProductImageUploadHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=ImageUploadOut, content_type="multipart/form-data")
+    async def post(self, id: str):
+        """Add an image (form field ``image``; JPG/PNG, 5 MB at most); the first becomes the main image."""
+        files = self.request.files.get("image")
+        if not files:
+            raise ValidationFailed.field("image", "No file was submitted.")
+        self.reply(await admin.add_product_image(int(id), files[0].body))
+
+
+class ProductImageRemoveHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=MessageOut)
+    async def delete(self, id: str, image_id: str):
+        """Remove an image; the next one becomes the main image if needed."""
+        await admin.remove_product_image(int(id), int(image_id))
+        self.reply({"success": True, "message": "Image removed successfully"})
+
+
+class ProductExportHandler(BaseHandler):
+    role = ADMIN
+
+    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    async def get(self):
+        """Products as CSV, streamed (``?async=1``: 202 and a background job)."""
+        await export_csv(self, "products")
+
+
+class BulkUpdateStatusHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=BulkStatusIn, response=MessageOut)
+    async def post(self):
+        """Set the status of several products."""
+        data = parse_body(self, BulkStatusIn)
+        self.reply({"success": True, "message": await admin.bulk_update_status(data.product_ids, data.status)})
+
+
+class ProductTagsHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=list[TagOut])
+    async def get(self):
+        """All product tags."""
+        self.reply(await admin.tags.list())
+
+
+class ProductSizesHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=list[SizeOut])
+    async def get(self):
+        """All sizes (for the variation form)."""
+        self.reply(await admin.sizes.list())
+
+
+class ProductColorsHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=list[ColorOut])
+    async def get(self):
+        """All colors (for the variation form)."""
+        self.reply(await admin.colors.list())
+
+
+class TabCountsHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=dict[str, int])
+    async def get(self):
+        """Products per dashboard tab (all, published, low_stock, draft, out_of_stock)."""
+        self.reply(await admin.tab_counts())
+
+
+class DashboardProductsHandler(BaseHandler):
+    role = ADMIN
+
+    @api(query=DashboardQuery, response=dict)
+    async def get(self):
+        """The dashboard's product table: products, pagination, filters and tab counts."""
+        filters = admin.clean_product_filters(self.query(ProductFilters).model_dump())
+        page, size = self.page_params(10)
+        self.reply(await admin.dashboard_products(filters, page, size))
+
+
+class BulkProductActionHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=BulkActionIn, response=MessageOut)
+    async def post(self):
+        """Delete, publish, draft, feature or unfeature several products."""
+        body = self.json_body()
+        body = body if isinstance(body, dict) else {}
+        action, ids = body.get("action"), body.get("product_ids")
+        if not action or not ids:
+            missing = {k: ["This field is required."] for k, v in (("action", action), ("product_ids", ids)) if not v}
+            raise AppError("Action and product_ids are required", missing,
+                           error="Action and product_ids are required")
+        if action not in admin.BULK_ACTIONS:
+            raise AppError("Invalid action", {"action": [f'"{action}" is not a valid choice.']},
+                           error="Invalid action", valid_actions=list(admin.BULK_ACTIONS))
+        try:
+            product_ids = _pk_list(ids)
+        except ValueError as exc:
+            raise ValidationFailed.field("product_ids", str(exc)) from None
+        self.reply({"message": await admin.bulk_action(action, product_ids)})
+
+
+class DashboardExportHandler(BaseHandler):
+    role = ADMIN
+
+    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    async def get(self):
+        """The dashboard's products CSV (tab/search/category filters; ``?async=1`` for a job)."""
+        await export_csv(self, "products")
+
+
+class OrderFormProductSearchHandler(BaseHandler):
+    role = ADMIN
+
+    @api(query=OrderFormSearchQuery, response=list[OrderFormProductOut])
+    async def get(self):
+        """Products for the admin order form: at most 10, [] for a query under 2 characters."""
+        self.reply(await admin.search_for_order_form(self.get_query_argument("q", "")))
+
+
+def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_out: type[Out]) -> list[Route]:
+    """List/create at ``path`` and read/replace/update/delete at ``path{id}/``, admin only."""
+    schema_patch = partial(schema_in, f"{schema_in.__name__[:-2]}Patch")
+    plural = f"{label.lower()}s" if not label.endswith("y") else f"{label[:-1].lower()}ies"
+
+    class ListHandler(BaseHandler):
+        role = ADMIN
+
+        @api(response=list[schema_out], summary=f"All {plural}.")
+        async def get(self):
+            self.reply(await store.list())
+
+        @api(body=schema_in, response=schema_out, status=201, summary=f"Create a {label.lower()}.")
+        async def post(self):
+            self.reply(await store.create(parse_body(self, schema_in).model_dump()), 201)
+
+    class ItemHandler(BaseHandler):
+        role = ADMIN
+
+        @api(response=schema_out, summary=f"One {label.lower()}.")
+        async def get(self, id: str):
+            self.reply(await store.get(int(id)))
+
+        @api(body=schema_in, response=schema_out, summary=f"Replace a {label.lower()}.")
+        async def put(self, id: str):
+            self.reply(await store.update(int(id), parse_body(self, schema_in).model_dump()))
+
+        @api(body=schema_patch, response=schema_out, summary=f"Change some fields of a {label.lower()}.")
+        async def patch(self, id: str):
+            self.reply(await store.update(int(id), parse_body(self, schema_patch).model_dump(exclude_unset=True)))
+
+        @api(status=204, summary=f"Delete a {label.lower()}.")
+        async def delete(self, id: str):
+            await store.delete(int(id))
+            self.reply(status=204)
+
+    ListHandler.__name__ = ListHandler.__qualname__ = f"{label}ListHandler"
+    ItemHandler.__name__ = ItemHandler.__qualname__ = f"{label}Handler"
+    return [Route(path, ListHandler), Route(path + "{id:int}/", ItemHandler)]
+
+
+_categories = SimpleNamespace(list=admin.list_categories, get=admin.get_category, create=admin.create_category,
+                              update=admin.update_category, delete=admin.delete_category)
+
+routes = [
+    Route("/api/products/{id:int}/upload-image/", ProductImageUploadHandler),
+    Route("/api/products/{id:int}/remove-image/{image_id:int}/", ProductImageRemoveHandler),
+    Route("/api/products/export/", ProductExportHandler),
+    Route("/api/products/bulk-update-status/", BulkUpdateStatusHandler),
+    Route("/api/products/tags/", ProductTagsHandler),
+    Route("/api/products/sizes/", ProductSizesHandler),
+    Route("/api/products/colors/", ProductColorsHandler),
+    Route("/api/products/tab_counts/", TabCountsHandler),
+    Route("/api/dashboard/product_management_data/", DashboardProductsHandler),
+    Route("/api/dashboard/bulk_product_action/", BulkProductActionHandler),
+    Route("/api/dashboard/export_products/", DashboardExportHandler),
+    Route("/api/product-search/", OrderFormProductSearchHandler),
+    *_crud_routes("/api/categories/", "Category", _categories, CategoryIn, CategoryOut),
+    *_crud_routes("/api/tags/", "Tag", admin.tags, TagIn, TagOut),
+    *_crud_routes("/api/sizes/", "Size", admin.sizes, SizeIn, SizeOut),
+    *_crud_routes("/api/colors/", "Color", admin.colors, ColorIn, ColorOut),
+]

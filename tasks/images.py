@@ -7,6 +7,7 @@ import functools
 import settings
 from celery_app import app
 from models.accounts import Profile
+from models.db import transaction
 from models.media import delete_local
 from tasks._runner import run_async
 
@@ -14,13 +15,17 @@ from tasks._runner import run_async
 def _owner_updaters():
     # kind -> (model, key column, url column); product images register here too.
     registry = {"profile": (Profile, Profile.photo, Profile.photo_url)}
-    try:
-        from models.catalog import ProductImage  # noqa: WPS433 (catalog may not exist yet)
+    from models.catalog.tables import ProductImage
 
-        registry["product"] = (ProductImage, ProductImage.image, ProductImage.image_url)
-    except ImportError:
-        pass
+    registry["product"] = (ProductImage, ProductImage.image, ProductImage.image_url)
     return registry
+
+
+async def _after_move(kind: str, old_url: str, new_url: str) -> None:
+    if kind == "product":  # the product's main image is a copy of one image's URL
+        from models.catalog.admin import image_url_changed
+
+        await image_url_changed(old_url, new_url)
 
 
 async def _move(kind: str, object_id: int, key: str) -> str | None:
@@ -31,13 +36,17 @@ async def _move(kind: str, object_id: int, key: str) -> str | None:
     row = await model.aio_get_or_none(model.id == object_id)
     if row is None or getattr(row, key_col.name) != key:
         return None  # replaced or removed meanwhile: nothing to do
+    old_url = getattr(row, url_col.name)
     cloudinary.config(cloudinary_url=settings.CLOUDINARY_URL)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(None, functools.partial(
         cloudinary.uploader.upload, str(settings.MEDIA_DIR / key), folder=f"avantlush/{kind}"))
     new_key = f"cloudinary:{result['public_id']}"
-    updated = await model.update({key_col: new_key, url_col: result["secure_url"]}).where(
-        (model.id == object_id) & (key_col == key)).aio_execute()
+    async with transaction():
+        updated = await model.update({key_col: new_key, url_col: result["secure_url"]}).where(
+            (model.id == object_id) & (key_col == key)).aio_execute()
+        if updated:
+            await _after_move(kind, old_url, result["secure_url"])
     if updated:
         await delete_local(key)
     return result["secure_url"]

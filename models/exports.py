@@ -1,0 +1,249 @@
+"""CSV exports: streamed to the client, or built by a Celery task into a file
+under ``settings.EXPORT_DIR`` (``?async=1``) and tracked as an ExportJob.
+
+Each kind of export registers an ``ExportKind``: its header row, an async
+generator of row batches taking the (validated) filters, and the function that
+validates those filters. Rows come from a PostgreSQL server-side cursor
+(``fetch_batches``) so memory stays flat whatever the number of rows.
+
+Adding a kind (orders, customers): call ``register(ExportKind(...))`` in the
+domain module and add that module to ``KIND_MODULES``.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import importlib
+import io
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, AsyncIterator, Callable
+
+import peewee as pw
+
+import settings
+from models.catalog.tables import ExportJob
+from models.db import db, iso, transaction, utcnow
+from models.errors import AppError, Conflict, NotFound
+from models.jobs import enqueue
+
+log = logging.getLogger("avantlush.exports")
+
+# Domain modules that register export kinds (imported on first use, so that the
+# Celery worker and the web process see the same registry).
+KIND_MODULES = ["models.catalog.admin"]
+BATCH_ROWS = 1000
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    name: str
+    header: tuple[str, ...]
+    rows: Callable[[dict[str, Any]], AsyncIterator[list[list[Any]]]]  # filters -> batches of rows
+    clean_filters: Callable[[dict[str, Any]], dict[str, Any]]  # raises ValidationFailed
+    filename: str
+
+
+_KINDS: dict[str, ExportKind] = {}
+
+
+def register(kind: ExportKind) -> ExportKind:
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> ExportKind:
+    if name not in _KINDS:
+        for module in KIND_MODULES:
+            importlib.import_module(module)
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise NotFound(f"Unknown export kind {name!r}.") from None
+
+
+# --- reading rows -------------------------------------------------------------
+
+async def fetch_batches(query: pw.Query | str, params: tuple | list | None = None,
+                        batch: int = BATCH_ROWS) -> AsyncIterator[list[tuple]]:
+    """Yield the rows of ``query`` in batches through a server-side cursor.
+
+    The cursor lives in a transaction on one pooled connection, held until the
+    generator finishes or is closed: consumers must exhaust it or ``aclose()`` it
+    (``contextlib.aclosing``).
+    """
+    if isinstance(query, pw.Query):
+        sql, params = query.sql()
+    else:
+        sql = query
+    name = f"export_{uuid.uuid4().hex}"
+    async with db.aio_atomic():
+        await db.aio_execute_sql(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params or ())
+        while True:
+            rows = await db.aio_execute_sql(f"FETCH {int(batch)} FROM {name}", fetch_results=_fetchall)
+            if rows:
+                yield rows
+            if len(rows) < batch:
+                break
+        await db.aio_execute_sql(f"CLOSE {name}")
+
+
+async def _fetchall(_db: Any, cursor: Any) -> list[tuple]:
+    return await cursor.fetchall()
+
+
+# --- CSV --------------------------------------------------------------------------
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell: text that a spreadsheet would evaluate gets a leading quote;
+    numbers are written as they are (a negative amount is not a formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, (int, float)):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+async def _csv_batches(kind: ExportKind, filters: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
+    """CSV text in chunks with their row counts; the header travels with the
+    first batch, so that a failing query never leaves a half-sent response."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(kind.header)
+    sent_header = False
+    rows_gen = kind.rows(filters)
+    try:
+        async for batch in rows_gen:
+            writer.writerows([safe_cell(c) for c in row] for row in batch)
+            yield buf.getvalue(), len(batch)
+            sent_header = True
+            buf.seek(0)
+            buf.truncate()
+    finally:
+        await rows_gen.aclose()
+    if not sent_header:
+        yield buf.getvalue(), 0
+
+
+async def csv_chunks(kind_name: str, filters: dict[str, Any]) -> AsyncIterator[str]:
+    """The CSV of export ``kind_name`` (filters already cleaned) in chunks of text."""
+    gen = _csv_batches(get_kind(kind_name), filters)
+    try:
+        async for text, _count in gen:
+            yield text
+    finally:
+        await gen.aclose()
+
+
+def clean_filters(kind_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    return get_kind(kind_name).clean_filters(params)
+
+
+# --- export jobs ------------------------------------------------------------------
+
+async def start_export(kind_name: str, filters: dict[str, Any], user: Any | None) -> ExportJob:
+    """Record a pending export job and queue its build (after the commit)."""
+    get_kind(kind_name)
+    job_id = uuid.uuid4()
+    async with transaction():
+        await ExportJob.insert(id=job_id, kind=kind_name, params=filters, status="pending",
+                               created_by=user.id if user is not None else None, created_at=utcnow()).aio_execute()
+        await enqueue("tasks.exports.build_export", str(job_id))
+    return await ExportJob.aio_get(ExportJob.id == job_id)
+
+
+async def load_export_job(job_id: str) -> ExportJob:
+    try:
+        key = uuid.UUID(str(job_id))
+    except ValueError:
+        raise NotFound("Export not found.") from None
+    job = await ExportJob.aio_get_or_none(ExportJob.id == key)
+    if job is None:
+        raise NotFound("Export not found.")
+    return job
+
+
+def export_path(job: ExportJob) -> str:
+    return str(settings.EXPORT_DIR / f"{job.id}.csv")
+
+
+def export_payload(job: ExportJob, base_url: str) -> dict[str, Any]:
+    """``base_url`` is the server's absolute URL (scheme and host)."""
+    done = job.status == "done"
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.status,
+        "row_count": job.row_count,
+        "download_url": f"{base_url}/api/exports/{job.id}/download/" if done else None,
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+    }
+
+
+async def build_export(job_id: str) -> str | None:
+    """Write the CSV of job ``job_id`` to EXPORT_DIR and mark it done (a Celery task).
+
+    Safe to run twice: a finished job is left alone. On failure the job is marked
+    failed with the reason and the error re-raised (for the task's retry policy).
+    """
+    job = await ExportJob.aio_get_or_none(ExportJob.id == uuid.UUID(str(job_id)))
+    if job is None or job.status == "done":
+        return None
+    await ExportJob.update(status="running", error=None).where(ExportJob.id == job.id).aio_execute()
+    path = export_path(job)
+    tmp = f"{path}.part"
+    loop = asyncio.get_running_loop()
+    rows = 0
+    try:
+        kind = get_kind(job.kind)
+        filters = kind.clean_filters(dict(job.params or {}))
+        await loop.run_in_executor(None, lambda: os.makedirs(os.path.dirname(path), exist_ok=True))
+        fh = await loop.run_in_executor(None, lambda: open(tmp, "w", encoding="utf-8", newline=""))
+        try:
+            gen = _csv_batches(kind, filters)
+            try:
+                async for text, count in gen:
+                    await loop.run_in_executor(None, fh.write, text)
+                    rows += count
+            finally:
+                await gen.aclose()
+        finally:
+            await loop.run_in_executor(None, fh.close)
+        await loop.run_in_executor(None, os.replace, tmp, path)
+    except Exception as exc:
+        log.exception("export %s failed", job_id)
+        await ExportJob.update(status="failed", error=str(exc)[:1000] or type(exc).__name__,
+                               finished_at=utcnow()).where(ExportJob.id == job.id).aio_execute()
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    await ExportJob.update(status="done", file=os.path.basename(path), row_count=rows,
+                           finished_at=utcnow()).where(ExportJob.id == job.id).aio_execute()
+    return path
+
+
+async def export_file(job_id: str) -> tuple[ExportJob, str]:
+    """The finished job and its file path. Raises NotFound, or Conflict while not ready."""
+    job = await load_export_job(job_id)
+    if job.status != "done":
+        if job.status == "failed":
+            raise AppError("The export failed.", {"export": [job.error or "failed"]})
+        raise Conflict("The export is not ready yet.", export_status=job.status)
+    path = export_path(job)
+    if not os.path.exists(path):
+        raise NotFound("The export file is no longer available.")
+    return job, path
