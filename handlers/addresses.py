@@ -4,31 +4,31 @@ from __future__ import annotations
 from pydantic import Field
 
 from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Email, In, NonBlank, Out
+from handlers.fields import Email, In, Out, Text
 from models import addresses
 
 
 class AddressIn(In):
-    full_name: NonBlank = Field(max_length=255)
+    full_name: Text = Field(max_length=255)
     email: Email
-    phone_number: NonBlank = Field(max_length=20)
-    street_address: NonBlank = Field(max_length=255)
-    city: NonBlank = Field(max_length=100)
-    state: NonBlank = Field(max_length=100)
-    country: NonBlank = Field(max_length=100)
-    zip_code: NonBlank = Field(max_length=20)
+    phone_number: Text = Field(max_length=20)
+    street_address: Text = Field(max_length=255)
+    city: Text = Field(max_length=100)
+    state: Text = Field(max_length=100)
+    country: Text = Field(max_length=100)
+    zip_code: Text = Field(max_length=20)
     is_default: bool = False
 
 
 class AddressPatch(In):
-    full_name: NonBlank | None = Field(default=None, max_length=255)
+    full_name: Text | None = Field(default=None, max_length=255)
     email: Email | None = None
-    phone_number: NonBlank | None = Field(default=None, max_length=20)
-    street_address: NonBlank | None = Field(default=None, max_length=255)
-    city: NonBlank | None = Field(default=None, max_length=100)
-    state: NonBlank | None = Field(default=None, max_length=100)
-    country: NonBlank | None = Field(default=None, max_length=100)
-    zip_code: NonBlank | None = Field(default=None, max_length=20)
+    phone_number: Text | None = Field(default=None, max_length=20)
+    street_address: Text | None = Field(default=None, max_length=255)
+    city: Text | None = Field(default=None, max_length=100)
+    state: Text | None = Field(default=None, max_length=100)
+    country: Text | None = Field(default=None, max_length=100)
+    zip_code: Text | None = Field(default=None, max_length=20)
     is_default: bool | None = None
 
 

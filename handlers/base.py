@@ -341,15 +341,28 @@ def validate(schema: type[BaseModel], data: dict) -> Any:
 
 
 def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """Pydantic errors as DRF-style field errors, keyed by path (``email``,
+    ``variations.0.sku``) so that nested rows can be pointed at."""
     errors: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]] or ["non_field_errors"]
-        name = loc[0] if len(loc) == 1 or loc[0] != "body" else loc[1]
-        if err["type"] == "missing":
-            text = "This field is required."
-        elif err["type"] in ("value_error", "assertion_error"):
-            text = str(err["ctx"]["error"]) if "ctx" in err and "error" in err["ctx"] else err["msg"]
-        else:
-            text = err["msg"]
-        errors.setdefault(name, []).append(text)
+        key = ".".join(str(p) for p in err["loc"]) or "non_field_errors"
+        errors.setdefault(key, []).append(_message(err))
     return errors
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "This field is required."
+    if kind in ("value_error", "assertion_error") and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])
+    if err.get("input", ...) is None:
+        return "This field may not be null."
+    if kind == "string_too_long":
+        return f"Ensure this field has no more than {err['ctx']['max_length']} characters."
+    if kind in ("list_type", "model_type", "dict_type"):
+        expected = "a list of items" if kind == "list_type" else "a dictionary"
+        return f'Expected {expected} but got type "{type(err.get("input")).__name__}".'
+    if kind == "string_type":
+        return "Not a valid string."
+    return err["msg"]

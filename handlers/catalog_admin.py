@@ -7,233 +7,23 @@ their path, e.g. ``variations.0.sku``.
 """
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError, create_model, model_validator
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from handlers.base import ADMIN, BaseHandler, Route, api
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import In, Out
+from handlers.fields import (Adjustment, Code, Details, Dimension, Flag, HexColor, In, Money, OptionalMoney,
+                             OptionalText, Out, Pk, PkList, Quantity, Text, choice, none_to_list, partial,
+                             pk_list)
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
 from models.errors import AppError, ValidationFailed
 
-# --- field types with DRF messages ------------------------------------------------
-
-NUMBER = "A valid number is required."
-INTEGER = "A valid integer is required."
-NOT_NULL = "This field may not be null."
-
-
-def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2):
-    def check(value: Any) -> Decimal | None:
-        if value is None or (null and isinstance(value, str) and not value.strip()):
-            if null:
-                return None
-            raise ValueError(NOT_NULL)
-        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-            raise ValueError(NUMBER)
-        try:
-            number = Decimal(value.strip() if isinstance(value, str) else str(value))
-        except InvalidOperation:
-            raise ValueError(NUMBER) from None
-        if not number.is_finite():
-            raise ValueError(NUMBER)
-        if minimum is not None and number < minimum:
-            raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
-        _sign, digits, exponent = number.normalize().as_tuple()
-        decimals = max(0, -exponent)
-        whole = max(0, len(digits) + exponent)
-        if decimals > places:
-            raise ValueError(f"Ensure that there are no more than {places} decimal places.")
-        if whole > max_digits - places:
-            raise ValueError(f"Ensure that there are no more than {max_digits - places} digits before the "
-                             "decimal point.")
-        return number.quantize(Decimal(1).scaleb(-places))
-
-    return BeforeValidator(check)
-
-
-def _integer(minimum: int = 0):
-    def check(value: Any) -> int:
-        if value is None:
-            raise ValueError(NOT_NULL)
-        if isinstance(value, bool):
-            raise ValueError(INTEGER)
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-            number = int(value)
-        else:
-            raise ValueError(INTEGER)
-        if number < minimum:
-            raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
-        if number > 2_147_483_647:
-            raise ValueError("Ensure this value is less than or equal to 2147483647.")
-        return number
-
-    return BeforeValidator(check)
-
-
-def _flag(value: Any) -> bool:
-    if value is True or value is False:
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
-        return False
-    raise ValueError("Must be a valid boolean.")
-
-
-def _pk(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
-    return int(value)
-
-
-def _pk_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
-    out = []
-    for item in value:
-        pk = _pk(item)
-        if pk is None:
-            raise ValueError("Incorrect type. Expected pk value, received null.")
-        out.append(pk)
-    return out
-
-
-def _text(value: Any) -> Any:
-    """Numbers sent for text fields (an all-digit SKU) are taken as text."""
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _required_text(value: Any) -> Any:
-    value = _text(value)
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            raise ValueError("This field may not be blank.")
-    return value
-
-
-def _optional_text(value: Any) -> Any:
-    value = _text(value)
-    return "" if value is None else value
-
-
-def _optional_code(value: Any) -> Any:
-    value = _text(value)
-    if isinstance(value, str):
-        value = value.strip()
-    return value or None
-
-
-def _details(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
-    if not all(isinstance(v, str) for v in value):
-        raise ValueError("Each item must be a string.")
-    return [v.strip() for v in value if v.strip()]
-
-
-def _choice(choices: tuple[str, ...], synonyms: dict[str, str] | None = None, null: bool = False):
-    def check(value: Any) -> str | None:
-        if value is None or value == "":
-            if null:
-                return None
-            raise ValueError(NOT_NULL if value is None else f'"{value}" is not a valid choice.')
-        text = str(value).strip().lower()
-        text = (synonyms or {}).get(text, text)
-        if text not in choices:
-            raise ValueError(f'"{value}" is not a valid choice.')
-        return text
-
-    return BeforeValidator(check)
-
-
-def _none_to_list(value: Any) -> Any:
-    return [] if value is None else value
-
-
-def _hex_color(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"#[0-9A-Fa-f]{6}", value.strip()):
-        raise ValueError("Enter a valid hex color code in the form #RRGGBB.")
-    return value.strip().upper()
-
-
-Text = Annotated[str, BeforeValidator(_required_text)]
-OptionalText = Annotated[str, BeforeValidator(_optional_text)]
-Code = Annotated[str | None, BeforeValidator(_optional_code)]
-Money = Annotated[Decimal, _decimal(null=False, minimum=Decimal(0))]
-OptionalMoney = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0))]
-Adjustment = Annotated[Decimal, _decimal(null=False, minimum=None)]
-Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), max_digits=10)]
-Quantity = Annotated[int, _integer(0)]
-Flag = Annotated[bool, BeforeValidator(_flag)]
-Pk = Annotated[int | None, BeforeValidator(_pk)]
-PkList = Annotated[list[int], BeforeValidator(_pk_list)]
-Details = Annotated[list[str], BeforeValidator(_details)]
-Status = Annotated[str, _choice(PRODUCT_STATUSES, STATUS_SYNONYMS)]
-DiscountType = Annotated[str | None, _choice(DISCOUNT_TYPES, null=True)]
-HexColor = Annotated[str, BeforeValidator(_hex_color)]
-
-
-def partial(model: type[In], name: str) -> type[In]:
-    """The PATCH twin of ``model``: every field optional, nothing defaulted, and
-    an explicit null still rejected where the field is not nullable."""
-    fields = {key: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, Field(default=None))
-              for key, f in model.model_fields.items()}
-    return create_model(name, __base__=model, **fields)
-
-
-def _messages(err: dict) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "This field is required."
-    if kind in ("value_error", "assertion_error") and "error" in err.get("ctx", {}):
-        return str(err["ctx"]["error"])
-    if err.get("input", ...) is None:
-        return NOT_NULL
-    if kind == "string_too_long":
-        return f"Ensure this field has no more than {err['ctx']['max_length']} characters."
-    if kind in ("list_type", "model_type", "dict_type"):
-        expected = "a list of items" if kind == "list_type" else "a dictionary"
-        return f'Expected {expected} but got type "{type(err.get("input")).__name__}".'
-    if kind == "string_type":
-        return "Not a valid string."
-    return err["msg"]
-
-
-def parse_body(handler: BaseHandler, schema: type[In]) -> Any:
-    """Validate the JSON body against ``schema``; 400 with field errors keyed by
-    path (``variations.0.sku``) so that nested rows can be pointed at."""
-    data = handler.json_body()
-    if not isinstance(data, dict):
-        raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        errors: dict[str, list[str]] = {}
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "non_field_errors"
-            errors.setdefault(key, []).append(_messages(err))
-        raise ValidationFailed(errors=errors) from None
+Status = Annotated[str, choice(PRODUCT_STATUSES, STATUS_SYNONYMS)]
+DiscountType = Annotated[str | None, choice(DISCOUNT_TYPES, null=True)]
 
 
 # --- schemas ---------------------------------------------------------------------
@@ -270,7 +60,7 @@ class ProductIn(In):
     height: Dimension = None
     length: Dimension = None
     width: Dimension = None
-    variations: Annotated[list[VariationIn], BeforeValidator(_none_to_list)] = []
+    variations: Annotated[list[VariationIn], BeforeValidator(none_to_list)] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -431,21 +221,21 @@ class OrderFormProductOut(Out):
 @api(body=ProductIn, response=ProductOut, status=201)
 async def create_product(self):
     """Create a product with its tags and variations."""
-    data = parse_body(self, ProductIn)
+    data = self.parse(ProductIn)
     self.reply(await admin.create_product(data.model_dump()), 201)
 
 
 @api(body=ProductIn, response=ProductOut)
 async def replace_product(self, id: str):
     """Replace a product: fields left out take their defaults; tags and variations are replaced."""
-    data = parse_body(self, ProductIn)
+    data = self.parse(ProductIn)
     self.reply(await admin.update_product(int(id), data.model_dump()))
 
 
 @api(body=ProductPatch, response=ProductOut)
 async def update_product(self, id: str):
     """Change the given fields; ``variations``, when given, replace the product's variations."""
-    data = parse_body(self, ProductPatch)
+    data = self.parse(ProductPatch)
     self.reply(await admin.update_product(int(id), data.model_dump(exclude_unset=True)))
 
 
@@ -459,7 +249,7 @@ async def delete_product(self, id: str):
 @api(body=CategoryIn, response=CategoryOut, status=201)
 async def create_category(self):
     """Create a category (slug made unique from the name)."""
-    data = parse_body(self, CategoryIn)
+    data = self.parse(CategoryIn)
     self.reply(await admin.create_category(data.model_dump()), 201)
 
 
@@ -502,7 +292,7 @@ class BulkUpdateStatusHandler(BaseHandler):
     @api(body=BulkStatusIn, response=MessageOut)
     async def post(self):
         """Set the status of several products."""
-        data = parse_body(self, BulkStatusIn)
+        data = self.parse(BulkStatusIn)
         self.reply({"success": True, "message": await admin.bulk_update_status(data.product_ids, data.status)})
 
 
@@ -570,7 +360,7 @@ class BulkProductActionHandler(BaseHandler):
             raise AppError("Invalid action", {"action": [f'"{action}" is not a valid choice.']},
                            error="Invalid action", valid_actions=list(admin.BULK_ACTIONS))
         try:
-            product_ids = _pk_list(ids)
+            product_ids = pk_list(ids)
         except ValueError as exc:
             raise ValidationFailed.field("product_ids", str(exc)) from None
         self.reply({"message": await admin.bulk_action(action, product_ids)})
@@ -608,7 +398,7 @@ def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_
 
         @api(body=schema_in, response=schema_out, status=201, summary=f"Create a {label.lower()}.")
         async def post(self):
-            self.reply(await store.create(parse_body(self, schema_in).model_dump()), 201)
+            self.reply(await store.create(self.parse(schema_in).model_dump()), 201)
 
     class ItemHandler(BaseHandler):
         role = ADMIN
@@ -619,11 +409,11 @@ def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_
 
         @api(body=schema_in, response=schema_out, summary=f"Replace a {label.lower()}.")
         async def put(self, id: str):
-            self.reply(await store.update(int(id), parse_body(self, schema_in).model_dump()))
+            self.reply(await store.update(int(id), self.parse(schema_in).model_dump()))
 
         @api(body=schema_patch, response=schema_out, summary=f"Change some fields of a {label.lower()}.")
         async def patch(self, id: str):
-            self.reply(await store.update(int(id), parse_body(self, schema_patch).model_dump(exclude_unset=True)))
+            self.reply(await store.update(int(id), self.parse(schema_patch).model_dump(exclude_unset=True)))
 
         @api(status=204, summary=f"Delete a {label.lower()}.")
         async def delete(self, id: str):
