@@ -31,7 +31,7 @@ app.conf.update(
     broker_connection_timeout=5,
     task_publish_retry_policy={"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 2},
     timezone="UTC",
-    beat_schedule={},
+    beat_schedule={"rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0}},
     beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     worker_hijack_root_logger=False,
 )

@@ -1,4 +1,12 @@
 """Catalog upkeep tasks (recommendations)."""
 from __future__ import annotations
 
-from celery_app import app  # noqa: F401
+from celery_app import app
+from models.catalog import recommend
+from tasks._runner import run_async
+
+
+@app.task(acks_late=True)
+def rebuild_recommendations() -> int:
+    """Recompute the "bought together" recommendations (hourly, from beat)."""
+    return run_async(recommend.rebuild_complementary)

@@ -44,6 +44,17 @@ def descendants(proc: subprocess.Popen) -> list[psutil.Process]:
     return psutil.Process(proc.pid).children(recursive=True)
 
 
+def live_workers(proc: subprocess.Popen, exclude: int) -> list[psutil.Process]:
+    alive = []
+    for p in descendants(proc):
+        try:
+            if p.pid != exclude and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
 def assert_all_gone(procs: list[psutil.Process], timeout: float = 30) -> None:
     gone, alive = psutil.wait_procs(procs, timeout=timeout)
     assert not alive, f"left running: {[p.cmdline() for p in alive]}"
@@ -56,13 +67,15 @@ def test_web_concurrency_forks_workers_restarts_crashed_ones_and_stops_all():
         wait_healthy(port)
         workers = descendants(proc)
         assert len(workers) == 2
-        workers[0].kill()  # a crash
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len([p for p in descendants(proc) if p.is_running()]) < 2:
+        crashed = workers[0]
+        crashed.kill()  # a crash
+        crashed.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(live_workers(proc, exclude=crashed.pid)) < 2:
             time.sleep(0.2)
+        assert len(live_workers(proc, exclude=crashed.pid)) == 2
         wait_healthy(port)
-        everyone = [psutil.Process(proc.pid)] + descendants(proc)
-        assert len(everyone) == 3
+        everyone = [psutil.Process(proc.pid)] + live_workers(proc, exclude=crashed.pid)
         proc.send_signal(signal.SIGTERM)
         assert_all_gone(everyone)
     finally:

@@ -1,0 +1,269 @@
+"""Storefront load benchmark (run by bench/run.sh; not part of `make test`).
+
+1. Embedded PostgreSQL and Redis under ``bench/.data`` (``BENCH_DATA_DIR``),
+   migrated and seeded with ``BENCH_PRODUCTS`` (10,000) demo products once.
+2. The ceiling probe (bench/probe.py: one product row by primary key as
+   JSON), then the app (``python server.py``), then the probe again; each
+   with ``BENCH_PROCESSES`` (2) processes on a free port, one at a time,
+   against the same database.
+3. wrk, ``BENCH_CONNECTIONS`` (64) connections for ``BENCH_DURATION`` (15) s
+   after a short warm-up, on each endpoint; then a table of req/s, latency
+   and the ratio to the probe (the mean of its two runs), checked against the
+   targets.
+
+The app runs with rate limits off (one client IP would be throttled at once)
+and ``LOG_LEVEL=WARNING`` (no access line per request; set BENCH_LOG_LEVEL=INFO
+to include logging). Both servers get a database pool of
+connections/processes (``BENCH_DB_POOL_SIZE``). Raw wrk output and the table
+go to bench/results/<time>/.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / ".data")).resolve()
+PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
+DURATION = int(os.environ.get("BENCH_DURATION", "15"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
+POOL = int(os.environ.get("BENCH_DB_POOL_SIZE", str(max(10, -(-CONNECTIONS // PROCESSES)))))
+
+# name, path (or a random-id prefix), the minimum share of the probe's req/s, the maximum p99 (ms)
+RUNS = [
+    ("probe", "random:/probe/", None, None),  # the ceiling: measured before and after the app
+    ("list", "/api/products/", 0.40, 150.0),
+    ("detail", "random:/api/products/", 0.60, None),
+    ("categories", "/api/products/categories/", 0.60, None),
+    ("search ?q=chair", "/api/products/search/?q=chair", 0.25, None),
+    ("search ?q=ergonmic chiar", "/api/products/search/?q=ergonmic%20chiar", 0.25, None),
+    # Thousands of different queries (a third with a typo): mostly cache misses.
+    ("search, varied queries", "paths:search", None, None),
+]
+
+
+def search_paths(count: int = 3000) -> list[str]:
+    """Storefront-like searches: materials, products, pairs of them, some misspelt."""
+    import random
+    from urllib.parse import quote
+
+    from models.catalog.seed import COLLECTIONS, TREE
+
+    rng = random.Random(7)
+    nouns = sorted({n for leaves in TREE.values() for spec in leaves.values() for n in spec[0]})
+    materials = sorted({m for leaves in TREE.values() for spec in leaves.values() for m in spec[1]})
+    words = nouns + materials + COLLECTIONS
+    queries: set[str] = set()
+    while len(queries) < count:
+        q = rng.choice([rng.choice(words), f"{rng.choice(materials)} {rng.choice(nouns)}",
+                        f"{rng.choice(COLLECTIONS)} {rng.choice(nouns)}"]).lower()
+        if rng.random() < 0.33:  # swap two letters of one word
+            parts = q.split()
+            i = rng.randrange(len(parts))
+            w = parts[i]
+            if len(w) > 3:
+                j = rng.randrange(1, len(w) - 2)
+                parts[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+            q = " ".join(parts)
+        queries.add(q)
+    return [f"/api/products/search/?q={quote(q)}" for q in sorted(queries)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {url} did not come up")
+        time.sleep(0.3)
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    percentiles = {p: to_ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {"rps": rps, "p50": percentiles.get("50"), "p99": percentiles.get("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1).strip() if socket_errors else ""}
+
+
+def wrk(base: str, path: str, seconds: int, env: dict) -> str:
+    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if path.startswith("random:"):
+        env = dict(env, BENCH_PREFIX=path[len("random:"):])
+        args += ["-s", str(ROOT / "bench" / "random_ids.lua")]
+        path = "/"
+    elif path.startswith("paths:"):
+        args += ["-s", str(ROOT / "bench" / "random_paths.lua")]
+        path = "/"
+    return subprocess.run(args + [base + path], env=env, check=True, capture_output=True, text=True).stdout
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], env: dict, log_path: Path, health_url: str):
+    """A server (its own process group) for the duration of the block."""
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=log,
+                                 stderr=subprocess.STDOUT)
+        try:
+            wait_http(health_url)
+            yield child
+        finally:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+def sql_rows(database_url: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    from models.db import connect_params
+
+    name, params = connect_params(database_url)
+    params.pop("pool_params", None)
+    conn = psycopg2.connect(dbname=name, **params)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("bench: wrk is not installed (bench/run.sh installs it)")
+    os.environ["DATA_DIR"] = str(DATA_DIR)
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    sys.path.insert(0, str(ROOT))
+    import settings
+
+    # Holding the embedded servers here keeps them up while the app and the probe come and go.
+    database_url, redis_url = settings.resolve_services()
+    py = sys.executable
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_ANON="off",
+               RATE_LIMIT_USER="off", RATE_LIMIT_AUTH="off", SEED_DEMO="0",
+               LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"), PYTHONUNBUFFERED="1")
+    subprocess.run([py, "server.py", "migrate"], cwd=ROOT, env=env, check=True)
+    have = sql_rows(database_url, "SELECT count(*) FROM product")[0][0]
+    if have < PRODUCTS:
+        print(f"bench: seeding {PRODUCTS - have} products into {DATA_DIR} ...", flush=True)
+        started = time.monotonic()
+        subprocess.run([py, "server.py", "seed", "--products", str(PRODUCTS - have), "--customers", "0"],
+                       cwd=ROOT, env=env, check=True)
+        print(f"bench: seeded in {time.monotonic() - started:.1f}s", flush=True)
+    sql_rows(database_url, "SELECT 1")  # (re)connect check
+    ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
+                                                "ORDER BY random() LIMIT 2000")]
+
+    out = ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    ids_file = out / "ids.txt"
+    ids_file.write_text("\n".join(map(str, ids)) + "\n")
+    paths_file = out / "search-paths.txt"
+    paths_file.write_text("\n".join(search_paths()) + "\n")
+    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS=str(paths_file))
+
+    app_env = dict(env, WEB_CONCURRENCY=str(PROCESSES), DB_POOL_SIZE=str(POOL))
+    probe_env = dict(env, PROBE_PROCESSES=str(PROCESSES), DB_POOL_SIZE=str(POOL))
+    results: dict[str, dict] = {}
+
+    def measure(name: str, base: str, path: str) -> dict:
+        print(f"bench: {name} ...", flush=True)
+        wrk(base, path, WARMUP, wrk_env)
+        text = wrk(base, path, DURATION, wrk_env)
+        (out / f"wrk-{re.sub(r'[^a-z0-9]+', '-', name)}.txt").write_text(text)
+        return parse_wrk(text)
+
+    # One server at a time, each with a database pool as large as its share of
+    # the connections (aiopg's pool lets newcomers overtake waiters, which
+    # shows as a long latency tail when it is smaller); the probe runs before
+    # and after the app, and its mean is the ceiling.
+    probe_runs = []
+    for phase in ("probe", "app", "probe"):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        if phase == "probe":
+            cmd, penv, health = [py, "bench/probe.py"], probe_env, f"{base}/probe/{ids[0]}/"
+        else:
+            cmd, penv, health = [py, "server.py"], app_env, f"{base}/api/health/"
+        with running(cmd, dict(penv, PORT=str(port)), out / f"{phase}.log", health):
+            if phase == "probe":
+                probe_runs.append(measure(f"probe run {len(probe_runs) + 1}", base, RUNS[0][1]))
+            else:
+                for name, path, _share, _p99 in RUNS[1:]:
+                    results[name] = measure(name, base, path)
+    results["probe"] = {
+        "rps": sum(r["rps"] for r in probe_runs) / len(probe_runs),
+        "p50": max(r["p50"] for r in probe_runs), "p99": max(r["p99"] for r in probe_runs),
+        "non_2xx": sum(r["non_2xx"] for r in probe_runs), "runs": probe_runs,
+    }
+
+    probe = results["probe"]["rps"]
+    runs = ", ".join(f"{r['rps']:.0f}" for r in results["probe"]["runs"])
+    lines = [f"AvantLush storefront benchmark, {dt.datetime.now():%Y-%m-%d %H:%M}: {PRODUCTS} products, "
+             f"{PROCESSES} processes and a pool of {POOL} connections each, wrk -t{THREADS} -c{CONNECTIONS} "
+             f"-d{DURATION}s, {os.cpu_count()} CPUs; probe runs: {runs} req/s (mean below)",
+             "",
+             f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs probe':>10}  {'target':<24}{'':>4}",
+             "-" * 92]
+    failed = False
+    for name, _path, share, max_p99 in RUNS:
+        r = results[name]
+        ratio = r["rps"] / probe if probe else 0.0
+        target, ok = ("ceiling" if name == "probe" else "(no target)"), True
+        if share is not None:
+            target = f">= {share:.0%}" + (f", p99 <= {max_p99:.0f} ms" if max_p99 else "")
+            ok = ratio >= share and (max_p99 is None or r["p99"] <= max_p99) and r["non_2xx"] == 0
+            failed |= not ok
+        note = f"  ({r['non_2xx']} non-2xx)" if r["non_2xx"] else ""
+        lines.append(f"{name:<26}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{ratio:>10.0%}  {target:<24}"
+                     f"{('ok' if ok else 'MISS') if share is not None or name == 'probe' else '':>4}{note}")
+    lines += ["", "The two search ?q= rows repeat one query: after the first request it is served from the",
+              "search cache (valid until the catalog changes). The varied row draws from 3,000 different",
+              "queries, a third misspelt: mostly cache misses, i.e. the cost of searching itself."]
+    table = "\n".join(lines)
+    print("\n" + table + "\n")
+    (out / "summary.txt").write_text(table + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"bench: raw output in {out.relative_to(ROOT)}/")
+    sys.exit(1 if failed and os.environ.get("BENCH_STRICT") else 0)
+
+
+if __name__ == "__main__":
+    main()

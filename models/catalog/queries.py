@@ -1,0 +1,603 @@
+"""The storefront's read side of the catalog: product filters, ordering,
+typo-tolerant search, and serialisers that build a whole page in a fixed
+number of queries.
+
+These are the hottest requests of the shop, so they are written as plain SQL
+with bound parameters, and the fixed-shape ones run as prepared statements
+(see ``fetch_prepared``): each page is one query whatever its size (category
+name joined, image URLs gathered by a correlated ``ARRAY(...)`` subquery, the
+total carried along), and money and timestamps come back as the strings the
+API sends. Writes go through the peewee models elsewhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+import orjson
+import peewee
+
+from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS
+from models.db import db
+from models.errors import NotFound, ValidationFailed
+
+# ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
+ORDERINGS: dict[str, str] = {
+    "price": "p.price ASC",
+    "-price": "p.price DESC",
+    "name": "p.name ASC",
+    "-name": "p.name DESC",
+    "created_at": "p.created_at ASC",
+    "-created_at": "p.created_at DESC",
+    "rating": "p.rating ASC, p.num_ratings ASC",
+    "-rating": "p.rating DESC, p.num_ratings DESC",
+}
+DEFAULT_ORDERING = "-created_at"
+TABS = ("all", "published", "low_stock", "out_of_stock", "draft", "archived")
+SEARCH_MAX_CHARS = 200
+SEARCH_MAX_WORDS = 6
+MAX_ID = 2**31 - 1  # ids are SERIAL (PostgreSQL integer)
+
+# The first image is the main one unless the product names its own.
+MAIN_IMAGE_SQL = ("COALESCE(p.main_image, (SELECT i.image_url FROM product_image i WHERE i.product_id = p.id "
+                  "ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))")
+IMAGES_SQL = "ARRAY(SELECT i.image_url FROM product_image i WHERE i.product_id = p.id ORDER BY i.position, i.id)"
+
+
+def iso_sql(column: str) -> str:
+    """A timestamp column as the API writes it (ISO 8601 UTC, seconds, ``Z``), formatted by PostgreSQL."""
+    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+# Money and timestamps leave PostgreSQL as the strings the API sends
+# (NUMERIC(12,2)::text is "99.99"), and product_details as JSON text passed
+# through to the response (orjson.Fragment): no Decimal, datetime or JSON
+# parsing per row on the hot path.
+_ITEM_COLUMNS = f"""p.id, p.name, p.slug, p.description, p.price::text, p.category_id, c.name, {IMAGES_SQL},
+    p.main_image, p.stock_quantity, p.is_featured, p.is_physical_product, p.sku, p.status, p.rating::text,
+    p.num_ratings, p.product_details::text, {iso_sql("p.created_at")}, {iso_sql("p.updated_at")}"""
+_FROM = "FROM product p LEFT JOIN category c ON c.id = p.category_id"
+
+
+@dataclass
+class ProductFilters:
+    """What a product list asks for; ``staff`` lifts the published-only rule."""
+
+    search: str | None = None
+    category_id: int | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool | None = None
+    ordering: str | None = None
+    tab: str | None = None
+    staff: bool = False
+
+
+# --- small helpers -------------------------------------------------------------
+
+def is_staff(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_staff", False))
+
+
+async def liked_product_ids(user: Any, product_ids: Iterable[int]) -> set[int]:
+    """The ids among ``product_ids`` that ``user`` has on their wishlist.
+
+    There is no wishlist yet, so nothing is liked. The wishlist issue fills this
+    in with ONE query (``SELECT product_id FROM wishlist_item WHERE user_id = %s
+    AND product_id = ANY(%s)``); every product payload gets ``is_liked`` from here.
+    """
+    return set()
+
+
+async def _all_rows(_db, cursor) -> list[tuple]:
+    return await cursor.fetchall()
+
+
+async def _fetchall(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
+    return await db.aio_execute_sql(sql, params, fetch_results=_all_rows)
+
+
+# --- prepared statements ------------------------------------------------------------
+
+# Planning costs PostgreSQL about as much as running a page query (a search
+# with its trigram index estimates, more), so the hot queries are prepared
+# once per pooled connection (psycopg2 has no protocol-level prepare: SQL
+# PREPARE/EXECUTE). Their generic plans stay on the indexes: a search's
+# full-text and trigram branches are each a bitmap index scan whatever the
+# words. There are few shapes: the filters present and the number of words.
+MAX_PREPARED_PER_CONNECTION = 200
+_statements: dict[str, tuple[str, str, list[str]]] = {}  # sql -> (name, PREPARE body, parameter names)
+_prepared: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()  # connection -> names
+_NAMED_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _statement(sql: str) -> tuple[str, str, list[str]]:
+    stmt = _statements.get(sql)
+    if stmt is None:
+        names: list[str] = []
+
+        def positional(match: re.Match) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        # ``%%`` stays: the PREPARE text still goes through the driver's formatting.
+        stmt = ("q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], _NAMED_PARAM.sub(positional, sql), names)
+        _statements[sql] = stmt
+    return stmt
+
+
+async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Rows of ``sql`` (named ``%(name)s`` parameters), run as a prepared statement.
+
+    The PREPARE happens once per pooled connection and is not a request's
+    query (it bypasses the query log); the EXECUTE is.
+    """
+    name, body, names = _statement(sql)
+    args = [params[n] for n in names]
+    execute = f"EXECUTE {name}(" + ", ".join(["%s"] * len(args)) + ")" if args else f"EXECUTE {name}"
+    async with db.aio_connection() as conn:
+        ready = _prepared.setdefault(conn, set())
+        if name not in ready:
+            if len(ready) >= MAX_PREPARED_PER_CONNECTION:
+                return await _fetchall(sql, params)
+            with peewee.__exception_wrapper__:
+                async with conn.cursor() as cursor:
+                    if not ready:
+                        # Plan once per connection: left to itself PostgreSQL keeps
+                        # re-planning a typo search (its custom plans look cheaper).
+                        # Only prepared statements (and PL/pgSQL's cached plans) follow this.
+                        await cursor.execute("SET plan_cache_mode = force_generic_plan", ())
+                    await cursor.execute(f"PREPARE {name} AS {body}", ())
+            ready.add(name)
+        try:
+            return await _fetchall(execute, args)
+        except peewee.DatabaseError as exc:
+            causes = [*exc.args[:1], exc.__cause__, exc.__context__]
+            if not any(getattr(c, "pgcode", None) == "26000" for c in causes):  # invalid_sql_statement_name
+                raise
+            # The session lost its statements (e.g. DISCARD ALL): prepare again next time.
+            ready.clear()
+            return await _fetchall(sql, params)
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a query worth a trigram comparison (3+ letters, at most six)."""
+    seen: list[str] = []
+    for word in re.findall(r"\w+", text.lower()):
+        if len(word) >= 3 and word not in seen:
+            seen.append(word)
+    return seen[:SEARCH_MAX_WORDS]
+
+
+def clean_search(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()[:SEARCH_MAX_CHARS]
+    return value or None
+
+
+@dataclass
+class SearchTerms:
+    """A search and how its words stand against the catalog's vocabulary."""
+
+    text: str
+    known: list[str]  # words some product's search document contains
+    unknown: list[str]  # words none does: typos, most likely
+
+
+async def search_terms(text: str) -> SearchTerms:
+    """Sort the query's words into known and unknown (one query).
+
+    A query that matches some product as typed has no unknown words (this
+    also covers what the full-text parser splits its own way, such as SKUs);
+    stop words drop out.
+    """
+    words = search_words(text)
+    if not words:
+        return SearchTerms(text, [], [])
+    rows = await fetch_prepared(
+        "SELECT w, numnode(plainto_tsquery('english', w)) > 0, EXISTS (SELECT 1 FROM product x "
+        "WHERE x.search_vector @@ plainto_tsquery('english', w)), EXISTS (SELECT 1 FROM product x "
+        "WHERE x.search_vector @@ websearch_to_tsquery('english', %(q)s)) FROM unnest(%(words)s::text[]) AS w",
+        {"words": words, "q": text})
+    if rows[0][3]:
+        return SearchTerms(text, words, [])
+    flags = {w: (indexed, known) for w, indexed, known, _exact in rows}
+    return SearchTerms(text, [w for w in words if flags[w] == (True, True)],
+                       [w for w in words if flags[w] == (True, False)])
+
+
+def search_hits_sql(terms: SearchTerms, conditions: str, params: dict[str, Any]) -> str:
+    """CTEs ending in ``hits(id, rank)``: the products matching ``terms`` among
+    those meeting ``conditions``. Adds its parameters to ``params``.
+
+    - Every word known: full-text search of the query as typed
+      (``websearch_to_tsquery``: all words, "quoted phrases", ``or``, ``-word``)
+      on the trigger-maintained ``search_vector`` (name and SKU, then
+      category, then description), ranked by ``ts_rank``.
+    - Some words unknown (typos): the known words must all match as above;
+      the unknown ones rank the matches by how similar a word of the name is
+      (``pg_trgm`` word similarity): "ergonomic chiar" lists ergonomic
+      products, the chairs first.
+    - No word known: products whose name has a word similar to a query word
+      (``name %> word``, at least the ``pg_trgm.word_similarity_threshold``
+      migration 0003 sets, served by the ``product_name_trgm`` index), most
+      similar first: "ergonmic chiar" finds "Ergonomic Office Chair".
+
+    Typo tolerance thus costs nothing for correctly spelt searches and never
+    widens a search to everything that shares one common word.
+    """
+    if not terms.unknown or not (terms.known or terms.unknown):
+        params["q"] = terms.text
+        # Parsed once: a prepared statement's generic plan would parse it for every row it ranks.
+        return ("tsq AS (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
+                "hits AS (SELECT p.id, 1 + ts_rank(p.search_vector, tsq.q) AS rank "
+                f"FROM tsq, product p WHERE {conditions} AND p.search_vector @@ tsq.q)")
+    for i, word in enumerate(terms.unknown):
+        params[f"w{i}"] = word
+    n = len(terms.unknown)
+    similarity = "(" + " + ".join(f"word_similarity(%(w{i})s, p.name)" for i in range(n)) + f") / {n}"
+    if terms.known:
+        params["known"] = " ".join(terms.known)
+        return ("tsq AS (SELECT plainto_tsquery('english', %(known)s) AS q), "
+                f"hits AS (SELECT p.id, 1 + ts_rank(p.search_vector, tsq.q) + {similarity} AS rank "
+                f"FROM tsq, product p WHERE {conditions} AND p.search_vector @@ tsq.q)")
+    match = " OR ".join(f"p.name %%> %(w{i})s" for i in range(n))
+    return f"hits AS (SELECT p.id, {similarity} AS rank FROM product p WHERE {conditions} AND ({match}))"
+
+
+def order_by(parts: Sequence[str]) -> str:
+    """ORDER BY for validated ordering values; the id last keeps pages stable when values tie."""
+    return ", ".join(ORDERINGS[p] for p in parts) + (", p.id DESC" if parts[-1].startswith("-") else ", p.id ASC")
+
+
+def validate_ordering(value: str | None) -> list[str]:
+    """``price,-name`` → the ORDER BY parts; 400 listing the valid values otherwise."""
+    if not value:
+        return []
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in parts if p not in ORDERINGS]
+    if bad:
+        valid = list(ORDERINGS)
+        raise ValidationFailed(
+            errors={"ordering": [f"Invalid ordering '{bad[0]}'. Valid values: {', '.join(valid)}."]},
+            valid_orderings=valid)
+    return parts
+
+
+def validate_tab(value: str | None) -> str:
+    if not value:
+        return "all"
+    tab = STATUS_SYNONYMS.get(value.strip().lower(), value.strip().lower())
+    if tab not in TABS:
+        raise ValidationFailed(
+            errors={"tab": [f"Invalid tab '{value}'. Valid values: {', '.join(TABS)}."]}, valid_tabs=list(TABS))
+    return tab
+
+
+def _subtree_sql(column: str) -> str:
+    # The category and all its descendants; UNION (not UNION ALL) stops at a
+    # cycle an admin might create by mistake.
+    return (f"{column} IN (WITH RECURSIVE tree(id) AS (SELECT id FROM category WHERE id = %(cat)s "
+            "UNION SELECT c2.id FROM category c2 JOIN tree ON c2.parent_id = tree.id) SELECT id FROM tree)")
+
+
+def product_conditions(f: ProductFilters, params: dict[str, Any]) -> str:
+    """The WHERE condition for ``f`` (search aside); adds its parameters to ``params``."""
+    where: list[str] = []
+    if not f.staff:
+        where.append("p.status = 'published'")
+    tab = validate_tab(f.tab)
+    if tab in ("published", "draft", "archived"):
+        where.append("p.status = %(tab)s")
+        params["tab"] = tab
+    elif tab == "low_stock":
+        where.append(f"p.stock_quantity BETWEEN 1 AND {LOW_STOCK_MAX}")
+    elif tab == "out_of_stock":
+        where.append("p.stock_quantity = 0")
+    if f.category_id is not None:
+        where.append(_subtree_sql("p.category_id"))
+        params["cat"] = f.category_id if 0 < f.category_id <= MAX_ID else 0  # 0: no such category
+    if f.min_price is not None:
+        where.append("p.price >= %(min_price)s")
+        params["min_price"] = f.min_price
+    if f.max_price is not None:
+        where.append("p.price <= %(max_price)s")
+        params["max_price"] = f.max_price
+    if f.in_stock is True:
+        where.append("p.stock_quantity > 0")
+    elif f.in_stock is False:
+        where.append("p.stock_quantity = 0")
+    return " AND ".join(where) or "TRUE"
+
+
+def count_sql(f: ProductFilters, conditions: str) -> str:
+    """A scalar subquery counting the products ``conditions`` select.
+
+    Filters by status and category only (the storefront's usual pages) read
+    the trigger-maintained ``product_count`` table (migration 0003): a sum
+    over a few rows, exact and transactional. Price and stock filters count
+    the products themselves.
+    """
+    tab = validate_tab(f.tab)
+    if (f.min_price is not None or f.max_price is not None or f.in_stock is not None
+            or tab in ("low_stock", "out_of_stock")):
+        return f"(SELECT count(*) FROM product p WHERE {conditions})"
+    where = []
+    if not f.staff:
+        where.append("pc.status = 'published'")
+    if tab in ("published", "draft", "archived"):
+        where.append("pc.status = %(tab)s")
+    if f.category_id is not None:
+        where.append(_subtree_sql("pc.category_id"))
+    return f"(SELECT coalesce(sum(pc.n), 0) FROM product_count pc WHERE {' AND '.join(where) or 'TRUE'})"
+
+
+# --- serialisers -----------------------------------------------------------------
+
+def product_item(row: Sequence[Any], liked: set[int]) -> dict[str, Any]:
+    """A row of ``_ITEM_COLUMNS`` as the spec's product list item.
+
+    ``product_details`` is an ``orjson.Fragment`` (JSON text written into the
+    response as is); ``orjson.loads(item["product_details"].contents)`` reads it.
+    """
+    (pid, name, slug, description, price, category_id, category_name, images, main_image, stock, featured,
+     physical, sku, status, rating, num_ratings, details, created_at, updated_at) = row[:19]
+    return {
+        "id": pid,
+        "name": name,
+        "slug": slug,
+        "description": description,
+        "price": price,
+        "category": category_id,
+        "category_name": category_name,
+        "images": images,
+        "main_image": main_image or (images[0] if images else None),
+        "stock_quantity": stock,
+        "is_featured": featured,
+        "is_physical_product": physical,
+        "sku": sku,
+        "status": status,
+        "rating": rating,
+        "num_ratings": num_ratings,
+        "is_liked": pid in liked,
+        "product_details": orjson.Fragment(details) if details is not None else [],
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+async def product_items(product_ids: Sequence[int], user: Any = None) -> list[dict[str, Any]]:
+    """List-item payloads for ``product_ids`` in that order (one query, any number of ids).
+
+    For other lists that show product cards (wishlist, cart, recently viewed).
+    """
+    if not product_ids:
+        return []
+    rows = await _fetchall(f"SELECT {_ITEM_COLUMNS} {_FROM} WHERE p.id = ANY(%s)", [list(product_ids)])
+    liked = await liked_product_ids(user, product_ids)
+    by_id = {r[0]: product_item(r, liked) for r in rows}
+    return [by_id[i] for i in product_ids if i in by_id]
+
+
+# --- the product list and search -------------------------------------------------
+
+def _page_from_window(rows: list[tuple], page: int) -> int:
+    """The total carried by a page's rows (last column); 404 past the end.
+
+    A page past the end has no rows to carry it, and needs none: an empty page
+    after the first is always out of range.
+    """
+    if rows:
+        return rows[0][-1]
+    if page > 1:
+        raise NotFound("Invalid page.")
+    return 0
+
+
+async def product_page(f: ProductFilters, page: int, size: int, user: Any = None) -> tuple[int, list[dict]]:
+    """(count, items) of one page of the product list in one query: the page
+    (category name and image URLs included) carrying the total. A search adds
+    one query (``search_terms``), and its total is a window count over the
+    ranked matches.
+
+    Raises ValidationFailed for an unknown ordering or tab, NotFound for a
+    page past the end.
+    """
+    params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
+    conditions = product_conditions(f, params)
+    order_parts = validate_ordering(f.ordering)
+    search = clean_search(f.search)
+    if search:
+        hits = search_hits_sql(await search_terms(search), conditions, params)
+        if order_parts:
+            order_sql = order_by(order_parts)
+            ranked = (f"SELECT p.id, count(*) OVER () AS total FROM hits h JOIN product p ON p.id = h.id "
+                      f"ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s")
+        else:  # most relevant first
+            order_sql = "pg.rank DESC, p.id DESC"
+            ranked = ("SELECT h.id, h.rank, count(*) OVER () AS total FROM hits h "
+                      "ORDER BY h.rank DESC, h.id DESC LIMIT %(limit)s OFFSET %(offset)s")
+        rows = await fetch_prepared(
+            f"WITH {hits}, pg AS ({ranked}) SELECT {_ITEM_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
+            f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}", params)
+        total = _page_from_window(rows, page)
+    else:
+        # The count rides along as an uncorrelated subquery: PostgreSQL runs it
+        # once, and the page costs one round trip.
+        rows = await fetch_prepared(
+            f"SELECT {_ITEM_COLUMNS}, {count_sql(f, conditions)} "
+            f"{_FROM} WHERE {conditions} ORDER BY {order_by(order_parts or [DEFAULT_ORDERING])} "
+            "LIMIT %(limit)s OFFSET %(offset)s", params)
+        total = _page_from_window(rows, page)
+    liked = await liked_product_ids(user, [r[0] for r in rows])
+    return total, [product_item(r, liked) for r in rows]
+
+
+def search_item(row: Sequence[Any]) -> dict[str, Any]:
+    pid, name, slug, description, price, main_image, category_name = row[:7]
+    return {"id": pid, "name": name, "slug": slug, "description": description, "price": price,
+            "main_image": main_image, "category_name": category_name}
+
+
+_SEARCH_COLUMNS = f"p.id, p.name, p.slug, p.description, p.price::text, {MAIN_IMAGE_SQL}, c.name"
+
+
+class SearchCache:
+    """Search result pages of this process, valid while the catalog version
+    they were computed under is current (``catalog_version``, migration 0003:
+    a new value at every commit that changes what a result shows). Search is
+    the storefront's dearest read and shoppers repeat the same few queries.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self.entries: OrderedDict[tuple, tuple[int, int, list[dict]]] = OrderedDict()
+
+    def get(self, key: tuple, version: int | None) -> tuple[int, list[dict]] | None:
+        entry = self.entries.get(key)
+        if version is None or entry is None or entry[0] != version:
+            return None
+        self.entries.move_to_end(key)
+        return entry[1], entry[2]
+
+    def put(self, key: tuple, version: int | None, total: int, items: list[dict]) -> None:
+        if version is None or self.max_entries <= 0:
+            return
+        self.entries[key] = (version, total, items)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+
+search_cache = SearchCache()
+
+
+async def catalog_version() -> int | None:
+    """The catalog's current version (None while the table is empty, e.g. just
+    after a TRUNCATE: then nothing is cached)."""
+    rows = await fetch_prepared("SELECT version FROM catalog_version", {})
+    return rows[0][0] if rows else None
+
+
+async def search_page(text: str | None, category_id: int | None, page: int, size: int,
+                      staff: bool = False) -> tuple[int, list[dict]]:
+    """(count, items) of ``/products/search/``, most relevant first. Without a
+    query: the newest products.
+
+    Three queries at most: the catalog version, then, unless this page is in
+    ``search_cache`` under that version, the query's words (``search_terms``)
+    and the page itself (ranking reads every match anyway, so the total rides
+    along as a window count). A result is stored under the version read
+    first: a commit in between changes the version, so it cannot be served
+    stale.
+
+    Raises NotFound for a page past the end.
+    """
+    text = clean_search(text)
+    key = (text, category_id, page, size, staff)
+    version = await catalog_version()
+    cached = search_cache.get(key, version)
+    if cached is not None:
+        return cached
+    params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
+    f = ProductFilters(category_id=category_id, staff=staff)
+    conditions = product_conditions(f, params)
+    if text:
+        hits = search_hits_sql(await search_terms(text), conditions, params)
+        sql = (f"WITH {hits}, pg AS (SELECT h.id, h.rank, count(*) OVER () AS total FROM hits h "
+               "ORDER BY h.rank DESC, h.id DESC LIMIT %(limit)s OFFSET %(offset)s) "
+               f"SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
+               "LEFT JOIN category c ON c.id = p.category_id ORDER BY pg.rank DESC, p.id DESC")
+    else:
+        sql = (f"SELECT {_SEARCH_COLUMNS}, {count_sql(f, conditions)} {_FROM} WHERE {conditions} "
+               f"ORDER BY {order_by([DEFAULT_ORDERING])} LIMIT %(limit)s OFFSET %(offset)s")
+    rows = await fetch_prepared(sql, params)
+    total, items = _page_from_window(rows, page), [search_item(r) for r in rows]
+    search_cache.put(key, version, total, items)
+    return total, items
+
+
+# --- one product -------------------------------------------------------------------
+
+_VARIATIONS_SQL = """(SELECT COALESCE(json_agg(json_build_object(
+        'id', v.id, 'variation_type', v.variation_type, 'variation', v.variation,
+        'price_adjustment', v.price_adjustment::text, 'stock_quantity', v.stock_quantity, 'sku', v.sku,
+        'is_default', v.is_default,
+        'sizes', (SELECT COALESCE(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+                  FROM variation_size vs JOIN size s ON s.id = vs.size_id WHERE vs.variation_id = v.id),
+        'colors', (SELECT COALESCE(json_agg(json_build_object('id', co.id, 'name', co.name,
+                                                            'hex_code', co.hex_code) ORDER BY co.id), '[]')
+                   FROM variation_color vc JOIN color co ON co.id = vc.color_id WHERE vc.variation_id = v.id)
+    ) ORDER BY v.is_default DESC, v.id), '[]')
+    FROM product_variation v WHERE v.product_id = p.id)"""
+
+_DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p.discount_value::text,
+    ARRAY(SELECT t.tag_id FROM product_tag t WHERE t.product_id = p.id ORDER BY t.tag_id),
+    {_VARIATIONS_SQL}
+    {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
+
+
+def _variation(v: dict[str, Any], price: Decimal) -> dict[str, Any]:
+    # The spec shows final_price as a bare number: the effective price plus the adjustment.
+    v["final_price"] = float(price + Decimal(v["price_adjustment"]))
+    return v
+
+
+async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
+    """The product page: list fields plus variations, tags and pricing (one query).
+
+    Raises NotFound("Product not found") for a missing product, or one not
+    published when ``user`` is not staff.
+    """
+    if not 0 < product_id <= MAX_ID:  # the prepared statement's parameter is an integer
+        raise NotFound("Product not found")
+    rows = await fetch_prepared(_DETAIL_SQL, {"id": product_id, "staff": is_staff(user)})
+    if not rows:
+        raise NotFound("Product not found")
+    row = rows[0]
+    item = product_item(row, await liked_product_ids(user, [product_id]))
+    base_price, discount_type, discount_value, tags, variations = row[19:24]
+    price = Decimal(row[4])
+    item.update({
+        "base_price": base_price,
+        "discount_type": discount_type,
+        "discount_percentage": discount_value,
+        "tags": tags,
+        "variations": [_variation(v, price) for v in variations],
+    })
+    return item
+
+
+async def load_visible_product(product_id: int, user: Any = None) -> tuple:
+    """(id, category_id, status) of a product the user may see; NotFound otherwise."""
+    rows = await _fetchall("SELECT id, category_id, status FROM product WHERE id = %s "
+                           "AND (status = 'published' OR %s)", [product_id, is_staff(user)])
+    if not rows:
+        raise NotFound("Product not found")
+    return rows[0]
+
+
+# --- categories and views ------------------------------------------------------------
+
+async def list_categories() -> list[dict[str, Any]]:
+    """Every category, parents before children in creation order (one query)."""
+    rows = await fetch_prepared("SELECT id, name, slug, parent_id FROM category ORDER BY id", {})
+    return [{"id": r[0], "name": r[1], "slug": r[2], "parent": r[3]} for r in rows]
+
+
+async def record_view(product_id: int, user: Any) -> None:
+    """Count one view of a product the user may see (one query); NotFound otherwise."""
+    rows = await _fetchall(
+        "INSERT INTO product_view (product_id, user_id, viewed_at) "
+        "SELECT p.id, %s, now() at time zone 'utc' FROM product p "
+        "WHERE p.id = %s AND (p.status = 'published' OR %s) RETURNING id",
+        [user.id if user is not None else None, product_id, is_staff(user)])
+    if not rows:
+        raise NotFound("Product not found")
