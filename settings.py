@@ -52,7 +52,7 @@ EXPORT_DIR = DATA_DIR / "exports"
 # Unset: the embedded servers of models/embedded.py are used (see resolve_services()).
 DATABASE_URL = _env("DATABASE_URL")
 REDIS_URL = _env("REDIS_URL")
-DB_POOL_SIZE = _int("DB_POOL_SIZE", 10)
+DB_POOL_SIZE = _int("DB_POOL_SIZE", 20)
 DB_TIMEOUT_SECONDS = _int("DB_TIMEOUT_SECONDS", 10)
 
 FRONTEND_URL = (_env("FRONTEND_URL", "http://localhost:3000") or "").rstrip("/")
