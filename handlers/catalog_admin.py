@@ -90,7 +90,7 @@ class VariationOut(Out):
     stock_quantity: int
     sku: str | None
     is_default: bool
-    final_price: str
+    final_price: float
     sizes: list[SizeOut]
     colors: list[ColorOut]
 

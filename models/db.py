@@ -96,6 +96,14 @@ def money_str(value: Any) -> str | None:
     return None if value is None else f"{money(value):.2f}"
 
 
+def money_number(value: Any) -> Any:
+    """A bare JSON number with two decimals (``209.99``, ``349.00``), for the
+    few fields the spec shows as numbers; everywhere else money is a string."""
+    import orjson
+
+    return None if value is None else orjson.Fragment(f"{money(value):.2f}".encode())
+
+
 class MoneyField(peewee.DecimalField):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_digits", 12)

@@ -32,8 +32,9 @@ from models.catalog.tables import (
     Tag,
     VariationColor,
     VariationSize,
+    variation_price,
 )
-from models.db import db, iso, money, transaction, utcnow
+from models.db import db, iso, money, money_number, transaction, utcnow
 from models.errors import AppError, NotFound, ValidationFailed
 from models.jobs import enqueue
 from models.media import cloudinary_enabled, delete_local, store_image
@@ -171,7 +172,6 @@ async def management_payloads(ids: list[int]) -> dict[int, dict[str, Any]]:
 
 def _management_payload(p: dict, tags: list[int], images: list[dict], variations: list[dict],
                         sizes: dict[int, list[dict]], colors: dict[int, list[dict]]) -> dict[str, Any]:
-    base = p["base_price"]
     var_out = []
     available_sizes: dict[int, dict] = {}
     available_colors: dict[int, dict] = {}
@@ -189,7 +189,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
             "stock_quantity": v["stock_quantity"],
             "sku": v["sku"],
             "is_default": v["is_default"],
-            "final_price": money(base + v["price_adjustment"]),
+            "final_price": money_number(variation_price(p["base_price"], v["price_adjustment"])),
             "sizes": v_sizes,
             "colors": v_colors,
         })
@@ -210,7 +210,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
         "is_liked": False,
         "available_sizes": sorted(available_sizes.values(), key=lambda s: s["id"]),
         "available_colors": sorted(available_colors.values(), key=lambda c: c["id"]),
-        "base_price": base,
+        "base_price": p["base_price"],
         "discount_type": p["discount_type"],
         "discount_percentage": p["discount_value"],
         "vat_amount": p["vat_amount"],
@@ -573,14 +573,14 @@ async def dashboard_products(filters: dict[str, str], page: int, page_size: int)
             "stock_status": stock_status,
             "stock_label": stock_label,
             "stock_color": stock_color,
-            "price": float(money(r["price"])),
+            "price": money_number(r["price"]),
             "status": status,
             "status_color": STATUS_COLORS.get(status, "gray"),
             "created_at": r["created_at"].strftime("%d %b %Y"),
             "updated_at": r["updated_at"].strftime("%d %b %Y"),
             "main_image": r["main_image"],
             "is_featured": r["is_featured"],
-            "rating": float(r["rating"]),
+            "rating": money_number(r["rating"]),
             "num_ratings": r["num_ratings"],
         })
     return {

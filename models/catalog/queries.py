@@ -22,8 +22,8 @@ from typing import Any, Iterable, Sequence
 import orjson
 import peewee
 
-from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS
-from models.db import db
+from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
+from models.db import db, money_number
 from models.errors import NotFound, ValidationFailed
 
 # ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
@@ -544,9 +544,8 @@ _DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p
     {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
 
 
-def _variation(v: dict[str, Any], price: Decimal) -> dict[str, Any]:
-    # The spec shows final_price as a bare number: the effective price plus the adjustment.
-    v["final_price"] = float(price + Decimal(v["price_adjustment"]))
+def _variation(v: dict[str, Any], base_price: str) -> dict[str, Any]:
+    v["final_price"] = money_number(variation_price(base_price, v["price_adjustment"]))  # a number in the spec
     return v
 
 
@@ -564,13 +563,12 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
     row = rows[0]
     item = product_item(row, await liked_product_ids(user, [product_id]))
     base_price, discount_type, discount_value, tags, variations = row[19:24]
-    price = Decimal(row[4])
     item.update({
         "base_price": base_price,
         "discount_type": discount_type,
         "discount_percentage": discount_value,
         "tags": tags,
-        "variations": [_variation(v, price) for v in variations],
+        "variations": [_variation(v, base_price) for v in variations],
     })
     return item
 

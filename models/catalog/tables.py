@@ -5,16 +5,25 @@ maintained by PostgreSQL (a generated column and a trigger); never write them.
 """
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField, TSVectorField
 
 from models.accounts import User
-from models.db import BaseModel, MoneyField, utcnow
+from models.db import BaseModel, MoneyField, money, utcnow
 
 PRODUCT_STATUSES = ("draft", "published", "archived")
 STATUS_SYNONYMS = {"active": "published"}
 DISCOUNT_TYPES = ("percentage", "fixed")
 LOW_STOCK_MAX = 10  # 1..10 in stock is "low stock"
+
+
+def variation_price(base_price: Any, adjustment: Any) -> Decimal:
+    """A variation's ``final_price``: the product's base price plus the
+    variation's adjustment (the spec's rule, discount not applied), never below zero."""
+    return max(money(Decimal(str(base_price)) + Decimal(str(adjustment))), Decimal("0.00"))
 
 
 class Category(BaseModel):

@@ -71,6 +71,7 @@ async def test_product_management_data_has_the_documented_shape(api, admin, shop
         "status": "low_stock", "status_color": "orange", "created_at": "29 Dec 2022", "updated_at": "29 Dec 2022",
         "main_image": "https://img/chair.jpg", "is_featured": False, "rating": 0.0, "num_ratings": 0,
     }
+    assert '"price":121.00' in resp.text and '"rating":0.00' in resp.text  # numbers with two decimals
     rows = {p["name"]: p for p in body["products"]}
     table = rows["Oak Table"]
     assert (table["status"], table["status_color"], table["stock_status"], table["stock_label"],

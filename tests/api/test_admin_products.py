@@ -120,7 +120,7 @@ async def test_create_product_returns_the_management_shape(api, admin, taxonomy)
     assert body["variants_count"] == 1
     [var] = body["variations"]
     assert set(var) == VARIATION_KEYS
-    assert var["price_adjustment"] == "10.00" and var["final_price"] == "209.99"
+    assert var["price_adjustment"] == "10.00" and var["final_price"] == 209.99
     assert var["sku"] == "CHR-NEW-001-RED" and var["stock_quantity"] == 10 and var["is_default"] is False
     assert var["sizes"] == [{"id": t["large"], "name": "Large"}]
     assert var["colors"] == [{"id": t["red"], "name": "Red", "hex_code": "#FF0000"}]
@@ -257,7 +257,7 @@ async def test_patch_changes_only_the_given_fields(api, admin, taxonomy):
     assert body["tags"] == created["tags"]
     assert [{**v, "final_price": None} for v in body["variations"]] == [
         {**v, "final_price": None} for v in created["variations"]]
-    assert body["variations"][0]["final_price"] == "135.00"  # follows the new base price
+    assert body["variations"][0]["final_price"] == 135.00  # follows the new base price
     assert body["description"] == created["description"] and body["slug"] == created["slug"]
     assert body["updated_at"] >= created["updated_at"]
 
@@ -315,7 +315,7 @@ async def test_patch_variations_updates_creates_and_deletes(api, admin, taxonomy
     assert out["variants_count"] == 2
     crimson, xl = out["variations"]
     assert crimson["id"] == red["id"] and crimson["variation"] == "Crimson"
-    assert crimson["price_adjustment"] == "-5.00" and crimson["final_price"] == "194.99"
+    assert crimson["price_adjustment"] == "-5.00" and crimson["final_price"] == 194.99
     assert crimson["is_default"] is True and crimson["sku"] == "CHR-CRIMSON"
     assert crimson["sizes"] == [{"id": t["small"], "name": "Small"}]
     assert [c["name"] for c in crimson["colors"]] == ["Red", "Blue"]

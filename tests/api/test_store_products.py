@@ -251,7 +251,8 @@ async def test_get_product_returns_variations_tags_and_pricing(api):
     assert first["id"] == green and set(first) == {"id", "variation_type", "variation", "price_adjustment",
                                                    "stock_quantity", "sku", "is_default", "final_price", "sizes",
                                                    "colors"}
-    assert first["price_adjustment"] == "10.00" and first["final_price"] == 190.0 and first["is_default"] is True
+    # final_price is base price + adjustment (the spec: "base_price + price_adjustment"), a bare number.
+    assert first["price_adjustment"] == "10.00" and first["final_price"] == 210.00 and first["is_default"] is True
     assert [s["name"] for s in first["sizes"]] == ["Large"]
     assert [(c["name"], c["hex_code"]) for c in first["colors"]] == [("Green", "#00FF00")]
     assert body["variations"][1]["variation"] == "Blue" and body["variations"][1]["sizes"] == []
