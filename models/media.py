@@ -79,3 +79,17 @@ async def delete_local(key: str | None) -> None:
 
 def cloudinary_enabled() -> bool:
     return bool(settings.CLOUDINARY_URL)
+
+
+def cloudinary_options() -> dict[str, str]:
+    """Credentials from ``CLOUDINARY_URL`` (``cloudinary://key:secret@cloud?upload_prefix=…``),
+    passed to each SDK call rather than kept in the SDK's global config."""
+    from urllib.parse import parse_qsl, unquote, urlparse
+
+    url = urlparse(settings.CLOUDINARY_URL or "")
+    if url.scheme != "cloudinary" or not url.hostname:
+        raise ValueError("CLOUDINARY_URL must look like cloudinary://api_key:api_secret@cloud_name")
+    options = {"cloud_name": url.hostname, "api_key": unquote(url.username or ""),
+               "api_secret": unquote(url.password or "")}
+    options.update(parse_qsl(url.query))  # e.g. upload_prefix (tests point it at a local fake)
+    return options

@@ -8,7 +8,7 @@ import settings
 from celery_app import app
 from models.accounts import Profile
 from models.db import transaction
-from models.media import delete_local
+from models.media import cloudinary_options, delete_local
 from tasks._runner import run_async
 
 
@@ -29,7 +29,6 @@ async def _after_move(kind: str, old_url: str, new_url: str) -> None:
 
 
 async def _move(kind: str, object_id: int, key: str) -> str | None:
-    import cloudinary
     import cloudinary.uploader
 
     model, key_col, url_col = _owner_updaters()[kind]
@@ -37,10 +36,10 @@ async def _move(kind: str, object_id: int, key: str) -> str | None:
     if row is None or getattr(row, key_col.name) != key:
         return None  # replaced or removed meanwhile: nothing to do
     old_url = getattr(row, url_col.name)
-    cloudinary.config(cloudinary_url=settings.CLOUDINARY_URL)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(None, functools.partial(
-        cloudinary.uploader.upload, str(settings.MEDIA_DIR / key), folder=f"avantlush/{kind}"))
+        cloudinary.uploader.upload, str(settings.MEDIA_DIR / key), folder=f"avantlush/{kind}",
+        **cloudinary_options()))
     new_key = f"cloudinary:{result['public_id']}"
     async with transaction():
         updated = await model.update({key_col: new_key, url_col: result["secure_url"]}).where(

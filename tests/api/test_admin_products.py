@@ -498,25 +498,55 @@ async def test_upload_queues_cloudinary_copy_after_commit(api, admin, monkeypatc
     assert sent == [("tasks.images.upload_image", ("product", image.id, image.image))]
 
 
-@pytest.mark.gen_test
-async def test_cloudinary_move_updates_the_main_image(api, admin, monkeypatch):
-    """The task's bookkeeping: the image row and the product's main image follow the new URL."""
-    import cloudinary.uploader
+@pytest.fixture
+def fake_cloudinary(io_loop):
+    """A local stand-in for Cloudinary's upload API, reached by the real SDK."""
+    import tornado.httpserver
+    import tornado.testing
+    import tornado.web
 
+    received = []
+
+    class Upload(tornado.web.RequestHandler):
+        def post(self, cloud: str):
+            received.append({"cloud": cloud, "args": {k: v[0].decode() for k, v in self.request.body_arguments.items()},
+                             "files": {k: v[0].body for k, v in self.request.files.items()}})
+            self.write({"public_id": "avantlush/product/abc",
+                        "secure_url": f"https://res.cloudinary.com/{cloud}/image/upload/abc.png"})
+
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/v1_1/([^/]+)/image/upload", Upload)]))
+    server.add_sockets([sock])
+    yield f"http://127.0.0.1:{port}", received
+    server.stop()
+
+
+@pytest.mark.gen_test
+async def test_cloudinary_move_uploads_through_the_sdk_and_updates_the_main_image(api, admin, monkeypatch,
+                                                                                 fake_cloudinary):
+    """The task's work: the real SDK uploads the file, then the image row and the
+    product's main image follow the new URL and the local copy goes."""
     from tasks import images
 
+    prefix, received = fake_cloudinary
     product = await create(api, admin, {"name": "Chair", "sku": "C-1", "base_price": "10"})
-    out = (await upload(api, admin, product["id"], png_bytes())).json()
+    data = png_bytes()
+    out = (await upload(api, admin, product["id"], data)).json()
     image = await ProductImage.aio_get(ProductImage.id == out["image_id"])
-    monkeypatch.setattr(settings, "CLOUDINARY_URL", "cloudinary://key:secret@demo")
-    monkeypatch.setattr(cloudinary.uploader, "upload", lambda path, **kw: {
-        "public_id": "avantlush/product/abc", "secure_url": "https://res.cloudinary.com/demo/abc.png"})
-    assert await images._move("product", image.id, image.image) == "https://res.cloudinary.com/demo/abc.png"
+    monkeypatch.setattr(settings, "CLOUDINARY_URL", f"cloudinary://key:secret@demo?upload_prefix={prefix}")
+    new_url = "https://res.cloudinary.com/demo/image/upload/abc.png"
+    assert await images._move("product", image.id, image.image) == new_url
+    assert len(received) == 1 and received[0]["cloud"] == "demo"
+    assert received[0]["args"]["api_key"] == "key" and received[0]["args"]["signature"]
+    assert received[0]["args"]["folder"] == "avantlush/product" and received[0]["files"]["file"] == data
     image = await ProductImage.aio_get(ProductImage.id == out["image_id"])
-    assert image.image == "cloudinary:avantlush/product/abc"
+    assert image.image == "cloudinary:avantlush/product/abc" and image.image_url == new_url
     row = await Product.aio_get(Product.id == product["id"])
-    assert row.main_image == "https://res.cloudinary.com/demo/abc.png"
+    assert row.main_image == new_url
     assert not (settings.MEDIA_DIR / out["image_url"].split("/media/")[1]).exists()
+    # A second delivery of the same task (acks_late) finds nothing left to do.
+    assert await images._move("product", image.id, out["image_url"].split("/media/")[1]) is None
+    assert len(received) == 1
 
 
 @pytest.mark.gen_test
