@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from handlers.base import ADMIN, BaseHandler, Route, api
+from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import (Adjustment, Code, Details, Dimension, Flag, HexColor, In, Money, OptionalMoney,
                              OptionalText, Out, Pk, PkList, Quantity, Text, choice, none_to_list, partial,
@@ -71,28 +72,6 @@ class ProductIn(In):
 
 
 ProductPatch = partial(ProductIn, "ProductPatch")
-
-
-class SizeOut(Out):
-    id: int
-    name: str
-
-
-class ColorOut(SizeOut):
-    hex_code: str
-
-
-class VariationOut(Out):
-    id: int
-    variation_type: str
-    variation: str
-    price_adjustment: str
-    stock_quantity: int
-    sku: str | None
-    is_default: bool
-    final_price: float
-    sizes: list[SizeOut]
-    colors: list[ColorOut]
 
 
 class ProductOut(Out):

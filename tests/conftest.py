@@ -220,6 +220,17 @@ def api(http_client, base_url) -> ApiClient:
     return ApiClient(http_client, base_url)
 
 
+def assert_envelope(resp, status: int, message: str | None = None) -> dict:
+    """The response is an error of ``status`` in the contract's envelope."""
+    assert resp.status == status, resp
+    body = resp.json()
+    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict), body
+    assert isinstance(body["message"], str) and body["message"], body
+    if message is not None:
+        assert body["message"] == message, body
+    return body
+
+
 def token_for(user) -> str:
     from models.auth import access_token
 

@@ -12,6 +12,7 @@ import pytest
 from models.catalog.tables import (Category, Color, Product, ProductImage, ProductTag, ProductVariation, ReviewTag,
                                    Size, Tag, VariationColor, VariationSize)
 from models.db import db, utcnow
+from tests.conftest import assert_envelope  # noqa: E402,F401
 
 _seq = itertools.count(1)
 
@@ -19,13 +20,6 @@ ITEM_FIELDS = {"id", "name", "slug", "description", "price", "category", "catego
                "stock_quantity", "is_featured", "is_physical_product", "sku", "status", "rating", "num_ratings",
                "is_liked", "product_details", "created_at", "updated_at"}
 DETAIL_FIELDS = ITEM_FIELDS | {"variations", "tags", "base_price", "discount_type", "discount_percentage"}
-
-
-def assert_envelope(resp, status: int) -> dict:
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict), body
-    return body
 
 
 async def category(name: str, parent: int | None = None) -> int:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from models.catalog.tables import Category, Color, Product, Size, Tag
 from models.db import utcnow
+from tests.conftest import assert_envelope  # noqa: E402,F401
 
 
 def png_bytes(size=(8, 8), color=(200, 30, 30)) -> bytes:
@@ -23,14 +24,6 @@ def jpeg_bytes(size=(8, 8), color=(30, 200, 30)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format="JPEG")
     return buf.getvalue()
-
-
-def assert_envelope(resp, status: int) -> dict:
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict), body
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 async def make_category(name: str, slug: str | None = None, parent: int | None = None) -> int:

@@ -13,6 +13,7 @@ import settings
 from handlers.base import BaseHandler, Route, api as api_meta
 from models import ratelimit
 from models.db import db, init_db
+from tests.conftest import assert_envelope  # noqa: E402,F401
 
 ERROR_MESSAGE = "An error occurred while processing your request"
 
@@ -32,14 +33,6 @@ def app():
     app = make_app()
     app.wildcard_router.add_rules([Route("/api/test-only/boom/", BoomHandler)])
     return app
-
-
-def assert_envelope(resp, status):
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict)
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 LOGIN = {"email": "nobody@example.com", "password": "whatever-password"}

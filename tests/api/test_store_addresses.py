@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models.accounts import Address
+from tests.conftest import assert_envelope  # noqa: E402,F401
 
 ADDRESS = {
     "full_name": "John Doe",
@@ -27,13 +28,6 @@ async def create(api, user, **changes):
 async def defaults_of(user) -> list[int]:
     rows = await Address.select(Address.id).where((Address.user == user.id) & Address.is_default).aio_execute()
     return [r.id for r in rows]
-
-
-def assert_envelope(resp, status):
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict)
-    return body
 
 
 @pytest.mark.gen_test

@@ -18,6 +18,7 @@ import tornado.web
 import settings
 from models.accounts import Customer, OneTimeToken, RefreshToken, User
 from tests.conftest import mail_body, wait_for_mail
+from tests.conftest import assert_envelope  # noqa: E402,F401
 
 PASSWORD = "password123"
 
@@ -44,16 +45,6 @@ async def register(api, email="new@example.com", password=PASSWORD, **extra):
 
 async def login(api, email, password=PASSWORD):
     return await api.post("/api/auth/login/", json={"email": email, "password": password})
-
-
-def assert_envelope(resp, status, message=None):
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False
-    assert isinstance(body["errors"], dict)
-    if message is not None:
-        assert body["message"] == message
-    return body
 
 
 def link_in(msg, pattern: str) -> re.Match:

@@ -9,6 +9,7 @@ import pytest
 import settings
 from models.accounts import Customer, Profile, User
 from tests.conftest import multipart
+from tests.conftest import assert_envelope  # noqa: E402,F401
 
 
 def png_bytes(size=(8, 8), color=(200, 30, 30)) -> bytes:
@@ -34,13 +35,6 @@ def big_png_bytes() -> bytes:
 async def upload(api, user, data: bytes, filename="me.png", ctype="image/png", field="photo"):
     body, headers = multipart({field: (filename, data, ctype)})
     return await api.post("/api/profile/upload_photo/", body=body, headers=headers, user=user)
-
-
-def assert_envelope(resp, status):
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict)
-    return body
 
 
 # --- read ----------------------------------------------------------------------
