@@ -244,3 +244,16 @@ async def test_concurrent_first_addresses_leave_exactly_one_default(api, make_us
     responses = await asyncio.gather(*(api.post("/api/addresses/", json=ADDRESS, user=user) for _ in range(4)))
     assert [r.status for r in responses] == [201] * 4, responses
     assert len(await defaults_of(user)) == 1
+
+
+@pytest.mark.gen_test
+async def test_address_list_runs_the_same_queries_whatever_its_length(api, make_user, count_queries):
+    user = await make_user()
+    await create(api, user)
+    with count_queries() as few:
+        assert len((await api.get("/api/addresses/", user=user)).json()) == 1
+    for _ in range(15):
+        await create(api, user)
+    with count_queries() as many:
+        assert len((await api.get("/api/addresses/", user=user)).json()) == 16
+    assert len(few) == len(many) == 2  # the user (auth) and the addresses
