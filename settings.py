@@ -14,8 +14,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 
 
-class ConfigError(RuntimeError):
-    """Raised at startup when the environment cannot run the app."""
+class ConfigError(SystemExit):
+    """The environment cannot run the app: the process stops with this message
+    (exit status 1) instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"AvantLush configuration error: {message}")
 
 
 def _env(name: str, default: str | None = None) -> str | None:

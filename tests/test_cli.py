@@ -42,3 +42,19 @@ def test_create_admin_refuses_a_short_password():
     result = run_cli("create-admin", "--email", "x@example.com", "--password", "short")
     assert result.returncode != 0
     assert "too short" in result.stderr
+
+
+def test_production_refuses_to_start_without_secrets():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "STRIPE_SECRET_KEY")}
+    env.update(APP_ENV="production", DATABASE_URL=DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL)
+    result = subprocess.run([sys.executable, "server.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "configuration error: SECRET_KEY must be set when APP_ENV=production" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    env["SECRET_KEY"] = "x" * 40
+    result = subprocess.run([sys.executable, "server.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "STRIPE_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
