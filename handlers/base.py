@@ -242,13 +242,17 @@ class BaseHandler(tornado.web.RequestHandler):
         """
         page, size = self.page_params(default_size)
         total = count if count is not None else await query.aio_count(query.model._meta.database, clear_limit=True)
-        pages = max(1, math.ceil(total / size))
-        if page > pages:
+        if page > max(1, math.ceil(total / size)):
             raise NotFound("Invalid page.")
         rows = list(await query.paginate(page, size).aio_execute())
         results = await serialize(rows) if asyncio.iscoroutinefunction(serialize) else serialize(rows)
+        return self.page_envelope(page, size, total, results)
+
+    def page_envelope(self, page: int, size: int, count: int, results: list) -> dict:
+        """The contract's page: ``{count, next, previous, results}`` with absolute links."""
+        pages = max(1, math.ceil(count / size))
         return {
-            "count": total,
+            "count": count,
             "next": self.absolute_url(page=page + 1) if page < pages else None,
             "previous": self.absolute_url(page=page - 1) if page > 1 else None,
             "results": results,

@@ -5,7 +5,6 @@ replies; the payloads are built there as plain dicts (no pydantic on the way
 out: these are the shop's busiest requests)."""
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
@@ -210,19 +209,6 @@ class ReviewTagOut(Out):
     slug: str
 
 
-# --- helpers ---------------------------------------------------------------------
-
-def _envelope(self, page: int, size: int, count: int, results: list) -> dict[str, Any]:
-    """The contract's page envelope with absolute next/previous links."""
-    pages = max(1, math.ceil(count / size))
-    return {
-        "count": count,
-        "next": self.absolute_url(page=page + 1) if page < pages else None,
-        "previous": self.absolute_url(page=page - 1) if page > 1 else None,
-        "results": results,
-    }
-
-
 # --- products ------------------------------------------------------------------------
 
 @api(query=ProductListQuery, response=ProductPageOut)
@@ -236,7 +222,7 @@ async def list_products(self):
         max_price=args.max_price, in_stock=args.in_stock, ordering=args.ordering, tab=args.tab,
         staff=queries.is_staff(user))
     count, items = await queries.product_page(filters, page, size, user)
-    self.reply(_envelope(self, page, size, count, items))
+    self.reply(self.page_envelope(page, size, count, items))
 
 
 @api(response=ProductDetailOut)
@@ -258,7 +244,7 @@ async def search_products(self):
     page, size = self.page_params()
     count, items = await queries.search_page(args.q or args.search, args.category, page, size,
                                              queries.is_staff(self.current_user))
-    self.reply(_envelope(self, page, size, count, items))
+    self.reply(self.page_envelope(page, size, count, items))
 
 
 @api(body=RecordViewIn, response=SuccessOut, status=201)
