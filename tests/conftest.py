@@ -85,8 +85,17 @@ def _prepare_database() -> str:
     return url
 
 
-shutil.rmtree(TEST_DATA / "runs", ignore_errors=True) if not any(
-    p.exists() for p in (TEST_DATA / "runs").glob("*/redis/redis.sock")) else None
+def _remove_stale_runs() -> None:
+    """Remove the data dirs of earlier runs whose process is gone (killed runs
+    skip their own clean-up)."""
+    import psutil
+
+    for run in (TEST_DATA / "runs").glob("*"):
+        if run.name.isdigit() and int(run.name) != os.getpid() and not psutil.pid_exists(int(run.name)):
+            shutil.rmtree(run, ignore_errors=True)
+
+
+_remove_stale_runs()
 DATABASE_URL = _prepare_database()
 
 
