@@ -82,6 +82,7 @@ def ensure_redis(redis_dir: Path) -> str:
                 "--save", "",
                 "--appendonly", "no",
                 "--logfile", str(redis_dir / "redis.log"),
+                "--pidfile", str(redis_dir / "redis.pid"),
                 "--daemonize", "no",
             ],
             stdin=subprocess.DEVNULL,
@@ -97,6 +98,17 @@ def ensure_redis(redis_dir: Path) -> str:
             time.sleep(0.05)
         log.info("embedded Redis listening on %s", sock)
     return f"unix://{sock}"
+
+
+def stop_orphan_redis(redis_dir: Path) -> None:
+    """Stop a Redis left running in ``redis_dir`` by a process that was killed."""
+    pidfile = redis_dir / "redis.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        if "redis" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def stop_all() -> None:

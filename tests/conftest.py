@@ -90,8 +90,17 @@ def _remove_stale_runs() -> None:
     skip their own clean-up)."""
     import psutil
 
+    from models import embedded
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     for run in (TEST_DATA / "runs").glob("*"):
-        if run.name.isdigit() and int(run.name) != os.getpid() and not psutil.pid_exists(int(run.name)):
+        if run.name.isdigit() and int(run.name) != os.getpid() and not alive(int(run.name)):
+            embedded.stop_orphan_redis(run / "redis")
             shutil.rmtree(run, ignore_errors=True)
 
 
