@@ -43,24 +43,27 @@ def ensure_postgres(pgdata: Path) -> str:
     return server.get_uri()
 
 
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped, is not running)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _forget_dead_handles(pgdata: Path) -> None:
     """pgserver stops the server when the last process using it exits, going by
     a list of pids; a process that was killed never leaves that list, and the
     server would then run forever. Drop such pids first (under pgserver's lock)."""
-    import psutil
     import pgserver
     from pgserver.utils import DiskList
-
-    def alive(pid: int) -> bool:
-        try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
 
     handles = DiskList(pgdata / ".handle_pids.json")
     with pgserver.PostgresServer._lock:
         pids = handles.get()
-        live = [pid for pid in pids if alive(pid)]
+        live = [pid for pid in pids if process_alive(pid)]
         if live != pids:
             handles.put(live)
 

@@ -88,18 +88,10 @@ def _prepare_database() -> str:
 def _remove_stale_runs() -> None:
     """Remove the data dirs of earlier runs whose process is gone (killed runs
     skip their own clean-up)."""
-    import psutil
-
     from models import embedded
 
-    def alive(pid: int) -> bool:
-        try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
     for run in (TEST_DATA / "runs").glob("*"):
-        if run.name.isdigit() and int(run.name) != os.getpid() and not alive(int(run.name)):
+        if run.name.isdigit() and int(run.name) != os.getpid() and not embedded.process_alive(int(run.name)):
             embedded.stop_orphan_redis(run / "redis")
             shutil.rmtree(run, ignore_errors=True)
 
