@@ -26,7 +26,7 @@ import settings
 from models import auth as auth_actions
 from models import ratelimit
 from models.db import iso
-from models.errors import AppError, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
+from models.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 log = logging.getLogger("avantlush.http")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -89,9 +89,10 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
     """Record a method's request and response schemas for the OpenAPI document."""
 
     def wrap(fn: Callable) -> Callable:
+        doc = (fn.__doc__ or "").strip()
         fn._api = {
             "body": body, "query": query, "response": response, "status": status,
-            "summary": summary or (fn.__doc__ or "").strip().splitlines()[0] if (summary or fn.__doc__) else fn.__name__,
+            "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
             "content_type": content_type,
         }
         return fn
@@ -227,10 +228,14 @@ class BaseHandler(tornado.web.RequestHandler):
             data = data.model_dump(mode="json")
         self.finish(dumps(data))
 
+    def base_url(self) -> str:
+        """Scheme and host of this request, for absolute links in responses."""
+        return f"{self.request.protocol}://{self.request.host}"
+
     def absolute_url(self, **params: Any) -> str:
         args = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
         args.update({k: v for k, v in params.items()})
-        base = f"{self.request.protocol}://{self.request.host}{self.request.path}"
+        base = f"{self.base_url()}{self.request.path}"
         return f"{base}?{urlencode(args)}"
 
     async def paginate(self, query: peewee.SelectQuery, serialize: Callable[[list], Any],

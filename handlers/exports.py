@@ -30,10 +30,6 @@ class ExportJobOut(Out):
     finished_at: str | None
 
 
-def _base_url(handler: BaseHandler) -> str:
-    return f"{handler.request.protocol}://{handler.request.host}"
-
-
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -50,7 +46,7 @@ async def export_csv(handler: BaseHandler, kind: str) -> None:
     if _truthy(params.get("async")):
         job = await exports.start_export(kind, filters, handler.current_user)
         handler.reply({"id": str(job.id), "status": job.status,
-                       "status_url": f"{_base_url(handler)}/api/exports/{job.id}/"}, 202)
+                       "status_url": f"{handler.base_url()}/api/exports/{job.id}/"}, 202)
         return
     await stream(handler, exports.csv_chunks(kind, filters), exports.get_kind(kind).filename)
 
@@ -87,7 +83,7 @@ class ExportJobHandler(BaseHandler):
     async def get(self, id: str):
         """Status of an asynchronous export (download_url once it is done)."""
         job = await exports.load_export_job(id)
-        self.reply(exports.export_payload(job, _base_url(self)))
+        self.reply(exports.export_payload(job, self.base_url()))
 
 
 class ExportDownloadHandler(BaseHandler):

@@ -210,11 +210,3 @@ def partial(model: type[In], name: str) -> type[In]:
     fields = {key: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, Field(default=None))
               for key, f in model.model_fields.items()}
     return create_model(name, __base__=model, **fields)
-
-
-def partial(model: type[In], name: str) -> type[In]:
-    """The PATCH twin of ``model``: every field optional, nothing defaulted, and
-    an explicit null still rejected where the field is not nullable."""
-    fields = {key: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, Field(default=None))
-              for key, f in model.model_fields.items()}
-    return create_model(name, __base__=model, **fields)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from handlers.base import BaseHandler, Route
+from handlers.base import BaseHandler, Route, api
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -86,6 +86,7 @@ def build_openapi(routes: list[Route]) -> dict:
 class SchemaHandler(BaseHandler):
     _cache: dict | None = None
 
+    @api(response=dict)
     async def get(self):
         """The OpenAPI 3.1 document of this API."""
         from handlers import all_routes
@@ -93,9 +94,6 @@ class SchemaHandler(BaseHandler):
         if SchemaHandler._cache is None:
             SchemaHandler._cache = build_openapi(all_routes())
         self.reply(SchemaHandler._cache)
-
-    get._api = {"body": None, "query": None, "response": dict, "status": 200,  # type: ignore[attr-defined]
-                "summary": "The OpenAPI 3.1 document of this API.", "content_type": "application/json"}
 
 
 routes = [Route("/api/schema/", SchemaHandler), Route("/openapi.json", SchemaHandler)]

@@ -34,6 +34,24 @@ class Database(peewee_async.PostgresqlDatabase):
 db = Database(None)
 
 
+async def fetch_all(sql: str, params: Any = ()) -> list[tuple]:
+    """Rows of a hand-written statement (``%s`` or ``%(name)s`` parameters)."""
+    return await db.aio_execute_sql(sql, params or (), fetch_results=_all_rows)
+
+
+async def fetch_one(sql: str, params: Any = ()) -> tuple | None:
+    """The first row of a hand-written statement, or None."""
+    return await db.aio_execute_sql(sql, params or (), fetch_results=_one_row)
+
+
+async def _all_rows(_db: Any, cursor: Any) -> list[tuple]:
+    return await cursor.fetchall()
+
+
+async def _one_row(_db: Any, cursor: Any) -> tuple | None:
+    return await cursor.fetchone()
+
+
 def connect_params(url: str) -> tuple[str, dict[str, Any]]:
     """Split a ``postgresql://`` URL into peewee's database name and params."""
     parts = urlparse(url)

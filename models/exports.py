@@ -26,7 +26,7 @@ import peewee as pw
 
 import settings
 from models.catalog.tables import ExportJob
-from models.db import db, iso, transaction, utcnow
+from models.db import db, fetch_all, iso, transaction, utcnow
 from models.errors import AppError, Conflict, NotFound
 from models.jobs import enqueue
 
@@ -85,16 +85,12 @@ async def fetch_batches(query: pw.Query | str, params: tuple | list | None = Non
     async with db.aio_atomic():
         await db.aio_execute_sql(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", params or ())
         while True:
-            rows = await db.aio_execute_sql(f"FETCH {int(batch)} FROM {name}", fetch_results=_fetchall)
+            rows = await fetch_all(f"FETCH {int(batch)} FROM {name}")
             if rows:
                 yield rows
             if len(rows) < batch:
                 break
         await db.aio_execute_sql(f"CLOSE {name}")
-
-
-async def _fetchall(_db: Any, cursor: Any) -> list[tuple]:
-    return await cursor.fetchall()
 
 
 # --- CSV --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import settings
-from models.db import db
+from models.db import db, fetch_all
 
 log = logging.getLogger("avantlush.migrate")
 MIGRATIONS_DIR = settings.ROOT / "migrations"
@@ -28,7 +28,7 @@ async def migrate() -> list[str]:
         await db.aio_execute_sql(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name VARCHAR(255) PRIMARY KEY, applied_at TIMESTAMP NOT NULL DEFAULT (now() at time zone 'utc'))")
-        rows = await db.aio_execute_sql("SELECT name FROM schema_migrations", fetch_results=_fetchall)
+        rows = await fetch_all("SELECT name FROM schema_migrations")
         done = {r[0] for r in rows}
         for path in migration_files():
             if path.stem in done:
@@ -38,10 +38,6 @@ async def migrate() -> list[str]:
             await db.aio_execute_sql("INSERT INTO schema_migrations (name) VALUES (%s)", (path.stem,))
             applied_now.append(path.stem)
     return applied_now
-
-
-async def _fetchall(_db, cursor):
-    return await cursor.fetchall()
 
 
 def ddl(models: list) -> str:

@@ -34,7 +34,7 @@ from models.catalog.tables import (
     VariationSize,
     variation_price,
 )
-from models.db import db, iso, money, money_number, transaction, utcnow
+from models.db import db, fetch_one, iso, money, money_number, transaction, utcnow
 from models.errors import AppError, NotFound, ValidationFailed
 from models.jobs import enqueue
 from models.media import cloudinary_enabled, delete_local, store_image
@@ -739,19 +739,14 @@ async def _check_parent(parent_id: int | None, category_id: int | None) -> None:
     if category_id is None:
         return
     # Walk up from the new parent: meeting the category itself would close a loop.
-    row = await db.aio_execute_sql(
+    row = await fetch_one(
         "WITH RECURSIVE up(id, parent_id) AS ("
         " SELECT id, parent_id FROM category WHERE id = %s"
         " UNION SELECT c.id, c.parent_id FROM category c JOIN up ON c.id = up.parent_id)"
-        " SELECT EXISTS (SELECT 1 FROM up WHERE id = %s)", (parent_id, category_id),
-        fetch_results=_fetchone)
+        " SELECT EXISTS (SELECT 1 FROM up WHERE id = %s)", (parent_id, category_id))
     if row[0]:
         raise ValidationFailed.field("parent", "A category cannot be its own parent or the child of its own "
                                                "subcategory.")
-
-
-async def _fetchone(_db: Any, cursor: Any) -> Any:
-    return await cursor.fetchone()
 
 
 async def create_category(data: dict[str, Any]) -> dict[str, Any]:

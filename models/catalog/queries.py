@@ -23,7 +23,7 @@ import orjson
 import peewee
 
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
-from models.db import db, money_number
+from models.db import db, fetch_all, money_number
 from models.errors import NotFound, ValidationFailed
 
 # ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
@@ -94,14 +94,6 @@ async def liked_product_ids(user: Any, product_ids: Iterable[int]) -> set[int]:
     return set()
 
 
-async def _all_rows(_db, cursor) -> list[tuple]:
-    return await cursor.fetchall()
-
-
-async def _fetchall(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
-    return await db.aio_execute_sql(sql, params, fetch_results=_all_rows)
-
-
 # --- prepared statements ------------------------------------------------------------
 
 # Planning costs PostgreSQL about as much as running a page query (a search
@@ -145,7 +137,7 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
         ready = _prepared.setdefault(conn, set())
         if name not in ready:
             if len(ready) >= MAX_PREPARED_PER_CONNECTION:
-                return await _fetchall(sql, params)
+                return await fetch_all(sql, params)
             with peewee.__exception_wrapper__:
                 async with conn.cursor() as cursor:
                     if not ready:
@@ -156,14 +148,14 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
                     await cursor.execute(f"PREPARE {name} AS {body}", ())
             ready.add(name)
         try:
-            return await _fetchall(execute, args)
+            return await fetch_all(execute, args)
         except peewee.DatabaseError as exc:
             causes = [*exc.args[:1], exc.__cause__, exc.__context__]
             if not any(getattr(c, "pgcode", None) == "26000" for c in causes):  # invalid_sql_statement_name
                 raise
             # The session lost its statements (e.g. DISCARD ALL): prepare again next time.
             ready.clear()
-            return await _fetchall(sql, params)
+            return await fetch_all(sql, params)
 
 
 def search_words(text: str) -> list[str]:
@@ -380,7 +372,7 @@ async def product_items(product_ids: Sequence[int], user: Any = None) -> list[di
     """
     if not product_ids:
         return []
-    rows = await _fetchall(f"SELECT {_ITEM_COLUMNS} {_FROM} WHERE p.id = ANY(%s)", [list(product_ids)])
+    rows = await fetch_all(f"SELECT {_ITEM_COLUMNS} {_FROM} WHERE p.id = ANY(%s)", [list(product_ids)])
     liked = await liked_product_ids(user, product_ids)
     by_id = {r[0]: product_item(r, liked) for r in rows}
     return [by_id[i] for i in product_ids if i in by_id]
@@ -575,7 +567,7 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
 
 async def load_visible_product(product_id: int, user: Any = None) -> tuple:
     """(id, category_id, status) of a product the user may see; NotFound otherwise."""
-    rows = await _fetchall("SELECT id, category_id, status FROM product WHERE id = %s "
+    rows = await fetch_all("SELECT id, category_id, status FROM product WHERE id = %s "
                            "AND (status = 'published' OR %s)", [product_id, is_staff(user)])
     if not rows:
         raise NotFound("Product not found")
@@ -592,7 +584,7 @@ async def list_categories() -> list[dict[str, Any]]:
 
 async def record_view(product_id: int, user: Any) -> None:
     """Count one view of a product the user may see (one query); NotFound otherwise."""
-    rows = await _fetchall(
+    rows = await fetch_all(
         "INSERT INTO product_view (product_id, user_id, viewed_at) "
         "SELECT p.id, %s, now() at time zone 'utc' FROM product p "
         "WHERE p.id = %s AND (p.status = 'published' OR %s) RETURNING id",

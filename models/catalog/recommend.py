@@ -14,7 +14,7 @@ import logging
 from typing import Any, Sequence
 
 from models.catalog.queries import MAIN_IMAGE_SQL, load_visible_product
-from models.db import db, transaction
+from models.db import db, fetch_all, transaction
 from models.errors import ValidationFailed
 
 log = logging.getLogger("avantlush.recommend")
@@ -25,13 +25,6 @@ VIEWS_WINDOW_DAYS = 90
 COMPLEMENTARY_PER_PRODUCT = 20
 
 _CARD_COLUMNS = f"p.id, p.name, p.price::text, {MAIN_IMAGE_SQL}, p.slug, p.rating::text, p.stock_quantity"
-
-
-async def _fetchall(sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-    async def fetch(_db, cursor):
-        return await cursor.fetchall()
-
-    return await db.aio_execute_sql(sql, params, fetch_results=fetch)
 
 
 def card(row: Sequence[Any]) -> dict[str, Any]:
@@ -74,12 +67,12 @@ async def similar(product_id: int, category_id: int | None, limit: int = MAX_REC
            "LEFT JOIN views ON views.product_id = p.id "
            "ORDER BY cand.tier, (p.stock_quantity > 0) DESC, p.rating DESC, p.num_ratings DESC, "
            "COALESCE(views.n, 0) DESC, p.id DESC LIMIT %s")
-    return [card(r) for r in await _fetchall(sql, params + [limit])]
+    return [card(r) for r in await fetch_all(sql, params + [limit])]
 
 
 async def complementary(product_id: int, limit: int = MAX_RECOMMENDATIONS) -> list[dict[str, Any]]:
     """Published products bought together with this one, in-stock and most often first (one query)."""
-    rows = await _fetchall(
+    rows = await fetch_all(
         f"SELECT {_CARD_COLUMNS} FROM product_recommendation r JOIN product p ON p.id = r.recommended_id "
         "WHERE r.product_id = %s AND r.kind = 'complementary' AND p.status = 'published' AND p.id <> %s "
         "ORDER BY (p.stock_quantity > 0) DESC, r.score DESC, p.id LIMIT %s", [product_id, product_id, limit])
@@ -117,7 +110,7 @@ async def rebuild_complementary() -> int:
     of such orders, and each product keeps its top COMPLEMENTARY_PER_PRODUCT.
     Idempotent: the rows are replaced in one transaction.
     """
-    exists = await _fetchall("SELECT to_regclass('public.order_item') IS NOT NULL")
+    exists = await fetch_all("SELECT to_regclass('public.order_item') IS NOT NULL")
     if not exists[0][0]:
         log.info("no order_item table yet: complementary recommendations left as they are")
         return 0

@@ -9,17 +9,10 @@ import peewee as pw
 from models.accounts import User
 from models.catalog.queries import is_staff, load_visible_product
 from models.catalog.tables import Product, Review, ReviewTag, ReviewTagLink
-from models.db import db, iso, transaction
+from models.db import fetch_all, iso, transaction
 from models.errors import NotFound, ValidationFailed
 
 ALREADY_REVIEWED = "You have already reviewed this product"
-
-
-async def _fetchall(sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-    async def fetch(_db, cursor):
-        return await cursor.fetchall()
-
-    return await db.aio_execute_sql(sql, params, fetch_results=fetch)
 
 
 # --- verified purchases ------------------------------------------------------------
@@ -37,10 +30,10 @@ async def has_purchased(user_id: int, product_id: int) -> bool:
     with a call into the orders module) and add a test that a buyer's review
     is ``is_verified_purchase`` and a non-buyer's is not.
     """
-    rows = await _fetchall("SELECT to_regclass('public.order_item') IS NOT NULL")
+    rows = await fetch_all("SELECT to_regclass('public.order_item') IS NOT NULL")
     if not rows[0][0]:
         return False
-    rows = await _fetchall(
+    rows = await fetch_all(
         'SELECT EXISTS (SELECT 1 FROM order_item i JOIN "order" o ON o.id = i.order_id '
         "WHERE o.user_id = %s AND i.product_id = %s AND (o.status = 'DELIVERED' OR o.payment_status = 'PAID'))",
         [user_id, product_id])
@@ -59,19 +52,19 @@ async def serialize_reviews(product_id: int, reviews: list[tuple], user: Any = N
         return []
     ids = [r[0] for r in reviews]
     images: dict[int, list[str]] = {}
-    for review_id, url in await _fetchall(
+    for review_id, url in await fetch_all(
             "SELECT review_id, image_url FROM review_image WHERE review_id = ANY(%s) ORDER BY id", [ids]):
         images.setdefault(review_id, []).append(url)
     # A tag's count is how many reviews of this product carry it.
     tags: dict[int, list[dict]] = {}
-    for review_id, tag_id, name, slug, count in await _fetchall(
+    for review_id, tag_id, name, slug, count in await fetch_all(
             "SELECT l.review_id, t.id, t.name, t.slug, count(*) OVER (PARTITION BY t.id) "
             "FROM review_tag_link l JOIN review r ON r.id = l.review_id JOIN review_tag t ON t.id = l.tag_id "
             "WHERE r.product_id = %s ORDER BY t.name, t.id", [product_id]):
         tags.setdefault(review_id, []).append({"id": tag_id, "name": name, "slug": slug, "count": count})
     voted: set[int] = set()
     if user is not None:
-        voted = {r[0] for r in await _fetchall(
+        voted = {r[0] for r in await fetch_all(
             "SELECT review_id FROM review_helpful WHERE user_id = %s AND review_id = ANY(%s)", [user.id, ids])}
     return [{
         "id": rid,
@@ -102,7 +95,7 @@ async def list_reviews(product_id: int, user: Any = None) -> list[dict[str, Any]
     Raises NotFound("Product not found").
     """
     await load_visible_product(product_id, user)
-    rows = await _fetchall(f"SELECT {_REVIEW_COLUMNS} {_REVIEW_FROM} WHERE r.product_id = %s "
+    rows = await fetch_all(f"SELECT {_REVIEW_COLUMNS} {_REVIEW_FROM} WHERE r.product_id = %s "
                            "ORDER BY r.created_at DESC, r.id DESC", [product_id])
     return await serialize_reviews(product_id, rows, user)
 
@@ -140,7 +133,7 @@ async def create_review(user: User, product_id: int, rating: int, content: str =
             await ReviewTagLink.insert_many([(review.id, t) for t in tag_ids],
                                             fields=[ReviewTagLink.review, ReviewTagLink.tag]).aio_execute()
         await refresh_rating(product_id)
-    rows = await _fetchall(f"SELECT {_REVIEW_COLUMNS} {_REVIEW_FROM} WHERE r.id = %s", [review.id])
+    rows = await fetch_all(f"SELECT {_REVIEW_COLUMNS} {_REVIEW_FROM} WHERE r.id = %s", [review.id])
     return (await serialize_reviews(product_id, rows, user))[0]
 
 
@@ -158,20 +151,20 @@ async def mark_helpful(user: User, review_id: int) -> int:
     Raises NotFound("Review not found") for a missing review, or one whose
     product the user may not see.
     """
-    rows = await _fetchall("SELECT r.id FROM review r JOIN product p ON p.id = r.product_id "
+    rows = await fetch_all("SELECT r.id FROM review r JOIN product p ON p.id = r.product_id "
                            "WHERE r.id = %s AND (p.status = 'published' OR %s)", [review_id, is_staff(user)])
     if not rows:
         raise NotFound("Review not found")
     async with transaction():
-        inserted = await _fetchall(
+        inserted = await fetch_all(
             "INSERT INTO review_helpful (review_id, user_id, created_at) VALUES (%s, %s, now() at time zone 'utc') "
             "ON CONFLICT DO NOTHING RETURNING review_id", [review_id, user.id])
         if inserted:
             # Increment, not recount: it reads the latest row version, so concurrent votes all count.
-            count = await _fetchall("UPDATE review SET helpful_count = helpful_count + 1 WHERE id = %s "
+            count = await fetch_all("UPDATE review SET helpful_count = helpful_count + 1 WHERE id = %s "
                                     "RETURNING helpful_count", [review_id])
         else:
-            count = await _fetchall("SELECT helpful_count FROM review WHERE id = %s", [review_id])
+            count = await fetch_all("SELECT helpful_count FROM review WHERE id = %s", [review_id])
     return count[0][0]
 
 
