@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from handlers.base import api
-from handlers.fields import In, OptionalMoney, OptionalText, Out, Pk, PkList
+from handlers.fields import (Doc, In, OptionalMoney, OptionalText, Out, PageParam, PageSizeParam, Pk, PkList,
+                             QueryFlag, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
+from models.catalog.tables import STATUS_SYNONYMS
 
 
 def _blank_to_none(value: object) -> object:
@@ -47,21 +49,21 @@ class ProductListQuery(In):
     category: Pk = Field(default=None, description="Category id (its subcategories too)")
     min_price: OptionalMoney = Field(default=None, description="Minimum effective (discounted) price")
     max_price: OptionalMoney = Field(default=None, description="Maximum effective (discounted) price")
-    in_stock: Annotated[bool | None, Opt] = Field(default=None, description="true/false")
-    ordering: Annotated[str | None, Opt] = Field(
-        default=None, description="price, -price, name, -name, created_at, -created_at, rating, -rating")
-    tab: Annotated[str | None, Opt] = Field(
-        default=None, description="all, published, low_stock, out_of_stock, draft, archived (staff)")
-    page: str | None = Field(default=None, description="Page number, from 1")
-    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+    in_stock: Annotated[QueryFlag, Opt] = Field(default=None, description="true/false")
+    ordering: Annotated[str | None, Opt, Doc({"type": "string", "pattern": list_pattern(list(queries.ORDERINGS))})] = \
+        Field(default=None, description="Comma-separated: " + ", ".join(queries.ORDERINGS))
+    tab: Annotated[str | None, Opt, choices_doc(queries.TABS + tuple(STATUS_SYNONYMS))] = Field(
+        default=None, description="Staff only beyond ``all``/``published``: low_stock, out_of_stock, draft, archived")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
 
 class SearchQuery(In):
     q: Annotated[str | None, Opt] = Field(default=None, description="Search query")
     search: Annotated[str | None, Opt] = Field(default=None, description="Same as q")
     category: Pk = Field(default=None, description="Category id (its subcategories too)")
-    page: str | None = Field(default=None, description="Page number, from 1")
-    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
 
 class RecordViewIn(In):
@@ -261,7 +263,7 @@ async def recommendations(self, id: str):
     self.reply(await recommend.recommendations(int(id), self.current_user))
 
 
-@api(response=list[RecommendationOut])
+@api(response=list[RecommendationOut], path={"rec_type": {"enum": list(recommend.REC_TYPES), "pattern": None}})
 async def recommendations_by_type(self, id: str, rec_type: str):
     """Up to eight similar or complementary (bought together) products."""
     self.reply(await recommend.recommendations(int(id), self.current_user, rec_type))
@@ -275,7 +277,8 @@ async def list_reviews(self, id: str):
     self.reply(await reviews.list_reviews(int(id), self.current_user))
 
 
-@api(body=ReviewIn, response=ReviewOut, status=201)
+@api(body=ReviewIn, response=ReviewOut, status=201,
+     rejects={400: "a second review of the same product, or a review tag id that does not exist"})
 async def create_review(self, id: str):
     """Review a product (once per user); updates the product's rating."""
     data = self.parse(ReviewIn)

@@ -1,12 +1,48 @@
 """Reusable pydantic field types for request schemas, with DRF-style messages."""
 from __future__ import annotations
 
+import copy
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+# --- the OpenAPI document states what the validators below enforce ----------------
+
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store U+0000: a 400 everywhere (handlers/base.py)
+# Some character that is neither blank for Python's strip() nor NUL.
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+MAX_INT = 2_147_483_647  # ids and counts are PostgreSQL integers
+_CONSTRAINTS = ("maxLength", "minLength", "maxItems", "minItems", "description", "examples")
+
+
+class Doc:
+    """Annotation metadata: the JSON schema of a field type whose validator
+    accepts more than its Python type says (numbers sent as strings, flags as
+    "1"). Field-level constraints (``max_length``…) are carried over."""
+
+    def __init__(self, schema: dict) -> None:
+        self.schema = schema
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict:
+        generated = handler(core_schema)
+        out = dict(self.schema)
+        for part in [generated, *generated.get("anyOf", [])]:
+            for key in _CONSTRAINTS:
+                if key in part and key not in out:
+                    out[key] = part[key]
+        return out
+
+
+def nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _email_doc() -> dict:
+    return {"type": "string", "format": "email", "maxLength": 254}
 
 
 def _email(value: str) -> str:
@@ -16,7 +52,11 @@ def _email(value: str) -> str:
         raise ValueError("Enter a valid email address.") from None
 
 
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, AfterValidator(_email), Doc(_email_doc())]
+# models/passwords.py checks the rules; the document states them.
+Password = Annotated[str, Field(max_length=128), Doc({
+    "type": "string", "minLength": 8, "pattern": r"^[^\x00]*[^0-9\x00][^\x00]*$",
+    "description": "At least 8 characters, not entirely numeric"})]
 
 
 class In(BaseModel):
@@ -48,12 +88,16 @@ def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, place
             raise ValueError(NOT_NULL)
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
             raise ValueError(NUMBER)
+        if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError(NUMBER)
         try:
             number = Decimal(value.strip() if isinstance(value, str) else str(value))
         except InvalidOperation:
             raise ValueError(NUMBER) from None
         if not number.is_finite():
             raise ValueError(NUMBER)
+        if isinstance(value, float):  # a binary float has no decimal places to check: half-up to the unit
+            number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
         if minimum is not None and number < minimum:
             raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
         _sign, digits, exponent = number.normalize().as_tuple()
@@ -67,6 +111,23 @@ def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, place
         return number.quantize(Decimal(1).scaleb(-places))
 
     return BeforeValidator(check)
+
+
+_DECIMAL_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*|\s*[-+]?\.\d+\s*")
+
+
+def _decimal_doc(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2) -> Doc:
+    whole = max_digits - places
+    top = float(Decimal(10) ** whole - Decimal(1).scaleb(-places))
+    sign = "" if minimum is not None else "-?"
+    number: dict = {"type": "number", "maximum": top, "minimum": float(minimum) if minimum is not None else -top}
+    text = {"type": "string", "pattern": rf"^{sign}\d{{1,{whole}}}(\.\d{{0,{places}}})?$"}
+    variants = [number, text] + ([{"type": "null"}] if null else [])
+    desc = (f"Decimal with at most {places} decimal places (a JSON number is rounded half-up to the cent)"
+            + ("; null or an empty string clears it" if null else ""))
+    if null:
+        variants.insert(2, {"type": "string", "maxLength": 0})
+    return Doc({"anyOf": variants, "description": desc})
 
 
 def _integer(minimum: int = 0):
@@ -85,11 +146,16 @@ def _integer(minimum: int = 0):
             raise ValueError(INTEGER)
         if number < minimum:
             raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
-        if number > 2_147_483_647:
-            raise ValueError("Ensure this value is less than or equal to 2147483647.")
+        if number > MAX_INT:
+            raise ValueError(f"Ensure this value is less than or equal to {MAX_INT}.")
         return number
 
     return BeforeValidator(check)
+
+
+def _integer_doc(minimum: int = 0) -> Doc:
+    return Doc({"anyOf": [{"type": "integer", "minimum": minimum, "maximum": MAX_INT},
+                          {"type": "string", "pattern": r"^\+?\d{1,9}$"}]})
 
 
 def _flag(value: Any) -> bool:
@@ -107,9 +173,17 @@ def _flag(value: Any) -> bool:
 def _pk(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit()
+                                                                   and value.isascii())):
         raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+    if not 1 <= int(value) <= MAX_INT:
+        raise ValueError(f'Invalid pk "{value}" - object does not exist.')
     return int(value)
+
+
+PK_DOC = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                    {"type": "string", "pattern": r"^[1-9]\d{0,8}$"}]}
+FLAG_DOC = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1, "true", "false", "1", "0", "yes", "no", "on", "off"]}]}
 
 
 def pk_list(value: Any) -> list[int]:
@@ -164,6 +238,11 @@ def _details(value: Any) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+def choice_doc(choices: tuple[str, ...], synonyms: dict[str, str] | None = None, null: bool = False) -> Doc:
+    values: list = [*choices, *(synonyms or {})]
+    return Doc({"enum": values + [None]} if null else {"type": "string", "enum": values})
+
+
 def choice(choices: tuple[str, ...], synonyms: dict[str, str] | None = None, null: bool = False):
     def check(value: Any) -> str | None:
         if value is None or value == "":
@@ -189,24 +268,86 @@ def _hex_color(value: Any) -> str:
     return value.strip().upper()
 
 
-Text = Annotated[str, BeforeValidator(_required_text)]
-OptionalText = Annotated[str, BeforeValidator(_optional_text)]
-Code = Annotated[str | None, BeforeValidator(_optional_code)]
-Money = Annotated[Decimal, _decimal(null=False, minimum=Decimal(0))]
-OptionalMoney = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0))]
-Adjustment = Annotated[Decimal, _decimal(null=False, minimum=None)]
-Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), max_digits=10)]
-Quantity = Annotated[int, _integer(0)]
-Flag = Annotated[bool, BeforeValidator(_flag)]
-Pk = Annotated[int | None, BeforeValidator(_pk)]
-PkList = Annotated[list[int], BeforeValidator(pk_list)]
-Details = Annotated[list[str], BeforeValidator(_details)]
-HexColor = Annotated[str, BeforeValidator(_hex_color)]
+def _country_code(value: Any) -> str | None:
+    """A calling code phonenumbers knows (``+234``, ``234``); blank or null: none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    digits = text[1:] if text.startswith("+") else text
+    if not (digits.isascii() and digits.isdigit() and int(digits) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        raise ValueError("Enter a valid country calling code, such as +234.")
+    return f"+{int(digits)}"
+
+
+def _country_code_doc() -> Doc:
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    return Doc({"anyOf": [{"type": "string", "enum": [f"+{c}" for c in codes] + [str(c) for c in codes]},
+                          {"type": "string", "maxLength": 0}, {"type": "null"}],
+                "description": "Calling code such as +234; null or blank for none"})
+
+
+_TEXT_DOC = {"type": ["string", "integer"], "pattern": NOT_BLANK, "description": "Text (a number is taken as text)"}
+_OPTIONAL_TEXT_DOC = {"type": ["string", "integer", "null"], "pattern": NO_NUL}
+
+Text = Annotated[str, BeforeValidator(_required_text), Doc(_TEXT_DOC)]
+OptionalText = Annotated[str, BeforeValidator(_optional_text), Doc(_OPTIONAL_TEXT_DOC)]
+Code = Annotated[str | None, BeforeValidator(_optional_code), Doc(_OPTIONAL_TEXT_DOC)]
+Money = Annotated[Decimal, _decimal(null=False, minimum=Decimal(0)), _decimal_doc(null=False, minimum=Decimal(0))]
+OptionalMoney = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0)),
+                          _decimal_doc(null=True, minimum=Decimal(0))]
+Adjustment = Annotated[Decimal, _decimal(null=False, minimum=None), _decimal_doc(null=False, minimum=None)]
+Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), max_digits=10),
+                      _decimal_doc(null=True, minimum=Decimal(0), max_digits=10)]
+Quantity = Annotated[int, _integer(0), _integer_doc(0)]
+Flag = Annotated[bool, BeforeValidator(_flag), Doc(FLAG_DOC)]
+Pk = Annotated[int | None, BeforeValidator(_pk), Doc({"anyOf": [*PK_DOC["anyOf"], {"type": "null"},
+                                                                {"type": "string", "maxLength": 0}]})]
+PkList = Annotated[list[int], BeforeValidator(pk_list), Doc({"anyOf": [{"type": "array", "items": PK_DOC},
+                                                                       {"type": "null"}]})]
+Details = Annotated[list[str], BeforeValidator(_details),
+                    Doc({"anyOf": [{"type": "array", "items": {"type": "string", "pattern": NO_NUL}},
+                                   {"type": "null"}]})]
+HexColor = Annotated[str, BeforeValidator(_hex_color),
+                     Doc({"type": "string", "pattern": r"^\s*#[0-9A-Fa-f]{6}\s*$"})]
+CountryCode = Annotated[str | None, BeforeValidator(_country_code), _country_code_doc()]
 
 
 def partial(model: type[In], name: str) -> type[In]:
     """The PATCH twin of ``model``: every field optional, nothing defaulted, and
-    an explicit null still rejected where the field is not nullable."""
-    fields = {key: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, Field(default=None))
-              for key, f in model.model_fields.items()}
+    an explicit null still rejected where the field is not nullable (the
+    document shows no default for such a field)."""
+    fields = {}
+    for key, f in model.model_fields.items():
+        info = copy.copy(f)
+        info.default, info.default_factory = None, None
+        info.json_schema_extra = _no_default
+        fields[key] = (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, info)
     return create_model(name, __base__=model, **fields)
+
+
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+# --- query-string parameters ----------------------------------------------------------
+
+BLANK = {"type": "string", "maxLength": 0}
+# Read by BaseHandler.page_params (a bad page is 404, a bad page_size 400): documented here.
+PageParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1, "maximum": MAX_INT,
+                                       "description": "Page number, from 1 (past the last page: 404)"})]
+PageSizeParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1, "maximum": MAX_INT,
+                                           "description": "Items per page (at most 100 are returned)"})]
+QueryFlag = Annotated[bool | None, Doc({"anyOf": [{"type": "boolean"}, BLANK]})]
+
+
+def choices_doc(values: tuple[str, ...] | list[str], blank: bool = True, description: str = "") -> Doc:
+    schema: dict = {"type": "string", "enum": list(values) + ([""] if blank else [])}
+    if description:
+        schema["description"] = description
+    return Doc(schema)
+
+
+def list_pattern(values: tuple[str, ...] | list[str]) -> str:
+    """A comma-separated list of ``values`` (blank items ignored), as a pattern."""
+    one = "(?:" + "|".join(re.escape(v) for v in values) + ")"
+    return rf"^[ ,]*(?:{one}(?: *, *(?:{one})?)*)? *$"

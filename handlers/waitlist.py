@@ -20,7 +20,7 @@ class WaitlistOut(Out):
 class WaitlistSignupHandler(BaseHandler):
     rate_scope = "auth"
 
-    @api(body=WaitlistIn, response=WaitlistOut, status=201)
+    @api(body=WaitlistIn, response=WaitlistOut, status=201, rejects={400: "an email address already on the waitlist"})
     async def post(self):
         """Join the waitlist; a confirmation email is sent."""
         data = self.parse(WaitlistIn)

@@ -518,7 +518,7 @@ def filtered_products(filters: dict[str, str], *fields: Any) -> pw.ModelSelect:
     category = filters.get("category")
     if category:
         query = query.where((Category.slug == category) | (
-            Category.id == int(category) if category.isdigit() else pw.SQL("false")))
+            Category.id == int(category) if category.isascii() and category.isdigit() else pw.SQL("false")))
     return query
 
 
