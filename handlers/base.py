@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import datetime as dt
 import logging
 import math
@@ -248,14 +249,16 @@ class BaseHandler(tornado.web.RequestHandler):
             for upload in files:
                 check_text(upload.filename, name)
 
-    def json_body(self) -> Any:
+    def json_body(self, check: bool = True) -> Any:
+        """The JSON body; with ``check``, a NUL character anywhere in it is a 400."""
         if not self.request.body:
             return {}
         try:
             data = orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
             raise AppError("Invalid JSON in request body", {"body": ["Request body is not valid JSON."]})
-        check_json(data)
+        if check:
+            check_json(data)
         return data
 
     def parse(self, schema: type[BaseModel], data: Any = None) -> Any:
@@ -265,9 +268,12 @@ class BaseHandler(tornado.web.RequestHandler):
         if data is None:
             if not self.request.body.strip() and self.request.method in ("PUT", "PATCH"):
                 raise ValidationFailed(errors={"non_field_errors": ["No data provided."]})
-            data = self.json_body()
+            data = self.json_body(check=False)
         if not isinstance(data, dict):
             raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        # Unknown fields are ignored, as DRF does: only what the schema reads is checked.
+        data = {k: v for k, v in data.items() if k in input_names(schema)}
+        check_json(data)
         return validate(schema, data)
 
     def query(self, schema: type[BaseModel]) -> Any:
@@ -405,6 +411,22 @@ def check_text(value: str, field: str) -> None:
     """A NUL character cannot be stored by PostgreSQL: a field error, not a 500."""
     if "\x00" in value:
         raise ValidationFailed.field(field or "non_field_errors", NUL_MESSAGE)
+
+
+@functools.lru_cache(maxsize=None)
+def input_names(schema: type[BaseModel]) -> frozenset[str]:
+    """The keys a request schema reads: its fields and their aliases."""
+    names: set[str] = set()
+    for name, field in schema.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif alias is not None and hasattr(alias, "choices"):
+            names.update(c for c in alias.choices if isinstance(c, str))
+        if field.alias:
+            names.add(field.alias)
+    return frozenset(names)
 
 
 def check_json(data: Any, path: str = "") -> None:

@@ -259,6 +259,7 @@ class ProductExportHandler(BaseHandler):
     @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """Products as CSV, streamed (``?async=1``: 202 and a background job)."""
+        self.query(ExportQuery)
         await export_csv(self, "products")
 
 
@@ -348,6 +349,7 @@ class DashboardExportHandler(BaseHandler):
     @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """The dashboard's products CSV (tab/search/category filters; ``?async=1`` for a job)."""
+        self.query(ExportQuery)
         await export_csv(self, "products")
 
 
@@ -357,7 +359,7 @@ class OrderFormProductSearchHandler(BaseHandler):
     @api(query=OrderFormSearchQuery, response=list[OrderFormProductOut])
     async def get(self):
         """Products for the admin order form: at most 10, [] for a query under 2 characters."""
-        self.reply(await admin.search_for_order_form(self.get_query_argument("q", "")))
+        self.reply(await admin.search_for_order_form(self.query(OrderFormSearchQuery).q or ""))
 
 
 def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_out: type[Out]) -> list[Route]:

@@ -249,7 +249,7 @@ async def search_products(self):
     self.reply(self.page_envelope(page, size, count, items))
 
 
-@api(body=RecordViewIn, response=SuccessOut, status=201)
+@api(body=RecordViewIn, response=SuccessOut, status=201, errors={404: "No product has this id"})
 async def record_view(self):
     """Record that the current user viewed a product."""
     data = self.parse(RecordViewIn)

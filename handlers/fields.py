@@ -47,7 +47,8 @@ def _email_doc() -> dict:
 
 def _email(value: str) -> str:
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+        # test_environment: the reserved "test" domain too (what the document's format: email allows)
+        return validate_email(value.strip(), check_deliverability=False, test_environment=True).normalized.lower()
     except EmailNotValidError:
         raise ValueError("Enter a valid email address.") from None
 
@@ -173,6 +174,8 @@ def _flag(value: Any) -> bool:
 def _pk(value: Any) -> int | None:
     if value is None or value == "":
         return None
+    if isinstance(value, float) and value.is_integer():  # JSON 5.0 is the integer 5
+        value = int(value)
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit()
                                                                    and value.isascii())):
         raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
@@ -208,6 +211,8 @@ def _text(value: Any) -> Any:
 
 
 def _required_text(value: Any) -> Any:
+    if value is None:
+        raise ValueError(NOT_NULL)
     value = _text(value)
     if isinstance(value, str):
         value = value.strip()
@@ -333,9 +338,9 @@ def _no_default(schema: dict) -> None:
 
 BLANK = {"type": "string", "maxLength": 0}
 # Read by BaseHandler.page_params (a bad page is 404, a bad page_size 400): documented here.
-PageParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1, "maximum": MAX_INT,
+PageParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1,
                                        "description": "Page number, from 1 (past the last page: 404)"})]
-PageSizeParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1, "maximum": MAX_INT,
+PageSizeParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1,
                                            "description": "Items per page (at most 100 are returned)"})]
 QueryFlag = Annotated[bool | None, Doc({"anyOf": [{"type": "boolean"}, BLANK]})]
 
