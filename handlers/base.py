@@ -222,7 +222,7 @@ class BaseHandler(tornado.web.RequestHandler):
         that the caller is authenticated and allowed. 400 on a NUL character."""
         for name, value in self.path_kwargs.items():
             check_text(value, name)
-            if value.isdigit() and int(value) > MAX_ID:
+            if len(value) > MAX_PATH_PARAM or (value.isascii() and value.isdigit() and int(value) > MAX_ID):
                 raise NotFound("Not found.")
         for name, values in self.request.query_arguments.items():
             check_text(name, name)
@@ -400,6 +400,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
 
 MAX_ID = 2_147_483_647  # ids are PostgreSQL integers
+MAX_PATH_PARAM = 1000  # characters of a path parameter (tokens, uuids…)
 NUL_MESSAGE = "Null characters are not allowed."
 
 

@@ -17,7 +17,7 @@ from handlers.base import ADMIN, BaseHandler, Route, api
 from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
-                             Money, OptionalMoney, OptionalText, Out, PageParam, PageSizeParam, Pk, PkList, Quantity,
+                             Money, OptionalMoney, OptionalText, OrNull, Out, Query, PageParam, PageSizeParam, Pk, PkList, Quantity,
                              Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
@@ -62,7 +62,7 @@ class ProductIn(In):
     height: Dimension = None
     length: Dimension = None
     width: Dimension = None
-    variations: Annotated[list[VariationIn], BeforeValidator(none_to_list)] = []
+    variations: Annotated[list[VariationIn], BeforeValidator(none_to_list), OrNull()] = []
 
 
 ProductPatch = partial(ProductIn, "ProductPatch")
@@ -160,7 +160,7 @@ class ImageUploadOut(Out):
     image_id: int
 
 
-class ProductFilters(In):
+class ProductFilters(Query):
     tab: Annotated[str | None, choices_doc(admin.TABS)] = None
     search: str | None = Field(default=None, description="name, SKU or category name")
     category: str | None = Field(default=None, description="category slug (or id)")
@@ -177,7 +177,7 @@ ExportQuery = create_model("ExportQuery", __base__=ProductFilters, **{"async": (
     Field(default=None, description="1: build the file in the background (202 and a job)"))})
 
 
-class OrderFormSearchQuery(In):
+class OrderFormSearchQuery(Query):
     q: str | None = Field(default=None, description="2+ characters: name, SKU or description")
 
 
@@ -333,7 +333,7 @@ class BulkProductActionHandler(BaseHandler):
             missing = {k: ["This field is required."] for k, v in (("action", action), ("product_ids", ids)) if not v}
             raise AppError("Action and product_ids are required", missing,
                            error="Action and product_ids are required")
-        if action not in admin.BULK_ACTIONS:
+        if not isinstance(action, str) or action not in admin.BULK_ACTIONS:
             raise AppError("Invalid action", {"action": [f'"{action}" is not a valid choice.']},
                            error="Invalid action", valid_actions=list(admin.BULK_ACTIONS))
         try:

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field
 
 from handlers.base import api
 from handlers.fields import (Doc, In, OptionalMoney, OptionalText, Out, PageParam, PageSizeParam, Pk, PkList,
-                             QueryFlag, choices_doc, list_pattern)
+                             Query, QueryFlag, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
 
@@ -43,7 +43,7 @@ RequiredPk = Annotated[int, BeforeValidator(_required_pk)]
 
 # --- query and body schemas ---------------------------------------------------
 
-class ProductListQuery(In):
+class ProductListQuery(Query):
     search: Annotated[str | None, Opt] = Field(default=None, description="Full-text and typo-tolerant search")
     q: Annotated[str | None, Opt] = Field(default=None, description="Same as search")
     category: Pk = Field(default=None, description="Category id (its subcategories too)")
@@ -58,7 +58,7 @@ class ProductListQuery(In):
     page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
 
-class SearchQuery(In):
+class SearchQuery(Query):
     q: Annotated[str | None, Opt] = Field(default=None, description="Search query")
     search: Annotated[str | None, Opt] = Field(default=None, description="Same as q")
     category: Pk = Field(default=None, description="Category id (its subcategories too)")

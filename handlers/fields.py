@@ -41,6 +41,13 @@ def nullable(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+class OrNull:
+    """Annotation metadata: the field also takes null (its validator maps it to a default)."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict:
+        return nullable(handler(core_schema))
+
+
 def _email_doc() -> dict:
     return {"type": "string", "format": "email", "maxLength": 254}
 
@@ -64,6 +71,12 @@ class In(BaseModel):
     """Request schema base: unknown fields are ignored, as DRF clients expect."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=10000)
+
+
+class Query(In):
+    """Query-string schema base: text values are at most 1000 characters."""
+
+    model_config = ConfigDict(extra="ignore", str_max_length=1000)
 
 
 class Out(BaseModel):
@@ -207,6 +220,8 @@ def _text(value: Any) -> Any:
     """Numbers sent for text fields (an all-digit SKU) are taken as text."""
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return str(value)
+    if value is not None and not isinstance(value, str):
+        raise ValueError("Not a valid string.")
     return value
 
 
@@ -285,10 +300,12 @@ def _country_code(value: Any) -> str | None:
 
 
 def _country_code_doc() -> Doc:
-    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
-    return Doc({"anyOf": [{"type": "string", "enum": [f"+{c}" for c in codes] + [str(c) for c in codes]},
+    # A pattern rather than an enum of ~250 codes: the operations that take it
+    # answer 400 for a code no country uses (their x-valid-input-statuses say so).
+    return Doc({"anyOf": [{"type": "string", "pattern": r"^\+?[1-9]\d{0,2}$"},
                           {"type": "string", "maxLength": 0}, {"type": "null"}],
-                "description": "Calling code such as +234; null or blank for none"})
+                "description": "A country calling code such as +234 (the profile lists them in "
+                               "available_country_codes); null or blank for none"})
 
 
 _TEXT_DOC = {"type": ["string", "integer"], "pattern": NOT_BLANK, "description": "Text (a number is taken as text)"}
@@ -326,7 +343,7 @@ def partial(model: type[In], name: str) -> type[In]:
         info = copy.copy(f)
         info.default, info.default_factory = None, None
         info.json_schema_extra = _no_default
-        fields[key] = (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, info)
+        fields[key] = (f.annotation, info)  # the copied FieldInfo keeps validators and constraints
     return create_model(name, __base__=model, **fields)
 
 

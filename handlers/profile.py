@@ -45,7 +45,8 @@ class ProfileHandler(BaseHandler):
 class ProfileDetailHandler(BaseHandler):
     role = USER
 
-    @api(body=ProfileIn, response=ProfileOut, rejects={400: "a phone number that is not valid for its country"})
+    @api(body=ProfileIn, response=ProfileOut,
+         rejects={400: "a phone number that is not valid for its country, or a calling code no country uses"})
     async def put(self, id: str):
         """Update name and phone of the profile ``id`` (must be one's own)."""
         profile = await profiles.load_profile_for(self.current_user, int(id))
@@ -66,7 +67,8 @@ class UpdateDetailsHandler(BaseHandler):
     role = USER
 
     @api(body=DetailsIn, response=ProfileOut,
-         rejects={400: "a phone number that is not valid for its country, or an email address another account uses"})
+         rejects={400: "a phone number that is not valid for its country, a calling code no country uses, "
+                       "or an email address another account uses"})
     async def patch(self):
         """Update name, email and phone in one call."""
         data = self.parse(DetailsIn)

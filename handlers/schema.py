@@ -20,7 +20,7 @@ import tornado.web
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from handlers.base import ADMIN, MAX_ID, BaseHandler, Route, api
+from handlers.base import ADMIN, MAX_ID, MAX_PATH_PARAM, BaseHandler, Route, api
 from handlers.fields import NO_NUL
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -108,7 +108,7 @@ def _path_params(route: Route, meta: dict) -> list[dict]:
         if kind == "int":
             schema: dict = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
         else:
-            schema = {"type": "string", "pattern": r"^[^/\x00]+$"}
+            schema = {"type": "string", "pattern": r"^[^/\x00]+$", "maxLength": MAX_PATH_PARAM}
         schema.update(meta["path"].get(name, {}))
         schema = {k: v for k, v in schema.items() if v is not None}  # ``"pattern": None`` drops the default
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
@@ -151,6 +151,7 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     description = [meta["description"]] if meta["description"] else []
     if role:
         op["security"] = [{"bearer": []}]
+        op["x-required-role"] = role  # "user" or "admin" (staff)
         description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
     if meta["query"] is not None:
         op["parameters"] += _query_params(meta["query"])

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from handlers.base import BaseHandler, Route, api
-from handlers.fields import Email, In, Out, choices_doc
+from handlers.fields import Email, In, Out, Query, choices_doc
 from models import waitlist
 from models.db import iso
 from models.errors import NotFound
@@ -36,7 +36,7 @@ class WaitlistSignupHandler(BaseHandler):
                     "data": {"email": entry.email, "created_at": iso(entry.created_at)}}, 201)
 
 
-class PreviewQuery(In):
+class PreviewQuery(Query):
     template: Annotated[str | None, choices_doc(template_names(), description="Template to render")] = None
     email: str | None = Field(default=None, max_length=254, description="Recipient shown in the sample")
 
