@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from handlers.base import api
-from handlers.fields import (Doc, In, OptionalMoney, OptionalText, Out, PageParam, PageSizeParam, Pk, PkList,
-                             Query, QueryFlag, choices_doc, list_pattern)
+from handlers.fields import (PK_DOC, Doc, In, OptionalMoney, OptionalText, Out, PageParam, PageSizeParam, Pk, PkList,
+                             Query, QueryFlag, choices_doc, list_pattern, pk_value)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
 
@@ -24,9 +24,9 @@ def _blank_to_none(value: object) -> object:
 def _required_pk(value: object) -> int:
     if value is None or value == "":
         raise ValueError("This field may not be null.")
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
-    return int(value)
+    pk = pk_value(value)
+    assert pk is not None
+    return pk
 
 
 def _rating(value: object) -> int:
@@ -38,7 +38,7 @@ def _rating(value: object) -> int:
 
 
 Opt = BeforeValidator(_blank_to_none)
-RequiredPk = Annotated[int, BeforeValidator(_required_pk)]
+RequiredPk = Annotated[int, BeforeValidator(_required_pk), Doc(PK_DOC)]
 
 
 # --- query and body schemas ---------------------------------------------------

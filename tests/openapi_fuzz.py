@@ -78,7 +78,14 @@ def run(base_url: str, *, seed: int, examples: int, token: str | None = None, ro
             cmd += ["-H", f"Authorization: Bearer {token}"]
         cmd += extra or []
         env = dict(os.environ, SCHEMATHESIS_HOOKS="", PYTHONWARNINGS="ignore")
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=env)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp, env=env)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            err += f"\nschemathesis did not finish within {timeout:.0f} s and was stopped"
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def main() -> int:
