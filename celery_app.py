@@ -9,6 +9,7 @@ from celery import Celery
 import settings
 
 settings.resolve_services()
+settings.DATA_DIR.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
 
 
 def broker_url(redis_url: str) -> str:

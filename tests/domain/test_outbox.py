@@ -125,3 +125,23 @@ async def test_two_relays_at_once_send_each_job_once(celery_worker):
     assert sorted(m["To"] for m in read_mails()) == sorted(f"r{i}@example.com" for i in range(40))
     assert len(mails) == 40
     assert await fetch_all("SELECT DISTINCT publish_count, run_count FROM outbox_job") == [(1, 1)]
+
+
+def test_an_email_rerun_by_the_same_job_is_not_written_twice():
+    """A worker killed after sending but before marking the job done runs it
+    again: the email's key comes from the job id, so the second run is a no-op."""
+    import settings
+    from models.jobs import current_job
+    from models.mail import send
+
+    token = current_job.set("0b8f6a53-3a52-4f8e-bf43-1f4cf6f3f0aa")
+    try:
+        first = send("twice@example.com", "waitlist", email="twice@example.com")
+        second = send("twice@example.com", "waitlist", email="twice@example.com")
+    finally:
+        current_job.reset(token)
+    assert first == second
+    send("twice@example.com", "waitlist", email="twice@example.com")  # outside a job: a new email
+    mails = read_mails()
+    assert len(mails) == 2 and len(list(settings.MAIL_DIR.glob("*.eml"))) == 2
+    assert {m["Message-ID"] for m in mails} != {mails[0]["Message-ID"]}
