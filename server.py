@@ -4,6 +4,7 @@
     python server.py migrate              apply database migrations
     python server.py create-admin --email E --password P
     python server.py seed [--products N] [--customers N] [--orders N]
+    python server.py jobs [--retry ID…|failed]  background jobs pending or failed
     python server.py relay                the outbox relay alone (web processes run one unless OUTBOX_RELAY=0)
     python server.py dev                  what `make run` runs: services, migrations,
                                           demo data, then web + worker + beat
@@ -317,6 +318,29 @@ def cmd_seed(args: argparse.Namespace) -> None:
     _run(seed, args.products, args.customers, args.orders, True)
 
 
+def cmd_jobs(args: argparse.Namespace) -> None:
+    """List background jobs not done yet (pending, in the broker, running,
+    retrying, failed); --retry queues failed (or given) jobs again."""
+    from models import outbox
+
+    if args.retry is not None:
+        try:
+            changed = _run(outbox.retry_jobs, None if args.retry == ["failed"] else args.retry)
+        except ValueError as exc:
+            sys.exit(f"jobs: {exc}")
+        print(f"Queued again: {changed} job(s).")
+        return
+    counts = _run(outbox.job_counts)
+    print("Jobs by state: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    rows = _run(outbox.unfinished_and_failed, args.limit)
+    if not rows:
+        print("Nothing pending or failed.")
+        return
+    for job_id, task, state, created, due, published, runs, error, job_args in rows:
+        print(f"{job_id}  {state:<9} {task}{tuple(job_args)!r}  created {created:%Y-%m-%d %H:%M:%S}"
+              f"  due {due:%H:%M:%S}  published {published}x  ran {runs}x" + (f"\n    last error: {error}" if error else ""))
+
+
 def cmd_dev(_args: argparse.Namespace) -> None:
     sys.exit(run_all())
 
@@ -431,6 +455,10 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--customers", type=int, default=10)
     seed.add_argument("--orders", type=int, default=0)
     seed.set_defaults(fn=cmd_seed)
+    jobs = sub.add_parser("jobs", help="list background jobs pending or failed; --retry to queue them again")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--retry", nargs="+", metavar="ID", help="job ids, or 'failed' for every failed job")
+    jobs.set_defaults(fn=cmd_jobs)
     sub.add_parser("relay", help="run the outbox relay alone").set_defaults(fn=cmd_relay)
     sub.add_parser("dev", help="services + migrations + demo data + web, worker and beat").set_defaults(fn=cmd_dev)
     args = parser.parse_args(argv)

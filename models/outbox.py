@@ -342,3 +342,38 @@ def _is_uuid(value: str | None) -> bool:
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+# --- operators: `python server.py jobs` -----------------------------------------
+
+async def job_counts() -> dict[str, int]:
+    from models.db import fetch_all
+
+    return dict(await fetch_all("SELECT state, count(*) FROM outbox_job GROUP BY state ORDER BY state"))
+
+
+async def unfinished_and_failed(limit: int = 50) -> list[tuple]:
+    """Rows not done (pending, published, running, retrying, failed), oldest first."""
+    from models.db import fetch_all
+
+    return await fetch_all(
+        "SELECT id::text, task, state, created_at, available_at, publish_count, run_count, last_error, args"
+        " FROM outbox_job WHERE finished_at IS NULL OR state = 'failed' ORDER BY created_at LIMIT %s", (limit,))
+
+
+async def retry_jobs(ids: list[str] | None) -> int:
+    """Queue failed jobs again (all failed ones when ``ids`` is None), or
+    publish the given unfinished ones now. Returns how many rows changed."""
+    from models.db import fetch_all
+
+    if ids is None:
+        rows = await fetch_all("UPDATE outbox_job SET state = 'pending', finished_at = NULL, available_at = now()"
+                               " WHERE state = 'failed' RETURNING 1")
+    else:
+        bad = [i for i in ids if not _is_uuid(i)]
+        if bad:
+            raise ValueError(f"not a job id: {', '.join(bad)}")
+        rows = await fetch_all("UPDATE outbox_job SET state = CASE WHEN state = 'failed' THEN 'pending' ELSE state END,"
+                               " finished_at = NULL, available_at = now()"
+                               " WHERE id = ANY(%s::uuid[]) AND state <> 'done' RETURNING 1", (ids,))
+    return len(rows)

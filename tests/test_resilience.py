@@ -22,7 +22,7 @@ import pytest
 
 import settings
 from models import embedded
-from tests.conftest import DATABASE_URL, ROOT, RUN_DIR, TEST_DATA, _admin_dsn, wait_for_mail
+from tests.conftest import DATABASE_URL, EXTRA_DATABASES, ROOT, RUN_DIR, TEST_DATA, _admin_dsn, wait_for_mail
 from tests.test_processes import free_port, wait_healthy
 
 
@@ -61,21 +61,15 @@ async def test_register_with_redis_stopped_answers_at_once_and_the_email_follows
 # --- the make run supervisor, a killed worker --------------------------------------
 
 def _fresh_database(name: str) -> str:
+    """An empty database beside the test one (dropped at the end of the run)."""
     conn = psycopg2.connect(**_admin_dsn(DATABASE_URL, "postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
+    EXTRA_DATABASES.append(name)
     return DATABASE_URL.replace(f"/{_admin_dsn(DATABASE_URL)['dbname']}?", f"/{name}?", 1)
-
-
-def _drop_database(name: str) -> None:
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    conn.close()
 
 
 def _celery(proc: subprocess.Popen, kind: str) -> tuple[psutil.Process, list[psutil.Process]]:
@@ -187,7 +181,6 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
         assert "worker (pid" in log and "restarting it in" in log
     finally:
         _kill_tree(proc)
-        _drop_database(name)
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:
