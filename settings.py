@@ -117,9 +117,12 @@ OUTBOX_RELAY = _bool("OUTBOX_RELAY", default=True)
 OUTBOX_POLL_SECONDS = _float("OUTBOX_POLL_SECONDS", 2.0)  # fallback poll besides LISTEN/NOTIFY
 OUTBOX_RETRY_MAX_SECONDS = _float("OUTBOX_RETRY_MAX_SECONDS", 5.0)  # backoff cap while the broker is down
 OUTBOX_PUBLISH_TIMEOUT_SECONDS = _float("OUTBOX_PUBLISH_TIMEOUT_SECONDS", 5.0)
-# A job published or started but not finished after this long is published
-# again (its worker died, or Redis lost it); keep it above the longest task.
+# A job published but not started after this long is published again (Redis
+# lost it); keep it above the usual queue backlog.
 OUTBOX_REDELIVER_SECONDS = _float("OUTBOX_REDELIVER_SECONDS", 300.0)
+# A running job renews its lease every third of this; a job whose worker died
+# (no renewal for this long) is published again.
+OUTBOX_RUN_LEASE_SECONDS = _float("OUTBOX_RUN_LEASE_SECONDS", 30.0)
 OUTBOX_RETENTION_DAYS = _float("OUTBOX_RETENTION_DAYS", 7.0)  # finished rows are pruned after this
 EXPORT_RETENTION_HOURS = _float("EXPORT_RETENTION_HOURS", 24.0)  # finished export files and jobs
 SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 25.0)  # SIGTERM: time to finish in-flight work

@@ -17,9 +17,11 @@ has run (``tasks._runner.OutboxTask``). Row life::
   ``FOR UPDATE SKIP LOCKED`` and held while they are handed to the broker.
 * Redis down: nothing is lost and no request waits; the relay keeps the rows
   and retries with backoff (up to ``OUTBOX_RETRY_MAX_SECONDS``).
-* Redis restarted empty, worker killed: a row published (or started) but not
-  finished within ``OUTBOX_REDELIVER_SECONDS`` is published again; a relay that
-  sees the broker restart (a new Redis ``run_id``) republishes at once. The
+* Redis restarted empty, worker killed: a row published but not started within
+  ``OUTBOX_REDELIVER_SECONDS``, or started but whose worker stopped renewing
+  its lease (``OUTBOX_RUN_LEASE_SECONDS``; a running task renews it every third
+  of that), is published again; a relay that sees the broker restart (a new
+  Redis ``run_id``) republishes what it held at once. The
   worker runs a delivery only if its row is not finished and not running
   elsewhere, so a second delivery is a no-op ("effectively once").
 
@@ -310,11 +312,16 @@ class WorkerLedger:
             "UPDATE outbox_job SET state = 'running', started_at = now(), run_count = run_count + 1,"
             " available_at = now() + make_interval(secs => %s)"
             " WHERE id = %s AND finished_at IS NULL AND NOT (state = 'running' AND available_at > now())"
-            " RETURNING id", (settings.OUTBOX_REDELIVER_SECONDS, job_id))
+            " RETURNING id", (settings.OUTBOX_RUN_LEASE_SECONDS, job_id))
         if rows:
             return "run"
         rows = self._execute("SELECT state FROM outbox_job WHERE id = %s", (job_id,))
         return "skip" if rows else "untracked"
+
+    def renew(self, job_id: str) -> None:
+        """The job is still running here: extend its lease."""
+        self._execute("UPDATE outbox_job SET available_at = now() + make_interval(secs => %s)"
+                      " WHERE id = %s AND state = 'running'", (settings.OUTBOX_RUN_LEASE_SECONDS, job_id))
 
     def done(self, job_id: str) -> None:
         self._execute("UPDATE outbox_job SET state = 'done', finished_at = now(), last_error = NULL"

@@ -124,7 +124,7 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
     mail_dir = data_dir / "mail"
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=str(data_dir), PORT=str(port),
-               SEED_DEMO="0", OUTBOX_REDELIVER_SECONDS="3", CELERY_CONCURRENCY="2", SHUTDOWN_GRACE_SECONDS="5")
+               SEED_DEMO="0", OUTBOX_REDELIVER_SECONDS="3", OUTBOX_RUN_LEASE_SECONDS="3", CELERY_CONCURRENCY="2", SHUTDOWN_GRACE_SECONDS="5")
     log_path = TEST_DATA / "dev-supervisor.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen([sys.executable, "server.py", "dev"], cwd=ROOT, env=env, stdout=log_file,

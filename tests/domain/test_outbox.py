@@ -145,3 +145,18 @@ def test_an_email_rerun_by_the_same_job_is_not_written_twice():
     mails = read_mails()
     assert len(mails) == 2 and len(list(settings.MAIL_DIR.glob("*.eml"))) == 2
     assert {m["Message-ID"] for m in mails} != {mails[0]["Message-ID"]}
+
+
+def test_a_running_job_renews_its_lease_until_it_ends(monkeypatch):
+    import settings
+    from tasks._runner import _Lease
+
+    monkeypatch.setattr(settings, "OUTBOX_RUN_LEASE_SECONDS", 3.0)
+    (job_id,), = sql("INSERT INTO outbox_job (task) VALUES ('tasks.x') RETURNING id::text")
+    assert WorkerLedger().start(job_id) == "run"
+    (first,), = sql("SELECT available_at FROM outbox_job")
+    lease = _Lease(job_id)
+    time.sleep(2.5)
+    lease.stop()
+    (renewed,), = sql("SELECT available_at FROM outbox_job")
+    assert renewed > first  # a live worker keeps its job; only a dead one's lease runs out
