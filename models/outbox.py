@@ -118,7 +118,7 @@ class Relay:
                 if error is not None:
                     backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, max(0.25, backoff * 2))
                     log.warning("outbox: broker unavailable (%s); retrying in %.1fs", error, backoff)
-                    self._wait(backoff)
+                    self._wait(backoff, listen=False)  # new jobs wait for the broker too
                     continue
                 if backoff:
                     log.info("outbox: broker reachable again")
@@ -190,14 +190,17 @@ class Relay:
     def _check_broker_restart(self) -> None:
         """A Redis that restarted (new run_id) lost what it held: republish the
         rows it had, without waiting for their leases."""
-        run_id = broker_run_id()
+        run_id, uptime = broker_identity()
         if run_id is None:
             return
         previous, self._broker_run_id = self._broker_run_id, run_id
         if previous is not None and previous != run_id:
             cur = self._conn.cursor()
-            cur.execute("UPDATE outbox_job SET available_at = now() WHERE finished_at IS NULL "
-                        "AND state IN ('published', 'retrying') AND published_at IS NOT NULL")
+            # Only what was published before this Redis started (not what a
+            # pass may have published to it already).
+            cur.execute("UPDATE outbox_job SET available_at = now() WHERE finished_at IS NULL"
+                        " AND state IN ('published', 'retrying')"
+                        " AND published_at < now() - make_interval(secs => %s)", (uptime,))
             log.warning("outbox: the broker restarted; republishing %d job(s) it held", cur.rowcount)
             cur.close()
             self._close_broker()
@@ -235,10 +238,10 @@ class Relay:
         poll = settings.OUTBOX_POLL_SECONDS
         return poll if seconds is None else max(0.02, min(poll, float(seconds)))
 
-    def _wait(self, timeout: float) -> None:
-        """Sleep up to ``timeout`` seconds, waking on a NOTIFY or stop()."""
+    def _wait(self, timeout: float, listen: bool = True) -> None:
+        """Sleep up to ``timeout`` seconds, waking on stop() or (``listen``) a NOTIFY."""
         watch = [self._wake_r]
-        if self._conn is not None and not self._conn.closed:
+        if listen and self._conn is not None and not self._conn.closed:
             watch.append(self._conn)
         try:
             ready, _, _ = select.select(watch, [], [], timeout)
@@ -255,18 +258,20 @@ class Relay:
 _redis_client = None
 
 
-def broker_run_id() -> str | None:
-    """The broker Redis's run_id (changes on every restart), None if unreachable."""
+def broker_identity() -> tuple[str | None, float]:
+    """The broker Redis's run_id (new on every restart) and uptime in seconds;
+    (None, 0) if unreachable."""
     global _redis_client
     import redis
 
     try:
         if _redis_client is None:
             _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        return _redis_client.info("server").get("run_id")
+        info = _redis_client.info("server")
+        return info.get("run_id"), float(info.get("uptime_in_seconds", 0))
     except Exception:
         _redis_client = None
-        return None
+        return None, 0.0
 
 
 # --- the worker's side (synchronous; used by tasks._runner.OutboxTask) --------

@@ -160,3 +160,22 @@ def test_a_running_job_renews_its_lease_until_it_ends(monkeypatch):
     lease.stop()
     (renewed,), = sql("SELECT available_at FROM outbox_job")
     assert renewed > first  # a live worker keeps its job; only a dead one's lease runs out
+
+
+def test_a_restarted_empty_redis_gets_what_it_held_again_at_once():
+    """Redis restarted without persistence: rows published to the old instance
+    and not started are republished at once, not after their lease; rows
+    published to the new instance are left alone."""
+    sql("INSERT INTO outbox_job (task, state, publish_count, published_at, available_at) VALUES"
+        " ('tasks.test.lost', 'published', 1, now() - interval '1 day', now() + interval '1 hour'),"
+        " ('tasks.test.fresh', 'published', 1, now(), now() + interval '1 hour')")
+    relay = Relay(DATABASE_URL, name="restart")
+    relay._broker_run_id = "the-redis-before-the-restart"
+    try:
+        published, error = relay.relay_once()
+    finally:
+        relay._close_db()
+        relay._close_broker()
+    assert error is None and published == 1
+    assert sql("SELECT task, publish_count FROM outbox_job ORDER BY task") == [
+        ("tasks.test.fresh", 1), ("tasks.test.lost", 2)]
