@@ -79,7 +79,10 @@ async def disconnect() -> None:
 
 
 async def serve(sockets: list) -> None:
+    from models.passwords import warm_up
+
     await connect()
+    await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
     server = tornado.httpserver.HTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()
