@@ -43,11 +43,13 @@ def setup_logging() -> None:
 def make_app(**overrides) -> tornado.web.Application:
     from handlers import all_routes
     from handlers.base import NotFoundHandler
+    from handlers.media import StaticHandler
 
     options = dict(
         default_handler_class=NotFoundHandler,
         static_path=str(settings.ROOT / "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,
         compress_response=True,
         log_function=_log_request,
     )

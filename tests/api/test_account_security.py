@@ -425,6 +425,12 @@ async def test_security_headers(api, make_user):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     csp = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+    # Uploaded files too.
+    (settings.MEDIA_DIR / "t").mkdir(parents=True, exist_ok=True)
+    (settings.MEDIA_DIR / "t" / "x.png").write_bytes(_png(4, 4))
+    media = await api.get("/media/t/x.png")
+    assert media.status == 200 and media.headers["X-Content-Type-Options"] == "nosniff"
+    assert "tornado" not in media.headers.get("Server", "").lower()
 
 
 @pytest.mark.gen_test
