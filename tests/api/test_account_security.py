@@ -227,6 +227,11 @@ async def test_the_broker_never_carries_a_usable_link_token(api, make_user, mail
     for name, args in sent:
         assert all(isinstance(a, int) for a in args), (name, args)  # ids only
         assert not any(t in repr(args) for t in tokens)
+    # Nor does the outbox the relay publishes from.
+    from models.db import fetch_all
+
+    jobs = await fetch_all("SELECT task, args::text FROM outbox_job")
+    assert len(jobs) == 2 and not any(t in args for _, args in jobs for t in tokens)
     # The database keeps only the hash of each link token, and its nonce.
     rows = list(await OneTimeToken.select().aio_execute())
     assert not any(t in (r.token_hash, r.nonce) for r in rows for t in tokens)
