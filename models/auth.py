@@ -327,7 +327,7 @@ async def google_login(token: str, location: str = "") -> dict[str, Any]:
     verified = bool(info.get("email_verified"))
     async with transaction():
         rows = await User.select().where((User.google_sub == sub) | (User.email == email)).order_by(
-            (User.google_sub == sub).desc()).for_update().aio_execute()
+            pw.fn.COALESCE(User.google_sub == sub, False).desc()).for_update().aio_execute()  # the Google id first
         user = rows[0] if rows else None
         if user is None:
             user = await _create_account(email, None, full_name=info.get("name", ""), location=location,
