@@ -46,11 +46,13 @@ def setup_logging() -> None:
 def make_app(**overrides) -> tornado.web.Application:
     from handlers import all_routes
     from handlers.base import NotFoundHandler
+    from handlers.media import StaticHandler
 
     options = dict(
         default_handler_class=NotFoundHandler,
         static_path=str(settings.ROOT / "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,
         compress_response=True,
         log_function=_log_request,
     )
@@ -160,7 +162,10 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
 
 
 async def serve(sockets: list) -> None:
+    from models.passwords import warm_up
+
     await connect()
+    await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
     server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()

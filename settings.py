@@ -81,6 +81,9 @@ EMAIL_FROM = _env("EMAIL_FROM", "AvantLush <no-reply@avantlush.com>")
 ADMIN_NOTIFICATION_EMAILS = [e.strip() for e in (_env("ADMIN_NOTIFICATION_EMAILS", "") or "").split(",") if e.strip()]
 
 CLOUDINARY_URL = _env("CLOUDINARY_URL")
+# Uploaded images: larger ones are refused before they are decoded.
+IMAGE_MAX_SIDE = _int("IMAGE_MAX_SIDE", 8000)
+IMAGE_MAX_PIXELS = _int("IMAGE_MAX_PIXELS", 40_000_000)
 
 STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
@@ -137,9 +140,14 @@ def _secret_key() -> str:
     path = DATA_DIR / "secret_key"
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(48))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        # Readable by its owner only, from the first byte on.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
         os.replace(tmp, path)
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a key file made by an older version
     return path.read_text().strip()
 
 

@@ -26,6 +26,7 @@ SUBJECTS = {
     "verification": "Verify your AvantLush email address",
     "password_reset": "Reset your AvantLush password",
     "waitlist": "You're on the AvantLush waitlist!",
+    "email_changed": "The email address of your AvantLush account was changed",
 }
 
 
