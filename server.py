@@ -4,6 +4,8 @@
     python server.py migrate              apply database migrations
     python server.py create-admin --email E --password P
     python server.py seed [--products N] [--customers N] [--orders N]
+    python server.py jobs [--retry ID…|failed]  background jobs pending or failed
+    python server.py relay                the outbox relay alone (web processes run one unless OUTBOX_RELAY=0)
     python server.py dev                  what `make run` runs: services, migrations,
                                           demo data, then web + worker + beat
     python server.py mail [--last [N]] [--list]   development emails, decoded
@@ -18,6 +20,7 @@ import signal
 import sys
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 
@@ -44,11 +47,13 @@ def setup_logging() -> None:
 def make_app(**overrides) -> tornado.web.Application:
     from handlers import all_routes
     from handlers.base import NotFoundHandler
+    from handlers.media import StaticHandler
 
     options = dict(
         default_handler_class=NotFoundHandler,
         static_path=str(settings.ROOT / "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,
         compress_response=True,
         log_function=_log_request,
     )
@@ -79,20 +84,124 @@ async def disconnect() -> None:
     await db.aio_close()
 
 
+class GracefulHTTPServer(tornado.httpserver.HTTPServer):
+    """An HTTPServer that can drain: stop accepting, close idle keep-alive
+    connections, let every request already received finish (its response says
+    ``Connection: close``), then close what is left after the grace period."""
+
+    def initialize(self, *args, **kwargs) -> None:
+        super().initialize(*args, **kwargs)
+        self._busy: dict = {}  # server connection -> its HTTP1Connection, while a request is in progress
+        self._draining = False
+
+    def start_request(self, server_conn, request_conn):
+        self._busy.pop(server_conn, None)  # the previous request on this connection is done
+        if self._draining:
+            server_conn.stream.close()  # no new request on a kept-alive connection
+        return _TrackedRequest(self, server_conn, request_conn, super().start_request(server_conn, request_conn))
+
+    def on_close(self, server_conn) -> None:
+        self._busy.pop(server_conn, None)
+        super().on_close(server_conn)
+
+    def in_flight(self) -> int:
+        return len(self._busy)
+
+    async def drain(self, grace: float) -> None:
+        self._draining = True
+        self.stop()  # stop accepting
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._connections and loop.time() < deadline:
+            for conn in list(self._connections):
+                request_conn = self._busy.get(conn)
+                if request_conn is not None:
+                    request_conn._disconnect_on_finish = True  # Tornado's own flag: "Connection: close", then close
+                elif not _has_pending_bytes(conn.stream):
+                    conn.stream.close()  # idle keep-alive connection
+            await asyncio.sleep(0.05)
+        if self._connections:
+            log.warning("grace period over: closing %d connection(s)", len(self._connections))
+        await self.close_all_connections()
+
+
+def _has_pending_bytes(stream) -> bool:
+    """A request is arriving on ``stream`` (read, or waiting in the socket)."""
+    import socket
+
+    if stream._read_buffer_size:
+        return True
+    try:
+        return bool(stream.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, AttributeError):
+        return False
+
+
+class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
+    """Marks a connection busy from the moment a request's headers arrive."""
+
+    def __init__(self, server, server_conn, request_conn, inner) -> None:
+        self.server, self.server_conn, self.request_conn, self.inner = server, server_conn, request_conn, inner
+
+    def headers_received(self, start_line, headers):
+        self.server._busy[self.server_conn] = self.request_conn
+        if self.server._draining:
+            self.request_conn._disconnect_on_finish = True
+        return self.inner.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        return self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        self.server._busy.pop(self.server_conn, None)
+        self.inner.on_connection_close()
+
+
 async def serve(sockets: list) -> None:
+    from models.passwords import warm_up
+
     await connect()
-    server = tornado.httpserver.HTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
+    await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
+    server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    relay = start_relay() if settings.OUTBOX_RELAY else None
     log.info("listening on port %s", settings.PORT)
     await stop.wait()
-    log.info("shutting down")
-    server.stop()
-    await server.close_all_connections()
+    log.info("shutting down: %d request(s) in flight, grace %.0fs", server.in_flight(),
+             settings.SHUTDOWN_GRACE_SECONDS)
+    await server.drain(settings.SHUTDOWN_GRACE_SECONDS)
+    if relay is not None:
+        await asyncio.get_running_loop().run_in_executor(None, relay.stop)
     await disconnect()
+
+
+def start_relay():
+    """The outbox relay, in a thread of this process (see models/outbox.py)."""
+    from models.outbox import Relay
+
+    return Relay(name=f"web-{os.getpid()}").start()
+
+
+def cmd_relay(_args: argparse.Namespace) -> None:
+    """Run only the outbox relay (when web processes run with OUTBOX_RELAY=0)."""
+    import threading
+
+    settings.resolve_services()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    relay = start_relay()
+    stop.wait()
+    relay.stop()
 
 
 def cmd_serve(_args: argparse.Namespace) -> None:
@@ -215,6 +324,29 @@ def cmd_seed(args: argparse.Namespace) -> None:
     _run(seed, args.products, args.customers, args.orders, True)
 
 
+def cmd_jobs(args: argparse.Namespace) -> None:
+    """List background jobs not done yet (pending, in the broker, running,
+    retrying, failed); --retry queues failed (or given) jobs again."""
+    from models import outbox
+
+    if args.retry is not None:
+        try:
+            changed = _run(outbox.retry_jobs, None if args.retry == ["failed"] else args.retry)
+        except ValueError as exc:
+            sys.exit(f"jobs: {exc}")
+        print(f"Queued again: {changed} job(s).")
+        return
+    counts = _run(outbox.job_counts)
+    print("Jobs by state: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    rows = _run(outbox.unfinished_and_failed, args.limit)
+    if not rows:
+        print("Nothing pending or failed.")
+        return
+    for job_id, task, state, created, due, published, runs, error, job_args in rows:
+        print(f"{job_id}  {state:<9} {task}{tuple(job_args)!r}  created {created:%Y-%m-%d %H:%M:%S}"
+              f"  due {due:%H:%M:%S}  published {published}x  ran {runs}x" + (f"\n    last error: {error}" if error else ""))
+
+
 def cmd_dev(_args: argparse.Namespace) -> None:
     sys.exit(run_all())
 
@@ -231,7 +363,10 @@ def procfile() -> dict[str, str]:
 def run_all(names: tuple[str, ...] = ("web", "worker", "beat")) -> int:
     """A small supervisor for `make run`: embedded services (unless the URLs are
     set), migrations, demo data on an empty database, then the Procfile's web,
-    worker and beat. Ctrl-C or SIGTERM stops every child, then the services."""
+    worker and beat. A child that exits is started again after a short backoff
+    (1 s, doubling up to 30 s while it keeps crashing), the others keep running.
+    Ctrl-C or SIGTERM stops every child (each gets SHUTDOWN_GRACE_SECONDS to
+    finish its work), then the embedded PostgreSQL and Redis, and waits for them."""
     import subprocess
     import time
 
@@ -246,44 +381,72 @@ def run_all(names: tuple[str, ...] = ("web", "worker", "beat")) -> int:
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     commands = procfile()
-    children: dict[str, subprocess.Popen] = {}
+    children: dict[str, subprocess.Popen | None] = {}
+    started: dict[str, float] = {}
+    delay: dict[str, float] = {name: 0.0 for name in names}
+    due: dict[str, float] = {}
     stopping = False
 
     def stop(*_):
         nonlocal stopping
         stopping = True
 
+    def spawn(name: str) -> None:
+        # Own session: the terminal's Ctrl-C reaches only us, and we stop the
+        # children in order, then the services they use.
+        # exec: the child is the process itself, not a shell that would exit on
+        # SIGTERM before the process has finished its graceful shutdown.
+        children[name] = subprocess.Popen("exec " + commands[name], shell=True, env=env, cwd=settings.ROOT,
+                                          start_new_session=True)
+        started[name] = time.monotonic()
+        log.info("started %s (pid %d): %s", name, children[name].pid, commands[name])
+
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     for name in names:
-        # Own session: the terminal's Ctrl-C reaches only us, and we stop the
-        # children in order, then the services they use.
-        children[name] = subprocess.Popen(commands[name], shell=True, env=env, cwd=settings.ROOT,
-                                          start_new_session=True)
-        log.info("started %s (pid %d): %s", name, children[name].pid, commands[name])
-    code = 0
-    if "web" not in children or _wait_for_web(children["web"]):
+        spawn(name)
+    if _wait_for_web(children["web"]) if "web" in children else True:
         log.info("AvantLush is up on http://localhost:%s/api/ (docs: http://localhost:%s/api/docs/; "
                  "Ctrl-C stops everything)", settings.PORT, settings.PORT)
     while not stopping:
+        now = time.monotonic()
         for name, child in children.items():
-            if child.poll() is not None:
-                log.error("%s exited with code %s; stopping the others", name, child.returncode)
-                stopping, code = True, 1
-        time.sleep(0.2)
-    for child in children.values():
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for child in children.values():
+            if child is None:
+                if now >= due[name] and not stopping:
+                    spawn(name)
+            elif child.poll() is not None:
+                # Whatever it left behind (a killed Celery parent's pool
+                # processes, a web parent's children) is asked to finish.
+                _signal_group(child.pid, signal.SIGTERM)
+                delay[name] = 1.0 if now - started[name] > 30 else min(30.0, max(1.0, delay[name] * 2))
+                log.error("%s (pid %d) exited with code %s; restarting it in %.0fs",
+                          name, child.pid, child.returncode, delay[name])
+                children[name], due[name] = None, now + delay[name]
+        time.sleep(0.1)
+    log.info("stopping web, worker and beat (grace %.0fs)", settings.SHUTDOWN_GRACE_SECONDS)
+    live = [child for child in children.values() if child is not None]
+    for child in live:
+        _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + settings.SHUTDOWN_GRACE_SECONDS + 5
+    for child in live:
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+            log.warning("pid %d did not stop in time; killing it", child.pid)
+            _signal_group(child.pid, signal.SIGKILL)
             child.wait()
-    embedded.stop_all()
+    for child in live:  # leftovers of a group whose leader exited first
+        _signal_group(child.pid, signal.SIGKILL)
+    embedded.stop_all()  # waits for Redis to exit and PostgreSQL to shut down
     log.info("stopped")
-    return code
+    return 0
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _wait_for_web(child, timeout: float = 120.0) -> bool:
@@ -340,6 +503,11 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--customers", type=int, default=10)
     seed.add_argument("--orders", type=int, default=0)
     seed.set_defaults(fn=cmd_seed)
+    jobs = sub.add_parser("jobs", help="list background jobs pending or failed; --retry to queue them again")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--retry", nargs="+", metavar="ID", help="job ids, or 'failed' for every failed job")
+    jobs.set_defaults(fn=cmd_jobs)
+    sub.add_parser("relay", help="run the outbox relay alone").set_defaults(fn=cmd_relay)
     sub.add_parser("dev", help="services + migrations + demo data + web, worker and beat").set_defaults(fn=cmd_dev)
     mail = sub.add_parser("mail", help="print development emails decoded (the last one by default)")
     mail.add_argument("--last", dest="count", type=int, nargs="?", const=1, default=1,

@@ -73,7 +73,7 @@ class ValidOut(Out):
 
 
 class RegisterHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "register"
 
     @api(body=RegisterIn, response=RegisterOut, status=201, rejects={400: "an email address already registered"})
     async def post(self):
@@ -84,17 +84,18 @@ class RegisterHandler(BaseHandler):
 
 
 class LoginHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "login"
 
     @api(body=LoginIn, response=SessionOut)
     async def post(self):
         """Log in with email and password."""
         data = self.parse(LoginIn)
+        await self.limit("login_email", auth.normalize_email(data.email))  # guesses spread over many IPs
         self.reply(await auth.login(data.email, data.password))
 
 
 class GoogleLoginHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "google"
 
     @api(body=GoogleIn, response=SessionOut,
          rejects={400: "a token Google does not accept, or Google sign-in not configured"})
@@ -113,7 +114,7 @@ class VerifyEmailHandler(BaseHandler):
 
 
 class ResendVerificationHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "resend_verification"
 
     @api(body=EmailIn, response=MessageOut, errors={404: "No unverified user has this email address"})
     async def post(self):
@@ -124,7 +125,7 @@ class ResendVerificationHandler(BaseHandler):
 
 
 class ForgotPasswordHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "forgot_password"
 
     @api(body=EmailIn, response=MessageOut, errors={404: "No user has this email address"})
     async def post(self):
@@ -135,7 +136,7 @@ class ForgotPasswordHandler(BaseHandler):
 
 
 class ResetPasswordHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "reset_password"
 
     @api(body=PasswordIn, response=MessageOut, rejects={400: "a link that is not valid, already used or expired"})
     async def post(self, uidb64: str, token: str):
@@ -168,7 +169,7 @@ class TokenRefreshHandler(BaseHandler):
 class LogoutHandler(BaseHandler):
     @api(body=RefreshIn, response=MessageOut)
     async def post(self):
-        """Revoke a refresh token."""
+        """End the session of a refresh token: its refresh and access tokens stop working."""
         data = self.parse(RefreshIn)
         await auth.logout(data.refresh_token)
         self.reply({"success": True, "message": "Successfully logged out"})

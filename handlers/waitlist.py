@@ -25,7 +25,7 @@ class WaitlistOut(Out):
 
 
 class WaitlistSignupHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "waitlist"
 
     @api(body=WaitlistIn, response=WaitlistOut, status=201, rejects={400: "an email address already on the waitlist"})
     async def post(self):

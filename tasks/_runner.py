@@ -29,3 +29,96 @@ def run_async(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> A
             await db.aio_close()
 
     return asyncio.run(main())
+
+
+# --- once-only delivery of outbox jobs ------------------------------------------
+
+import logging  # noqa: E402
+
+from celery import Task  # noqa: E402
+from celery.exceptions import Ignore, Reject, Retry  # noqa: E402
+
+from models.jobs import current_job  # noqa: E402
+from models.outbox import WorkerLedger  # noqa: E402
+
+log = logging.getLogger("avantlush.tasks")
+_ledger = WorkerLedger()
+
+
+class OutboxTask(Task):
+    """The base of every task (``celery_app``: ``task_cls``). A job queued with
+    ``models.jobs.enqueue`` is published with its outbox id as the Celery task
+    id. Before running, the task claims that row: a delivery whose row is
+    already finished, or running in another live worker, is acknowledged and
+    skipped, so redelivery (a killed worker, a republished row) does not do the
+    work twice. The row is marked done when the task returns, failed when it
+    gives up, and retrying (with its new due time) when Celery retries it.
+    Tasks without a row (beat's periodic tasks) run as usual."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        job_id = None if self.request.called_directly else self.request.id
+        claim = _ledger.start(job_id) if job_id else "untracked"
+        if claim == "skip":
+            log.info("%s[%s]: already done or running elsewhere; skipped", self.name, job_id)
+            return None
+        tracked = claim == "run"
+        token = current_job.set(job_id if tracked else None)
+        lease = _Lease(job_id) if tracked else None
+        try:
+            result = super().__call__(*args, **kwargs)
+        except Retry as exc:
+            if tracked:
+                _ledger.retrying(job_id, _retry_delay(exc), f"retry: {exc.exc!r}" if exc.exc else "retry")
+            raise
+        except (Ignore, Reject):
+            raise
+        except Exception as exc:
+            if tracked:
+                _ledger.failed(job_id, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            current_job.reset(token)
+            if lease is not None:
+                lease.stop()
+        if tracked:
+            _ledger.done(job_id)
+        return result
+
+
+class _Lease:
+    """Renews a running job's lease from a thread while the task runs, so that
+    only a job whose worker died is published again, however long it runs."""
+
+    _ledger: WorkerLedger | None = None
+
+    def __init__(self, job_id: str) -> None:
+        import threading
+
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-lease", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if _Lease._ledger is None:
+            _Lease._ledger = WorkerLedger()  # its own connection: not shared across threads
+        while not self._stop.wait(max(1.0, settings.OUTBOX_RUN_LEASE_SECONDS / 3)):
+            try:
+                _Lease._ledger.renew(self.job_id)
+            except Exception:
+                log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _retry_delay(exc: Retry) -> float:
+    import datetime as dt
+
+    when = exc.when
+    if isinstance(when, (int, float)):
+        return float(when)
+    if isinstance(when, dt.datetime):
+        now = dt.datetime.now(when.tzinfo or dt.timezone.utc)
+        return max(0.0, (when - now).total_seconds())
+    return 0.0
