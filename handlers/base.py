@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -249,7 +249,7 @@ class BaseHandler(tornado.web.RequestHandler):
         that the caller is authenticated and allowed. 400 on a NUL character."""
         for name, value in self.path_kwargs.items():
             check_text(value, name)
-            if len(value) > MAX_PATH_PARAM or (value.isascii() and value.isdigit() and int(value) > MAX_ID):
+            if len(value) > MAX_PATH_PARAM:
                 raise NotFound("Not found.")
         for name, values in self.request.query_arguments.items():
             check_text(name, name)

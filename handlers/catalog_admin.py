@@ -112,7 +112,7 @@ class CategoryIn(In):
     description: OptionalText = ""
 
 
-class CategoryOut(Out):
+class CategoryAdminOut(Out):
     id: int
     name: str
     slug: str
@@ -149,7 +149,7 @@ class BulkActionIn(In):
     product_ids: Annotated[list[int], Doc({"type": "array", "items": PK_DOC, "minItems": 1})]
 
 
-class MessageOut(Out):
+class ActionMessageOut(Out):
     success: bool | None = None
     message: str
 
@@ -220,7 +220,7 @@ async def delete_product(self, id: str):
     self.reply(status=204)
 
 
-@api(body=CategoryIn, response=CategoryOut, status=201,
+@api(body=CategoryIn, response=CategoryAdminOut, status=201,
      rejects={400: "a name already in use, or a parent id that does not exist"})
 async def create_category(self):
     """Create a category (slug made unique from the name)."""
@@ -246,7 +246,7 @@ class ProductImageUploadHandler(BaseHandler):
 class ProductImageRemoveHandler(BaseHandler):
     role = ADMIN
 
-    @api(response=MessageOut)
+    @api(response=ActionMessageOut)
     async def delete(self, id: str, image_id: str):
         """Remove an image; the next one becomes the main image if needed."""
         await admin.remove_product_image(int(id), int(image_id))
@@ -266,7 +266,7 @@ class ProductExportHandler(BaseHandler):
 class BulkUpdateStatusHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkStatusIn, response=MessageOut)
+    @api(body=BulkStatusIn, response=ActionMessageOut)
     async def post(self):
         """Set the status of several products."""
         data = self.parse(BulkStatusIn)
@@ -323,7 +323,7 @@ class DashboardProductsHandler(BaseHandler):
 class BulkProductActionHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkActionIn, response=MessageOut)
+    @api(body=BulkActionIn, response=ActionMessageOut)
     async def post(self):
         """Delete, publish, draft, feature or unfeature several products."""
         body = self.json_body()
@@ -425,7 +425,7 @@ routes = [
     Route("/api/dashboard/bulk_product_action/", BulkProductActionHandler),
     Route("/api/dashboard/export_products/", DashboardExportHandler),
     Route("/api/product-search/", OrderFormProductSearchHandler),
-    *_crud_routes("/api/categories/", "Category", _categories, CategoryIn, CategoryOut),
+    *_crud_routes("/api/categories/", "Category", _categories, CategoryIn, CategoryAdminOut),
     *_crud_routes("/api/tags/", "Tag", admin.tags, TagIn, TagOut),
     *_crud_routes("/api/sizes/", "Size", admin.sizes, SizeIn, SizeOut),
     *_crud_routes("/api/colors/", "Color", admin.colors, ColorIn, ColorOut),

@@ -41,12 +41,27 @@ Opt = BeforeValidator(_blank_to_none)
 RequiredPk = Annotated[int, BeforeValidator(_required_pk), Doc(PK_DOC)]
 
 
+def _filter_id(value: object) -> int | None:
+    # A filter on an id no row has (however large) matches nothing: no error.
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+
+
+FilterId = Annotated[int | None, BeforeValidator(_filter_id),
+                     Doc({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "maxLength": 0}]})]
+
+
 # --- query and body schemas ---------------------------------------------------
 
 class ProductListQuery(Query):
     search: Annotated[str | None, Opt] = Field(default=None, description="Full-text and typo-tolerant search")
     q: Annotated[str | None, Opt] = Field(default=None, description="Same as search")
-    category: Pk = Field(default=None, description="Category id (its subcategories too)")
+    category: FilterId = Field(default=None, description="Category id (its subcategories too)")
     min_price: OptionalMoney = Field(default=None, description="Minimum effective (discounted) price")
     max_price: OptionalMoney = Field(default=None, description="Maximum effective (discounted) price")
     in_stock: Annotated[QueryFlag, Opt] = Field(default=None, description="true/false")
@@ -61,7 +76,7 @@ class ProductListQuery(Query):
 class SearchQuery(Query):
     q: Annotated[str | None, Opt] = Field(default=None, description="Search query")
     search: Annotated[str | None, Opt] = Field(default=None, description="Same as q")
-    category: Pk = Field(default=None, description="Category id (its subcategories too)")
+    category: FilterId = Field(default=None, description="Category id (its subcategories too)")
     page: PageParam = None
     page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 

@@ -63,6 +63,7 @@ class _Models:
 
     def __init__(self) -> None:
         self.pending: list[tuple[type[BaseModel], str, dict]] = []
+        self.request_names: set[str] = set()
 
     def schema(self, tp: Any, mode: str) -> dict:
         if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -85,7 +86,17 @@ class _Models:
         refs, top = models_json_schema(keys, ref_template="#/components/schemas/{model}")
         for model, mode, ref in self.pending:
             ref.update(refs[(model, mode)])
-        return top.get("$defs", {})
+        defs = top.get("$defs", {})
+        # Schemas a request may use (bodies and what they nest): their text never holds NUL.
+        self.request_names = set()
+        pending = [refs[key]["$ref"].rsplit("/", 1)[-1] for key in keys if key[1] == "validation"]
+        while pending:
+            name = pending.pop()
+            if name in self.request_names or name not in defs:
+                continue
+            self.request_names.add(name)
+            pending += [ref.rsplit("/", 1)[-1] for ref in re.findall(r"'\$ref': '([^']+)'", str(defs[name]))]
+        return defs
 
 
 def _tag(path: str, meta: dict) -> str:
@@ -218,7 +229,7 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     return op
 
 
-def _tidy(node: Any) -> None:
+def _tidy(node: Any, requests: bool = True) -> None:
     """No ``default: null`` on a type that does not allow null; no NUL in any
     text the client sends (PostgreSQL cannot store it; the server answers 400)."""
     if isinstance(node, dict):
@@ -227,14 +238,14 @@ def _tidy(node: Any) -> None:
         node.pop("title", None) if isinstance(node.get("title"), str) and "properties" not in node else None
         types = node.get("type")
         texty = types == "string" or (isinstance(types, list) and "string" in types)
-        if texty and not any(k in node for k in ("pattern", "enum", "const", "format")) \
+        if requests and texty and not any(k in node for k in ("pattern", "enum", "const", "format")) \
                 and node.get("maxLength") != 0:
             node["pattern"] = NO_NUL
-        for value in node.values():
-            _tidy(value)
+        for key, value in node.items():
+            _tidy(value, requests and key != "responses")
     elif isinstance(node, list):
         for value in node:
-            _tidy(value)
+            _tidy(value, requests)
 
 
 def _allows_null(node: dict) -> bool:
@@ -260,7 +271,8 @@ def build_openapi(routes: list) -> dict:
                 item[method] = _operation(route, handler, method, meta, models)
     schemas = models.resolve()
     schemas["Error"] = ERROR_SCHEMA
-    _tidy(schemas)
+    for name, schema in schemas.items():
+        _tidy(schema, requests=name in models.request_names)
     _tidy(paths)
     return {
         "openapi": "3.1.0",
