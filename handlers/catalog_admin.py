@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BeforeValidator, Field, create_model
 
-from handlers.base import ADMIN, BaseHandler, Route, api
+from handlers.base import ADMIN, BaseHandler, Route, api, check_json
 from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
@@ -326,8 +326,9 @@ class BulkProductActionHandler(BaseHandler):
     @api(body=BulkActionIn, response=ActionMessageOut)
     async def post(self):
         """Delete, publish, draft, feature or unfeature several products."""
-        body = self.json_body()
-        body = body if isinstance(body, dict) else {}
+        body = self.json_body(check=False)
+        body = {k: v for k, v in body.items() if k in ("action", "product_ids")} if isinstance(body, dict) else {}
+        check_json(body)  # unknown fields are ignored, whatever they hold
         action, ids = body.get("action"), body.get("product_ids")
         if not action or not ids:
             missing = {k: ["This field is required."] for k, v in (("action", action), ("product_ids", ids)) if not v}

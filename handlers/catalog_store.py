@@ -86,7 +86,8 @@ class RecordViewIn(In):
 
 
 class ReviewIn(In):
-    rating: Annotated[int, BeforeValidator(_rating)]
+    rating: Annotated[int, BeforeValidator(_rating), Doc({"anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 5}, {"type": "string", "enum": ["1", "2", "3", "4", "5"]}]})]
     content: OptionalText = Field(default="", max_length=5000)
     tag_ids: PkList = Field(default_factory=list, max_length=20)
 
