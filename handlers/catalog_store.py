@@ -5,12 +5,13 @@ replies; the payloads are built there as plain dicts (no pydantic on the way
 out: these are the shop's busiest requests)."""
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
 from handlers.base import api
-from handlers.fields import (PK_DOC, Doc, In, OptionalMoney, OptionalText, Out, PageParam, PageSizeParam, Pk, PkList,
+from handlers.fields import (PK_DOC, Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
                              Query, QueryFlag, choices_doc, list_pattern, pk_value)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
@@ -52,6 +53,28 @@ def _filter_id(value: object) -> int | None:
     raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
 
 
+def _price_filter(value: object) -> Decimal | None:
+    # A price bound to filter on: any decimal number, rounded half-up to the cent.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except (InvalidOperation, TypeError):
+        raise ValueError("A valid number is required.") from None
+    if not number.is_finite():
+        raise ValueError("A valid number is required.")
+    if number < 0:
+        raise ValueError("Ensure this value is greater than or equal to 0.")
+    if number > MAX_PRICE:
+        raise ValueError(f"Ensure this value is less than or equal to {MAX_PRICE}.")
+    return number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+MAX_PRICE = Decimal("9999999999.99")
+PriceFilter = Annotated[Decimal | None, BeforeValidator(_price_filter),
+                        Doc({"anyOf": [{"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
+                                       {"type": "string", "maxLength": 0}]})]
+
 FilterId = Annotated[int | None, BeforeValidator(_filter_id),
                      Doc({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "maxLength": 0}]})]
 
@@ -62,8 +85,8 @@ class ProductListQuery(Query):
     search: Annotated[str | None, Opt] = Field(default=None, description="Full-text and typo-tolerant search")
     q: Annotated[str | None, Opt] = Field(default=None, description="Same as search")
     category: FilterId = Field(default=None, description="Category id (its subcategories too)")
-    min_price: OptionalMoney = Field(default=None, description="Minimum effective (discounted) price")
-    max_price: OptionalMoney = Field(default=None, description="Maximum effective (discounted) price")
+    min_price: PriceFilter = Field(default=None, description="Minimum effective (discounted) price")
+    max_price: PriceFilter = Field(default=None, description="Maximum effective (discounted) price")
     in_stock: Annotated[QueryFlag, Opt] = Field(default=None, description="true/false")
     ordering: Annotated[str | None, Opt, Doc({"type": "string", "pattern": list_pattern(list(queries.ORDERINGS))})] = \
         Field(default=None, description="Comma-separated: " + ", ".join(queries.ORDERINGS))
