@@ -17,8 +17,8 @@ from handlers.base import ADMIN, BaseHandler, Route, api, check_json
 from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
-                             Money, OptionalMoney, OptionalText, OrNull, Out, Query, PageParam, PageSizeParam, Pk, PkList, Quantity,
-                             Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
+                             Money, OptionalMoney, OptionalText, OrNull, Out, PageParam, PageSizeParam, Pk, PkList,
+                             Quantity, Query, Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
 from models.errors import AppError, ValidationFailed
@@ -192,21 +192,23 @@ class OrderFormProductOut(Out):
 
 # --- product methods composed into handlers/products.py ------------------------------------
 
-@api(body=ProductIn, response=ProductOut, status=201, rejects={400: "a category, tag, size or color id that does not exist, or a SKU or barcode already in use"})
+PRODUCT_REJECTS = "a category, tag, size or color id that does not exist, or a SKU or barcode already in use"
+
+@api(body=ProductIn, response=ProductOut, status=201, rejects={400: PRODUCT_REJECTS})
 async def create_product(self):
     """Create a product with its tags and variations."""
     data = self.parse(ProductIn)
     self.reply(await admin.create_product(data.model_dump()), 201)
 
 
-@api(body=ProductIn, response=ProductOut, rejects={400: "a category, tag, size or color id that does not exist, or a SKU or barcode already in use"})
+@api(body=ProductIn, response=ProductOut, rejects={400: PRODUCT_REJECTS})
 async def replace_product(self, id: str):
     """Replace a product: fields left out take their defaults; tags and variations are replaced."""
     data = self.parse(ProductIn)
     self.reply(await admin.update_product(int(id), data.model_dump()))
 
 
-@api(body=ProductPatch, response=ProductOut, rejects={400: "a category, tag, size or color id that does not exist, or a SKU or barcode already in use"})
+@api(body=ProductPatch, response=ProductOut, rejects={400: PRODUCT_REJECTS})
 async def update_product(self, id: str):
     """Change the given fields; ``variations``, when given, replace the product's variations."""
     data = self.parse(ProductPatch)

@@ -209,7 +209,8 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     errors[503] = ERROR_TEXT[503]
     errors.update(meta["errors"])
     for code, reason in meta["rejects"].items():
-        errors[code] = f"{errors.get(code, ERROR_TEXT.get(code, 'Error'))}; also for input this document allows: {reason}"
+        known = errors.get(code, ERROR_TEXT.get(code, "Error"))
+        errors[code] = f"{known}; also for input this document allows: {reason}"
     for code in sorted(errors):
         if str(code) in responses:
             continue

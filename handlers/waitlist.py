@@ -49,8 +49,9 @@ class PreviewEmailHandler(BaseHandler):
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         if not args.template:
             items = "".join(f'<li><a href="?template={quote(n)}">{escape(n)}</a></li>' for n in template_names())
-            self.finish(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>AvantLush email previews</title>'
-                        f'</head><body><h1>AvantLush email previews</h1><ul>{items}</ul></body></html>')
+            self.finish('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                        '<title>AvantLush email previews</title></head><body><h1>AvantLush email previews</h1>'
+                        f'<ul>{items}</ul></body></html>')
             return
         try:
             _, html = render_preview(args.template, email=args.email)

@@ -115,7 +115,8 @@ async def test_country_code_is_checked_even_without_a_phone_number(api, make_use
     user = await make_user()
     resp = await api.patch("/api/profile/update-details/", json={"phone_number": None, "country_code": "abc"},
                            user=user)
-    assert assert_envelope(resp, 400)["errors"] == {"country_code": ["Enter a valid country calling code, such as +234."]}
+    errors = assert_envelope(resp, 400)["errors"]
+    assert errors == {"country_code": ["Enter a valid country calling code, such as +234."]}
     resp = await api.patch("/api/profile/update-details/", json={"phone_number": None, "country_code": "234"},
                            user=user)
     assert resp.status == 200 and resp.json()["country_code"] == "+234", resp
