@@ -326,7 +326,7 @@ async def create_review(self, id: str):
     self.reply(review, 201)
 
 
-@api(response=HelpfulOut)
+@api(response=HelpfulOut, rejects={400: "the caller's own review (one cannot mark it helpful)"})
 async def mark_helpful(self, id: str):
     """Mark a review helpful (one vote per user)."""
     count = await reviews.mark_helpful(self.current_user, int(id))
