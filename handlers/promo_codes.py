@@ -18,17 +18,26 @@ def _utc_naive(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-def _limit(value: object) -> object:
-    if value == "":
+def _limit(value: object) -> int | None:
+    if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+                                       or (isinstance(value, str) and value.strip().startswith("-"))):
         raise ValueError("A valid integer is required.")
-    return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("A valid integer is required.") from None
+    if number < 0:
+        raise ValueError("Ensure this value is greater than or equal to 0.")
+    if number > 2_147_483_647:
+        raise ValueError("Ensure this value is less than or equal to 2147483647.")
+    return number
 
 
 Percentage = Annotated[Decimal, _decimal(null=False, minimum=Decimal("0.01"), max_digits=5)]
 When = Annotated[dt.datetime | None, AfterValidator(_utc_naive)]
-Limit = Annotated[int | None, BeforeValidator(_limit), Field(ge=0, le=2_147_483_647)]
+Limit = Annotated[int | None, BeforeValidator(_limit)]
 
 
 class PromoCodeIn(In):

@@ -83,3 +83,80 @@ CREATE INDEX "stock_notification_user_created" ON "stock_notification" ("user_id
 CREATE INDEX "stock_notification_user_unread" ON "stock_notification" ("user_id") WHERE NOT "is_read";
 CREATE INDEX "stock_notification_product_id" ON "stock_notification" ("product_id");
 CREATE INDEX "stock_notification_variation_id" ON "stock_notification" ("variation_id");
+
+-- Back in stock and price drops, detected where stock and prices change:
+-- whatever the writer (admin edit, bulk action, cancelled order, script), a
+-- published product's stock going from 0 to more than 0 writes one
+-- BACK_IN_STOCK notification per user waiting for it (on their wishlist) and
+-- queues one email each through the outbox, in the writer's transaction; a
+-- fall of the effective price writes PRICE_DROP ones. Restocking what is in
+-- stock, or a price rise, writes nothing.
+CREATE FUNCTION wishlist_notify(p_product INTEGER, p_variation INTEGER, p_type TEXT, p_message TEXT,
+                                p_old NUMERIC, p_new NUMERIC) RETURNS void AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM wishlist_item WHERE product_id = p_product) THEN
+    RETURN;  -- nobody waits: the common case of a restock, and cheap
+  END IF;
+  WITH n AS (
+    INSERT INTO stock_notification (user_id, product_id, variation_id, notification_type, message, old_price,
+                                    new_price, is_read, created_at)
+    SELECT w.user_id, p_product, p_variation, p_type, left(p_message, 500), p_old, p_new, FALSE,
+           now() at time zone 'utc'
+    FROM wishlist_item w JOIN users u ON u.id = w.user_id
+    WHERE w.product_id = p_product AND u.is_active
+    RETURNING id)
+  INSERT INTO outbox_job (task, args)
+  SELECT 'tasks.wishlist.send_stock_notification', jsonb_build_array(n.id) FROM n;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION product_wishlist_notify() RETURNS trigger AS $$
+BEGIN
+  IF NEW.status <> 'published' THEN
+    RETURN NULL;
+  END IF;
+  IF OLD.stock_quantity = 0 AND NEW.stock_quantity > 0 THEN
+    PERFORM wishlist_notify(NEW.id, NULL, 'BACK_IN_STOCK', NEW.name || ' is back in stock!', NULL, NULL);
+  END IF;
+  IF NEW.price < OLD.price THEN
+    PERFORM wishlist_notify(NEW.id, NULL, 'PRICE_DROP',
+                            NEW.name || ' is now ' || NEW.price::text || ' (was ' || OLD.price::text || ')',
+                            OLD.price, NEW.price);
+  END IF;
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+-- AFTER: the generated price column is computed by then.
+CREATE TRIGGER product_wishlist_notify AFTER UPDATE OF stock_quantity, base_price, discount_type, discount_value
+  ON product FOR EACH ROW
+  WHEN ((OLD.stock_quantity = 0 AND NEW.stock_quantity > 0) OR NEW.price < OLD.price)
+  EXECUTE FUNCTION product_wishlist_notify();
+
+CREATE FUNCTION variation_wishlist_notify() RETURNS trigger AS $$
+DECLARE
+  p RECORD;
+  label TEXT;
+BEGIN
+  SELECT id, name, status, price INTO p FROM product WHERE id = NEW.product_id;
+  IF NOT FOUND OR p.status <> 'published' THEN
+    RETURN NULL;
+  END IF;
+  label := p.name || CASE WHEN NEW.variation <> '' THEN ' (' || NEW.variation || ')' ELSE '' END;
+  IF OLD.stock_quantity = 0 AND NEW.stock_quantity > 0 THEN
+    PERFORM wishlist_notify(p.id, NEW.id, 'BACK_IN_STOCK', label || ' is back in stock!', NULL, NULL);
+  END IF;
+  IF NEW.price_adjustment < OLD.price_adjustment THEN
+    PERFORM wishlist_notify(p.id, NEW.id, 'PRICE_DROP',
+        label || ' is now ' || greatest(p.price + NEW.price_adjustment, 0)::text
+        || ' (was ' || greatest(p.price + OLD.price_adjustment, 0)::text || ')',
+        greatest(p.price + OLD.price_adjustment, 0), greatest(p.price + NEW.price_adjustment, 0));
+  END IF;
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER variation_wishlist_notify AFTER UPDATE OF stock_quantity, price_adjustment
+  ON product_variation FOR EACH ROW
+  WHEN ((OLD.stock_quantity = 0 AND NEW.stock_quantity > 0) OR NEW.price_adjustment < OLD.price_adjustment)
+  EXECUTE FUNCTION variation_wishlist_notify();
