@@ -25,6 +25,8 @@ MAX_REMINDERS = 2
 REMINDER_GAP = dt.timedelta(hours=24)
 REMINDER_TASK = "tasks.cart.send_cart_reminder"
 NOW = "(now() at time zone 'utc')"
+# Idle since: the cart's own changes (promo, removals) and its lines'.
+IDLE = "GREATEST(c.updated_at, (SELECT max(ci.updated_at) FROM cart_item ci WHERE ci.cart_id = c.id)) <= %(cutoff)s"
 
 
 async def process_abandoned_carts(now: dt.datetime | None = None) -> dict[str, int]:
@@ -46,7 +48,7 @@ async def process_abandoned_carts(now: dt.datetime | None = None) -> dict[str, i
             {"now": now})
         opened = await fetch_all(
             "WITH idle AS (SELECT c.id, c.user_id FROM cart c JOIN users u ON u.id = c.user_id "
-            "WHERE c.abandoned_cart_id IS NULL AND c.updated_at <= %(cutoff)s AND u.is_active "
+            "WHERE c.abandoned_cart_id IS NULL AND u.is_active AND " + IDLE + " "
             "AND EXISTS (SELECT 1 FROM cart_item ci WHERE ci.cart_id = c.id) FOR UPDATE OF c SKIP LOCKED), "
             "ins AS (INSERT INTO abandoned_cart (cart_id, user_id, abandoned_at, items, subtotal, token, "
             "reminders_sent) SELECT idle.id, idle.user_id, %(now)s, "
@@ -64,7 +66,7 @@ async def process_abandoned_carts(now: dt.datetime | None = None) -> dict[str, i
             "FROM cart c JOIN users u ON u.id = c.user_id "
             "WHERE c.abandoned_cart_id = a.id AND a.closed_at IS NULL AND a.reminders_sent < %(max)s "
             "AND (a.last_reminder_at IS NULL OR a.last_reminder_at <= %(gap)s) "
-            "AND c.updated_at <= %(cutoff)s AND u.is_active "
+            "AND u.is_active AND " + IDLE + " "
             "AND EXISTS (SELECT 1 FROM cart_item ci WHERE ci.cart_id = c.id) "
             "RETURNING a.id, a.reminders_sent",
             {"now": now, "cutoff": cutoff, "max": MAX_REMINDERS, "gap": now - REMINDER_GAP})

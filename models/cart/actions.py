@@ -16,6 +16,7 @@ from typing import Any
 
 from models.cart import promo as promos
 from models.cart.queries import CartLine, CartState, load_cart, stock_status, tax_on
+from models.catalog.queries import MAIN_IMAGE_SQL, fetch_prepared
 from models.db import fetch_all, fetch_one, money, transaction
 from models.errors import NotFound, ValidationFailed
 
@@ -44,15 +45,21 @@ def _valid_id(value: int | None) -> bool:
 
 # --- adding ------------------------------------------------------------------------
 
-_PRODUCT_SQL = """SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, v.variation_type, v.variation,
-    GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0), COALESCE(v.stock_quantity, p.stock_quantity),
-    {main_image}
+_PRODUCT_SQL = f"""SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, v.variation_type, v.variation,
+    GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00), COALESCE(v.stock_quantity, p.stock_quantity),
+    {MAIN_IMAGE_SQL}
 FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
 WHERE p.id = %(product_id)s"""
 
-_UPSERT_SQL = f"""WITH c AS (
-    INSERT INTO cart (user_id, created_at, updated_at) VALUES (%(user_id)s, {NOW}, {NOW})
-    ON CONFLICT (user_id) DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING id)
+# One statement, so no transaction: the user's cart (created on first use; an
+# existing one is not written), then the line: inserted, or grown while the
+# stock allows it (the WHERE is evaluated on the row as it is once locked,
+# i.e. after any concurrent add). No row back: the line would outgrow the stock.
+_UPSERT_SQL = f"""WITH found AS (SELECT id FROM cart WHERE user_id = %(user_id)s),
+created AS (INSERT INTO cart (user_id, created_at, updated_at)
+    SELECT %(user_id)s, {NOW}, {NOW} WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING id),
+c AS (SELECT id FROM found UNION ALL SELECT id FROM created)
 INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, created_at, updated_at)
 SELECT c.id, %(product_id)s, %(variation_id)s, %(quantity)s, {NOW}, {NOW} FROM c
 ON CONFLICT (cart_id, product_id, (COALESCE(variation_id, 0))) DO UPDATE
@@ -88,12 +95,10 @@ async def load_sellable(product_id: int, variation_id: int | None) -> Sellable:
     Raises NotFound("Product not found") for an unknown or withdrawn (draft,
     archived) product, ValidationFailed for a variation of another product.
     """
-    from models.catalog.queries import MAIN_IMAGE_SQL
-
     if not _valid_id(product_id) or (variation_id is not None and not _valid_id(variation_id)):
         raise NotFound("Product not found")
-    row = await fetch_one(_PRODUCT_SQL.format(main_image=MAIN_IMAGE_SQL),
-                          {"product_id": product_id, "variation_id": variation_id})
+    rows = await fetch_prepared(_PRODUCT_SQL, {"product_id": product_id, "variation_id": variation_id})
+    row = rows[0] if rows else None
     if row is None or row[2] != "published":
         raise NotFound("Product not found")
     if variation_id is not None and row[4] is None:
@@ -106,7 +111,7 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
     """Add ``quantity`` of a product (or one of its variations) to the user's
     cart, creating the cart on first use; an existing line grows.
 
-    Three statements (product, then cart + line in one upsert). Raises
+    Two statements (the product; the cart and line in one upsert). Raises
     NotFound (unknown or unpublished product), ValidationFailed (bad
     variation, quantity < 1), OutOfStock ("Product is out of stock",
     "Only N left") — and then nothing has changed.
@@ -117,17 +122,15 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
     item = await load_sellable(product_id, variation_id)
     if item.stock < quantity:
         raise only_left(item.stock)
-    async with transaction():
-        row = await fetch_one(_UPSERT_SQL, {"user_id": user_id, "product_id": product_id,
-                                            "variation_id": variation_id, "quantity": quantity,
-                                            "stock": item.stock})
-        if row is None:  # the line exists and would outgrow the stock: roll the cart's touch back
-            in_cart = await fetch_one(
-                "SELECT ci.quantity FROM cart_item ci JOIN cart c ON c.id = ci.cart_id WHERE c.user_id = %s "
-                "AND ci.product_id = %s AND COALESCE(ci.variation_id, 0) = %s",
-                (user_id, product_id, variation_id or 0))
-            raise only_left(item.stock, in_cart[0] if in_cart else 0)
-    return item.line(row[0], row[1])
+    rows = await fetch_prepared(_UPSERT_SQL, {"user_id": user_id, "product_id": product_id,
+                                              "variation_id": variation_id, "quantity": quantity,
+                                              "stock": item.stock})
+    if not rows:  # the line exists and would outgrow the stock; nothing was written
+        in_cart = await fetch_one(
+            "SELECT ci.quantity FROM cart_item ci JOIN cart c ON c.id = ci.cart_id WHERE c.user_id = %s "
+            "AND ci.product_id = %s AND COALESCE(ci.variation_id, 0) = %s", (user_id, product_id, variation_id or 0))
+        raise only_left(item.stock, in_cart[0] if in_cart else 0)
+    return item.line(rows[0][0], rows[0][1])
 
 
 # --- finding, changing and removing lines ---------------------------------------------
@@ -194,10 +197,8 @@ async def update_quantity(user_id: int, quantity: int, *, item_id: int | None = 
     item = await load_sellable(ref.product_id, ref.variation_id)
     if quantity > item.stock and quantity > ref.quantity:  # lowering an over-full line is always allowed
         raise only_left(item.stock)
-    async with transaction():
-        await fetch_all(f"UPDATE cart_item SET quantity = %s, updated_at = {NOW} WHERE id = %s RETURNING id",
-                        (quantity, ref.item_id))
-        await fetch_all(f"UPDATE cart SET updated_at = {NOW} WHERE user_id = %s RETURNING id", (user_id,))
+    await fetch_all(f"UPDATE cart_item SET quantity = %s, updated_at = {NOW} WHERE id = %s RETURNING id",
+                    (quantity, ref.item_id))
     return item.line(ref.item_id, quantity)
 
 

@@ -9,7 +9,7 @@ variation's price adjustment, never below zero.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -21,11 +21,17 @@ from models.db import money
 
 ZERO = Decimal("0.00")
 
-_CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")}, {iso_sql("c.updated_at")},
+UNIT_PRICE_SQL = "GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00)"
+
+# One row per line (one row of NULLs for an empty cart), the cart's fields and
+# totals carried along by window functions; money leaves as text.
+_CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")},
+    {iso_sql("GREATEST(c.updated_at, max(ci.updated_at) OVER ())")},
     pc.id, pc.code, pc.discount_percentage, pc.valid_from, pc.valid_to, pc.min_order_amount, pc.usage_limit,
     pc.times_used, pc.is_active,
+    COALESCE(sum({UNIT_PRICE_SQL} * ci.quantity) OVER (), 0.00), COALESCE(sum(ci.quantity) OVER (), 0),
     ci.id, ci.product_id, ci.variation_id, ci.quantity, p.name, COALESCE(v.sku, p.sku), v.variation_type,
-    v.variation, GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0), p.status,
+    v.variation, {UNIT_PRICE_SQL}::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
     COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}
 FROM cart c
 LEFT JOIN promo_code pc ON pc.id = c.promo_code_id
@@ -72,40 +78,58 @@ class CartLine:
 
     def payload(self) -> dict[str, Any]:
         """The spec's cart item (plus variation, sku, line total, stock)."""
-        return {
-            "cart_item_id": self.item_id,
-            "product": self.product_id,
-            "variation": self.variation_id,
-            "variation_name": self.variation_name,
-            "quantity": self.quantity,
-            "product_name": self.name,
-            "sku": self.sku,
-            "product_price": self.unit_price,
-            "line_total": self.line_total,
-            "stock_status": self.stock_status,
-            "stock_quantity": self.stock,
-            "product_image": self.image,
-        }
+        return line_payload(self.item_id, self.product_id, self.variation_id, self.variation_name, self.quantity,
+                            self.name, self.sku, f"{self.unit_price:.2f}", f"{self.line_total:.2f}",
+                            stock_status(self.status, self.stock, self.quantity), self.stock, self.image)
 
 
-@dataclass
+def line_payload(item_id: int, product_id: int, variation_id: int | None, variation_name: str | None,
+                 quantity: int, name: str, sku: str, unit_price: str, line_total: str, state: str, stock: int,
+                 image: str | None) -> dict[str, Any]:
+    return {
+        "cart_item_id": item_id,
+        "product": product_id,
+        "variation": variation_id,
+        "variation_name": variation_name,
+        "quantity": quantity,
+        "product_name": name,
+        "sku": sku,
+        "product_price": unit_price,
+        "line_total": line_total,
+        "stock_status": state,
+        "stock_quantity": stock,
+        "product_image": image,
+    }
+
+
 class CartState:
-    """A user's cart as stored, priced with today's prices."""
+    """A user's cart as stored, priced with today's prices (the rows of
+    ``_CART_SQL``; ``lines`` builds Decimal lines for the paths that need them)."""
 
-    cart_id: int | None
-    user_id: int
-    created_at: str | None
-    updated_at: str | None
-    promo: Any  # SimpleNamespace of the applied promo code's fields, or None
-    lines: list[CartLine] = field(default_factory=list)
+    def __init__(self, user_id: int, rows: list[tuple]) -> None:
+        self.user_id = user_id
+        self.rows = [r for r in rows if r[14] is not None]
+        first = rows[0] if rows else None
+        self.cart_id = first[0] if first else None
+        self.created_at = first[1] if first else None
+        self.updated_at = first[2] if first else None
+        self.subtotal: Decimal = money(first[12]) if first else ZERO
+        self.total_items: int = int(first[13]) if first else 0
+        self.promo: Any = None
+        if first is not None and first[3] is not None:
+            self.promo = SimpleNamespace(id=first[3], code=first[4], discount_percentage=first[5],
+                                         valid_from=first[6], valid_to=first[7], min_order_amount=first[8],
+                                         usage_limit=first[9], times_used=first[10], is_active=first[11])
+        self._lines: list[CartLine] | None = None
 
     @property
-    def subtotal(self) -> Decimal:
-        return money(sum((line.line_total for line in self.lines), ZERO))
-
-    @property
-    def total_items(self) -> int:
-        return sum(line.quantity for line in self.lines)
+    def lines(self) -> list[CartLine]:
+        if self._lines is None:
+            self._lines = [CartLine(item_id=r[14], product_id=r[15], variation_id=r[16], quantity=r[17], name=r[18],
+                                    sku=r[19], variation_type=r[20], variation_name=r[21],
+                                    unit_price=Decimal(r[22]), line_total=Decimal(r[23]), status=r[24], stock=r[25],
+                                    image=r[26]) for r in self.rows]
+        return self._lines
 
     def promo_problem(self, now: dt.datetime | None = None) -> str | None:
         return promo_problem(self.promo, self.subtotal, now) if self.promo is not None else None
@@ -113,7 +137,7 @@ class CartState:
     @property
     def discount(self) -> Decimal:
         """The applied code's discount, when it applies now (else 0)."""
-        if self.promo is None or not self.lines or self.promo_problem() is not None:
+        if self.promo is None or not self.rows or self.promo_problem() is not None:
             return ZERO
         return discount_for(self.promo, self.subtotal)
 
@@ -129,27 +153,15 @@ class CartState:
         return {"subtotal": subtotal, "discount": discount, "total": money(subtotal - discount),
                 "promo_code": self.promo_payload()}
 
+    def items_payload(self) -> list[dict[str, Any]]:
+        """The lines as the API sends them, straight from the rows (the hot path)."""
+        return [line_payload(r[14], r[15], r[16], r[21], r[17], r[18], r[19], r[22], r[23],
+                             stock_status(r[24], r[25], r[17]), r[25], r[26]) for r in self.rows]
+
 
 async def load_cart(user_id: int) -> CartState:
     """The user's cart (an empty one without an id when they have none yet). One query."""
-    rows = await fetch_prepared(_CART_SQL, {"user_id": user_id})
-    if not rows:
-        return CartState(None, user_id, None, None, None)
-    first = rows[0]
-    promo = None
-    if first[3] is not None:
-        promo = SimpleNamespace(id=first[3], code=first[4], discount_percentage=first[5], valid_from=first[6],
-                                valid_to=first[7], min_order_amount=first[8], usage_limit=first[9],
-                                times_used=first[10], is_active=first[11])
-    lines = []
-    for r in rows:
-        if r[12] is None:
-            continue
-        unit = money(r[20])
-        lines.append(CartLine(item_id=r[12], product_id=r[13], variation_id=r[14], quantity=r[15], name=r[16],
-                              sku=r[17], variation_type=r[18], variation_name=r[19], unit_price=unit,
-                              line_total=money(unit * r[15]), status=r[21], stock=r[22], image=r[23]))
-    return CartState(first[0], user_id, first[1], first[2], promo, lines)
+    return CartState(user_id, await fetch_prepared(_CART_SQL, {"user_id": user_id}))
 
 
 def cart_payload(cart: CartState) -> dict[str, Any]:
@@ -157,9 +169,9 @@ def cart_payload(cart: CartState) -> dict[str, Any]:
     return {
         "cart_id": cart.cart_id,
         "user": cart.user_id,
-        "items": [line.payload() for line in cart.lines],
+        "items": cart.items_payload(),
         "total_items": cart.total_items,
-        "items_count": len(cart.lines),
+        "items_count": len(cart.rows),
         **cart.totals(),
         "created_at": cart.created_at,
         "updated_at": cart.updated_at,
@@ -172,7 +184,7 @@ def summary_payload(cart: CartState) -> dict[str, Any]:
     return {
         "total_items": cart.total_items,
         "total_price": totals["total"],
-        "items_count": len(cart.lines),
+        "items_count": len(cart.rows),
         "subtotal": totals["subtotal"],
         "discount": totals["discount"],
         "promo_code": totals["promo_code"],

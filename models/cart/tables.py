@@ -33,7 +33,7 @@ class Cart(BaseModel):
     promo_code = pw.ForeignKeyField(PromoCode, null=True, on_delete="SET NULL")
     abandoned_cart_id = pw.IntegerField(null=True)  # the open AbandonedCart episode
     created_at = pw.DateTimeField(default=utcnow)
-    updated_at = pw.DateTimeField(default=utcnow)  # last change to its lines: idle time counts from here
+    updated_at = pw.DateTimeField(default=utcnow)  # its own last change; idle time also counts its lines
 
 
 class CartItem(BaseModel):
