@@ -20,7 +20,7 @@ import peewee as pw
 
 import settings
 from models.accounts import Customer, OneTimeToken, Profile, RefreshToken, User
-from models.db import fetch_one, transaction, utcnow
+from models.db import fetch_prepared, transaction, utcnow
 from models.errors import AppError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from models.jobs import enqueue
 from models.passwords import check_password, hash_password, password_errors
@@ -73,7 +73,7 @@ def _with_customer(query: pw.ModelSelect) -> pw.ModelSelect:
 
 _USER_FIELDS = [f.name for f in User._meta.sorted_fields]
 _USER_SQL = ("SELECT " + ", ".join(f'u."{f.column_name}"' for f in User._meta.sorted_fields)
-             + ", c.status FROM users u LEFT JOIN customer c ON c.user_id = u.id WHERE u.id = %s")
+             + ", c.status FROM users u LEFT JOIN customer c ON c.user_id = u.id WHERE u.id = %(id)s")
 
 
 async def user_for_claims(claims: dict) -> User:
@@ -85,8 +85,8 @@ async def user_for_claims(claims: dict) -> User:
     if not 0 < user_id <= 2**31 - 1:
         raise Unauthorized(INVALID_TOKEN)
     # Every authenticated request runs this: plain SQL, no ORM query to build.
-    row = await fetch_one(_USER_SQL, (user_id,))
-    user = None
+    rows = await fetch_prepared(_USER_SQL, {"id": user_id})
+    row, user = (rows[0] if rows else None), None
     if row is not None:
         user = User(**dict(zip(_USER_FIELDS, row[:-1])))
         user.customer_status = row[-1]

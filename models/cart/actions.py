@@ -16,8 +16,8 @@ from typing import Any
 
 from models.cart import promo as promos
 from models.cart.queries import CartLine, CartState, load_cart, stock_status, tax_on
-from models.catalog.queries import MAIN_IMAGE_SQL, fetch_prepared
-from models.db import fetch_all, fetch_one, money, transaction
+from models.catalog.queries import MAIN_IMAGE_SQL
+from models.db import fetch_all, fetch_one, fetch_prepared, money, transaction
 from models.errors import NotFound, ValidationFailed
 
 MAX_ID = 2**31 - 1

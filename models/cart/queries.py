@@ -16,7 +16,8 @@ from typing import Any
 
 import settings
 from models.cart.promo import discount_for, promo_problem
-from models.catalog.queries import MAIN_IMAGE_SQL, fetch_prepared, iso_sql
+from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
+from models.db import fetch_prepared
 from models.db import money
 
 ZERO = Decimal("0.00")

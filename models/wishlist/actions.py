@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.catalog.queries import IMAGES_SQL, MAIN_IMAGE_SQL, fetch_prepared, iso_sql, product_items
-from models.db import fetch_all, fetch_one, transaction
+from models.catalog.queries import IMAGES_SQL, MAIN_IMAGE_SQL, iso_sql, product_items
+from models.db import fetch_all, fetch_one, fetch_prepared, transaction
 from models.errors import NotFound, ValidationFailed
 
 MAX_ID = 2**31 - 1
