@@ -5,7 +5,7 @@ from pydantic import AliasChoices, Field
 
 from handlers.base import USER, BaseHandler, Route, api
 from handlers.cart import CartItemOut
-from handlers.fields import In, Out, PkList, PositiveQuantity, RequiredPk
+from handlers.fields import Flag, In, Out, PkList, PositiveQuantity, RequiredPk
 from models.errors import ValidationFailed
 from models.wishlist import actions as wishlist
 
@@ -21,6 +21,10 @@ class MoveToCartIn(In):
 
 class BulkDeleteIn(In):
     wishlist_item_ids: PkList = Field(max_length=500)
+
+
+class NotificationsQuery(In):
+    unread: Flag | None = Field(default=None, description="true: unread notifications only")
 
 
 class WishlistProductOut(Out):
@@ -156,11 +160,11 @@ class BulkDeleteHandler(BaseHandler):
 class StockNotificationListHandler(BaseHandler):
     role = USER
 
-    @api(response=list[NotificationOut])
+    @api(query=NotificationsQuery, response=list[NotificationOut])
     async def get(self):
         """The user's back-in-stock and price-drop notifications, newest first (latest 100)."""
-        unread = self.get_query_argument("unread", "").lower() in ("1", "true", "yes")
-        self.reply(await wishlist.list_notifications(self.current_user.id, unread))
+        query = self.query(NotificationsQuery)
+        self.reply(await wishlist.list_notifications(self.current_user.id, bool(query.unread)))
 
 
 class StockNotificationReadHandler(BaseHandler):

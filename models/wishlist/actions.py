@@ -58,6 +58,9 @@ async def add_to_wishlist(user: Any, product_id: int) -> tuple[dict[str, Any], b
             "SELECT wi.id, wi.wishlist_id, wi.added_at, FALSE FROM wishlist_item wi "
             "WHERE wi.user_id = %(user)s AND wi.product_id = %(product)s AND NOT EXISTS (SELECT 1 FROM ins)",
             {"user": user.id, "product": product_id})
+    if row is None:  # added by a concurrent request after this statement's snapshot
+        row = await fetch_one("SELECT id, wishlist_id, added_at, FALSE FROM wishlist_item WHERE user_id = %s "
+                              "AND product_id = %s", (user.id, product_id))
     item_id, wishlist_id, added_at, created = row
     details = (await product_items([product_id], user))[0]
     keys = ("id", "name", "description", "main_image", "images", "price", "status", "is_liked")
