@@ -23,11 +23,11 @@ class LineIn(In):
 class AddItemIn(In):
     product_id: RequiredPk
     variation_id: Pk = Field(default=None, description="Variation id (optional)")
-    quantity: PositiveQuantity = Field(default=1, le=10000)
+    quantity: PositiveQuantity = Field(default=1, json_schema_extra={"maximum": 10000})
 
 
 class UpdateQuantityIn(LineIn):
-    quantity: PositiveQuantity = Field(le=10000)
+    quantity: PositiveQuantity = Field(json_schema_extra={"maximum": 10000})
 
 
 class DiscountIn(In):

@@ -16,7 +16,7 @@ class WishlistItemIn(In):
 
 
 class MoveToCartIn(In):
-    quantity: PositiveQuantity = Field(default=1, le=10000)
+    quantity: PositiveQuantity = Field(default=1, json_schema_extra={"maximum": 10000})
 
 
 class BulkDeleteIn(In):

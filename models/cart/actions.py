@@ -118,7 +118,7 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
     """
     if quantity < 1 or quantity > MAX_QUANTITY:
         raise ValidationFailed(errors={"quantity": ["Ensure this value is greater than or equal to 1."]
-                                       if quantity < 1 else [f"Ensure this value is at most {MAX_QUANTITY}."]})
+                                       if quantity < 1 else [f"Ensure this value is less than or equal to {MAX_QUANTITY}."]})
     item = await load_sellable(product_id, variation_id)
     if item.stock < quantity:
         raise only_left(item.stock)
@@ -192,7 +192,7 @@ async def update_quantity(user_id: int, quantity: int, *, item_id: int | None = 
     ValidationFailed, OutOfStock ("Only N left")."""
     if quantity < 1 or quantity > MAX_QUANTITY:
         raise ValidationFailed(errors={"quantity": ["Ensure this value is greater than or equal to 1."]
-                                       if quantity < 1 else [f"Ensure this value is at most {MAX_QUANTITY}."]})
+                                       if quantity < 1 else [f"Ensure this value is less than or equal to {MAX_QUANTITY}."]})
     ref = await find_line(user_id, item_id, product_id, variation_id)
     item = await load_sellable(ref.product_id, ref.variation_id)
     if quantity > item.stock and quantity > ref.quantity:  # lowering an over-full line is always allowed
