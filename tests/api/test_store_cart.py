@@ -393,3 +393,32 @@ async def _add_direct(user_id, product_id, quantity, variation_id=None):
     from models.cart import add_item
 
     return await add_item(user_id, product_id, quantity, variation_id)
+
+
+@pytest.mark.gen_test
+async def test_cart_interfaces_work_inside_the_callers_transaction(make_user):
+    """Orders call price_cart, redeem_promo_code, clear_cart and
+    mark_cart_converted in their own transaction: all on its connection, all
+    undone by its rollback."""
+    from models.cart import load_cart, mark_cart_converted
+    from models.db import transaction
+
+    user = await make_user()
+    pid = await product(base_price="10.00")
+    code = await promo("TXN", "10.00", usage_limit=1)
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback):
+        async with transaction():
+            await _add_direct(user.id, pid, 3)  # uncommitted: only this connection sees it
+            quote = await price_cart(user.id, promo_code="txn")
+            assert quote.total == Decimal("27.00")
+            await redeem_promo_code(code.id)
+            await clear_cart(user.id)
+            await mark_cart_converted(user.id, 1)
+            assert not (await load_cart(user.id)).rows
+            raise Rollback
+    assert (await PromoCode.aio_get(PromoCode.id == code.id)).times_used == 0
+    assert (await load_cart(user.id)).rows == []
