@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from handlers.base import api
-from handlers.fields import (PK_DOC, Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
-                             Query, QueryFlag, choices_doc, list_pattern, pk_value)
+from handlers.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
+                             Query, QueryFlag, RequiredPk, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
 
@@ -20,14 +20,6 @@ from models.catalog.tables import STATUS_SYNONYMS
 def _blank_to_none(value: object) -> object:
     # Storefront forms send empty parameters (``?category=&in_stock=``): no filter.
     return None if isinstance(value, str) and not value.strip() else value
-
-
-def _required_pk(value: object) -> int:
-    if value is None or value == "":
-        raise ValueError("This field may not be null.")
-    pk = pk_value(value)
-    assert pk is not None
-    return pk
 
 
 def _rating(value: object) -> int:
@@ -39,7 +31,6 @@ def _rating(value: object) -> int:
 
 
 Opt = BeforeValidator(_blank_to_none)
-RequiredPk = Annotated[int, BeforeValidator(_required_pk), Doc(PK_DOC)]
 
 
 def _filter_id(value: object) -> int | None:

@@ -168,8 +168,12 @@ def _integer(minimum: int = 0):
 
 
 def _integer_doc(minimum: int = 0) -> Doc:
+    text = r"^\+?\d{1,9}$" if minimum < 1 else INT_TEXT_POSITIVE
     return Doc({"anyOf": [{"type": "integer", "minimum": minimum, "maximum": MAX_INT},
-                          {"type": "string", "pattern": r"^\+?\d{1,9}$"}]})
+                          {"type": "string", "pattern": text}]})
+
+
+INT_TEXT_POSITIVE = r"^\+?0*[1-9]\d{0,8}$"
 
 
 def _flag(value: Any) -> bool:
@@ -182,6 +186,14 @@ def _flag(value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
         return False
     raise ValueError("Must be a valid boolean.")
+
+
+def _required_pk(value: Any) -> int:
+    if value is None or value == "":
+        raise ValueError("This field is required.")
+    pk = _pk(value)
+    assert pk is not None
+    return pk
 
 
 def _pk(value: Any) -> int | None:
@@ -323,9 +335,11 @@ Adjustment = Annotated[Decimal, _decimal(null=False, minimum=None), _decimal_doc
 Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), max_digits=10),
                       _decimal_doc(null=True, minimum=Decimal(0), max_digits=10)]
 Quantity = Annotated[int, _integer(0), _integer_doc(0)]
+PositiveQuantity = Annotated[int, _integer(1), _integer_doc(1)]
 Flag = Annotated[bool, BeforeValidator(_flag), Doc(FLAG_DOC)]
 Pk = Annotated[int | None, BeforeValidator(_pk), Doc({"anyOf": [*PK_DOC["anyOf"], {"type": "null"},
                                                                 {"type": "string", "maxLength": 0}]})]
+RequiredPk = Annotated[int, BeforeValidator(_required_pk), Doc(PK_DOC)]
 PkList = Annotated[list[int], BeforeValidator(pk_list), Doc({"anyOf": [{"type": "array", "items": PK_DOC},
                                                                        {"type": "null"}]})]
 Details = Annotated[list[str], BeforeValidator(_details),

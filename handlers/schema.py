@@ -21,7 +21,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from handlers.base import ADMIN, MAX_ID, MAX_PATH_PARAM, BaseHandler, Route, api
-from handlers.fields import NO_NUL
+from handlers.fields import INT_TEXT_POSITIVE, NO_NUL
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -234,6 +234,7 @@ def _tidy(node: Any, requests: bool = True) -> None:
     """No ``default: null`` on a type that does not allow null; no NUL in any
     text the client sends (PostgreSQL cannot store it; the server answers 400)."""
     if isinstance(node, dict):
+        _bounds_into_variants(node)
         if "default" in node and node["default"] is None and not _allows_null(node):
             del node["default"]
         node.pop("title", None) if isinstance(node.get("title"), str) and "properties" not in node else None
@@ -247,6 +248,28 @@ def _tidy(node: Any, requests: bool = True) -> None:
     elif isinstance(node, list):
         for value in node:
             _tidy(value, requests)
+
+
+def _bounds_into_variants(node: dict) -> None:
+    """A field-level ``maximum``/``minimum`` (``json_schema_extra``) on a type
+    documented as number-or-numeric-text: the bound goes into the number
+    variant, and the text variant is narrowed to numbers below it."""
+    if "anyOf" not in node or not any(k in node for k in ("maximum", "minimum")):
+        return
+    bounds = {k: node.pop(k) for k in ("maximum", "minimum") if k in node}
+    for variant in node["anyOf"]:
+        if variant.get("type") in ("integer", "number"):
+            if "maximum" in bounds:
+                variant["maximum"] = min(variant.get("maximum", bounds["maximum"]), bounds["maximum"])
+            if "minimum" in bounds:
+                variant["minimum"] = max(variant.get("minimum", bounds["minimum"]), bounds["minimum"])
+        elif variant.get("type") == "string" and "maximum" in bounds and variant.get("pattern") in _INT_TEXT:
+            digits = max(1, len(str(int(bounds["maximum"]))) - 1)  # text below 10**digits <= maximum
+            variant["pattern"] = (rf"^\+?0*[1-9]\d{{0,{digits - 1}}}$" if variant["pattern"] == INT_TEXT_POSITIVE
+                                  else rf"^\+?\d{{1,{digits}}}$")
+
+
+_INT_TEXT = (r"^\+?\d{1,9}$", INT_TEXT_POSITIVE)
 
 
 def _allows_null(node: dict) -> bool:
