@@ -209,8 +209,6 @@ def _pk(value: Any) -> int | None:
     return int(value)
 
 
-pk_value = _pk  # for validators of their own (a required pk)
-
 PK_DOC = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT},
                     {"type": "string", "pattern": r"^[1-9]\d{0,8}$"}]}
 FLAG_DOC = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1, "true", "false", "1", "0", "yes", "no", "on", "off"]}]}
