@@ -542,6 +542,8 @@ def _message(err: dict) -> str:
     if kind == "too_long":
         return f"Ensure this field has no more than {ctx['max_length']} elements."
     if kind == "too_short":
+        if ctx.get("min_length") == 1:
+            return "This list may not be empty."
         return f"Ensure this field has at least {ctx['min_length']} elements."
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))

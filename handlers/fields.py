@@ -16,7 +16,7 @@ NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store U+0000: a 400 everywhere (hand
 # Some character that is neither blank for Python's strip() nor NUL.
 NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 MAX_INT = 2_147_483_647  # ids and counts are PostgreSQL integers
-_CONSTRAINTS = ("maxLength", "minLength", "maxItems", "minItems", "description", "examples")
+_CONSTRAINTS = ("maxLength", "minLength", "maxItems", "minItems", "maximum", "minimum", "description", "examples")
 
 
 class Doc:
@@ -345,6 +345,7 @@ Details = Annotated[list[str], BeforeValidator(_details),
                                    {"type": "null"}]})]
 HexColor = Annotated[str, BeforeValidator(_hex_color),
                      Doc({"type": "string", "pattern": r"^\s*#[0-9A-Fa-f]{6}\s*$"})]
+IdList = Annotated[list[int], BeforeValidator(pk_list), Doc({"type": "array", "items": PK_DOC})]  # no null
 CountryCode = Annotated[str | None, BeforeValidator(_country_code), _country_code_doc()]
 
 

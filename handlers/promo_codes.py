@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from handlers.base import ADMIN, BaseHandler, Route, api
-from handlers.fields import Flag, In, Money, Out, Text, _decimal, partial
+from handlers.fields import Doc, Flag, In, Money, Out, Text, _decimal, partial
 from models.cart import promo as promos
 
 
@@ -35,7 +35,9 @@ def _limit(value: object) -> int | None:
     return number
 
 
-Percentage = Annotated[Decimal, _decimal(null=False, minimum=Decimal("0.01"), max_digits=5)]
+Percentage = Annotated[Decimal, _decimal(null=False, minimum=Decimal("0.01"), max_digits=5), Doc({"anyOf": [
+    {"type": "number", "minimum": 0.01, "maximum": 100},
+    {"type": "string", "pattern": r"^(100(\.0{0,2})?|[1-9]\d?(\.\d{0,2})?|0?\.(0[1-9]|[1-9]\d?))$"}]})]
 When = Annotated[dt.datetime | None, AfterValidator(_utc_naive)]
 Limit = Annotated[int | None, BeforeValidator(_limit)]
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from handlers.base import ADMIN, MAX_ID, MAX_PATH_PARAM, BaseHandler, Route, api
-from handlers.fields import INT_TEXT_POSITIVE, NO_NUL
+from handlers.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -149,6 +149,18 @@ def _query_params(model: type[BaseModel]) -> list[dict]:
     return params
 
 
+def _names_ids(model: type[BaseModel]) -> bool:
+    """Whether a request body refers to rows by id (a pk field, nested too)."""
+    marker = PK_DOC["anyOf"][1]
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            return node == marker or any(walk(v) for v in node.values())
+        return isinstance(node, list) and any(walk(v) for v in node)
+
+    return walk(model.model_json_schema(mode="validation"))
+
+
 def _prepares_itself(handler: type) -> bool:
     """Handlers with their own prepare() (health, 404) skip auth and rate limits."""
     return handler.prepare is not BaseHandler.prepare
@@ -203,8 +215,10 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
         if role:
             errors[403] = ERROR_TEXT[403] + (" (a staff user is required)" if role == ADMIN else "")
         paginated = meta["query"] is not None and "page" in meta["query"].model_fields
-        if route.regex.groupindex or paginated:
-            errors[404] = "Not found" + (" (or a page out of range)" if paginated else "")
+        names_ids = meta["body"] is not None and _names_ids(meta["body"])
+        if route.regex.groupindex or paginated or names_ids:
+            errors[404] = "Not found" + (" (or a page out of range)" if paginated else "") + (
+                " (or an id in the body names nothing the caller may see)" if names_ids else "")
         errors[429] = ERROR_TEXT[429]
     errors[503] = ERROR_TEXT[503]
     errors.update(meta["errors"])
