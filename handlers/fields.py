@@ -34,6 +34,8 @@ class Doc:
             for key in _CONSTRAINTS:
                 if key in part and key not in out:
                     out[key] = part[key]
+            if "pattern" in part:  # a field's own pattern is stricter than its type's
+                out["pattern"] = part["pattern"]
         return out
 
 
