@@ -88,6 +88,15 @@ CLOVER_WEBHOOK_SECRET = _env("CLOVER_WEBHOOK_SECRET")
 GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
 GOOGLE_CERTS_URL = _env("GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs")
 
+# Product search typo rules (models/catalog/search.py): a query word of at least
+# SEARCH_TYPOS_ONE_FROM letters may have one typo, of at least SEARCH_TYPOS_TWO_FROM
+# two. The lexicon's deletion index (migration 0007) covers thresholds down to 4 and 7.
+SEARCH_TYPOS_ONE_FROM = _int("SEARCH_TYPOS_ONE_FROM", 5)
+SEARCH_TYPOS_TWO_FROM = _int("SEARCH_TYPOS_TWO_FROM", 9)
+if not 4 <= SEARCH_TYPOS_ONE_FROM < SEARCH_TYPOS_TWO_FROM or SEARCH_TYPOS_TWO_FROM < 7:
+    raise ConfigError("SEARCH_TYPOS_ONE_FROM must be at least 4 and below SEARCH_TYPOS_TWO_FROM, "
+                      "which must be at least 7")
+
 RATE_LIMIT_AUTH = _env("RATE_LIMIT_AUTH", "5/minute")
 RATE_LIMIT_ANON = _env("RATE_LIMIT_ANON", "300/minute")
 RATE_LIMIT_USER = _env("RATE_LIMIT_USER", "1200/minute")

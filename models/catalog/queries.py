@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 import orjson
 import peewee
 
+from models.catalog import search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
 from models.db import db, fetch_all, money_number
 from models.errors import NotFound, ValidationFailed
@@ -39,8 +40,7 @@ ORDERINGS: dict[str, str] = {
 }
 DEFAULT_ORDERING = "-created_at"
 TABS = ("all", "published", "low_stock", "out_of_stock", "draft", "archived")
-SEARCH_MAX_CHARS = 200
-SEARCH_MAX_WORDS = 6
+SEARCH_MAX_CHARS = search.MAX_CHARS
 MAX_ID = 2**31 - 1  # ids are SERIAL (PostgreSQL integer)
 
 # The first image is the main one unless the product names its own.
@@ -158,90 +158,11 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
             return await fetch_all(sql, params)
 
 
-def search_words(text: str) -> list[str]:
-    """The words of a query worth a trigram comparison (3+ letters, at most six)."""
-    seen: list[str] = []
-    for word in re.findall(r"\w+", text.lower()):
-        if len(word) >= 3 and word not in seen:
-            seen.append(word)
-    return seen[:SEARCH_MAX_WORDS]
-
-
 def clean_search(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()[:SEARCH_MAX_CHARS]
     return value or None
-
-
-@dataclass
-class SearchTerms:
-    """A search and how its words stand against the catalog's vocabulary."""
-
-    text: str
-    known: list[str]  # words some product's search document contains
-    unknown: list[str]  # words none does: typos, most likely
-
-
-async def search_terms(text: str) -> SearchTerms:
-    """Sort the query's words into known and unknown (one query).
-
-    A query that matches some product as typed has no unknown words (this
-    also covers what the full-text parser splits its own way, such as SKUs);
-    stop words drop out.
-    """
-    words = search_words(text)
-    if not words:
-        return SearchTerms(text, [], [])
-    rows = await fetch_prepared(
-        "SELECT w, numnode(plainto_tsquery('english', w)) > 0, EXISTS (SELECT 1 FROM product x "
-        "WHERE x.search_vector @@ plainto_tsquery('english', w)), EXISTS (SELECT 1 FROM product x "
-        "WHERE x.search_vector @@ websearch_to_tsquery('english', %(q)s)) FROM unnest(%(words)s::text[]) AS w",
-        {"words": words, "q": text})
-    if rows[0][3]:
-        return SearchTerms(text, words, [])
-    flags = {w: (indexed, known) for w, indexed, known, _exact in rows}
-    return SearchTerms(text, [w for w in words if flags[w] == (True, True)],
-                       [w for w in words if flags[w] == (True, False)])
-
-
-def search_hits_sql(terms: SearchTerms, conditions: str, params: dict[str, Any]) -> str:
-    """CTEs ending in ``hits(id, rank)``: the products matching ``terms`` among
-    those meeting ``conditions``. Adds its parameters to ``params``.
-
-    - Every word known: full-text search of the query as typed
-      (``websearch_to_tsquery``: all words, "quoted phrases", ``or``, ``-word``)
-      on the trigger-maintained ``search_vector`` (name and SKU, then
-      category, then description), ranked by ``ts_rank``.
-    - Some words unknown (typos): the known words must all match as above;
-      the unknown ones rank the matches by how similar a word of the name is
-      (``pg_trgm`` word similarity): "ergonomic chiar" lists ergonomic
-      products, the chairs first.
-    - No word known: products whose name has a word similar to a query word
-      (``name %> word``, at least the ``pg_trgm.word_similarity_threshold``
-      migration 0003 sets, served by the ``product_name_trgm`` index), most
-      similar first: "ergonmic chiar" finds "Ergonomic Office Chair".
-
-    Typo tolerance thus costs nothing for correctly spelt searches and never
-    widens a search to everything that shares one common word.
-    """
-    if not terms.unknown or not (terms.known or terms.unknown):
-        params["q"] = terms.text
-        # Parsed once: a prepared statement's generic plan would parse it for every row it ranks.
-        return ("tsq AS (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
-                "hits AS (SELECT p.id, 1 + ts_rank(p.search_vector, tsq.q) AS rank "
-                f"FROM tsq, product p WHERE {conditions} AND p.search_vector @@ tsq.q)")
-    for i, word in enumerate(terms.unknown):
-        params[f"w{i}"] = word
-    n = len(terms.unknown)
-    similarity = "(" + " + ".join(f"word_similarity(%(w{i})s, p.name)" for i in range(n)) + f") / {n}"
-    if terms.known:
-        params["known"] = " ".join(terms.known)
-        return ("tsq AS (SELECT plainto_tsquery('english', %(known)s) AS q), "
-                f"hits AS (SELECT p.id, 1 + ts_rank(p.search_vector, tsq.q) + {similarity} AS rank "
-                f"FROM tsq, product p WHERE {conditions} AND p.search_vector @@ tsq.q)")
-    match = " OR ".join(f"p.name %%> %(w{i})s" for i in range(n))
-    return f"hits AS (SELECT p.id, {similarity} AS rank FROM product p WHERE {conditions} AND ({match}))"
 
 
 def order_by(parts: Sequence[str]) -> str:
@@ -396,7 +317,7 @@ def _page_from_window(rows: list[tuple], page: int) -> int:
 async def product_page(f: ProductFilters, page: int, size: int, user: Any = None) -> tuple[int, list[dict]]:
     """(count, items) of one page of the product list in one query: the page
     (category name and image URLs included) carrying the total. A search adds
-    one query (``search_terms``), and its total is a window count over the
+    one query (``search.parse``: the words and their typo'd forms), and its total is a window count over the
     ranked matches.
 
     Raises ValidationFailed for an unknown ordering or tab, NotFound for a
@@ -405,17 +326,17 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
     conditions = product_conditions(f, params)
     order_parts = validate_ordering(f.ordering)
-    search = clean_search(f.search)
-    if search:
-        hits = search_hits_sql(await search_terms(search), conditions, params)
+    query = await search.parse(clean_search(f.search)) if clean_search(f.search) else None
+    if query:
+        hits = search.hits_sql(query, conditions, params)
         if order_parts:
             order_sql = order_by(order_parts)
             ranked = (f"SELECT p.id, count(*) OVER () AS total FROM hits h JOIN product p ON p.id = h.id "
                       f"ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s")
         else:  # most relevant first
-            order_sql = "pg.rank DESC, p.id DESC"
-            ranked = ("SELECT h.id, h.rank, count(*) OVER () AS total FROM hits h "
-                      "ORDER BY h.rank DESC, h.id DESC LIMIT %(limit)s OFFSET %(offset)s")
+            order_sql = _PAGE_RANK_ORDER
+            ranked = (f"SELECT h.*, count(*) OVER () AS total FROM hits h ORDER BY {search.RANK_ORDER} "
+                      "LIMIT %(limit)s OFFSET %(offset)s")
         rows = await fetch_prepared(
             f"WITH {hits}, pg AS ({ranked}) SELECT {_ITEM_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
             f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}", params)
@@ -438,6 +359,7 @@ def search_item(row: Sequence[Any]) -> dict[str, Any]:
             "main_image": main_image, "category_name": category_name}
 
 
+_PAGE_RANK_ORDER = search.RANK_ORDER.replace("h.", "pg.")
 _SEARCH_COLUMNS = f"p.id, p.name, p.slug, p.description, p.price::text, {MAIN_IMAGE_SQL}, c.name"
 
 
@@ -484,7 +406,7 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     query: the newest products.
 
     Three queries at most: the catalog version, then, unless this page is in
-    ``search_cache`` under that version, the query's words (``search_terms``)
+    ``search_cache`` under that version, the query's words (``search.parse``)
     and the page itself (ranking reads every match anyway, so the total rides
     along as a window count). A result is stored under the version read
     first: a commit in between changes the version, so it cannot be served
@@ -501,12 +423,13 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
     f = ProductFilters(category_id=category_id, staff=staff)
     conditions = product_conditions(f, params)
-    if text:
-        hits = search_hits_sql(await search_terms(text), conditions, params)
-        sql = (f"WITH {hits}, pg AS (SELECT h.id, h.rank, count(*) OVER () AS total FROM hits h "
-               "ORDER BY h.rank DESC, h.id DESC LIMIT %(limit)s OFFSET %(offset)s) "
+    query = await search.parse(text) if text else None
+    if query:
+        hits = search.hits_sql(query, conditions, params)
+        sql = (f"WITH {hits}, pg AS (SELECT h.*, count(*) OVER () AS total FROM hits h "
+               f"ORDER BY {search.RANK_ORDER} LIMIT %(limit)s OFFSET %(offset)s) "
                f"SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
-               "LEFT JOIN category c ON c.id = p.category_id ORDER BY pg.rank DESC, p.id DESC")
+               f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {_PAGE_RANK_ORDER}")
     else:
         sql = (f"SELECT {_SEARCH_COLUMNS}, {count_sql(f, conditions)} {_FROM} WHERE {conditions} "
                f"ORDER BY {order_by([DEFAULT_ORDERING])} LIMIT %(limit)s OFFSET %(offset)s")

@@ -16,11 +16,6 @@ from tests.store_catalog_helpers import category, fake_orders, place, product
 
 # --- rules ---------------------------------------------------------------------------
 
-def test_search_words_keep_distinct_words_of_three_letters_or_more():
-    assert queries.search_words("Ergonmic  CHIAR, tv chiar!") == ["ergonmic", "chiar"]
-    assert len(queries.search_words(" ".join(f"word{i}" for i in range(20)))) == queries.SEARCH_MAX_WORDS
-
-
 def test_ordering_and_tab_validation():
     assert queries.validate_ordering(None) == []
     assert queries.validate_ordering("price, -name") == ["price", "-name"]
@@ -58,25 +53,6 @@ async def test_product_items_keeps_the_requested_order_in_one_query(count_querie
         items = await queries.product_items(wanted)
     assert [i["id"] for i in items] == [ids[3], ids[0], ids[4]] and len(q) == 1
     assert all(i["main_image"] for i in items)
-
-
-@pytest.mark.gen_test
-async def test_search_terms_sort_words_into_known_and_unknown():
-    await product("Walnut Desk", description="Solid wood")
-    terms = await queries.search_terms("The wallnut desks, solid!")
-    assert terms.known == ["desks", "solid"] and terms.unknown == ["wallnut"]  # "the" is a stop word
-
-
-@pytest.mark.gen_test
-async def test_known_words_must_match_and_typos_rank_the_matches():
-    walnut = await product("Walnut Desk")
-    oak = await product("Oak Desk")
-    await product("Walnut Shelf")
-    total, items = await queries.search_page("wallnut desk", None, 1, 12)
-    assert [i["id"] for i in items] == [walnut, oak] and total == 2
-    total, items = await queries.search_page("walnut desk", None, 1, 12)  # all known: exact words only
-    assert [i["id"] for i in items] == [walnut] and total == 1
-    assert (await queries.search_page("wallnut", None, 1, 12))[0] == 2  # nothing known: similar names
 
 
 @pytest.mark.gen_test
@@ -177,14 +153,15 @@ async def _counts(sql):
     from models.db import db
 
     async def fetch(_db, cursor):
-        return {(c, s): n for c, s, n in await cursor.fetchall() if n}
+        return {tuple(row[:-1]): row[-1] for row in await cursor.fetchall() if row[-1]}
 
     return await db.aio_execute_sql(sql, (), fetch_results=fetch)
 
 
 async def assert_counts_exact():
-    kept = await _counts("SELECT category_id, status, n FROM product_count")
-    real = await _counts("SELECT coalesce(category_id, 0), status, count(*) FROM product GROUP BY 1, 2")
+    kept = await _counts("SELECT category_id, status, band, n FROM product_count")
+    real = await _counts("SELECT coalesce(category_id, 0), status, product_stock_band(stock_quantity), count(*) "
+                         "FROM product GROUP BY 1, 2, 3")
     assert kept == real
 
 
@@ -201,7 +178,11 @@ async def test_product_counts_follow_every_kind_of_write():
     await assert_counts_exact()
     await Product.update(status="published").where(Product.id == ids[1]).aio_execute()
     await Product.update(category=b).where(Product.id.in_(ids)).aio_execute()
-    await Product.update(stock_quantity=1).where(Product.id == ids[0]).aio_execute()  # not a counted change
+    await Product.update(stock_quantity=1).where(Product.id == ids[0]).aio_execute()  # into the low-stock band
+    await assert_counts_exact()
+    await Product.update(stock_quantity=0).where(Product.id.in_(ids)).aio_execute()  # out of stock
+    await assert_counts_exact()
+    await Product.update(stock_quantity=5).where(Product.id == ids[0]).aio_execute()
     await assert_counts_exact()
     await Category.delete().where(Category.id == b).aio_execute()  # products fall back to no category
     await assert_counts_exact()
