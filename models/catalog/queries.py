@@ -233,23 +233,59 @@ def product_conditions(f: ProductFilters, params: dict[str, Any]) -> str:
 def count_sql(f: ProductFilters, conditions: str) -> str:
     """A scalar subquery counting the products ``conditions`` select.
 
-    Filters by status and category only (the storefront's usual pages) read
-    the trigger-maintained ``product_count`` table (migration 0003): a sum
-    over a few rows, exact and transactional. Price and stock filters count
-    the products themselves.
+    Filters by status, category, stock (in stock, low, out) read the
+    trigger-maintained ``product_count`` table (migrations 0003 and 0007: per
+    category, status and stock band): a sum over a few rows, exact and
+    transactional. Price filters count the products themselves, from the
+    ``product_status_price`` index alone.
     """
     tab = validate_tab(f.tab)
-    if (f.min_price is not None or f.max_price is not None or f.in_stock is not None
-            or tab in ("low_stock", "out_of_stock")):
+    if f.min_price is not None or f.max_price is not None:
         return f"(SELECT count(*) FROM product p WHERE {conditions})"
     where = []
     if not f.staff:
         where.append("pc.status = 'published'")
     if tab in ("published", "draft", "archived"):
         where.append("pc.status = %(tab)s")
+    elif tab == "low_stock":
+        where.append("pc.band = 1")
+    elif tab == "out_of_stock":
+        where.append("pc.band = 0")
+    if f.in_stock is True:
+        where.append("pc.band > 0")
+    elif f.in_stock is False:
+        where.append("pc.band = 0")
     if f.category_id is not None:
         where.append(_subtree_sql("pc.category_id"))
     return f"(SELECT coalesce(sum(pc.n), 0) FROM product_count pc WHERE {' AND '.join(where) or 'TRUE'})"
+
+
+def reverse_order(order_sql: str) -> str:
+    """The same ORDER BY, backwards."""
+    return re.sub(r"\b(ASC|DESC)\b", lambda m: "DESC" if m.group(1) == "ASC" else "ASC", order_sql)
+
+
+def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: str) -> str:
+    """One page of a product list (no search) with its total, in one statement.
+
+    The page's ids come first, from the ordering's index alone (the indexes
+    of migration 0007 include the filtered columns), and only those rows are
+    read in full. A page in the back half of the list is read from the end,
+    backwards, so that even the last page skips at most half the list's index
+    entries; the total (``count_sql``, cheap) decides which way. Parameters:
+    ``limit``, ``offset`` and those of ``conditions``.
+    """
+    total = count_sql(f, conditions)
+    reverse = reverse_order(order_sql)
+    return (
+        f"WITH total AS MATERIALIZED (SELECT {total} AS n), "
+        f"ids AS ((SELECT p.id FROM product p WHERE {conditions} AND %(offset)s * 2 <= (SELECT n FROM total) "
+        f"ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s) "
+        f"UNION ALL (SELECT p.id FROM product p WHERE {conditions} AND %(offset)s * 2 > (SELECT n FROM total) "
+        f"ORDER BY {reverse} LIMIT greatest(least(%(limit)s, (SELECT n FROM total) - %(offset)s), 0) "
+        "OFFSET greatest((SELECT n FROM total) - %(offset)s - %(limit)s, 0))) "
+        f"SELECT {columns}, (SELECT n FROM total) FROM ids JOIN product p ON p.id = ids.id "
+        f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}")
 
 
 # --- serialisers -----------------------------------------------------------------
@@ -342,12 +378,9 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
             f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}", params)
         total = _page_from_window(rows, page)
     else:
-        # The count rides along as an uncorrelated subquery: PostgreSQL runs it
-        # once, and the page costs one round trip.
+        # The count rides along: the page costs one round trip.
         rows = await fetch_prepared(
-            f"SELECT {_ITEM_COLUMNS}, {count_sql(f, conditions)} "
-            f"{_FROM} WHERE {conditions} ORDER BY {order_by(order_parts or [DEFAULT_ORDERING])} "
-            "LIMIT %(limit)s OFFSET %(offset)s", params)
+            list_page_sql(_ITEM_COLUMNS, f, conditions, order_by(order_parts or [DEFAULT_ORDERING])), params)
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
@@ -431,8 +464,7 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
                f"SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
                f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {_PAGE_RANK_ORDER}")
     else:
-        sql = (f"SELECT {_SEARCH_COLUMNS}, {count_sql(f, conditions)} {_FROM} WHERE {conditions} "
-               f"ORDER BY {order_by([DEFAULT_ORDERING])} LIMIT %(limit)s OFFSET %(offset)s")
+        sql = list_page_sql(_SEARCH_COLUMNS, f, conditions, order_by([DEFAULT_ORDERING]))
     rows = await fetch_prepared(sql, params)
     total, items = _page_from_window(rows, page), [search_item(r) for r in rows]
     search_cache.put(key, version, total, items)

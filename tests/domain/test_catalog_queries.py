@@ -193,7 +193,7 @@ async def test_product_counts_follow_every_kind_of_write():
 
 
 @pytest.mark.gen_test
-async def test_list_total_uses_counts_for_category_and_status_and_real_counts_otherwise():
+async def test_list_total_uses_counts_for_category_status_and_stock_and_real_counts_for_prices():
     parent = await category("Parent")
     child = await category("Child", parent=parent)
     await product("In parent", category=parent, stock=0)
@@ -205,12 +205,34 @@ async def test_list_total_uses_counts_for_category_and_status_and_real_counts_ot
              (queries.ProductFilters(category_id=parent, **staff), 3),
              (queries.ProductFilters(category_id=parent, tab="draft", **staff), 1),
              (queries.ProductFilters(category_id=parent, in_stock=True), 1),
-             (queries.ProductFilters(tab="out_of_stock", **staff), 1)]
+             (queries.ProductFilters(category_id=parent, in_stock=False), 1),
+             (queries.ProductFilters(tab="out_of_stock", **staff), 1),
+             (queries.ProductFilters(tab="low_stock", **staff), 0),
+             (queries.ProductFilters(category_id=parent, min_price=Decimal("50")), 2),
+             (queries.ProductFilters(max_price=Decimal("50"), **staff), 0)]
     for f, expected in cases:
         params: dict = {}
         assert ("product_count" in queries.count_sql(f, queries.product_conditions(f, params))) == (
-            f.in_stock is None and f.tab != "out_of_stock")
+            f.min_price is None and f.max_price is None)
         assert (await queries.product_page(f, 1, 1))[0] == expected, f
+
+
+@pytest.mark.gen_test
+async def test_pages_in_the_back_half_are_read_backwards_with_the_same_rows():
+    for i in range(23):
+        await product(f"P{i:02d}", base_price=str(10 + i % 5), stock=i % 4, rating=Decimal(i % 3))
+    for ordering in (None, "price", "-price", "name", "-rating", "created_at"):
+        for in_stock in (None, True):
+            f = queries.ProductFilters(ordering=ordering, in_stock=in_stock)
+            total, everything = await queries.product_page(f, 1, 100)
+            pages, last = [], -(-total // 4)
+            for page in range(1, last + 1):
+                page_total, items = await queries.product_page(f, page, 4)
+                assert page_total == total
+                pages += items
+            assert [i["id"] for i in pages] == [i["id"] for i in everything], (ordering, in_stock)
+            with pytest.raises(NotFound):
+                await queries.product_page(f, last + 1, 4)
 
 
 @pytest.mark.gen_test
