@@ -6,10 +6,17 @@
    JSON), then the app (``python server.py``), then the probe again; each
    with ``BENCH_PROCESSES`` (2) processes on a free port, one at a time,
    against the same database.
-3. wrk, ``BENCH_CONNECTIONS`` (64) connections for ``BENCH_DURATION`` (15) s
+3. Single requests one at a time (median of 10) on every list filter and
+   ordering, alone and with a category, deep pages, searches and the admin's
+   reads (``TIMED``).
+4. wrk, ``BENCH_CONNECTIONS`` (64) connections for ``BENCH_DURATION`` (15) s
    after a short warm-up, on each endpoint; then a table of req/s, latency
    and the ratio to the probe (the mean of its two runs), checked against the
    targets.
+
+Growth mode: ``BENCH_SIZES=1000,100000 make bench`` (or ``make bench-growth``)
+runs all of it at each size, each seeded once into ``bench/.data-<size>``,
+and prints the sizes side by side.
 
 The app runs with rate limits off (one client IP would be throttled at once)
 and ``LOG_LEVEL=WARNING`` (no access line per request; set BENCH_LOG_LEVEL=INFO
@@ -30,6 +37,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -53,7 +61,34 @@ RUNS = [
     ("search ?q=ergonmic chiar", "/api/products/search/?q=ergonmic%20chiar", 0.25, None),
     # Thousands of different queries (a third with a typo): mostly cache misses.
     ("search, varied queries", "paths:search", None, None),
+    # Search through the list (never cached), and searches that are all misspelt.
+    ("list ?search=chair", "/api/products/?search=chair", 0.30, 100.0),
+    ("list, varied misspelt", "paths:list-typos", 0.30, 100.0),
+    ("search, varied misspelt", "paths:search-typos", 0.30, 100.0),
 ]
+
+# Single requests, one after another (median of BENCH_TIMING_REPEAT): the
+# requests issue 11 measured at 100,000 products, every list filter and
+# ordering alone and with a category, deep pages, and the admin's reads.
+TIMED = [
+    "/api/products/", "/api/products/?ordering=price", "/api/products/?ordering=-price",
+    "/api/products/?ordering=name", "/api/products/?ordering=-name", "/api/products/?ordering=rating",
+    "/api/products/?ordering=-rating", "/api/products/?ordering=created_at", "/api/products/?in_stock=true",
+    "/api/products/?in_stock=false", "/api/products/?min_price=100&max_price=200",
+    "/api/products/?category={leaf}", "/api/products/?category={parent}",
+    "/api/products/?category={parent}&ordering=-rating", "/api/products/?category={parent}&ordering=price",
+    "/api/products/?category={parent}&ordering=name", "/api/products/?category={leaf}&ordering=-price",
+    "/api/products/?category={parent}&in_stock=true", "/api/products/?category={parent}&min_price=100&max_price=200",
+    "/api/products/?page={deep}", "/api/products/?page={middle}", "/api/products/?page={deep}&ordering=-rating",
+    "/api/products/?search=chair", "/api/products/?search=ergonmic%20chiar", "/api/products/?search=c",
+    "/api/products/?search=chiar&category={parent}", "/api/products/search/?q=sofaa%20bed",
+    "/api/products/{id}/", "/api/products/categories/",
+    "admin:/api/product-search/?q=chiar", "admin:/api/dashboard/product_management_data/",
+    "admin:/api/dashboard/product_management_data/?tab=low_stock",
+    "admin:/api/dashboard/product_management_data/?page={admin_deep}",
+    "admin:/api/products/tab_counts/",
+]
+TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
 
 
 def search_paths(count: int = 3000) -> list[str]:
@@ -81,6 +116,42 @@ def search_paths(count: int = 3000) -> list[str]:
             q = " ".join(parts)
         queries.add(q)
     return [f"/api/products/search/?q={quote(q)}" for q in sorted(queries)]
+
+
+def misspell(word: str, rng) -> str:
+    """One typo: a swap, an insertion, a deletion or a substitution, never on the first letter."""
+    i = rng.randrange(1, len(word) - 1)
+    kind = rng.choice(["swap", "insert", "delete", "substitute"])
+    if kind == "swap":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if kind == "insert":
+        return word[:i] + rng.choice("aeiourstln") + word[i:]
+    if kind == "delete":
+        return word[:i] + word[i + 1:]
+    return word[:i] + rng.choice([c for c in "aeiourstln" if c != word[i]]) + word[i + 1:]
+
+
+def misspelt_queries(count: int = 3000) -> list[str]:
+    """Searches with a typo in every query (in a word of 5+ letters): materials, products, pairs."""
+    import random
+
+    from models.catalog.seed import COLLECTIONS, TREE
+
+    rng = random.Random(11)
+    nouns = sorted({n for leaves in TREE.values() for spec in leaves.values() for n in spec[0]})
+    materials = sorted({m for leaves in TREE.values() for spec in leaves.values() for m in spec[1]})
+    queries: set[str] = set()
+    while len(queries) < count:
+        q = rng.choice([rng.choice(nouns + materials), f"{rng.choice(materials)} {rng.choice(nouns)}",
+                        f"{rng.choice(COLLECTIONS)} {rng.choice(nouns)}"]).lower()
+        parts = q.split()
+        long = [i for i, w in enumerate(parts) if len(w) >= 5]
+        if not long:
+            continue
+        i = rng.choice(long)
+        parts[i] = misspell(parts[i], rng)
+        queries.add(" ".join(parts))
+    return sorted(queries)
 
 
 def free_port() -> int:
@@ -125,6 +196,7 @@ def wrk(base: str, path: str, seconds: int, env: dict) -> str:
         args += ["-s", str(ROOT / "bench" / "random_ids.lua")]
         path = "/"
     elif path.startswith("paths:"):
+        env = dict(env, BENCH_PATHS=env["BENCH_PATHS_DIR"] + "/" + path[len("paths:"):] + ".txt")
         args += ["-s", str(ROOT / "bench" / "random_paths.lua")]
         path = "/"
     return subprocess.run(args + [base + path], env=env, check=True, capture_output=True, text=True).stdout
@@ -164,7 +236,66 @@ def sql_rows(database_url: str, sql: str) -> list[tuple]:
         conn.close()
 
 
+def single_requests(base: str, paths: list[str], email: str, password: str) -> list[dict]:
+    """Each path requested TIMING_REPEAT times in a row after one warm-up; the median."""
+    import statistics
+
+    body = json.dumps({"email": email, "password": password}).encode()
+    login = urllib.request.Request(f"{base}/api/auth/login/", data=body,
+                                   headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(login, timeout=30) as resp:
+        token = json.loads(resp.read())["access_token"]
+    timings = []
+    for entry in paths:
+        admin = entry.startswith("admin:")
+        path = entry[len("admin:"):] if admin else entry
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"} if admin else {})
+        samples, status = [], 0
+        for i in range(TIMING_REPEAT + 1):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as resp:
+                    resp.read()
+                    status = resp.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            if i:
+                samples.append((time.perf_counter() - started) * 1000)
+        timings.append({"path": entry, "median_ms": statistics.median(samples), "status": status})
+    return timings
+
+
+def growth(sizes: list[int]) -> None:
+    """The same benchmark at each catalog size (each in its own bench/.data-<size>), side by side."""
+    out = ROOT / "bench" / "results" / (dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-growth")
+    results = {}
+    for size in sizes:
+        env = dict(os.environ, BENCH_PRODUCTS=str(size), BENCH_OUT=str(out / str(size)),
+                   BENCH_DATA_DIR=str(ROOT / "bench" / f".data-{size}"))
+        env.pop("BENCH_SIZES")
+        subprocess.run([sys.executable, __file__], env=env, check=True)
+        results[size] = json.loads((out / str(size) / "results.json").read_text())
+    head = f"{'endpoint':<26}" + "".join(f"{f'{n:,} req/s':>16}{'p99':>8}{'probe':>7}" for n in sizes)
+    lines = [f"AvantLush storefront benchmark, growth: {', '.join(f'{n:,}' for n in sizes)} products", "", head,
+             "-" * len(head)]
+    for name, *_ in RUNS:
+        row = f"{name:<26}"
+        for n in sizes:
+            r, probe = results[n][name], results[n]["probe"]["rps"]
+            row += f"{r['rps']:>16.0f}{r['p99']:>8.1f}{r['rps'] / probe:>7.0%}"
+        lines.append(row)
+    lines += ["", "Single requests (median ms):", f"{'':<8}" + "".join(f"{n:>10,}" for n in sizes)]
+    for i, t in enumerate(results[sizes[0]]["timings"]):
+        lines.append(f"{'':<8}" + "".join(f"{results[n]['timings'][i]['median_ms']:>10.1f}" for n in sizes)
+                     + f"  {t['path']}")
+    table = "\n".join(lines)
+    print("\n" + table + "\n")
+    (out / "summary.txt").write_text(table + "\n")
+
+
 def main() -> None:
+    if os.environ.get("BENCH_SIZES"):
+        return growth([int(n) for n in os.environ["BENCH_SIZES"].split(",")])
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (bench/run.sh installs it)")
     os.environ["DATA_DIR"] = str(DATA_DIR)
@@ -191,13 +322,27 @@ def main() -> None:
     ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
                                                 "ORDER BY random() LIMIT 2000")]
 
-    out = ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(os.environ.get("BENCH_OUT") or ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     ids_file = out / "ids.txt"
     ids_file.write_text("\n".join(map(str, ids)) + "\n")
-    paths_file = out / "search-paths.txt"
-    paths_file.write_text("\n".join(search_paths()) + "\n")
-    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS=str(paths_file))
+    from urllib.parse import quote
+
+    (out / "search.txt").write_text("\n".join(search_paths()) + "\n")
+    typos = misspelt_queries()
+    (out / "list-typos.txt").write_text("".join(f"/api/products/?search={quote(q)}\n" for q in typos))
+    (out / "search-typos.txt").write_text("".join(f"/api/products/search/?q={quote(q)}\n" for q in typos))
+    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS_DIR=str(out))
+    admin_email, admin_password = "bench-admin@avantlush.com", "bench-admin-12345"
+    subprocess.run([py, "server.py", "create-admin", "--email", admin_email, "--password", admin_password],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    leaf, parent = sql_rows(database_url, "SELECT (SELECT min(category_id) FROM product), "
+                                          "(SELECT min(id) FROM category WHERE parent_id IS NULL)")[0]
+    published, everything = sql_rows(database_url, "SELECT count(*) FILTER (WHERE status = 'published'), "
+                                                   "count(*) FROM product")[0]
+    fill = {"leaf": leaf, "parent": parent, "id": ids[0], "deep": max(1, -(-published // 12) * 2 // 3),
+            "middle": max(1, -(-published // 12) // 2), "admin_deep": max(1, -(-everything // 10) * 2 // 3)}
+    timed_paths = [t.format(**fill) for t in TIMED]
 
     app_env = dict(env, WEB_CONCURRENCY=str(PROCESSES), DB_POOL_SIZE=str(POOL))
     probe_env = dict(env, PROBE_PROCESSES=str(PROCESSES), DB_POOL_SIZE=str(POOL))
@@ -226,6 +371,7 @@ def main() -> None:
             if phase == "probe":
                 probe_runs.append(measure(f"probe run {len(probe_runs) + 1}", base, RUNS[0][1]))
             else:
+                results["timings"] = single_requests(base, timed_paths, admin_email, admin_password)
                 for name, path, _share, _p99 in RUNS[1:]:
                     results[name] = measure(name, base, path)
     results["probe"] = {
@@ -257,6 +403,9 @@ def main() -> None:
     lines += ["", "The two search ?q= rows repeat one query: after the first request it is served from the",
               "search cache (valid until the catalog changes). The varied row draws from 3,000 different",
               "queries, a third misspelt: mostly cache misses, i.e. the cost of searching itself."]
+    lines += ["", f"Single requests, one at a time (median of {TIMING_REPEAT}, ms, HTTP round trip included):"]
+    lines += [f"  {t['median_ms']:>7.1f}  {t['path']}" + ("" if t["status"] == 200 else f"  (HTTP {t['status']})")
+              for t in results["timings"]]
     table = "\n".join(lines)
     print("\n" + table + "\n")
     (out / "summary.txt").write_text(table + "\n")
