@@ -158,6 +158,6 @@ def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str
         typos.append(f"CASE WHEN p.search_vector @@ s.q_{i}_0 THEN 0 WHEN p.search_vector @@ s.q_{i}_1 THEN 1 "
                      "ELSE 2 END")
     return (f"s AS (SELECT {', '.join(columns)}), "
-            f"hits AS (SELECT p.id, {' + '.join(typos)} AS typos, "
+            f"hits AS MATERIALIZED (SELECT p.id, {' + '.join(typos)} AS typos, "
             "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END AS field, "
             f"p.num_ratings AS pop FROM s, product p WHERE {conditions} AND p.search_vector @@ s.q_all)")
