@@ -285,7 +285,7 @@ def growth(sizes: list[int]) -> None:
             row += f"{r['rps']:>16.0f}{r['p99']:>8.1f}{r['rps'] / probe:>7.0%}"
         lines.append(row)
     lines += ["", "Single requests (median ms):", f"{'':<8}" + "".join(f"{n:>10,}" for n in sizes)]
-    for i, t in enumerate(results[sizes[0]]["timings"]):
+    for i, t in enumerate(results[sizes[-1]]["timings"]):  # (paths as at the largest size)
         lines.append(f"{'':<8}" + "".join(f"{results[n]['timings'][i]['median_ms']:>10.1f}" for n in sizes)
                      + f"  {t['path']}")
     table = "\n".join(lines)

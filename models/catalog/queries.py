@@ -161,7 +161,7 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
 def clean_search(value: str | None) -> str | None:
     if value is None:
         return None
-    value = value.strip()[:SEARCH_MAX_CHARS]
+    value = value.replace("\x00", "").strip()[:SEARCH_MAX_CHARS]
     return value or None
 
 

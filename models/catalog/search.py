@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import settings
-from models.db import fetch_all
 
 MAX_WORDS = 6
 MAX_CHARS = 200
@@ -117,11 +116,14 @@ class SearchQuery:
 async def parse(text: str | None) -> SearchQuery | None:
     """The query's words with their typo'd forms from the lexicon (one query);
     None when nothing is left to search for (blank, punctuation, stop words only)."""
-    text = (text or "").strip()[:MAX_CHARS]
+    text = (text or "").replace("\x00", "").strip()[:MAX_CHARS]
     if not text:
         return None
-    rows = await fetch_all(_EXPAND_SQL, {"q": text, "max_words": MAX_WORDS, "one": settings.SEARCH_TYPOS_ONE_FROM,
-                                         "two": settings.SEARCH_TYPOS_TWO_FROM})
+    from models.catalog.queries import fetch_prepared  # (queries builds on this module)
+
+    rows = await fetch_prepared(_EXPAND_SQL, {"q": text, "max_words": MAX_WORDS,
+                                              "one": settings.SEARCH_TYPOS_ONE_FROM,
+                                              "two": settings.SEARCH_TYPOS_TWO_FROM})
     if not rows:
         return None
     words = []

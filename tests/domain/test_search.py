@@ -170,3 +170,13 @@ async def test_the_lexicon_follows_names_categories_and_tags():
     await Product.delete().where(Product.id == pid).aio_execute()
     assert await lexicon("teak", "sunbed") == {}
     assert await lexicon("rainproof", "garden") == {"rainproof": 1, "garden": 1}  # the tag and category stay
+
+
+@pytest.mark.gen_test
+async def test_punctuation_and_operators_are_just_text(shop):
+    await product("O'Reilly Stool")
+    assert await found("o'reilly") == ["O'Reilly Stool"]
+    for q in ("\\", "'", "& | ! :*", "chair:*A", "<->", "((", "'''", "chair\x00"):
+        await found(q)  # no error
+    assert set(await found("chair & lamp")) == set()  # "&" is no operator: both words must match
+    assert await found("!!!") == await found("")  # nothing to search for: everything, newest first
