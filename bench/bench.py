@@ -65,7 +65,12 @@ RUNS = [
     ("list ?search=chair", "/api/products/?search=chair", 0.30, 100.0),
     ("list, varied misspelt", "paths:list-typos", 0.30, 100.0),
     ("search, varied misspelt", "paths:search-typos", 0.30, 100.0),
+    # Signed-in shoppers (BENCH_CART_USERS of them, 5 lines each): their cart, and adding to it.
+    ("cart GET", "cart:get", 0.50, None),
+    ("cart add-item", "cart:add", 0.30, None),
 ]
+CART_USERS = int(os.environ.get("BENCH_CART_USERS", "64"))
+CART_LINES = 5
 
 # Single requests, one after another (median of BENCH_TIMING_REPEAT): the
 # requests issue 11 measured at 100,000 products, every list filter and
@@ -199,6 +204,10 @@ def wrk(base: str, path: str, seconds: int, env: dict) -> str:
         env = dict(env, BENCH_PATHS=env["BENCH_PATHS_DIR"] + "/" + path[len("paths:"):] + ".txt")
         args += ["-s", str(ROOT / "bench" / "random_paths.lua")]
         path = "/"
+    elif path.startswith("cart:"):
+        env = dict(env, BENCH_CART_MODE=path[len("cart:"):], BENCH_IDS=env["BENCH_CART_IDS"])
+        args += ["-s", str(ROOT / "bench" / "cart.lua")]
+        path = "/"
     return subprocess.run(args + [base + path], env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -220,6 +229,43 @@ def running(cmd: list[str], env: dict, log_path: Path, health_url: str):
                 child.wait()
 
 
+def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
+    """BENCH_CART_USERS shoppers (created once), each with a cart of
+    CART_LINES lines drawn from ``product_ids``; returns their access tokens."""
+    import asyncio
+    import random
+
+    from models import auth
+    from models.accounts import User
+    from models.cart import add_item, clear_cart
+    from models.db import db, init_db
+    from models.passwords import hash_password
+
+    async def run() -> list[str]:
+        init_db(database_url, pool_size=2)
+        await db.aio_connect()
+        try:
+            rng = random.Random(11)
+            password = None
+            tokens = []
+            for n in range(CART_USERS):
+                email = f"bench-shopper-{n}@bench.test"
+                user = await User.aio_get_or_none(User.email == email)
+                if user is None:
+                    password = password or await hash_password("bench-password")
+                    user = await auth._create_account(email, password, full_name=f"Shopper {n}", is_verified=True,
+                                                      is_staff=False)
+                await clear_cart(user.id)
+                for pid in rng.sample(product_ids, CART_LINES):
+                    await add_item(user.id, pid, 1)
+                tokens.append(auth.access_token(user))
+            return tokens
+        finally:
+            await db.aio_close()
+
+    return asyncio.run(run())
+
+
 def sql_rows(database_url: str, sql: str) -> list[tuple]:
     import psycopg2
 
@@ -231,7 +277,9 @@ def sql_rows(database_url: str, sql: str) -> list[tuple]:
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
-            return cur.fetchall()
+            rows = cur.fetchall()
+        conn.commit()
+        return rows
     finally:
         conn.close()
 
@@ -321,6 +369,11 @@ def main() -> None:
     sql_rows(database_url, "SELECT 1")  # (re)connect check
     ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
                                                 "ORDER BY random() LIMIT 2000")]
+    # Products the cart runs add to: in stock enough that the runs never meet "Only N left".
+    sql_rows(database_url, "UPDATE product SET stock_quantity = 1000000 WHERE id IN "
+                           "(SELECT id FROM product WHERE status = 'published' ORDER BY id LIMIT 2000) RETURNING id")
+    cart_ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
+                                                     "AND stock_quantity >= 1000000 ORDER BY id LIMIT 2000")]
 
     out = Path(os.environ.get("BENCH_OUT") or ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
@@ -332,7 +385,13 @@ def main() -> None:
     typos = misspelt_queries()
     (out / "list-typos.txt").write_text("".join(f"/api/products/?search={quote(q)}\n" for q in typos))
     (out / "search-typos.txt").write_text("".join(f"/api/products/search/?q={quote(q)}\n" for q in typos))
-    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS_DIR=str(out))
+    print(f"bench: preparing {CART_USERS} shoppers with {CART_LINES}-line carts ...", flush=True)
+    tokens_file = out / "tokens.txt"
+    tokens_file.write_text("\n".join(cart_shoppers(database_url, cart_ids)) + "\n")
+    cart_ids_file = out / "cart-ids.txt"
+    cart_ids_file.write_text("\n".join(map(str, cart_ids)) + "\n")
+    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS_DIR=str(out), BENCH_TOKENS=str(tokens_file),
+                   BENCH_CART_IDS=str(cart_ids_file))
     admin_email, admin_password = "bench-admin@avantlush.com", "bench-admin-12345"
     subprocess.run([py, "server.py", "create-admin", "--email", admin_email, "--password", admin_password],
                    cwd=ROOT, env=env, check=True, capture_output=True)

@@ -14,6 +14,10 @@ MODULES = [
     "products",
     "exports",
     "media",
+    "cart",
+    "promo_codes",
+    "shipping",
+    "wishlist",
 ]
 
 

@@ -26,6 +26,9 @@ SUBJECTS = {
     "verification": "Verify your AvantLush email address",
     "password_reset": "Reset your AvantLush password",
     "waitlist": "You're on the AvantLush waitlist!",
+    "back_in_stock": "Back in stock at AvantLush",
+    "price_drop": "A price drop on your AvantLush wishlist",
+    "cart_reminder": "You left something in your AvantLush cart",
     "email_changed": "The email address of your AvantLush account was changed",
 }
 
