@@ -280,3 +280,43 @@ CREATE INDEX "product_status_rating" ON "product" ("status", "rating", "num_rati
 DROP INDEX product_created;
 CREATE INDEX "product_created" ON "product" ("created_at" DESC, "id" DESC)
   INCLUDE ("category_id", "stock_quantity", "status");
+
+-- --- a narrow copy for searching ---------------------------------------------------------------
+
+-- Search reads every match (to count and rank them), and a product row is wide
+-- (description, details, dimensions): product_search holds only what a
+-- search filters and ranks on, a third of the pages to visit per match. Kept
+-- by statement triggers from product (its search_vector stays the source).
+CREATE TABLE "product_search" ("id" INTEGER NOT NULL PRIMARY KEY REFERENCES "product" ("id") ON DELETE CASCADE,
+  "status" VARCHAR(10) NOT NULL, "category_id" INTEGER, "price" NUMERIC(12, 2) NOT NULL,
+  "stock_quantity" INTEGER NOT NULL, "num_ratings" INTEGER NOT NULL, "search_vector" TSVECTOR NOT NULL);
+INSERT INTO product_search (id, status, category_id, price, stock_quantity, num_ratings, search_vector)
+  SELECT id, status, category_id, price, stock_quantity, num_ratings, coalesce(search_vector, '') FROM product;
+CREATE INDEX "product_search_vector_gin" ON "product_search" USING GIN ("search_vector");
+
+CREATE FUNCTION product_search_inserted() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO product_search (id, status, category_id, price, stock_quantity, num_ratings, search_vector)
+  SELECT id, status, category_id, price, stock_quantity, num_ratings, coalesce(search_vector, '') FROM new_rows
+  ORDER BY id;
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION product_search_updated() RETURNS trigger AS $$
+BEGIN
+  UPDATE product_search s SET status = n.status, category_id = n.category_id, price = n.price,
+    stock_quantity = n.stock_quantity, num_ratings = n.num_ratings, search_vector = coalesce(n.search_vector, '')
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE s.id = n.id AND (o.status, o.category_id, o.price, o.stock_quantity, o.num_ratings, o.search_vector)
+    IS DISTINCT FROM (n.status, n.category_id, n.price, n.stock_quantity, n.num_ratings, n.search_vector);
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER product_search_insert AFTER INSERT ON product REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION product_search_inserted();
+CREATE TRIGGER product_search_update AFTER UPDATE ON product REFERENCING OLD TABLE AS old_rows
+  NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION product_search_updated();
+-- Searches read product_search only.
+DROP INDEX product_search_vector;

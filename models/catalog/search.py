@@ -144,9 +144,12 @@ RANK_ORDER = "h.typos, h.field, h.pop DESC, h.id DESC"
 
 def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str:
     """CTEs ending in ``hits(id, typos, field, pop)``: the products meeting
-    ``conditions`` (on ``product p``) that match ``query``. Adds its parameters
-    to ``params``. The statement's shape depends only on the number of words,
-    so it prepares well.
+    ``conditions`` that match ``query``. Adds its parameters to ``params``.
+
+    ``conditions`` are on ``p``, here ``product_search`` (migration 0007: the
+    columns a search filters and ranks on, kept by triggers): status,
+    category_id, price, stock_quantity, num_ratings. The statement's shape
+    depends only on the number of words, so it prepares well.
     """
     params["s_all"] = query.matching()
     params["s_a"] = query.matching("A")
@@ -162,4 +165,4 @@ def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str
     return (f"s AS (SELECT {', '.join(columns)}), "
             f"hits AS MATERIALIZED (SELECT p.id, {' + '.join(typos)} AS typos, "
             "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END AS field, "
-            f"p.num_ratings AS pop FROM s, product p WHERE {conditions} AND p.search_vector @@ s.q_all)")
+            f"p.num_ratings AS pop FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all)")

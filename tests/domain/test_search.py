@@ -180,3 +180,42 @@ async def test_punctuation_and_operators_are_just_text(shop):
         await found(q)  # no error
     assert set(await found("chair & lamp")) == set()  # "&" is no operator: both words must match
     assert await found("!!!") == await found("")  # nothing to search for: everything, newest first
+
+
+async def search_copy_matches_products() -> None:
+    columns = "id, status, category_id, price, stock_quantity, num_ratings, coalesce(search_vector, '')"
+    assert await fetch_all(f"(SELECT {columns} FROM product EXCEPT SELECT {columns} FROM product_search) UNION ALL "
+                           f"(SELECT {columns} FROM product_search EXCEPT SELECT {columns} FROM product)") == []
+
+
+@pytest.mark.gen_test
+async def test_the_search_copy_follows_every_write():
+    from decimal import Decimal
+
+    cat = await category("Chairs")
+    pid = await product("Teak Chair", category=cat, base_price="50.00", stock=5)
+    await search_copy_matches_products()
+
+    async def ids(**filters) -> list[int]:
+        page = await queries.product_page(queries.ProductFilters(search="chair", **filters), 1, 12)
+        return [i["id"] for i in page[1]]
+
+    assert await ids(min_price=Decimal("40")) == [pid] and await ids(in_stock=True) == [pid]
+    await Product.update(base_price=Decimal("30")).where(Product.id == pid).aio_execute()
+    assert await ids(min_price=Decimal("40")) == []
+    await Product.update(stock_quantity=0).where(Product.id == pid).aio_execute()
+    assert await ids(in_stock=True) == [] and await ids(in_stock=False) == [pid]
+    await Product.update(status="draft").where(Product.id == pid).aio_execute()
+    assert await ids() == []
+    await Product.update(status="published", num_ratings=3, description="Oiled").where(Product.id == pid).aio_execute()
+    assert await found("oiled") == ["Teak Chair"]
+    await Category.update(name="Seating").where(Category.id == cat).aio_execute()
+    assert await found("seating") == ["Teak Chair"]
+    await Product.insert_many([{"name": f"Bulk Chair {i}", "slug": f"bulk-{i}", "sku": f"BULK-{i}", "base_price": 5,
+                                "status": "published"}
+                               for i in range(30)]).aio_execute()
+    await Product.update(stock_quantity=7).where(Product.name.startswith("Bulk")).aio_execute()
+    await search_copy_matches_products()
+    await Product.delete().where(Product.id == pid).aio_execute()
+    await search_copy_matches_products()
+    assert (await queries.search_page("chair", None, 1, 50))[0] == 30
