@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import settings
+from models.db import fetch_prepared
 
 MAX_WORDS = 6
 MAX_CHARS = 200
@@ -119,8 +120,6 @@ async def parse(text: str | None) -> SearchQuery | None:
     text = (text or "").replace("\x00", "").strip()[:MAX_CHARS]
     if not text:
         return None
-    from models.catalog.queries import fetch_prepared  # (queries builds on this module)
-
     rows = await fetch_prepared(_EXPAND_SQL, {"q": text, "max_words": MAX_WORDS,
                                               "one": settings.SEARCH_TYPOS_ONE_FROM,
                                               "two": settings.SEARCH_TYPOS_TWO_FROM})
