@@ -25,6 +25,7 @@ SUBJECTS = {
     "verification": "Verify your AvantLush email address",
     "password_reset": "Reset your AvantLush password",
     "waitlist": "You're on the AvantLush waitlist!",
+    "support_update": "Update on your AvantLush support ticket",
 }
 
 

@@ -13,6 +13,11 @@ from models import mail
 
 TEMPLATES_DIR = settings.ROOT / "emails"
 CONTEXT = {"email": "ada@example.com", "name": "Ada Obi", "link": "http://testserver/api/verify-email/tok/MQ/"}
+# Variables some templates need beyond CONTEXT.
+EXTRA_CONTEXT = {
+    "support_update": {"ticket_id": 7, "ticket_subject": "Late order", "status_label": "In progress",
+                       "reply": "We are on it."},
+}
 
 
 def template_names() -> list[str]:
@@ -29,7 +34,7 @@ def test_every_template_has_html_text_and_a_subject():
 
 @pytest.mark.parametrize("name", template_names())
 def test_template_renders_html_and_text(name):
-    subject, html, text = mail.render(name, **CONTEXT)
+    subject, html, text = mail.render(name, **CONTEXT, **EXTRA_CONTEXT.get(name, {}))
     assert subject == mail.SUBJECTS[name]
     assert "<html" in html.lower() and "</html>" in html.lower()
     assert "AvantLush" in html and "AvantLush" in text
