@@ -15,6 +15,7 @@ MODULES = [
     "exports",
     "media",
     "support",
+    "countries",
 ]
 
 
