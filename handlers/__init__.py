@@ -16,6 +16,7 @@ MODULES = [
     "media",
     "support",
     "countries",
+    "customers",
 ]
 
 
