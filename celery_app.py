@@ -19,7 +19,7 @@ def broker_url(redis_url: str) -> str:
 
 
 app = Celery("avantlush", broker=broker_url(settings.REDIS_URL),
-             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.support"])
+             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.support", "tasks.orders"])
 app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,  # a task lost with its worker runs again

@@ -13,6 +13,7 @@ MODULES = [
     "waitlist",
     "products",
     "exports",
+    "orders",
     "media",
     "support",
     "countries",
