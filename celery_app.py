@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
+from celery.schedules import crontab
 
 import settings
 
@@ -19,7 +20,8 @@ def broker_url(redis_url: str) -> str:
 
 
 app = Celery("avantlush", broker=broker_url(settings.REDIS_URL),
-             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.support", "tasks.orders"])
+             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.support", "tasks.orders",
+                      "tasks.dashboard"])
 app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,  # a task lost with its worker runs again
@@ -31,7 +33,12 @@ app.conf.update(
     broker_connection_timeout=5,
     task_publish_retry_policy={"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 2},
     timezone="UTC",
-    beat_schedule={"rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0}},
+    beat_schedule={
+        "rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0},
+        # Nightly, just after the UTC day closes: the rollups from scratch.
+        "rebuild-dashboard-rollups": {"task": "tasks.dashboard.rebuild_rollups",
+                                      "schedule": crontab(minute=10, hour=0)},
+    },
     beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     worker_hijack_root_logger=False,
 )

@@ -18,6 +18,7 @@ MODULES = [
     "support",
     "countries",
     "customers",
+    "dashboard",
 ]
 
 
