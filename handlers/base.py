@@ -94,6 +94,8 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
             "body": body, "query": query, "response": response, "status": status,
             "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
             "content_type": content_type,
+            # The docstring after its first line: the operation's description.
+            "description": "\n".join(doc.splitlines()[1:]).strip(),
         }
         return fn
 
