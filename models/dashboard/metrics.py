@@ -82,18 +82,19 @@ def growth(current: Any, before: Any) -> float:
 # --- the two readers: rollups for past days + a live query for today --------------
 
 _ORDER_FIGURES = """
-  SELECT status, payment_status, sum(n)::bigint, sum(total_value) FROM (
-    SELECT status, payment_status, n, total_value FROM order_daily
-     WHERE day BETWEEN %(start)s AND %(last_past)s
+  SELECT CASE WHEN day >= %(start)s THEN 0 ELSE 1 END, status, payment_status, sum(n)::bigint, sum(total_value)
+  FROM (
+    SELECT day, status, payment_status, n, total_value FROM order_daily
+     WHERE day BETWEEN %(first)s AND %(last_past)s
     UNION ALL
-    SELECT status, payment_status, 1, total FROM orders
+    SELECT %(today)s::date, status, payment_status, 1, total FROM orders
      WHERE %(live)s AND created_at >= %(today)s::timestamp AND created_at < %(today)s::timestamp + interval '1 day'
-  ) f GROUP BY 1, 2"""
+  ) f GROUP BY 1, 2, 3"""
 
 
 def _params(start: dt.date, end: dt.date) -> dict[str, Any]:
     t = today()
-    return {"start": start, "end": end, "last_past": min(end, t - dt.timedelta(days=1)),
+    return {"start": start, "first": start, "end": end, "last_past": min(end, t - dt.timedelta(days=1)),
             "today": t, "live": start <= t <= end}
 
 
@@ -102,19 +103,32 @@ def _is_sale(status: str, payment_status: str) -> bool:
     return status not in ("CANCELLED", "RETURNED") and payment_status not in ("FAILED", "REFUNDED")
 
 
-async def order_figures(start: dt.date, end: dt.date) -> dict[str, Any]:
-    """Orders created in [start, end]: count and value per status, revenue (sales). One statement."""
-    rows = await fetch_all(_ORDER_FIGURES, _params(start, end))
-    by_status = {s: {"count": 0, "total_value": Decimal(0)} for s in STATUSES}
-    revenue, sales = Decimal(0), 0
-    for status, payment_status, n, value in rows:
-        by_status[status]["count"] += n
-        by_status[status]["total_value"] += value or 0
+def _empty_figures() -> dict[str, Any]:
+    return {"by_status": {s: {"count": 0, "total_value": Decimal(0)} for s in STATUSES},
+            "orders": 0, "revenue": Decimal(0), "sales": 0}
+
+
+async def order_figures(start: dt.date, end: dt.date,
+                        with_previous: bool = False) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+    """Orders created in [start, end]: count and value per status, revenue (sales).
+
+    ``with_previous``: also the previous period of the same length, read in the
+    same statement; returns ``(current, previous)``. One statement either way."""
+    params = _params(start, end)
+    if with_previous:
+        params["first"] = previous(start, end)[0]
+    figures = [_empty_figures(), _empty_figures()]
+    for bucket, status, payment_status, n, value in await fetch_all(_ORDER_FIGURES, params):
+        f = figures[bucket]
+        f["by_status"][status]["count"] += n
+        f["by_status"][status]["total_value"] += value or 0
+        f["orders"] += n
         if _is_sale(status, payment_status):
-            revenue += value or 0
-            sales += n
-    return {"by_status": by_status, "orders": sum(v["count"] for v in by_status.values()),
-            "revenue": money(revenue), "sales": sales}
+            f["revenue"] += value or 0
+            f["sales"] += n
+    for f in figures:
+        f["revenue"] = money(f["revenue"])
+    return (figures[0], figures[1]) if with_previous else figures[0]
 
 
 _DAILY_ORDERS = """
@@ -223,8 +237,7 @@ def cart_figures(period: str) -> dict[str, Any]:
 
 async def overview_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
-    pstart, pend = previous(start, end)
-    cur, prev = await order_figures(start, end), await order_figures(pstart, pend)
+    cur, prev = await order_figures(start, end, with_previous=True)
     c = await customer_figures(start, end)
     orders = {"all_orders": {"count": cur["orders"], "growth": growth(cur["orders"], prev["orders"])}}
     for s in STATUSES:

@@ -70,6 +70,10 @@ async def test_rollups_equal_a_rebuild_and_metrics_equal_a_scratch_computation(m
         n, revenue, by_status = await scratch_figures(start, end)
         assert (f["orders"], f["revenue"]) == (n, revenue), period
         assert {s: v["count"] for s, v in f["by_status"].items() if v["count"]} == by_status
+        cur, prev = await metrics.order_figures(start, end, with_previous=True)
+        assert cur == f
+        pn, prevenue, _ = await scratch_figures(*metrics.previous(start, end))
+        assert (prev["orders"], prev["revenue"]) == (pn, prevenue), period
     # Per-customer figures equal their orders.
     for c in cs:
         row = (await fetch_all("SELECT count(*), coalesce(sum(total) FILTER (WHERE order_is_sale(status, "
