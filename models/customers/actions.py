@@ -2,8 +2,9 @@
 transaction each; nothing changes on a 4xx.
 
 Blocking takes effect at once: every request re-reads the customer's status
-with the user (models.auth.user_for_claims), so existing access tokens stop
-working, login is refused, and the user's refresh tokens are revoked here.
+with the user (models.auth.user_for_claims), login is refused, and here every
+session of the user ends (models.auth.end_all_sessions: token version bumped,
+sessions and refresh tokens revoked), so unblocking does not revive old tokens.
 Deleting a customer deletes its user account (CONTRACT).
 """
 from __future__ import annotations
@@ -126,13 +127,10 @@ async def _load(customer_id: int, lock: bool = False) -> Customer:
 
 
 async def _end_sessions(user_ids: list[int]) -> None:
-    """Cut blocked users off: refresh tokens revoked (access tokens already fail
-    on the next request because the status is read with every token)."""
-    ids = [u for u in user_ids if u]
-    if ids:
-        await db.aio_execute_sql(
-            "UPDATE refresh_token SET revoked_at = timezone('utc', now()) "
-            "WHERE user_id = ANY(%s) AND revoked_at IS NULL", [ids])
+    """Cut blocked users off: every session ends (access tokens by version,
+    refresh tokens revoked), on top of the status read with every token."""
+    for user_id in sorted({u for u in user_ids if u}):
+        await auth_actions.end_all_sessions(user_id)
 
 
 async def update_customer(staff: User, customer_id: int, data: dict[str, Any]) -> None:

@@ -258,6 +258,25 @@ async def test_blocking_stops_login_and_existing_tokens_at_once(api, admin, make
     assert_envelope(await api.post("/api/auth/login/", json={"email": "bad@example.com", "password": "password123"}),
                     403)
     assert not await RefreshToken.select().where(RefreshToken.revoked_at.is_null()).aio_exists()
+    # Unblocking does not bring the old tokens back: their sessions ended.
+    resp = await api.post("/api/customers/bulk_action/", json={"action": "update_status", "status": "active",
+                                                              "customer_ids": [c.id]}, user=admin)
+    assert resp.json()["affected"] == 1
+    assert_envelope(await api.get("/api/help/", token=pair["access_token"]), 401)
+    assert (await api.post("/api/auth/login/", json={"email": "bad@example.com",
+                                                     "password": "password123"})).status == 200
+
+
+@pytest.mark.gen_test
+async def test_bulk_block_ends_sessions(api, admin, make_user):
+    user = await make_user(email="bulk@example.com", password="password123")
+    pair = await login("bulk@example.com", "password123")
+    c = await customer_of(user)
+    resp = await api.post("/api/customers/bulk_action/", json={"action": "update_status", "status": "blocked",
+                                                              "customer_ids": [c.id]}, user=admin)
+    assert resp.json()["affected"] == 1
+    await Customer.update(status="active").where(Customer.id == c.id).aio_execute()
+    assert_envelope(await api.get("/api/help/", token=pair["access_token"]), 401)
 
 
 @pytest.mark.gen_test
