@@ -80,8 +80,8 @@ class CartMetricsHandler(MetricHandler):
     @api(query=PeriodQuery, response=Envelope)
     @_described
     async def get(self):
-        """Cart metrics: total and abandoned carts, abandoned rate (a fraction)."""
-        self.reply({"success": True, "data": metrics.cart_figures(self.period())})
+        """Cart metrics: total and abandoned carts, abandoned rate (a fraction), recovered revenue."""
+        self.reply({"success": True, "data": await metrics.cart_metrics(self.period())})
 
 
 class CustomerMetricsHandler(MetricHandler):

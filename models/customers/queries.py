@@ -168,14 +168,19 @@ _STATUS_KEYS = {"PENDING": "pending", "PROCESSING": "processing", "SHIPPED": "sh
                 "CANCELLED": "cancelled", "RETURNED": "returned", "DAMAGED": "damaged"}
 
 
-async def customer_statistics(customer_id: int, abandoned_carts: int = 0) -> dict[str, Any]:
+async def customer_statistics(customer_id: int) -> dict[str, Any]:
     """Lifetime figures of one customer (one statement). Raises NotFound.
 
     total_spent counts sales only (see the module docstring); avg_order_value is
     total_spent over the number of sales."""
+    from models.dashboard.metrics import has_cart_tables
+
     counts = ", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in _STATUS_KEYS)
+    # Abandoned-cart episodes of the customer's account (the cart issue's table).
+    abandoned = ("(SELECT count(*) FROM abandoned_cart a WHERE a.user_id = c.user_id)"
+                 if await has_cart_tables() else "0")
     row = await fetch_one(f"""
-        SELECT c.id, s.*, {_RECENT_ORDERS_SQL}
+        SELECT c.id, {abandoned}, s.*, {_RECENT_ORDERS_SQL}
         FROM customer c LEFT JOIN LATERAL (
           SELECT count(*), coalesce(sum(o.total) FILTER (WHERE order_is_sale(o.status, o.payment_status)), 0),
                  count(*) FILTER (WHERE order_is_sale(o.status, o.payment_status)),
@@ -185,7 +190,7 @@ async def customer_statistics(customer_id: int, abandoned_carts: int = 0) -> dic
         WHERE c.id = %s""", [customer_id])
     if row is None:
         raise NotFound(NOT_FOUND)
-    _, total, spent, sales, monthly, *status_counts, recent = row
+    _, abandoned_carts, total, spent, sales, monthly, *status_counts, recent = row
     avg = (Decimal(spent) / sales) if sales else Decimal(0)
 
     return {
