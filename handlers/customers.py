@@ -183,6 +183,17 @@ class CustomerListHandler(BaseHandler):
         self.reply(await queries.customer_detail(customer_id), 201)
 
 
+class AddCustomerHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=CustomerIn, response=CustomerDetailOut, status=201)
+    async def post(self):
+        """Create a customer (alias of POST /api/customers/)."""
+        data = self.parse(CustomerIn)
+        customer_id = await actions.create_customer(data.model_dump())
+        self.reply(await queries.customer_detail(customer_id), 201)
+
+
 class CustomerHandler(BaseHandler):
     role = ADMIN
 
@@ -257,7 +268,7 @@ class CustomerBulkActionHandler(BaseHandler):
 
 routes = [
     Route("/api/customers/", CustomerListHandler),
-    Route("/api/customers/add_customer/", CustomerListHandler),
+    Route("/api/customers/add_customer/", AddCustomerHandler),
     Route("/api/customers/export/", CustomerExportHandler),
     Route("/api/customers/bulk_action/", CustomerBulkActionHandler),
     Route("/api/customers/{id:int}/", CustomerHandler),
