@@ -68,14 +68,16 @@ CREATE FUNCTION order_is_sale(status VARCHAR, payment_status VARCHAR) RETURNS BO
   SELECT status NOT IN ('CANCELLED', 'RETURNED') AND payment_status NOT IN ('FAILED', 'REFUNDED');
 $$ LANGUAGE sql IMMUTABLE;
 
--- Orders per UTC day of creation, current status and payment status.
+-- Orders per UTC day of creation and current status: all of them, and the
+-- sales among them (order_is_sale), with their values. At most seven rows a day.
 CREATE TABLE "order_daily" (
   "day" DATE NOT NULL,
   "status" VARCHAR(12) NOT NULL,
-  "payment_status" VARCHAR(10) NOT NULL,
   "n" BIGINT NOT NULL DEFAULT 0,
   "total_value" NUMERIC(16, 2) NOT NULL DEFAULT 0,
-  PRIMARY KEY ("day", "status", "payment_status"));
+  "sales" BIGINT NOT NULL DEFAULT 0,
+  "sale_value" NUMERIC(16, 2) NOT NULL DEFAULT 0,
+  PRIMARY KEY ("day", "status"));
 
 -- Customers per UTC day of creation and current status.
 CREATE TABLE "customer_daily" (
@@ -84,10 +86,13 @@ CREATE TABLE "customer_daily" (
   "n" BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY ("day", "status"));
 
-CREATE FUNCTION order_daily_apply(d DATE, st VARCHAR, ps VARCHAR, dn BIGINT, dv NUMERIC) RETURNS void AS $$
-  INSERT INTO order_daily AS o (day, status, payment_status, n, total_value) VALUES (d, st, ps, dn, dv)
-  ON CONFLICT (day, status, payment_status)
-  DO UPDATE SET n = o.n + EXCLUDED.n, total_value = o.total_value + EXCLUDED.total_value;
+-- One order's share (sign -1 to take it away) of its day's row.
+CREATE FUNCTION order_daily_apply(d DATE, st VARCHAR, ps VARCHAR, sign INTEGER, v NUMERIC) RETURNS void AS $$
+  INSERT INTO order_daily AS o (day, status, n, total_value, sales, sale_value)
+  SELECT d, st, sign, sign * v, CASE WHEN s THEN sign ELSE 0 END, CASE WHEN s THEN sign * v ELSE 0 END
+  FROM (SELECT order_is_sale(st, ps) AS s) x
+  ON CONFLICT (day, status) DO UPDATE SET n = o.n + EXCLUDED.n, total_value = o.total_value + EXCLUDED.total_value,
+    sales = o.sales + EXCLUDED.sales, sale_value = o.sale_value + EXCLUDED.sale_value;
 $$ LANGUAGE sql;
 
 CREATE FUNCTION customer_figures_apply(cid INTEGER, dn INTEGER, dv NUMERIC) RETURNS void AS $$
@@ -99,7 +104,7 @@ $$ LANGUAGE sql;
 CREATE FUNCTION order_rollups_row() RETURNS trigger AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    PERFORM order_daily_apply(OLD.created_at::date, OLD.status, OLD.payment_status, -1, -OLD.total);
+    PERFORM order_daily_apply(OLD.created_at::date, OLD.status, OLD.payment_status, -1, OLD.total);
     IF OLD.customer_id IS NOT NULL THEN
       PERFORM customer_figures_apply(OLD.customer_id, -1,
         CASE WHEN order_is_sale(OLD.status, OLD.payment_status) THEN -OLD.total ELSE 0 END);
@@ -160,9 +165,11 @@ CREATE FUNCTION dashboard_rollups_rebuild() RETURNS void AS $$
 BEGIN
   LOCK TABLE orders, customer IN SHARE MODE;
   DELETE FROM order_daily;
-  INSERT INTO order_daily (day, status, payment_status, n, total_value)
-    SELECT created_at::date, status, payment_status, count(*), coalesce(sum(total), 0)
-    FROM orders GROUP BY 1, 2, 3;
+  INSERT INTO order_daily (day, status, n, total_value, sales, sale_value)
+    SELECT created_at::date, status, count(*), coalesce(sum(total), 0),
+           count(*) FILTER (WHERE order_is_sale(status, payment_status)),
+           coalesce(sum(total) FILTER (WHERE order_is_sale(status, payment_status)), 0)
+    FROM orders GROUP BY 1, 2;
   DELETE FROM customer_daily;
   INSERT INTO customer_daily (day, status, n)
     SELECT created_at::date, status, count(*) FROM customer GROUP BY 1, 2;

@@ -89,25 +89,23 @@ def growth(current: Any, before: Any) -> float:
 # --- the two readers: rollups for past days + a live query for today --------------
 
 _ORDER_FIGURES = """
-  SELECT CASE WHEN day >= %(start)s THEN 0 ELSE 1 END, status, payment_status, sum(n)::bigint, sum(total_value)
+  SELECT CASE WHEN day >= %(start)s THEN 0 ELSE 1 END, status, sum(n)::bigint, sum(total_value),
+         sum(sales)::bigint, sum(sale_value)
   FROM (
-    SELECT day, status, payment_status, n, total_value FROM order_daily
+    SELECT day, status, n, total_value, sales, sale_value FROM order_daily
      WHERE day BETWEEN %(first)s AND %(last_past)s
     UNION ALL
-    SELECT %(today)s::date, status, payment_status, 1, total FROM orders
-     WHERE %(live)s AND created_at >= %(today)s::timestamp AND created_at < %(today)s::timestamp + interval '1 day'
-  ) f GROUP BY 1, 2, 3"""
+    SELECT %(today)s::date, status, 1, total, s::int, CASE WHEN s THEN total ELSE 0 END
+      FROM (SELECT status, total, order_is_sale(status, payment_status) AS s FROM orders
+             WHERE %(live)s AND created_at >= %(today)s::timestamp
+               AND created_at < %(today)s::timestamp + interval '1 day') t
+  ) f GROUP BY 1, 2"""
 
 
 def _params(start: dt.date, end: dt.date) -> dict[str, Any]:
     t = today()
     return {"start": start, "first": start, "end": end, "last_past": min(end, t - dt.timedelta(days=1)),
             "today": t, "live": start <= t <= end}
-
-
-def _is_sale(status: str, payment_status: str) -> bool:
-    """The Python twin of SQL ``order_is_sale`` (migration 0009)."""
-    return status not in ("CANCELLED", "RETURNED") and payment_status not in ("FAILED", "REFUNDED")
 
 
 def _empty_figures() -> dict[str, Any]:
@@ -125,26 +123,24 @@ async def order_figures(start: dt.date, end: dt.date,
     if with_previous:
         params["first"] = previous(start, end)[0]
     figures = [_empty_figures(), _empty_figures()]
-    for bucket, status, payment_status, n, value in await fetch_all(_ORDER_FIGURES, params):
+    for bucket, status, n, value, sales, sale_value in await fetch_all(_ORDER_FIGURES, params):
         f = figures[bucket]
         f["by_status"][status]["count"] += n
         f["by_status"][status]["total_value"] += value or 0
         f["orders"] += n
-        if _is_sale(status, payment_status):
-            f["revenue"] += value or 0
-            f["sales"] += n
+        f["revenue"] += sale_value or 0
+        f["sales"] += sales
     for f in figures:
         f["revenue"] = money(f["revenue"])
     return (figures[0], figures[1]) if with_previous else figures[0]
 
 
 _DAILY_ORDERS = """
-  SELECT day, sum(n)::bigint, coalesce(sum(total_value) FILTER (WHERE order_is_sale(status, payment_status)), 0)
+  SELECT day, sum(n)::bigint, sum(sale_value)
   FROM (
-    SELECT day, status, payment_status, n, total_value FROM order_daily
-     WHERE day BETWEEN %(start)s AND %(last_past)s
+    SELECT day, n, sale_value FROM order_daily WHERE day BETWEEN %(start)s AND %(last_past)s
     UNION ALL
-    SELECT %(today)s::date, status, payment_status, 1, total FROM orders
+    SELECT %(today)s::date, 1, CASE WHEN order_is_sale(status, payment_status) THEN total ELSE 0 END FROM orders
      WHERE %(live)s AND created_at >= %(today)s::timestamp AND created_at < %(today)s::timestamp + interval '1 day'
   ) f GROUP BY 1"""
 

@@ -16,8 +16,8 @@ from tests.orders_factory import make_order
 
 
 async def snapshot() -> tuple:
-    orders = await fetch_all("SELECT day, status, payment_status, n, total_value FROM order_daily "
-                             "WHERE n <> 0 OR total_value <> 0 ORDER BY 1, 2, 3")
+    orders = await fetch_all("SELECT day, status, n, total_value, sales, sale_value FROM order_daily "
+                             "WHERE n <> 0 OR total_value <> 0 OR sales <> 0 OR sale_value <> 0 ORDER BY 1, 2")
     customers = await fetch_all("SELECT day, status, n FROM customer_daily WHERE n <> 0 ORDER BY 1, 2")
     figures = await fetch_all("SELECT id, orders_count, balance FROM customer ORDER BY id")
     return orders, customers, figures
