@@ -19,6 +19,10 @@ MODULES = [
     "countries",
     "customers",
     "dashboard",
+    "cart",
+    "promo_codes",
+    "shipping",
+    "wishlist",
 ]
 
 
