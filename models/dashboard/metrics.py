@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from models.db import fetch_all, iso, money, money_number, utcnow
+from models.db import fetch_all, fetch_prepared, iso, money, money_number, utcnow
 from models.errors import AppError
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
@@ -123,7 +123,7 @@ async def order_figures(start: dt.date, end: dt.date,
     if with_previous:
         params["first"] = previous(start, end)[0]
     figures = [_empty_figures(), _empty_figures()]
-    for bucket, status, n, value, sales, sale_value in await fetch_all(_ORDER_FIGURES, params):
+    for bucket, status, n, value, sales, sale_value in await fetch_prepared(_ORDER_FIGURES, params):
         f = figures[bucket]
         f["by_status"][status]["count"] += n
         f["by_status"][status]["total_value"] += value or 0
@@ -147,7 +147,7 @@ _DAILY_ORDERS = """
 
 async def daily_orders(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, Decimal]]:
     """Per day in [start, end] with orders: (orders, revenue). One statement."""
-    return {d: (n, money(v)) for d, n, v in await fetch_all(_DAILY_ORDERS, _params(start, end))}
+    return {d: (n, money(v)) for d, n, v in await fetch_prepared(_DAILY_ORDERS, _params(start, end))}
 
 
 _CUSTOMER_FIGURES = """
@@ -169,7 +169,7 @@ async def customer_figures(start: dt.date, end: dt.date) -> dict[str, int]:
     """New customers in the period and the previous one, totals and active (not
     blocked) customers at the end of each. One statement."""
     pstart, pend = previous(start, end)
-    row = (await fetch_all(_CUSTOMER_FIGURES, {"start": start, "end": end, "pstart": pstart, "pend": pend,
+    row = (await fetch_prepared(_CUSTOMER_FIGURES, {"start": start, "end": end, "pstart": pstart, "pend": pend,
                                                "today": today()}))[0]
     keys = ("new", "new_before", "total", "total_before", "active", "active_before")
     return dict(zip(keys, row))
@@ -184,7 +184,7 @@ _DAILY_CUSTOMERS = """
 
 
 async def daily_new_customers(start: dt.date, end: dt.date) -> dict[dt.date, int]:
-    return {d: n for d, n in await fetch_all(_DAILY_CUSTOMERS, _params(start, end))}
+    return {d: n for d, n in await fetch_prepared(_DAILY_CUSTOMERS, _params(start, end))}
 
 
 def days(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -260,7 +260,7 @@ async def cart_figures(start: dt.date, end: dt.date) -> dict[str, Any]:
     if not await has_cart_tables():
         return {"abandoned": 0, "abandoned_before": 0, "recovered": 0, "recovered_revenue": Decimal(0)}
     pstart, _ = previous(start, end)
-    row = (await fetch_all(_CART_FIGURES, {"start": start, "end": end, "pstart": pstart}))[0]
+    row = (await fetch_prepared(_CART_FIGURES, {"start": start, "end": end, "pstart": pstart}))[0]
     return {"abandoned": row[0], "abandoned_before": row[1], "recovered": row[2],
             "recovered_revenue": money(row[3])}
 
@@ -344,7 +344,7 @@ async def chart_data(metric: str, period: str) -> dict[str, Any]:
 async def recent_orders(limit: int) -> dict[str, Any]:
     """The newest orders (index ``orders_created``) with their first item and
     image, and the number of orders (trigger-kept counts). One statement."""
-    rows = await fetch_all("""
+    rows = await fetch_prepared("""
         SELECT o.id, o.order_number, o.customer_name, o.customer_email, o.total, o.status,
                to_char(o.created_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                (SELECT count(*) FROM order_item WHERE order_id = o.id),
@@ -356,10 +356,10 @@ async def recent_orders(limit: int) -> dict[str, Any]:
                                                   'price', to_char(unit_price, 'FM9999999999990.00')) ORDER BY id)
                   FROM order_item WHERE order_id = o.id),
                (SELECT coalesce(sum(n), 0)::bigint FROM order_status_count)
-        FROM (SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT %s) o
+        FROM (SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT %(limit)s) o
         LEFT JOIN LATERAL (SELECT product_name, quantity, unit_price, product_id FROM order_item
                            WHERE order_id = o.id ORDER BY id LIMIT 1) fi ON TRUE
-        ORDER BY o.created_at DESC, o.id DESC""", [limit])
+        ORDER BY o.created_at DESC, o.id DESC""", {"limit": limit})
     out = []
     for (oid, number, name, email, total, status, created, items, first, _qty, _price, image, lines, _n) in rows:
         out.append({"id": oid, "order_number": number, "customer_name": name, "customer_email": email,
