@@ -74,6 +74,9 @@ async def test_rollups_equal_a_rebuild_and_metrics_equal_a_scratch_computation(m
         assert cur == f
         pn, prevenue, _ = await scratch_figures(*metrics.previous(start, end))
         assert (prev["orders"], prev["revenue"]) == (pn, prevenue), period
+        # overview_metrics reads all of it in one statement: the same figures.
+        assert await metrics._overview_figures(start, end) == (
+            cur, prev, await metrics.customer_figures(start, end), await metrics.cart_figures(start, end))
     # Per-customer figures equal their orders.
     for c in cs:
         row = (await fetch_all("SELECT count(*), coalesce(sum(total) FILTER (WHERE order_is_sale(status, "
