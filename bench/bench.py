@@ -44,6 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / ".data")).resolve()
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
+ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
+# BENCH_ONLY=dashboard: the probe and the admin dashboard rows only.
+ONLY = os.environ.get("BENCH_ONLY", "")
+ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@example.com", "bench-admin-password"
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
@@ -68,6 +72,9 @@ RUNS = [
     # Signed-in shoppers (BENCH_CART_USERS of them, 5 lines each): their cart, and adding to it.
     ("cart GET", "cart:get", 0.50, None),
     ("cart add-item", "cart:add", 0.30, None),
+    # The admin dashboard over BENCH_ORDERS orders spread over two years ("admin:" = with a staff token).
+    ("dashboard overview (year)", "admin:/api/dashboard/overview_metrics/?period=year", 0.30, None),
+    ("dashboard recent_orders", "admin:/api/dashboard/recent_orders/", 0.50, None),
 ]
 CART_USERS = int(os.environ.get("BENCH_CART_USERS", "64"))
 CART_LINES = 5
@@ -94,6 +101,55 @@ TIMED = [
     "admin:/api/products/tab_counts/",
 ]
 TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
+
+
+def selected_runs() -> list[tuple]:
+    if ONLY == "dashboard":
+        return [r for r in RUNS if r[0] == "probe" or r[1].startswith("admin:")]
+    return RUNS
+
+
+def seed_orders(database_url: str, want: int) -> None:
+    """Guest orders over the last two years, loaded with the triggers off, then
+    every trigger-kept figure rebuilt (what a bulk load must do)."""
+    import psycopg2
+
+    from models.db import connect_params
+
+    name, params = connect_params(database_url)
+    params.pop("pool_params", None)
+    conn = psycopg2.connect(dbname=name, **params)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET LOCAL session_replication_role = replica")
+            cur.execute(
+                "INSERT INTO orders (customer_name, customer_email, status, payment_status, subtotal, total, "
+                "created_at, updated_at) SELECT 'Bench ' || g, 'bench' || (g %% 5000) || '@example.com', "
+                "(ARRAY['PENDING','PROCESSING','SHIPPED','DELIVERED','CANCELLED','RETURNED','DAMAGED'])[1 + g %% 7], "
+                "(ARRAY['PENDING','PAID','PAID','REFUNDED'])[1 + g %% 4], (g %% 500) + 0.99, (g %% 500) + 0.99, "
+                "timezone('utc', now()) - (g %% 730) * interval '1 day' - (g %% 86400) * interval '1 second', "
+                "timezone('utc', now()) FROM generate_series(1, %s) g", [want])
+            cur.execute(
+                "INSERT INTO order_item (order_id, product_id, product_name, quantity, unit_price, total_price) "
+                "SELECT o.id, p.id, p.name, 1, o.total, o.total FROM orders o "
+                "CROSS JOIN LATERAL (SELECT id, name FROM product ORDER BY id LIMIT 1) p "
+                "WHERE NOT EXISTS (SELECT 1 FROM order_item i WHERE i.order_id = o.id)")
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT order_status_count_rebuild()")
+            cur.execute("SELECT dashboard_rollups_rebuild()")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+    finally:
+        conn.close()
+
+
+def admin_token(base: str) -> str:
+    req = urllib.request.Request(f"{base}/api/auth/login/", method="POST",
+                                 data=json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())["access_token"]
 
 
 def search_paths(count: int = 3000) -> list[str]:
@@ -196,6 +252,9 @@ def parse_wrk(output: str) -> dict:
 
 def wrk(base: str, path: str, seconds: int, env: dict) -> str:
     args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if path.startswith("admin:"):
+        args += ["-H", f"Authorization: Bearer {env['BENCH_ADMIN_TOKEN']}"]
+        path = path[len("admin:"):]
     if path.startswith("random:"):
         env = dict(env, BENCH_PREFIX=path[len("random:"):])
         args += ["-s", str(ROOT / "bench" / "random_ids.lua")]
@@ -326,14 +385,14 @@ def growth(sizes: list[int]) -> None:
     head = f"{'endpoint':<26}" + "".join(f"{f'{n:,} req/s':>16}{'p99':>8}{'probe':>7}" for n in sizes)
     lines = [f"AvantLush storefront benchmark, growth: {', '.join(f'{n:,}' for n in sizes)} products", "", head,
              "-" * len(head)]
-    for name, *_ in RUNS:
+    for name, *_ in selected_runs():
         row = f"{name:<26}"
         for n in sizes:
             r, probe = results[n][name], results[n]["probe"]["rps"]
             row += f"{r['rps']:>16.0f}{r['p99']:>8.1f}{r['rps'] / probe:>7.0%}"
         lines.append(row)
     lines += ["", "Single requests (median ms):", f"{'':<8}" + "".join(f"{n:>10,}" for n in sizes)]
-    for i, t in enumerate(results[sizes[-1]]["timings"]):  # (paths as at the largest size)
+    for i, t in enumerate(results[sizes[-1]].get("timings", [])):  # (paths as at the largest size)
         lines.append(f"{'':<8}" + "".join(f"{results[n]['timings'][i]['median_ms']:>10.1f}" for n in sizes)
                      + f"  {t['path']}")
     table = "\n".join(lines)
@@ -366,6 +425,15 @@ def main() -> None:
         subprocess.run([py, "server.py", "seed", "--products", str(PRODUCTS - have), "--customers", "0"],
                        cwd=ROOT, env=env, check=True)
         print(f"bench: seeded in {time.monotonic() - started:.1f}s", flush=True)
+    if ONLY in ("", "dashboard"):
+        have_orders = sql_rows(database_url, "SELECT count(*) FROM orders")[0][0]
+        if have_orders < ORDERS:
+            print(f"bench: loading {ORDERS - have_orders} orders ...", flush=True)
+            started = time.monotonic()
+            seed_orders(database_url, ORDERS - have_orders)
+            print(f"bench: loaded in {time.monotonic() - started:.1f}s", flush=True)
+        subprocess.run([py, "server.py", "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
+                       cwd=ROOT, env=env, check=True, capture_output=True)
     sql_rows(database_url, "SELECT 1")  # (re)connect check
     ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
                                                 "ORDER BY random() LIMIT 2000")]
@@ -392,9 +460,8 @@ def main() -> None:
     cart_ids_file.write_text("\n".join(map(str, cart_ids)) + "\n")
     wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS_DIR=str(out), BENCH_TOKENS=str(tokens_file),
                    BENCH_CART_IDS=str(cart_ids_file))
-    admin_email, admin_password = "bench-admin@avantlush.com", "bench-admin-12345"
-    subprocess.run([py, "server.py", "create-admin", "--email", admin_email, "--password", admin_password],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([py, "server.py", "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
+                   cwd=ROOT, env=env, check=True, capture_output=True)  # (creates or promotes)
     leaf, parent = sql_rows(database_url, "SELECT (SELECT min(category_id) FROM product), "
                                           "(SELECT min(id) FROM category WHERE parent_id IS NULL)")[0]
     published, everything = sql_rows(database_url, "SELECT count(*) FILTER (WHERE status = 'published'), "
@@ -430,8 +497,10 @@ def main() -> None:
             if phase == "probe":
                 probe_runs.append(measure(f"probe run {len(probe_runs) + 1}", base, RUNS[0][1]))
             else:
-                results["timings"] = single_requests(base, timed_paths, admin_email, admin_password)
-                for name, path, _share, _p99 in RUNS[1:]:
+                wrk_env["BENCH_ADMIN_TOKEN"] = admin_token(base)
+                if ONLY != "dashboard":
+                    results["timings"] = single_requests(base, timed_paths, ADMIN_EMAIL, ADMIN_PASSWORD)
+                for name, path, _share, _p99 in selected_runs()[1:]:
                     results[name] = measure(name, base, path)
     results["probe"] = {
         "rps": sum(r["rps"] for r in probe_runs) / len(probe_runs),
@@ -441,14 +510,14 @@ def main() -> None:
 
     probe = results["probe"]["rps"]
     runs = ", ".join(f"{r['rps']:.0f}" for r in results["probe"]["runs"])
-    lines = [f"AvantLush storefront benchmark, {dt.datetime.now():%Y-%m-%d %H:%M}: {PRODUCTS} products, "
+    lines = [f"AvantLush benchmark, {dt.datetime.now():%Y-%m-%d %H:%M}: {PRODUCTS} products, {ORDERS} orders, "
              f"{PROCESSES} processes and a pool of {POOL} connections each, wrk -t{THREADS} -c{CONNECTIONS} "
              f"-d{DURATION}s, {os.cpu_count()} CPUs; probe runs: {runs} req/s (mean below)",
              "",
              f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs probe':>10}  {'target':<24}{'':>4}",
              "-" * 92]
     failed = False
-    for name, _path, share, max_p99 in RUNS:
+    for name, _path, share, max_p99 in selected_runs():
         r = results[name]
         ratio = r["rps"] / probe if probe else 0.0
         target, ok = ("ceiling" if name == "probe" else "(no target)"), True
@@ -462,9 +531,10 @@ def main() -> None:
     lines += ["", "The two search ?q= rows repeat one query: after the first request it is served from the",
               "search cache (valid until the catalog changes). The varied row draws from 3,000 different",
               "queries, a third misspelt: mostly cache misses, i.e. the cost of searching itself."]
-    lines += ["", f"Single requests, one at a time (median of {TIMING_REPEAT}, ms, HTTP round trip included):"]
-    lines += [f"  {t['median_ms']:>7.1f}  {t['path']}" + ("" if t["status"] == 200 else f"  (HTTP {t['status']})")
-              for t in results["timings"]]
+    if results.get("timings"):
+        lines += ["", f"Single requests, one at a time (median of {TIMING_REPEAT}, ms, HTTP round trip included):"]
+        lines += [f"  {t['median_ms']:>7.1f}  {t['path']}" + ("" if t["status"] == 200 else f"  (HTTP {t['status']})")
+                  for t in results["timings"]]
     table = "\n".join(lines)
     print("\n" + table + "\n")
     (out / "summary.txt").write_text(table + "\n")

@@ -50,6 +50,8 @@ def build_openapi(routes: list[Route]) -> dict:
             if role:
                 op["security"] = [{"bearer": []}]
                 op["description"] = f"Requires: {role}."
+            if meta.get("description"):
+                op["description"] = (op.get("description", "") + "\n\n" + meta["description"]).strip()
             if meta["query"] is not None:
                 op["parameters"] += _query_params(meta["query"])
             if meta["body"] is not None:

@@ -34,7 +34,7 @@ log = logging.getLogger("avantlush.exports")
 
 # Domain modules that register export kinds (imported on first use, so that the
 # Celery worker and the web process see the same registry).
-KIND_MODULES = ["models.catalog.admin"]
+KIND_MODULES = ["models.catalog.admin", "models.orders.export", "models.customers.queries"]
 BATCH_ROWS = 1000
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -64,7 +64,7 @@ async def test_liked_products_are_empty_until_there_is_a_wishlist(make_user):
 # --- reviews ---------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_has_purchased_is_false_without_orders_table(make_user):
+async def test_has_purchased_is_false_without_orders(make_user):
     user = await make_user()
     pid = await product("Sofa")
     assert await reviews.has_purchased(user.id, pid) is False
