@@ -18,7 +18,9 @@ def broker_url(redis_url: str) -> str:
     return redis_url
 
 
-app = Celery("avantlush", broker=broker_url(settings.REDIS_URL),
+# task_cls: every task claims its outbox row before running and marks it
+# finished after (tasks/_runner.py), so a redelivered job runs once.
+app = Celery("avantlush", broker=broker_url(settings.REDIS_URL), task_cls="tasks._runner:OutboxTask",
              include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.orders"])
 app.conf.update(
     task_ignore_result=True,

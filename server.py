@@ -4,6 +4,7 @@
     python server.py migrate              apply database migrations
     python server.py create-admin --email E --password P
     python server.py seed [--products N] [--customers N] [--orders N]
+    python server.py relay                the outbox relay alone (web processes run one unless OUTBOX_RELAY=0)
     python server.py dev                  what `make run` runs: services, migrations,
                                           demo data, then web + worker + beat
 """
@@ -17,6 +18,7 @@ import signal
 import sys
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 
@@ -78,20 +80,121 @@ async def disconnect() -> None:
     await db.aio_close()
 
 
+class GracefulHTTPServer(tornado.httpserver.HTTPServer):
+    """An HTTPServer that can drain: stop accepting, close idle keep-alive
+    connections, let every request already received finish (its response says
+    ``Connection: close``), then close what is left after the grace period."""
+
+    def initialize(self, *args, **kwargs) -> None:
+        super().initialize(*args, **kwargs)
+        self._busy: dict = {}  # server connection -> its HTTP1Connection, while a request is in progress
+        self._draining = False
+
+    def start_request(self, server_conn, request_conn):
+        self._busy.pop(server_conn, None)  # the previous request on this connection is done
+        if self._draining:
+            server_conn.stream.close()  # no new request on a kept-alive connection
+        return _TrackedRequest(self, server_conn, request_conn, super().start_request(server_conn, request_conn))
+
+    def on_close(self, server_conn) -> None:
+        self._busy.pop(server_conn, None)
+        super().on_close(server_conn)
+
+    def in_flight(self) -> int:
+        return len(self._busy)
+
+    async def drain(self, grace: float) -> None:
+        self._draining = True
+        self.stop()  # stop accepting
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._connections and loop.time() < deadline:
+            for conn in list(self._connections):
+                request_conn = self._busy.get(conn)
+                if request_conn is not None:
+                    request_conn._disconnect_on_finish = True  # Tornado's own flag: "Connection: close", then close
+                elif not _has_pending_bytes(conn.stream):
+                    conn.stream.close()  # idle keep-alive connection
+            await asyncio.sleep(0.05)
+        if self._connections:
+            log.warning("grace period over: closing %d connection(s)", len(self._connections))
+        await self.close_all_connections()
+
+
+def _has_pending_bytes(stream) -> bool:
+    """A request is arriving on ``stream`` (read, or waiting in the socket)."""
+    import socket
+
+    if stream._read_buffer_size:
+        return True
+    try:
+        return bool(stream.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, AttributeError):
+        return False
+
+
+class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
+    """Marks a connection busy from the moment a request's headers arrive."""
+
+    def __init__(self, server, server_conn, request_conn, inner) -> None:
+        self.server, self.server_conn, self.request_conn, self.inner = server, server_conn, request_conn, inner
+
+    def headers_received(self, start_line, headers):
+        self.server._busy[self.server_conn] = self.request_conn
+        if self.server._draining:
+            self.request_conn._disconnect_on_finish = True
+        return self.inner.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        return self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        self.server._busy.pop(self.server_conn, None)
+        self.inner.on_connection_close()
+
+
 async def serve(sockets: list) -> None:
     await connect()
-    server = tornado.httpserver.HTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
+    server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    relay = start_relay() if settings.OUTBOX_RELAY else None
     log.info("listening on port %s", settings.PORT)
     await stop.wait()
-    log.info("shutting down")
-    server.stop()
-    await server.close_all_connections()
+    log.info("shutting down: %d request(s) in flight, grace %.0fs", server.in_flight(),
+             settings.SHUTDOWN_GRACE_SECONDS)
+    await server.drain(settings.SHUTDOWN_GRACE_SECONDS)
+    if relay is not None:
+        await asyncio.get_running_loop().run_in_executor(None, relay.stop)
     await disconnect()
+
+
+def start_relay():
+    """The outbox relay, in a thread of this process (see models/outbox.py)."""
+    from models.outbox import Relay
+
+    return Relay(name=f"web-{os.getpid()}").start()
+
+
+def cmd_relay(_args: argparse.Namespace) -> None:
+    """Run only the outbox relay (when web processes run with OUTBOX_RELAY=0)."""
+    import threading
+
+    settings.resolve_services()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    relay = start_relay()
+    stop.wait()
+    relay.stop()
 
 
 def cmd_serve(_args: argparse.Namespace) -> None:
@@ -297,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--customers", type=int, default=10)
     seed.add_argument("--orders", type=int, default=0)
     seed.set_defaults(fn=cmd_seed)
+    sub.add_parser("relay", help="run the outbox relay alone").set_defaults(fn=cmd_relay)
     sub.add_parser("dev", help="services + migrations + demo data + web, worker and beat").set_defaults(fn=cmd_dev)
     args = parser.parse_args(argv)
     setup_logging()

@@ -42,6 +42,14 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    value = _env(name)
+    try:
+        return float(value) if value is not None else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+
+
 APP_ENV = _env("APP_ENV", "development")
 PRODUCTION = APP_ENV == "production"
 TESTING = APP_ENV == "test"
@@ -103,6 +111,19 @@ TAX_RATE = Decimal(_env("TAX_RATE", "0") or "0")
 ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
 SEED_DEMO = _bool("SEED_DEMO", default=True)
 LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+# Background work (models/outbox.py): the relay runs in each web process unless
+# OUTBOX_RELAY=0 (then run `python server.py relay` somewhere).
+OUTBOX_RELAY = _bool("OUTBOX_RELAY", default=True)
+OUTBOX_POLL_SECONDS = _float("OUTBOX_POLL_SECONDS", 2.0)  # fallback poll besides LISTEN/NOTIFY
+OUTBOX_RETRY_MAX_SECONDS = _float("OUTBOX_RETRY_MAX_SECONDS", 5.0)  # backoff cap while the broker is down
+OUTBOX_PUBLISH_TIMEOUT_SECONDS = _float("OUTBOX_PUBLISH_TIMEOUT_SECONDS", 5.0)
+# A job published or started but not finished after this long is published
+# again (its worker died, or Redis lost it); keep it above the longest task.
+OUTBOX_REDELIVER_SECONDS = _float("OUTBOX_REDELIVER_SECONDS", 300.0)
+OUTBOX_RETENTION_DAYS = _float("OUTBOX_RETENTION_DAYS", 7.0)  # finished rows are pruned after this
+EXPORT_RETENTION_HOURS = _float("EXPORT_RETENTION_HOURS", 24.0)  # finished export files and jobs
+SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 25.0)  # SIGTERM: time to finish in-flight work
 
 
 def _secret_key() -> str:

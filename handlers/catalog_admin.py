@@ -1,6 +1,6 @@
 """Staff catalog endpoints. The product methods (create, PUT, PATCH, DELETE,
 category POST) are composed into handlers/products.py; the admin-only URLs
-are declared in ``routes`` below. Business rules live in models/catalog/admin.py.
+are declared in ``routes`` below. Business rules live in models/catalog/admin/.
 
 Field errors use DRF's messages. Errors inside ``variations`` are keyed by
 their path, e.g. ``variations.0.sku``.

@@ -1,28 +1,38 @@
-"""Enqueue Celery work from async code: only after the current transaction
-commits, and without blocking the event loop on the broker."""
+"""Enqueue Celery work from async code through the transactional outbox.
+
+``enqueue`` writes an ``outbox_job`` row in the caller's transaction (outside
+one: in its own), so the job exists exactly when the data it is about was
+committed, and no request ever waits on Redis. The relay (models/outbox.py)
+publishes it; the task marks it finished (tasks/_runner.py).
+"""
 from __future__ import annotations
 
-import asyncio
-import functools
+import contextvars
 import logging
 from typing import Any
 
-from models.db import on_commit
+from models.db import fetch_one
+from models.outbox import dumps
 
 log = logging.getLogger("avantlush.jobs")
 
-
-async def send_now(name: str, *args: Any, **options: Any) -> None:
-    from celery_app import app
-
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, functools.partial(app.send_task, name, args=list(args), **options))
+# The outbox id of the job a Celery task is running (None outside one): lets a
+# task derive stable keys, e.g. the Message-ID of the email it sends.
+current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_job", default=None)
 
 
-async def enqueue(name: str, *args: Any, **options: Any) -> None:
-    """Queue task ``name`` with ``args`` once the surrounding transaction commits."""
+async def enqueue(name: str, *args: Any, **options: Any) -> str:
+    """Queue task ``name`` with ``args``; it is published once the surrounding
+    transaction commits (and never if it rolls back). Returns the job id.
 
-    async def hook() -> None:
-        await send_now(name, *args, **options)
-
-    await on_commit(hook)
+    ``options``: ``kwargs`` (task keyword arguments), ``countdown`` (seconds to
+    wait before publishing) and other ``send_task`` options (``queue``, ``priority``…),
+    which must be JSON values.
+    """
+    kwargs = options.pop("kwargs", None) or {}
+    countdown = float(options.pop("countdown", 0) or 0)
+    row = await fetch_one(
+        "INSERT INTO outbox_job (task, args, kwargs, options, available_at)"
+        " VALUES (%s, %s::jsonb, %s::jsonb, %s::jsonb, now() + make_interval(secs => %s)) RETURNING id",
+        (name, dumps(list(args)), dumps(kwargs), dumps(options), countdown))
+    return str(row[0])

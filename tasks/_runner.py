@@ -29,3 +29,66 @@ def run_async(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> A
             await db.aio_close()
 
     return asyncio.run(main())
+
+
+# --- once-only delivery of outbox jobs ------------------------------------------
+
+import logging  # noqa: E402
+
+from celery import Task  # noqa: E402
+from celery.exceptions import Ignore, Reject, Retry  # noqa: E402
+
+from models.jobs import current_job  # noqa: E402
+from models.outbox import WorkerLedger  # noqa: E402
+
+log = logging.getLogger("avantlush.tasks")
+_ledger = WorkerLedger()
+
+
+class OutboxTask(Task):
+    """The base of every task (``celery_app``: ``task_cls``). A job queued with
+    ``models.jobs.enqueue`` is published with its outbox id as the Celery task
+    id. Before running, the task claims that row: a delivery whose row is
+    already finished, or running in another live worker, is acknowledged and
+    skipped, so redelivery (a killed worker, a republished row) does not do the
+    work twice. The row is marked done when the task returns, failed when it
+    gives up, and retrying (with its new due time) when Celery retries it.
+    Tasks without a row (beat's periodic tasks) run as usual."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        job_id = None if self.request.called_directly else self.request.id
+        claim = _ledger.start(job_id) if job_id else "untracked"
+        if claim == "skip":
+            log.info("%s[%s]: already done or running elsewhere; skipped", self.name, job_id)
+            return None
+        tracked = claim == "run"
+        token = current_job.set(job_id if tracked else None)
+        try:
+            result = super().__call__(*args, **kwargs)
+        except Retry as exc:
+            if tracked:
+                _ledger.retrying(job_id, _retry_delay(exc), f"retry: {exc.exc!r}" if exc.exc else "retry")
+            raise
+        except (Ignore, Reject):
+            raise
+        except Exception as exc:
+            if tracked:
+                _ledger.failed(job_id, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            current_job.reset(token)
+        if tracked:
+            _ledger.done(job_id)
+        return result
+
+
+def _retry_delay(exc: Retry) -> float:
+    import datetime as dt
+
+    when = exc.when
+    if isinstance(when, (int, float)):
+        return float(when)
+    if isinstance(when, dt.datetime):
+        now = dt.datetime.now(when.tzinfo or dt.timezone.utc)
+        return max(0.0, (when - now).total_seconds())
+    return 0.0

@@ -330,8 +330,19 @@ def mail_body(msg) -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker():
-    """A real Celery worker (solo pool) on the test Redis and database."""
+def outbox_relay():
+    """The outbox relay (as a web process runs it), in a thread of the test process."""
+    from models.outbox import Relay
+
+    relay = Relay(DATABASE_URL, name="tests").start()
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(outbox_relay):
+    """A real Celery worker (solo pool) on the test Redis and database, fed by
+    the outbox relay."""
     env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL)
     log_path = TEST_DATA / "celery-worker.log"
     log_file = open(log_path, "wb")

@@ -1,0 +1,344 @@
+"""The transactional outbox: background work as rows of ``outbox_job``.
+
+``models.jobs.enqueue`` inserts a row in the caller's transaction, so a job
+exists exactly when the data it is about was committed. The **relay** turns
+committed rows into Celery messages; the task marks its row finished when it
+has run (``tasks._runner.OutboxTask``). Row life::
+
+    pending --relay publishes--> published --worker starts--> running --> done
+                                     ^                           |  \\--> failed (gave up)
+                                     |    lease (available_at)   |
+                                     \\---- expired: republish ---/  (worker killed, Redis lost it)
+
+* Prompt: an ``AFTER INSERT`` statement trigger does ``pg_notify('outbox_job')``
+  at commit; relays ``LISTEN`` and publish at once. A short poll
+  (``OUTBOX_POLL_SECONDS``) is the fallback, and also catches leases that expire.
+* Safe with many relays (web processes, machines): rows are claimed with
+  ``FOR UPDATE SKIP LOCKED`` and held while they are handed to the broker.
+* Redis down: nothing is lost and no request waits; the relay keeps the rows
+  and retries with backoff (up to ``OUTBOX_RETRY_MAX_SECONDS``).
+* Redis restarted empty, worker killed: a row published (or started) but not
+  finished within ``OUTBOX_REDELIVER_SECONDS`` is published again; a relay that
+  sees the broker restart (a new Redis ``run_id``) republishes at once. The
+  worker runs a delivery only if its row is not finished and not running
+  elsewhere, so a second delivery is a no-op ("effectively once").
+
+The relay is synchronous (psycopg2 + kombu) and runs in a thread of its own
+(``Relay.start()``): in every web process by default (``OUTBOX_RELAY=1``), or
+alone with ``python server.py relay``. It never touches the event loop.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+from typing import Any
+
+import orjson
+
+import settings
+
+log = logging.getLogger("avantlush.outbox")
+
+CHANNEL = "outbox_job"
+
+_CLAIM = """
+SELECT id, task, args, kwargs, options FROM outbox_job
+ WHERE finished_at IS NULL AND available_at <= now()
+ ORDER BY available_at
+ LIMIT %s
+ FOR UPDATE SKIP LOCKED"""
+
+_PUBLISHED = """
+UPDATE outbox_job
+   SET state = 'published', published_at = now(), publish_count = publish_count + 1,
+       available_at = now() + make_interval(secs => %s), last_error = NULL
+ WHERE id = ANY(%s::uuid[])"""
+
+_NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM min(available_at) - now()) FROM outbox_job WHERE finished_at IS NULL"""
+
+
+def pg_connect(database_url: str):
+    """A plain psycopg2 connection (autocommit) to ``database_url``."""
+    import psycopg2
+
+    from models.db import connect_params
+
+    name, params = connect_params(database_url)
+    params.pop("pool_params", None)
+    conn = psycopg2.connect(dbname=name, connect_timeout=settings.DB_TIMEOUT_SECONDS, **params)
+    conn.autocommit = True
+    return conn
+
+
+class Relay:
+    """Publishes committed ``outbox_job`` rows to Celery. ``run()`` loops until
+    ``stop()``; ``start()`` runs it in a daemon thread."""
+
+    def __init__(self, database_url: str | None = None, *, batch: int = 100, name: str = "relay") -> None:
+        self.database_url = database_url or settings.resolve_services()[0]
+        self.batch = batch
+        self.name = name
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self._conn = None
+        self._broker = None
+        self._broker_run_id: str | None = None
+        self._thread: threading.Thread | None = None
+        self.published = 0  # rows handed to the broker (for tests and logs)
+
+    # --- life --------------------------------------------------------------
+
+    def start(self) -> "Relay":
+        self._thread = threading.Thread(target=self.run, name=f"outbox-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        backoff = 0.0
+        log.info("outbox relay %s started", self.name)
+        while not self._stop.is_set():
+            try:
+                self._ensure_db()
+                published, error = self.relay_once()
+                if error is not None:
+                    backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, max(0.25, backoff * 2))
+                    log.warning("outbox: broker unavailable (%s); retrying in %.1fs", error, backoff)
+                    self._wait(backoff)
+                    continue
+                if backoff:
+                    log.info("outbox: broker reachable again")
+                backoff = 0.0
+                if published >= self.batch:
+                    continue  # more may be due at once
+                self._wait(self._next_due())
+            except Exception as exc:  # database down, connection lost: start over after a pause
+                backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, max(0.25, backoff * 2))
+                log.warning("outbox relay: %s: %s; retrying in %.1fs", type(exc).__name__, exc, backoff)
+                self._close_db()
+                self._wait(backoff)
+        self._close_db()
+        self._close_broker()
+        log.info("outbox relay %s stopped", self.name)
+
+    # --- one pass ----------------------------------------------------------
+
+    def relay_once(self) -> tuple[int, Exception | None]:
+        """Claim due rows, publish them, record the outcome. Returns (published,
+        the broker error that stopped the pass or None)."""
+        self._ensure_db()
+        self._check_broker_restart()
+        cur = self._conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            cur.execute(_CLAIM, (self.batch,))
+            rows = cur.fetchall()
+            done: list[str] = []
+            error: Exception | None = None
+            for job_id, task, args, kwargs, options in rows:
+                try:
+                    self._publish(str(job_id), task, args, kwargs, options)
+                except Exception as exc:  # the broker: keep the row, retry later
+                    error = exc
+                    self._close_broker()
+                    break
+                done.append(str(job_id))
+            if done:
+                cur.execute(_PUBLISHED, (settings.OUTBOX_REDELIVER_SECONDS, done))
+            if error is not None:
+                cur.execute("UPDATE outbox_job SET last_error = %s WHERE id = ANY(%s::uuid[])",
+                            (f"publish: {type(error).__name__}: {error}"[:1000],
+                             [str(r[0]) for r in rows if str(r[0]) not in done]))
+            cur.execute("COMMIT")
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            except Exception:
+                pass
+            raise
+        finally:
+            cur.close()
+        self.published += len(done)
+        if done:
+            log.debug("outbox: published %d job(s)", len(done))
+        return len(done), error
+
+    def _publish(self, job_id: str, task: str, args: Any, kwargs: Any, options: Any) -> None:
+        from celery_app import app
+
+        if self._broker is None:
+            self._broker = app.connection_for_write()
+            self._broker.ensure_connection(max_retries=1, timeout=settings.OUTBOX_PUBLISH_TIMEOUT_SECONDS)
+            self._producer = app.amqp.Producer(self._broker)
+        app.send_task(task, args=list(args or []), kwargs=dict(kwargs or {}), task_id=job_id,
+                      producer=self._producer, retry=False, **dict(options or {}))
+
+    def _check_broker_restart(self) -> None:
+        """A Redis that restarted (new run_id) lost what it held: republish the
+        rows it had, without waiting for their leases."""
+        run_id = broker_run_id()
+        if run_id is None:
+            return
+        previous, self._broker_run_id = self._broker_run_id, run_id
+        if previous is not None and previous != run_id:
+            cur = self._conn.cursor()
+            cur.execute("UPDATE outbox_job SET available_at = now() WHERE finished_at IS NULL "
+                        "AND state IN ('published', 'retrying') AND published_at IS NOT NULL")
+            log.warning("outbox: the broker restarted; republishing %d job(s) it held", cur.rowcount)
+            cur.close()
+            self._close_broker()
+
+    # --- plumbing ------------------------------------------------------------
+
+    def _ensure_db(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = pg_connect(self.database_url)
+            cur = self._conn.cursor()
+            cur.execute(f"LISTEN {CHANNEL}")
+            cur.close()
+
+    def _close_db(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+        self._conn = None
+
+    def _close_broker(self) -> None:
+        if self._broker is not None:
+            try:
+                self._broker.release()
+            except Exception:
+                pass
+        self._broker = None
+
+    def _next_due(self) -> float:
+        cur = self._conn.cursor()
+        cur.execute(_NEXT_DUE)
+        (seconds,) = cur.fetchone()
+        cur.close()
+        poll = settings.OUTBOX_POLL_SECONDS
+        return poll if seconds is None else max(0.02, min(poll, float(seconds)))
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep up to ``timeout`` seconds, waking on a NOTIFY or stop()."""
+        watch = [self._wake_r]
+        if self._conn is not None and not self._conn.closed:
+            watch.append(self._conn)
+        try:
+            ready, _, _ = select.select(watch, [], [], timeout)
+        except (OSError, ValueError):
+            time.sleep(min(timeout, 0.5))
+            return
+        if self._wake_r in ready:
+            os.read(self._wake_r, 64)
+        if self._conn is not None and not self._conn.closed:
+            self._conn.poll()
+            self._conn.notifies.clear()
+
+
+_redis_client = None
+
+
+def broker_run_id() -> str | None:
+    """The broker Redis's run_id (changes on every restart), None if unreachable."""
+    global _redis_client
+    import redis
+
+    try:
+        if _redis_client is None:
+            _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        return _redis_client.info("server").get("run_id")
+    except Exception:
+        _redis_client = None
+        return None
+
+
+# --- the worker's side (synchronous; used by tasks._runner.OutboxTask) --------
+
+class WorkerLedger:
+    """Marks rows running / done / failed from a Celery worker process (one
+    psycopg2 connection per process, made after fork, remade when lost)."""
+
+    def __init__(self) -> None:
+        self._conn = None
+        self._pid = 0
+
+    def _cursor(self):
+        if self._conn is None or self._conn.closed or self._pid != os.getpid():
+            self._conn = pg_connect(settings.resolve_services()[0])
+            self._pid = os.getpid()
+        return self._conn.cursor()
+
+    def _execute(self, sql: str, params: tuple) -> list[tuple]:
+        import psycopg2
+
+        for attempt in range(3):
+            try:
+                cur = self._cursor()
+                try:
+                    cur.execute(sql, params)
+                    return cur.fetchall() if cur.description else []
+                finally:
+                    cur.close()
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                self._conn = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        return []
+
+    def start(self, job_id: str) -> str:
+        """'run' (the row is ours now), 'skip' (done, failed, or running
+        elsewhere) or 'untracked' (no such row: a beat task, a direct send)."""
+        if not _is_uuid(job_id):
+            return "untracked"
+        rows = self._execute(
+            "UPDATE outbox_job SET state = 'running', started_at = now(), run_count = run_count + 1,"
+            " available_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND finished_at IS NULL AND NOT (state = 'running' AND available_at > now())"
+            " RETURNING id", (settings.OUTBOX_REDELIVER_SECONDS, job_id))
+        if rows:
+            return "run"
+        rows = self._execute("SELECT state FROM outbox_job WHERE id = %s", (job_id,))
+        return "skip" if rows else "untracked"
+
+    def done(self, job_id: str) -> None:
+        self._execute("UPDATE outbox_job SET state = 'done', finished_at = now(), last_error = NULL"
+                      " WHERE id = %s", (job_id,))
+
+    def retrying(self, job_id: str, delay: float, error: str) -> None:
+        self._execute("UPDATE outbox_job SET state = 'retrying', last_error = %s,"
+                      " available_at = now() + make_interval(secs => %s) WHERE id = %s AND finished_at IS NULL",
+                      (error[:1000], delay + settings.OUTBOX_REDELIVER_SECONDS, job_id))
+
+    def failed(self, job_id: str, error: str) -> None:
+        self._execute("UPDATE outbox_job SET state = 'failed', finished_at = now(), last_error = %s"
+                      " WHERE id = %s", (error[:1000], job_id))
+
+
+def _is_uuid(value: str | None) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

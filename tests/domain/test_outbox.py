@@ -1,0 +1,127 @@
+"""The transactional outbox: enqueue writes a row in the caller's transaction,
+the relay publishes committed rows promptly, and a task runs each job once."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg2
+import pytest
+
+from models.db import fetch_all, transaction
+from models.jobs import enqueue
+from models.outbox import Relay, WorkerLedger
+from tests.conftest import DATABASE_URL, _admin_dsn, read_mails, wait_for_mail
+
+
+def sql(statement: str, params=()):
+    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        rows = cur.fetchall() if cur.description else None
+    conn.close()
+    return rows
+
+
+async def wait_until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.gen_test
+async def test_enqueue_writes_in_the_callers_transaction():
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with transaction():
+            await enqueue("tasks.emails.send_waitlist_confirmation", "rolled@back.test")
+            raise Boom
+    assert await fetch_all("SELECT task FROM outbox_job") == []
+    async with transaction():
+        job_id = await enqueue("tasks.emails.send_waitlist_confirmation", "kept@example.com")
+    rows = await fetch_all("SELECT id::text, task, args, kwargs, state FROM outbox_job")
+    assert rows == [(job_id, "tasks.emails.send_waitlist_confirmation", ["kept@example.com"], {}, "pending")]
+    outside = await enqueue("tasks.emails.send_waitlist_confirmation", "alone@example.com")  # its own transaction
+    assert len(await fetch_all("SELECT 1 FROM outbox_job WHERE id = %s", (outside,))) == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_plain_sql_insert_is_relayed_and_delivered_once(celery_worker):
+    """What a trigger does: a bare INSERT. The relay hears the NOTIFY and
+    publishes well under a second; the worker marks the row done."""
+    started = time.monotonic()
+    sql("INSERT INTO outbox_job (task, args) VALUES ('tasks.emails.send_waitlist_confirmation', "
+        "'[\"trigger@example.com\"]')")
+
+    async def published():
+        return await fetch_all("SELECT published_at - created_at FROM outbox_job WHERE published_at IS NOT NULL")
+
+    (delay,), = await wait_until(published)
+    assert delay.total_seconds() < 1.0 and time.monotonic() - started < 5
+    mails = await wait_for_mail(1)
+    assert mails[0]["To"] == "trigger@example.com"
+
+    async def done():
+        return await fetch_all("SELECT state, run_count, publish_count FROM outbox_job WHERE state = 'done'")
+
+    assert await wait_until(done) == [("done", 1, 1)]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_redelivered_job_is_skipped_once_done(celery_worker):
+    from celery_app import app as celery
+
+    job_id = await enqueue("tasks.emails.send_waitlist_confirmation", "once@example.com")
+    await wait_for_mail(1)
+
+    async def done():
+        return await fetch_all("SELECT 1 FROM outbox_job WHERE state = 'done'")
+
+    await wait_until(done)
+    # The same message again (a killed worker's redelivery, a republished row).
+    celery.send_task("tasks.emails.send_waitlist_confirmation", args=["once@example.com"], task_id=job_id)
+    sql("UPDATE outbox_job SET available_at = now()")  # and a relay asked to publish it again: finished rows stay
+    await asyncio.sleep(2)
+    assert len(read_mails()) == 1
+    assert await fetch_all("SELECT run_count, publish_count FROM outbox_job") == [(1, 1)]
+
+
+def test_ledger_runs_a_job_once_and_only_one_worker_at_a_time():
+    (job_id,), = sql("INSERT INTO outbox_job (task) VALUES ('tasks.x') RETURNING id::text")
+    ledger = WorkerLedger()
+    assert ledger.start(job_id) == "run"
+    assert ledger.start(job_id) == "skip"  # running elsewhere, lease alive
+    sql("UPDATE outbox_job SET available_at = now() - interval '1 second'")  # that worker died: lease over
+    assert ledger.start(job_id) == "run"
+    ledger.done(job_id)
+    assert ledger.start(job_id) == "skip"
+    assert ledger.start("5d0c5fd2-2a8b-4e0e-9a51-3d3f2f5a8c11") == "untracked"  # not an outbox job (beat)
+    assert sql("SELECT state, run_count FROM outbox_job") == [("done", 2)]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_two_relays_at_once_send_each_job_once(celery_worker):
+    values = ", ".join(f"('tasks.emails.send_waitlist_confirmation', '[\"r{i}@example.com\"]')" for i in range(40))
+    relays = [Relay(DATABASE_URL, name=f"extra-{i}", batch=5).start() for i in range(2)]
+    try:
+        sql(f"INSERT INTO outbox_job (task, args) VALUES {values}")
+        mails = await wait_for_mail(40, timeout=60)
+
+        async def all_done():
+            return (await fetch_all("SELECT count(*) FROM outbox_job WHERE state = 'done'"))[0][0] == 40
+
+        await wait_until(all_done, 30)
+    finally:
+        for relay in relays:
+            relay.stop()
+    await asyncio.sleep(0.5)
+    assert sorted(m["To"] for m in read_mails()) == sorted(f"r{i}@example.com" for i in range(40))
+    assert len(mails) == 40
+    assert await fetch_all("SELECT DISTINCT publish_count, run_count FROM outbox_job") == [(1, 1)]
