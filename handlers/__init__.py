@@ -14,6 +14,7 @@ MODULES = [
     "products",
     "exports",
     "orders",
+    "checkout",
     "webhooks",
     "media",
 ]
