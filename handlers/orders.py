@@ -15,9 +15,10 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from handlers.fields import Flag, In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
+from models.payments import actions as payments
 from models.orders.tables import ORDER_TYPES, PAYMENT_STATUSES, PAYMENT_TYPES, STATUSES
 
 Status = Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"]
@@ -152,6 +153,16 @@ class TrackingIn(In):
     status: Annotated[Status, U]
     location: OptionalText = Field(default="", max_length=255)
     description: OptionalText = Field(default="", max_length=2000)
+
+
+class RefundIn(In):
+    restock: Flag = False
+
+
+class RefundOut(Out):
+    id: int
+    payment_status: str
+    restocked: bool
 
 
 class BulkIn(In):
@@ -449,6 +460,16 @@ class UpdateStatusHandler(BaseHandler):
         await self.patch(id)
 
 
+class RefundHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=RefundIn, response=RefundOut)
+    async def post(self, id: str):
+        """Refund a paid order through its gateway; restock=true gives its stock back (once)."""
+        data = self.parse(RefundIn)
+        self.reply(await payments.refund_order(int(id), data.restock))
+
+
 class TrackingHandler(BaseHandler):
     role = USER
 
@@ -551,6 +572,7 @@ routes = [
     Route("/api/order-choices/", OrderChoicesHandler),
     Route("/api/orders/{id:int}/", OrderHandler),
     Route("/api/orders/{id:int}/update_status/", UpdateStatusHandler),
+    Route("/api/orders/{id:int}/refund/", RefundHandler),
     Route("/api/orders/{id:int}/tracking/", TrackingHandler),
     Route("/api/orders/{id:int}/tracking/add/", TrackingAddHandler),
 ]

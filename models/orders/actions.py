@@ -347,10 +347,9 @@ async def release_stock(order_id: int, reason: str) -> list[int]:
     row = await fetch_one("UPDATE orders SET stock_held = FALSE WHERE id = %s AND stock_held RETURNING id", [order_id])
     if row is None:
         return []
-    restocked = await stock.give_back_stock(await stock.order_lines(order_id), order_id, reason)
-    for product_id in restocked:
-        await enqueue("tasks.orders.product_back_in_stock", product_id)
-    return restocked
+    # Back-in-stock notices follow from the stock update itself (the cart
+    # issue's triggers on product/variation stock going from 0 to more).
+    return await stock.give_back_stock(await stock.order_lines(order_id), order_id, reason)
 
 
 async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "") -> None:
@@ -400,6 +399,12 @@ async def update_order(order_id: int, changes: dict[str, Any]) -> None:
         if new_payment:
             check_payment_transition(payment_status, new_payment)
             fields["payment_status"] = new_payment
+            if new_payment != payment_status:
+                # The payment record follows (e.g. cash received for a manual order).
+                await db.aio_execute_sql(
+                    "UPDATE payment SET status = %s, updated_at = %s WHERE id = (SELECT id FROM payment "
+                    "WHERE order_id = %s AND status = %s ORDER BY id DESC LIMIT 1)",
+                    [new_payment, utcnow(), order_id, payment_status])
         if fields:
             cols = ", ".join(f"{k} = %s" for k in fields)
             await db.aio_execute_sql(f"UPDATE orders SET {cols}, updated_at = %s WHERE id = %s",

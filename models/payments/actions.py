@@ -175,3 +175,38 @@ async def apply_payment_event(provider: str, event_id: str, event_type: str, pay
                 [order_id, changes["status"], f"Payment {outcome.lower()}", utcnow()])
             await enqueue("tasks.orders.order_status_changed", order_id, changes["status"])
         return "applied"
+
+
+# --- refunds ------------------------------------------------------------------------
+
+async def refund_order(order_id: int, restock: bool) -> dict[str, Any]:
+    """Refund an order's paid payments through their gateways and mark them
+    and the order REFUNDED; with ``restock`` its stock goes back (exactly once,
+    whatever else already gave it back). Raises NotFound, InvalidTransition
+    when the order is not paid."""
+    from models.errors import NotFound
+    from models.orders.actions import InvalidTransition
+    from models.payments.gateway import gateway_for
+
+    async with transaction():
+        order = await fetch_one("SELECT payment_status FROM orders WHERE id = %s FOR UPDATE", [order_id])
+        if order is None:
+            raise NotFound("Order not found")
+        if order[0] != "PAID":
+            raise InvalidTransition(f"Cannot refund an order whose payment is {order[0]}.",
+                                    {"payment_status": [f"Cannot change from {order[0]} to REFUNDED."]})
+        from models.db import fetch_all
+
+        paid = await fetch_all("SELECT id, provider, transaction_id, amount FROM payment WHERE order_id = %s "
+                               "AND status = 'PAID' ORDER BY id FOR UPDATE", [order_id])
+        for payment_id, provider, transaction_id, amount in paid:
+            if provider in ("stripe", "test") and transaction_id:
+                gateway = gateway_for("test" if provider == "test" else "stripe")
+                await gateway.refund(transaction_id, amount, f"refund-{payment_id}")
+            await db.aio_execute_sql("UPDATE payment SET status = 'REFUNDED', updated_at = %s WHERE id = %s",
+                                     [utcnow(), payment_id])
+        await db.aio_execute_sql("UPDATE orders SET payment_status = 'REFUNDED', updated_at = %s WHERE id = %s",
+                                 [utcnow(), order_id])
+        if restock:
+            await orders.release_stock(order_id, "refund")
+    return {"id": order_id, "payment_status": "REFUNDED", "restocked": restock}

@@ -206,3 +206,22 @@ async def test_export_streams_csv_with_filters(api, make_user):
     assert_envelope(await api.get("/api/orders/export/", params={"status": "LOST"}, user=admin), 400)
     resp = await api.get("/api/orders/export/", params={"async": "1"}, user=admin)
     assert resp.status == 202 and resp.json()["status_url"].endswith(f"/api/exports/{resp.json()['id']}/")
+
+
+@pytest.mark.gen_test
+async def test_refund_with_restock_returns_stock_once(api, make_user):
+    admin, _buyers, pid, ids = await admin_and_orders(make_user, api, n=1, stock=10)
+    oid = ids[0]
+    assert_envelope(await api.post(f"/api/orders/{oid}/refund/", json={"restock": True}, user=admin), 400)  # unpaid
+    assert (await api.patch(f"/api/orders/{oid}/", json={"payment_status": "PAID"}, user=admin)).status == 200
+    results = await asyncio.gather(*(api.post(f"/api/orders/{oid}/refund/", json={"restock": True}, user=admin)
+                                     for _ in range(4)))
+    assert sorted(r.status for r in results) == [200, 400, 400, 400], results
+    assert await stock_of(pid) == 10
+    assert await count("stock_movement", "order_id = %s AND reason = 'refund'", [oid]) == 1
+    order = (await api.get(f"/api/orders/{oid}/", user=admin)).json()
+    assert order["payment_status"] == "REFUNDED" and order["payment"]["status"] == "REFUNDED"
+    # cancelling afterwards gives nothing back twice
+    assert (await api.patch(f"/api/orders/{oid}/update_status/", json={"status": "CANCELLED"}, user=admin)).status == 200
+    assert await stock_of(pid) == 10
+    assert_envelope(await api.post("/api/orders/999999/refund/", json={}, user=admin), 404)
