@@ -67,8 +67,8 @@ class OrderListQuery(In):
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
-    page: Annotated[int | None, B] = Field(default=None, ge=1, description="Page number, from 1")
-    page_size: Annotated[int | None, B] = Field(default=None, ge=1, description="Items per page (max 100)")
+    page: str | None = Field(default=None, description="Page number, from 1")
+    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
 
     def filters(self, user: Any) -> queries.OrderFilters:
         staff = bool(user.is_staff)

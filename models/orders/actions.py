@@ -260,7 +260,7 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
     except ImportError:
         raise AppError(CART_EMPTY, {"items": [CART_EMPTY]}) from None
     quote = await cart.price_cart(user.id, shipping_method_id=data.get("shipping_method_id"),
-                                  promo_code=data.get("promo_code"))
+                                  promo_code=data.get("promo_code") or None)
     if not quote.lines:
         raise AppError(CART_EMPTY, {"items": [CART_EMPTY]})
     customer_id, name, email = await customer_of_user(user)

@@ -156,3 +156,20 @@ async def test_last_promo_use_goes_to_one_buyer(api, make_user):
     assert [r.status for r in responses].count(200) == 1, responses
     assert (await fetch_one("SELECT times_used FROM promo_code WHERE code = 'LAST'"))[0] == 1
     assert await count("orders") == 1 and await stock_of(pid) == 9
+
+
+@pytest.mark.gen_test
+async def test_post_orders_without_items_orders_the_cart(api, make_user):
+    user = await make_user()
+    pid = await product("Vase", stock=4, base_price="30.00")
+    await promo("TEN", "10.00", limit=5)
+    await cart.add_item(user.id, pid, 3)
+    await cart.apply_promo_code(user.id, "TEN")
+    resp = await api.post("/api/orders/", json={"shipping_address": "1 Road", "note": "ring"}, user=user)
+    assert resp.status == 201, resp
+    assert resp.json()["total"] == "81.00"
+    assert await stock_of(pid) == 1 and await cart_lines(user) == 0
+    assert (await fetch_one("SELECT times_used FROM promo_code WHERE code = 'TEN'"))[0] == 1
+    order = (await api.get(f"/api/orders/{resp.json()['order_id']}/", user=user)).json()
+    assert order["discount"] == "9.00" and order["status"] == "PENDING" and order["note"] == "ring"
+    assert_envelope(await api.post("/api/orders/", json={}, user=user), 400, "Cart is empty")
