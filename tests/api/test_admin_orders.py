@@ -41,6 +41,9 @@ async def test_admin_list_shows_all_orders_newest_first_with_counts(api, make_us
     assert [o["id"] for o in page["results"]] == [ids[0]]
     page = (await api.get("/api/orders/", params={"search": "Buyer 2"}, user=admin)).json()
     assert [o["id"] for o in page["results"]] == [ids[2]]
+    number = page["results"][0]["order_number"]
+    page = (await api.get("/api/orders/", params={"search": number.lower()}, user=admin)).json()
+    assert [o["id"] for o in page["results"]] == [ids[2]]
     page = (await api.get("/api/orders/", params={"ordering": "total"}, user=admin)).json()
     assert [o["total"] for o in page["results"]] == ["10.00", "20.00", "30.00"]
     today = dt.date.today().isoformat()
