@@ -240,3 +240,37 @@ CREATE FUNCTION order_status_count_rebuild() RETURNS void AS $$
   INSERT INTO order_status_count (status, n, total_value)
     SELECT status, count(*), coalesce(sum(total), 0) FROM orders GROUP BY status;
 $$ LANGUAGE sql;
+
+-- The orders' version: a new value whenever a commit changes what an order
+-- list shows (orders, their items, their payments). Pages of the order lists
+-- are cached per process under it (models/orders/queries.py): a request reads
+-- this one row, and a cached page is used only while the version is the one
+-- it was built under. Deferred to commit time like catalog_version, so the
+-- row is locked only while committing. Values come from a sequence and are
+-- never reused, even after the table is emptied (then nothing is cached).
+CREATE SEQUENCE "order_version_seq";
+CREATE TABLE "order_version" ("id" BOOLEAN NOT NULL DEFAULT TRUE PRIMARY KEY CHECK ("id"),
+  "version" BIGINT NOT NULL);
+INSERT INTO order_version (id, version) VALUES (TRUE, nextval('order_version_seq'));
+
+CREATE FUNCTION order_version_bump() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO order_version AS v (id, version) VALUES (TRUE, nextval('order_version_seq'))
+  ON CONFLICT (id) DO UPDATE SET version = nextval('order_version_seq');
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE CONSTRAINT TRIGGER order_version_orders AFTER INSERT OR DELETE OR UPDATE ON "orders"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION order_version_bump();
+CREATE CONSTRAINT TRIGGER order_version_order_item AFTER INSERT OR DELETE OR UPDATE ON "order_item"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION order_version_bump();
+CREATE CONSTRAINT TRIGGER order_version_payment AFTER INSERT OR DELETE OR UPDATE ON "payment"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION order_version_bump();
+-- Product names and images shown on order items come from the order item
+-- snapshot, except the image: a changed main image shows at the next order change.
+
+CREATE FUNCTION order_version_bump_now() RETURNS void AS $$
+  INSERT INTO order_version AS v (id, version) VALUES (TRUE, nextval('order_version_seq'))
+  ON CONFLICT (id) DO UPDATE SET version = nextval('order_version_seq');
+$$ LANGUAGE sql;

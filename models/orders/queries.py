@@ -12,8 +12,10 @@ indexes of migrations/0008_orders.sql. Statements run prepared
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,9 +144,37 @@ def _count_sql(f: OrderFilters, where: list[str]) -> str:
     return "(SELECT count(*) FROM orders o WHERE " + " AND ".join(where) + ")"
 
 
+# Pages built under each order version (see migrations/0008_orders.sql), per
+# process: the admin's table is read far more often than orders change.
+PAGE_CACHE_SIZE = 512
+_pages: "OrderedDict[tuple, tuple[int, bytes]]" = OrderedDict()
+
+
+async def order_version() -> int | None:
+    rows = await fetch_prepared("SELECT version FROM order_version", {})
+    return rows[0][0] if rows else None
+
+
 async def order_page(f: OrderFilters, page: int, size: int) -> tuple[int, Any]:
     """``(count, results)`` for one page; ``results`` is a JSON array as an
-    ``orjson.Fragment``. One statement."""
+    ``orjson.Fragment``. Two statements at most: the order version, then —
+    unless this page was already built under that version — the page."""
+    version = await order_version()
+    key = (version, dataclasses.astuple(f), page, size)
+    if version is not None:
+        hit = _pages.get(key)
+        if hit is not None:
+            _pages.move_to_end(key)
+            return hit[0], orjson.Fragment(hit[1])
+    count, text = await _build_page(f, page, size)
+    if version is not None:
+        _pages[key] = (count, text)
+        while len(_pages) > PAGE_CACHE_SIZE:
+            _pages.popitem(last=False)
+    return count, orjson.Fragment(text)
+
+
+async def _build_page(f: OrderFilters, page: int, size: int) -> tuple[int, bytes]:
     where, params = _where(f)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     params.update(limit=size, offset=(page - 1) * size)
@@ -159,7 +189,7 @@ async def order_page(f: OrderFilters, page: int, size: int) -> tuple[int, Any]:
     # would pick one for every term, seconds wrong for common ones).
     rows = await (fetch_all(sql, params) if f.search else fetch_prepared(sql, params))
     row = rows[0]
-    return int(row[0]), orjson.Fragment(row[1].encode())
+    return int(row[0]), row[1].encode()
 
 
 async def order_payload(order_id: int, user_id: int | None = None) -> Any:
