@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable
 
+import orjson
+
 import settings
 from models.catalog.tables import variation_price
 from models.db import db, fetch_all, fetch_one, money, transaction, utcnow
@@ -176,8 +178,6 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
              draft.shipping_method_id, draft.promo_code_id, created.date() + dt.timedelta(days=draft.estimated_days),
              draft.note, holds_stock, created, utcnow()])
         order_id, number = row
-        import orjson
-
         lines = draft.lines
         await db.aio_execute_sql(
             "INSERT INTO order_item (order_id, product_id, variation_id, product_name, product_sku, variants, "

@@ -8,7 +8,10 @@ and the page total is carried along; the handler sends the JSON text as it is
 triggers) when the only filter is the status, so the admin's default list and
 its status tabs never count a million rows; other filters count through the
 indexes of migrations/0008_orders.sql. Statements run prepared
-(``fetch_prepared``): planning would cost as much as running them.
+(``fetch_prepared``): planning would cost as much as running them (searches
+excepted: their plan depends on the term). Built pages are kept per process
+under the order version (a row bumped at every commit that changes orders,
+items or payments), so a repeated list request costs one tiny read.
 """
 from __future__ import annotations
 
