@@ -9,6 +9,7 @@ from celery import Celery
 import settings
 
 settings.resolve_services()
+settings.DATA_DIR.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
 
 
 def broker_url(redis_url: str) -> str:
@@ -21,7 +22,8 @@ def broker_url(redis_url: str) -> str:
 # task_cls: every task claims its outbox row before running and marks it
 # finished after (tasks/_runner.py), so a redelivered job runs once.
 app = Celery("avantlush", broker=broker_url(settings.REDIS_URL), task_cls="tasks._runner:OutboxTask",
-             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.orders"])
+             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.maintenance",
+                      "tasks.orders"])
 app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,  # a task lost with its worker runs again
@@ -33,7 +35,10 @@ app.conf.update(
     broker_connection_timeout=5,
     task_publish_retry_policy={"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 2},
     timezone="UTC",
-    beat_schedule={"rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0}},
+    beat_schedule={
+        "rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0},
+        "cleanup": {"task": "tasks.maintenance.cleanup", "schedule": 3600.0},  # models/cleanup.py
+    },
     beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     worker_hijack_root_logger=False,
 )

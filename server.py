@@ -4,6 +4,7 @@
     python server.py migrate              apply database migrations
     python server.py create-admin --email E --password P
     python server.py seed [--products N] [--customers N] [--orders N]
+    python server.py jobs [--retry ID…|failed]  background jobs pending or failed
     python server.py relay                the outbox relay alone (web processes run one unless OUTBOX_RELAY=0)
     python server.py dev                  what `make run` runs: services, migrations,
                                           demo data, then web + worker + beat
@@ -45,11 +46,13 @@ def setup_logging() -> None:
 def make_app(**overrides) -> tornado.web.Application:
     from handlers import all_routes
     from handlers.base import NotFoundHandler
+    from handlers.media import StaticHandler
 
     options = dict(
         default_handler_class=NotFoundHandler,
         static_path=str(settings.ROOT / "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,
         compress_response=True,
         log_function=_log_request,
     )
@@ -159,7 +162,10 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
 
 
 async def serve(sockets: list) -> None:
+    from models.passwords import warm_up
+
     await connect()
+    await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
     server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()
@@ -317,6 +323,29 @@ def cmd_seed(args: argparse.Namespace) -> None:
     _run(seed, args.products, args.customers, args.orders, True)
 
 
+def cmd_jobs(args: argparse.Namespace) -> None:
+    """List background jobs not done yet (pending, in the broker, running,
+    retrying, failed); --retry queues failed (or given) jobs again."""
+    from models import outbox
+
+    if args.retry is not None:
+        try:
+            changed = _run(outbox.retry_jobs, None if args.retry == ["failed"] else args.retry)
+        except ValueError as exc:
+            sys.exit(f"jobs: {exc}")
+        print(f"Queued again: {changed} job(s).")
+        return
+    counts = _run(outbox.job_counts)
+    print("Jobs by state: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    rows = _run(outbox.unfinished_and_failed, args.limit)
+    if not rows:
+        print("Nothing pending or failed.")
+        return
+    for job_id, task, state, created, due, published, runs, error, job_args in rows:
+        print(f"{job_id}  {state:<9} {task}{tuple(job_args)!r}  created {created:%Y-%m-%d %H:%M:%S}"
+              f"  due {due:%H:%M:%S}  published {published}x  ran {runs}x" + (f"\n    last error: {error}" if error else ""))
+
+
 def cmd_dev(_args: argparse.Namespace) -> None:
     sys.exit(run_all())
 
@@ -333,7 +362,10 @@ def procfile() -> dict[str, str]:
 def run_all(names: tuple[str, ...] = ("web", "worker", "beat")) -> int:
     """A small supervisor for `make run`: embedded services (unless the URLs are
     set), migrations, demo data on an empty database, then the Procfile's web,
-    worker and beat. Ctrl-C or SIGTERM stops every child, then the services."""
+    worker and beat. A child that exits is started again after a short backoff
+    (1 s, doubling up to 30 s while it keeps crashing), the others keep running.
+    Ctrl-C or SIGTERM stops every child (each gets SHUTDOWN_GRACE_SECONDS to
+    finish its work), then the embedded PostgreSQL and Redis, and waits for them."""
     import subprocess
     import time
 
@@ -348,42 +380,70 @@ def run_all(names: tuple[str, ...] = ("web", "worker", "beat")) -> int:
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     commands = procfile()
-    children: dict[str, subprocess.Popen] = {}
+    children: dict[str, subprocess.Popen | None] = {}
+    started: dict[str, float] = {}
+    delay: dict[str, float] = {name: 0.0 for name in names}
+    due: dict[str, float] = {}
     stopping = False
 
     def stop(*_):
         nonlocal stopping
         stopping = True
 
+    def spawn(name: str) -> None:
+        # Own session: the terminal's Ctrl-C reaches only us, and we stop the
+        # children in order, then the services they use.
+        # exec: the child is the process itself, not a shell that would exit on
+        # SIGTERM before the process has finished its graceful shutdown.
+        children[name] = subprocess.Popen("exec " + commands[name], shell=True, env=env, cwd=settings.ROOT,
+                                          start_new_session=True)
+        started[name] = time.monotonic()
+        log.info("started %s (pid %d): %s", name, children[name].pid, commands[name])
+
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     for name in names:
-        # Own session: the terminal's Ctrl-C reaches only us, and we stop the
-        # children in order, then the services they use.
-        children[name] = subprocess.Popen(commands[name], shell=True, env=env, cwd=settings.ROOT,
-                                          start_new_session=True)
-        log.info("started %s (pid %d): %s", name, children[name].pid, commands[name])
+        spawn(name)
     log.info("AvantLush is up on http://localhost:%s/api/ (Ctrl-C stops everything)", settings.PORT)
-    code = 0
     while not stopping:
+        now = time.monotonic()
         for name, child in children.items():
-            if child.poll() is not None:
-                log.error("%s exited with code %s; stopping the others", name, child.returncode)
-                stopping, code = True, 1
-        time.sleep(0.2)
-    for child in children.values():
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for child in children.values():
+            if child is None:
+                if now >= due[name] and not stopping:
+                    spawn(name)
+            elif child.poll() is not None:
+                # Whatever it left behind (a killed Celery parent's pool
+                # processes, a web parent's children) is asked to finish.
+                _signal_group(child.pid, signal.SIGTERM)
+                delay[name] = 1.0 if now - started[name] > 30 else min(30.0, max(1.0, delay[name] * 2))
+                log.error("%s (pid %d) exited with code %s; restarting it in %.0fs",
+                          name, child.pid, child.returncode, delay[name])
+                children[name], due[name] = None, now + delay[name]
+        time.sleep(0.1)
+    log.info("stopping web, worker and beat (grace %.0fs)", settings.SHUTDOWN_GRACE_SECONDS)
+    live = [child for child in children.values() if child is not None]
+    for child in live:
+        _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + settings.SHUTDOWN_GRACE_SECONDS + 5
+    for child in live:
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+            log.warning("pid %d did not stop in time; killing it", child.pid)
+            _signal_group(child.pid, signal.SIGKILL)
             child.wait()
-    embedded.stop_all()
+    for child in live:  # leftovers of a group whose leader exited first
+        _signal_group(child.pid, signal.SIGKILL)
+    embedded.stop_all()  # waits for Redis to exit and PostgreSQL to shut down
     log.info("stopped")
-    return code
+    return 0
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -400,6 +460,10 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--customers", type=int, default=10)
     seed.add_argument("--orders", type=int, default=0)
     seed.set_defaults(fn=cmd_seed)
+    jobs = sub.add_parser("jobs", help="list background jobs pending or failed; --retry to queue them again")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--retry", nargs="+", metavar="ID", help="job ids, or 'failed' for every failed job")
+    jobs.set_defaults(fn=cmd_jobs)
     sub.add_parser("relay", help="run the outbox relay alone").set_defaults(fn=cmd_relay)
     sub.add_parser("dev", help="services + migrations + demo data + web, worker and beat").set_defaults(fn=cmd_dev)
     args = parser.parse_args(argv)

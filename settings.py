@@ -81,6 +81,9 @@ EMAIL_FROM = _env("EMAIL_FROM", "AvantLush <no-reply@avantlush.com>")
 ADMIN_NOTIFICATION_EMAILS = [e.strip() for e in (_env("ADMIN_NOTIFICATION_EMAILS", "") or "").split(",") if e.strip()]
 
 CLOUDINARY_URL = _env("CLOUDINARY_URL")
+# Uploaded images: larger ones are refused before they are decoded.
+IMAGE_MAX_SIDE = _int("IMAGE_MAX_SIDE", 8000)
+IMAGE_MAX_PIXELS = _int("IMAGE_MAX_PIXELS", 40_000_000)
 
 STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
@@ -118,9 +121,12 @@ OUTBOX_RELAY = _bool("OUTBOX_RELAY", default=True)
 OUTBOX_POLL_SECONDS = _float("OUTBOX_POLL_SECONDS", 2.0)  # fallback poll besides LISTEN/NOTIFY
 OUTBOX_RETRY_MAX_SECONDS = _float("OUTBOX_RETRY_MAX_SECONDS", 5.0)  # backoff cap while the broker is down
 OUTBOX_PUBLISH_TIMEOUT_SECONDS = _float("OUTBOX_PUBLISH_TIMEOUT_SECONDS", 5.0)
-# A job published or started but not finished after this long is published
-# again (its worker died, or Redis lost it); keep it above the longest task.
+# A job published but not started after this long is published again (Redis
+# lost it); keep it above the usual queue backlog.
 OUTBOX_REDELIVER_SECONDS = _float("OUTBOX_REDELIVER_SECONDS", 300.0)
+# A running job renews its lease every third of this; a job whose worker died
+# (no renewal for this long) is published again.
+OUTBOX_RUN_LEASE_SECONDS = _float("OUTBOX_RUN_LEASE_SECONDS", 30.0)
 OUTBOX_RETENTION_DAYS = _float("OUTBOX_RETENTION_DAYS", 7.0)  # finished rows are pruned after this
 EXPORT_RETENTION_HOURS = _float("EXPORT_RETENTION_HOURS", 24.0)  # finished export files and jobs
 SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 25.0)  # SIGTERM: time to finish in-flight work
@@ -135,9 +141,14 @@ def _secret_key() -> str:
     path = DATA_DIR / "secret_key"
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(48))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        # Readable by its owner only, from the first byte on.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
         os.replace(tmp, path)
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a key file made by an older version
     return path.read_text().strip()
 
 

@@ -73,7 +73,7 @@ class ValidOut(Out):
 
 
 class RegisterHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "register"
 
     @api(body=RegisterIn, response=RegisterOut, status=201)
     async def post(self):
@@ -84,17 +84,18 @@ class RegisterHandler(BaseHandler):
 
 
 class LoginHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "login"
 
     @api(body=LoginIn, response=SessionOut)
     async def post(self):
         """Log in with email and password."""
         data = self.parse(LoginIn)
+        await self.limit("login_email", auth.normalize_email(data.email))  # guesses spread over many IPs
         self.reply(await auth.login(data.email, data.password))
 
 
 class GoogleLoginHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "google"
 
     @api(body=GoogleIn, response=SessionOut)
     async def post(self):
@@ -112,7 +113,7 @@ class VerifyEmailHandler(BaseHandler):
 
 
 class ResendVerificationHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "resend_verification"
 
     @api(body=EmailIn, response=MessageOut)
     async def post(self):
@@ -123,7 +124,7 @@ class ResendVerificationHandler(BaseHandler):
 
 
 class ForgotPasswordHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "forgot_password"
 
     @api(body=EmailIn, response=MessageOut)
     async def post(self):
@@ -134,7 +135,7 @@ class ForgotPasswordHandler(BaseHandler):
 
 
 class ResetPasswordHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "reset_password"
 
     @api(body=PasswordIn, response=MessageOut)
     async def post(self, uidb64: str, token: str):
@@ -167,7 +168,7 @@ class TokenRefreshHandler(BaseHandler):
 class LogoutHandler(BaseHandler):
     @api(body=RefreshIn, response=MessageOut)
     async def post(self):
-        """Revoke a refresh token."""
+        """End the session of a refresh token: its refresh and access tokens stop working."""
         data = self.parse(RefreshIn)
         await auth.logout(data.refresh_token)
         self.reply({"success": True, "message": "Successfully logged out"})

@@ -110,12 +110,21 @@ _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError
 _UNSAFE_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=-]")  # what may be echoed in a header
 
 
+# HTML pages (email previews, docs): nothing from elsewhere, no framing.
+HTML_CSP = ("default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+MAX_OFFSET = 2 ** 31 - 1  # no list holds more rows than a SERIAL id can count
+
+
 class BaseHandler(tornado.web.RequestHandler):
     # Role needed per method; ``role`` is the default for methods not listed.
     role: str | None = PUBLIC
     roles: dict[str, str | None] = {}
-    # Anonymous POSTs to credential endpoints use the strict "auth" rate limit.
+    # Credential endpoints name their own strict bucket (models.ratelimit.CREDENTIAL_GROUPS):
+    # their POSTs count there per client, whether or not a bearer token is sent.
     rate_scope: str | None = None
+    # Content-Security-Policy of HTML responses (a page with its own needs may widen it).
+    content_security_policy: str = HTML_CSP
     default_page_size = 12
     # Extra keys some endpoints document on their 401 body (e.g. ``valid: false``).
     error_extra: dict[str, Any] = {}
@@ -128,6 +137,8 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- lifecycle --
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Server", "AvantLush")  # not Tornado's name and version
         origin = self.request.headers.get("Origin")
         allowed = settings.CORS_ALLOWED_ORIGINS
         if origin and ("*" in allowed or origin in allowed):
@@ -146,7 +157,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self._current_user = None
         if self.request.method == "OPTIONS":
             return
-        claims = self._token_claims()
+        if self.rate_scope and self.request.method == "POST":
+            # A credential endpoint: its own strict bucket per client, and the
+            # Authorization header is not even looked at, so no token (valid or
+            # not) can move these requests into a roomier bucket.
+            await ratelimit.hit(self.rate_scope, self.client_bucket())
+            return
+        try:
+            claims = self._token_claims()
+        except Unauthorized:
+            await ratelimit.hit("anon", self.client_bucket())  # bad tokens cost the sender too
+            raise
         await self._rate_limit(claims)
         if claims is not None:
             self._current_user = await auth_actions.user_for_claims(claims)
@@ -167,11 +188,17 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def _rate_limit(self, claims: dict | None) -> None:
         if claims is not None:
-            scope, ident = "user", f"u{claims['sub']}"
+            await ratelimit.hit("user", f"u{claims['sub']}")
         else:
-            scope = "auth" if (self.rate_scope == "auth" and self.request.method == "POST") else "anon"
-            ident = self.client_ip()
-        await ratelimit.hit(scope, ident)
+            await ratelimit.hit("anon", self.client_bucket())
+
+    async def limit(self, group: str, ident: str) -> None:
+        """Count one more request in bucket ``group`` of ``ident`` (e.g. login per email)."""
+        await ratelimit.hit(group, ident)
+
+    def client_bucket(self) -> str:
+        """The rate-limit identity of the client: its IP, IPv6 per /64."""
+        return ratelimit.client_bucket(self.client_ip())
 
     def client_ip(self) -> str:
         if settings.TRUST_PROXY:
@@ -229,8 +256,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps(data))
 
     def base_url(self) -> str:
-        """Scheme and host of this request, for absolute links in responses."""
-        return f"{self.request.protocol}://{self.request.host}"
+        """The server's public address (``BACKEND_URL``) for absolute links in
+        responses: never the request's Host header, which the client chooses."""
+        return settings.BACKEND_URL
 
     def absolute_url(self, **params: Any) -> str:
         args = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
@@ -279,7 +307,16 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValueError:
             errors["page_size"] = ["A positive whole number is required."]
             raise ValidationFailed(errors=errors)
-        return page, min(size, 100)
+        size = min(size, 100)
+        if (page - 1) * size > MAX_OFFSET:  # beyond the last page of any list, however long
+            raise NotFound("Invalid page.")
+        return page, size
+
+    def flush(self, include_footers: bool = False) -> Any:
+        if not self._headers_written and self._headers.get("Content-Type", "").startswith("text/html"):
+            self.set_header("Content-Security-Policy", self.content_security_policy)
+            self.set_header("X-Frame-Options", "DENY")
+        return super().flush(include_footers)
 
     # -- errors --
     def _handle_request_exception(self, e: BaseException) -> None:

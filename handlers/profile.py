@@ -17,6 +17,8 @@ class ProfileIn(In):
 
 class DetailsIn(ProfileIn):
     email: Email | None = None
+    current_password: str | None = Field(default=None, max_length=128,
+                                         description="Required to change the email address.")
 
 
 class ProfileOut(Out):
@@ -67,7 +69,7 @@ class UpdateDetailsHandler(BaseHandler):
 
     @api(body=DetailsIn, response=ProfileOut)
     async def patch(self):
-        """Update name, email and phone in one call."""
+        """Update name, email and phone in one call (a new email needs ``current_password``)."""
         data = self.parse(DetailsIn)
         profile = await profiles.load_profile_for(self.current_user)
         profile = await profiles.update_profile(self.current_user, profile, data.model_dump(exclude_unset=True))

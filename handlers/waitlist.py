@@ -18,7 +18,7 @@ class WaitlistOut(Out):
 
 
 class WaitlistSignupHandler(BaseHandler):
-    rate_scope = "auth"
+    rate_scope = "waitlist"
 
     @api(body=WaitlistIn, response=WaitlistOut, status=201)
     async def post(self):

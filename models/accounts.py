@@ -22,6 +22,8 @@ class User(BaseModel):
     google_sub = pw.CharField(max_length=64, null=True, unique=True)
     date_joined = pw.DateTimeField(default=utcnow)
     last_login = pw.DateTimeField(null=True)
+    # In every access token ("ver"): bumping it ends every session at once.
+    token_version = pw.IntegerField(default=0)
 
     class Meta:
         table_name = "users"
@@ -51,20 +53,41 @@ class Customer(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+class AuthSession(BaseModel):
+    """One login: its refresh tokens form a family, its access tokens carry the id ("sid")."""
+
+    id = pw.CharField(max_length=32, primary_key=True)
+    user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE", index=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    revoked_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "auth_session"
+
+
 class RefreshToken(BaseModel):
     jti = pw.CharField(max_length=64, primary_key=True)
     user = pw.ForeignKeyField(User, backref="refresh_tokens", on_delete="CASCADE", index=True)
+    session = pw.ForeignKeyField(AuthSession, backref="refresh_tokens", null=True, on_delete="CASCADE", index=True)
     created_at = pw.DateTimeField(default=utcnow)
     expires_at = pw.DateTimeField()
     revoked_at = pw.DateTimeField(null=True)
 
 
 class OneTimeToken(BaseModel):
-    """Email verification and password reset tokens, stored as SHA-256 hashes."""
+    """Email verification and password reset links.
+
+    The link token is HMAC(SECRET_KEY, nonce): the email task derives it from
+    the row, so no usable token ever travels through the broker, and the
+    database holds only its SHA-256 (``token_hash``) and the nonce. A link is
+    bound to the address it was sent to (``email``).
+    """
 
     user = pw.ForeignKeyField(User, backref="one_time_tokens", on_delete="CASCADE", index=True)
     purpose = pw.CharField(max_length=10, constraints=[pw.Check("purpose IN ('verify', 'reset')")])
     token_hash = pw.CharField(max_length=64, unique=True)
+    email = pw.CharField(max_length=254, null=True)
+    nonce = pw.CharField(max_length=64, null=True)
     created_at = pw.DateTimeField(default=utcnow)
     expires_at = pw.DateTimeField()
     used_at = pw.DateTimeField(null=True)
@@ -97,4 +120,4 @@ class WaitlistEntry(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
-TABLES = [User, Profile, Customer, RefreshToken, OneTimeToken, Address, WaitlistEntry]
+TABLES = [User, Profile, Customer, AuthSession, RefreshToken, OneTimeToken, Address, WaitlistEntry]

@@ -1,7 +1,16 @@
 """Account use cases: registration, login (password and Google), JWTs with
 refresh rotation, email verification and password reset.
 
-Tokens sent by email are random, single-use, expiring, and stored hashed.
+Sessions (see README, "Sessions"): a login opens an ``AuthSession``; its
+refresh tokens rotate within it and its access tokens carry its id (``sid``)
+and the user's ``token_version`` (``ver``). Logout revokes the session;
+a password reset, refresh-token reuse, blocking or deletion bump the version
+and so end every session. The one query that loads the user on each request
+reads both, so checking them costs nothing extra.
+
+Links sent by email are single-use, expiring, bound to the address they were
+sent to, and stored hashed; the email task derives the link from a nonce in
+the row (HMAC with SECRET_KEY), so the broker never carries a usable token.
 Emails go out through Celery after the transaction commits.
 """
 from __future__ import annotations
@@ -11,6 +20,7 @@ import base64
 import datetime as dt
 import functools
 import hashlib
+import hmac
 import secrets
 import uuid
 from typing import Any
@@ -19,7 +29,7 @@ import jwt
 import peewee as pw
 
 import settings
-from models.accounts import Customer, OneTimeToken, Profile, RefreshToken, User
+from models.accounts import AuthSession, Customer, OneTimeToken, Profile, RefreshToken, User
 from models.db import transaction, utcnow
 from models.errors import AppError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from models.jobs import enqueue
@@ -27,6 +37,9 @@ from models.passwords import check_password, hash_password, password_errors
 
 ALGORITHM = "HS256"
 INVALID_TOKEN = "Token is invalid or expired"
+INVALID_CREDENTIALS = "Invalid credentials"
+# One answer for a wrong password and an unknown email (the spec's shape).
+BAD_PASSWORD_ERRORS = {"password": ["Invalid password for this account."]}
 
 
 # --- JWT ---------------------------------------------------------------------
@@ -35,13 +48,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def issue_token(user_id: int, kind: str) -> tuple[str, str, dt.datetime]:
-    """A signed JWT of ``kind`` (access|refresh): returns (token, jti, expiry)."""
+def issue_token(user_id: int, kind: str, *, version: int = 0, sid: str | None = None) -> tuple[str, str, dt.datetime]:
+    """A signed JWT of ``kind`` (access|refresh): returns (token, jti, expiry).
+
+    ``version`` is the user's token_version and ``sid`` the session: tokens of
+    an older version or of a revoked session are refused.
+    """
     lifetime = settings.ACCESS_TOKEN_SECONDS if kind == "access" else settings.REFRESH_TOKEN_SECONDS
     now = _now()
     exp = now + dt.timedelta(seconds=lifetime)
     jti = uuid.uuid4().hex
-    claims = {"sub": str(user_id), "type": kind, "iat": int(now.timestamp()), "exp": int(exp.timestamp()), "jti": jti}
+    claims = {"sub": str(user_id), "type": kind, "iat": int(now.timestamp()), "exp": int(exp.timestamp()),
+              "jti": jti, "ver": version}
+    if sid:
+        claims["sid"] = sid
     return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM), jti, exp.replace(tzinfo=None)
 
 
@@ -56,14 +76,23 @@ def decode_token(token: str, kind: str) -> dict:
     return claims
 
 
-def access_token(user: User) -> str:
-    return issue_token(user.id, "access")[0]
+def access_token(user: User, sid: str | None = None) -> str:
+    """An access token of ``user`` (of session ``sid`` when given)."""
+    return issue_token(user.id, "access", version=user.token_version or 0, sid=sid)[0]
 
 
-async def token_pair(user: User) -> dict[str, str]:
-    refresh, jti, exp = issue_token(user.id, "refresh")
-    await RefreshToken.aio_create(jti=jti, user=user.id, expires_at=exp)
-    return {"access_token": access_token(user), "refresh_token": refresh}
+async def _open_session(user: User) -> str:
+    sid = uuid.uuid4().hex
+    await AuthSession.aio_create(id=sid, user=user.id)
+    return sid
+
+
+async def token_pair(user: User, sid: str | None = None) -> dict[str, str]:
+    """A refresh + access token of session ``sid`` (a new session when None)."""
+    sid = sid or await _open_session(user)
+    refresh, jti, exp = issue_token(user.id, "refresh", version=user.token_version or 0, sid=sid)
+    await RefreshToken.aio_create(jti=jti, user=user.id, session=sid, expires_at=exp)
+    return {"access_token": access_token(user, sid), "refresh_token": refresh}
 
 
 def _with_customer(query: pw.ModelSelect) -> pw.ModelSelect:
@@ -71,17 +100,47 @@ def _with_customer(query: pw.ModelSelect) -> pw.ModelSelect:
         Customer, pw.JOIN.LEFT_OUTER, on=(Customer.user == User.id))
 
 
+def _claim_version(claims: dict) -> int:
+    try:
+        return int(claims.get("ver", 0))
+    except (TypeError, ValueError):
+        return -1
+
+
 async def user_for_claims(claims: dict) -> User:
-    """The active, unblocked user an access token names (one query)."""
+    """The active, unblocked user an access token names, if the token's
+    version is current and its session still open (one query)."""
     try:
         user_id = int(claims["sub"])
     except (TypeError, ValueError):
         raise Unauthorized(INVALID_TOKEN) from None
-    rows = await _with_customer(User.select().where(User.id == user_id)).objects().aio_execute()
+    query = _with_customer(User.select().where(User.id == user_id))
+    sid = claims.get("sid")
+    if sid is not None:
+        query = query.select_extend(AuthSession.id.alias("session_id"), AuthSession.revoked_at.alias(
+            "session_revoked_at")).join_from(User, AuthSession, pw.JOIN.LEFT_OUTER, on=(
+                (AuthSession.id == str(sid)) & (AuthSession.user == User.id)))
+    rows = await query.objects().aio_execute()
     user = rows[0] if rows else None
     if user is None or not user.is_active or getattr(user, "customer_status", None) == "blocked":
         raise Unauthorized(INVALID_TOKEN)
+    if _claim_version(claims) != user.token_version:
+        raise Unauthorized(INVALID_TOKEN)
+    if sid is not None and (getattr(user, "session_id", None) is None
+                            or getattr(user, "session_revoked_at", None) is not None):
+        raise Unauthorized(INVALID_TOKEN)
     return user
+
+
+async def end_all_sessions(user_id: int) -> None:
+    """Every session of the user ends at once: its access tokens (by version)
+    and its refresh tokens. Runs inside the caller's transaction."""
+    now = utcnow()
+    await User.update(token_version=User.token_version + 1).where(User.id == user_id).aio_execute()
+    await AuthSession.update(revoked_at=now).where(
+        (AuthSession.user == user_id) & AuthSession.revoked_at.is_null()).aio_execute()
+    await RefreshToken.update(revoked_at=now).where(
+        (RefreshToken.user == user_id) & RefreshToken.revoked_at.is_null()).aio_execute()
 
 
 def user_payload(user: User) -> dict[str, Any]:
@@ -113,21 +172,53 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _new_one_time_token(user: User, purpose: str) -> str:
-    """Invalidate the user's unused tokens of ``purpose`` and make a new one."""
-    lifetime = settings.VERIFY_TOKEN_SECONDS if purpose == "verify" else settings.RESET_TOKEN_SECONDS
-    now = utcnow()
-    await OneTimeToken.update(used_at=now).where(
-        (OneTimeToken.user == user.id) & (OneTimeToken.purpose == purpose) & OneTimeToken.used_at.is_null()
+def link_token(nonce: str) -> str:
+    """The token of a one-time link, derived from its row's nonce: only a
+    holder of SECRET_KEY (the app, the worker) can make it."""
+    mac = hmac.new(settings.SECRET_KEY.encode(), f"one-time-link:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+async def _kill_one_time_tokens(user_id: int, purposes: tuple[str, ...] = ("verify", "reset")) -> None:
+    await OneTimeToken.update(used_at=utcnow()).where(
+        (OneTimeToken.user == user_id) & OneTimeToken.purpose.in_(purposes) & OneTimeToken.used_at.is_null()
     ).aio_execute()
-    raw = secrets.token_urlsafe(32)
-    await OneTimeToken.aio_create(user=user.id, purpose=purpose, token_hash=_hash(raw),
-                                  expires_at=now + dt.timedelta(seconds=lifetime))
-    return raw
+
+
+async def _issue_one_time_token(user: User, purpose: str) -> OneTimeToken:
+    """Invalidate the user's unused links of ``purpose`` and make a new one,
+    bound to the user's current address."""
+    lifetime = settings.VERIFY_TOKEN_SECONDS if purpose == "verify" else settings.RESET_TOKEN_SECONDS
+    await _kill_one_time_tokens(user.id, (purpose,))
+    nonce = secrets.token_urlsafe(32)
+    return await OneTimeToken.aio_create(user=user.id, purpose=purpose, email=user.email, nonce=nonce,
+                                         token_hash=_hash(link_token(nonce)),
+                                         expires_at=utcnow() + dt.timedelta(seconds=lifetime))
+
+
+async def _new_one_time_token(user: User, purpose: str) -> str:
+    """A new link token of ``purpose`` for ``user`` (the old ones die)."""
+    return link_token((await _issue_one_time_token(user, purpose)).nonce)
+
+
+async def one_time_link(token_id: int) -> tuple[str, str, User] | None:
+    """(address, link token, user) of an unused, unexpired one-time token row,
+    for the email task; None when the link is dead (used, expired, superseded,
+    or the account's address changed since)."""
+    rows = await (OneTimeToken.select(OneTimeToken, User).join(User).where(
+        (OneTimeToken.id == token_id) & OneTimeToken.used_at.is_null() & (OneTimeToken.expires_at > utcnow())
+    ).aio_execute())
+    if not rows or rows[0].nonce is None:
+        return None
+    row = rows[0]
+    if row.email is not None and row.email != row.user.email:
+        return None
+    return row.email or row.user.email, link_token(row.nonce), row.user
 
 
 async def _consume_one_time_token(uidb64: str, raw: str, purpose: str) -> User | None:
-    """Mark a valid token used and return its user; None when invalid."""
+    """Mark a valid token used and return its user; None when invalid (also
+    when the account's address is no longer the one the link was sent to)."""
     user_id = uid_decode(uidb64)
     if user_id is None:
         return None
@@ -138,8 +229,12 @@ async def _consume_one_time_token(uidb64: str, raw: str, purpose: str) -> User |
     ).for_update().aio_execute())
     if not rows:
         return None
+    users = await User.select().where(User.id == user_id).for_update().aio_execute()
+    user = users[0] if users else None
+    if user is None or (rows[0].email is not None and rows[0].email != user.email):
+        return None
     await OneTimeToken.update(used_at=utcnow()).where(OneTimeToken.id == rows[0].id).aio_execute()
-    return await User.aio_get_or_none(User.id == user_id)
+    return user
 
 
 # --- use cases ---------------------------------------------------------------
@@ -181,20 +276,22 @@ async def register(email: str, password: str, location: str = "", full_name: str
     hashed = await hash_password(password)
     async with transaction():
         user = await _create_account(email, hashed, full_name=full_name, location=location)
-        raw = await _new_one_time_token(user, "verify")
-        await enqueue("tasks.emails.send_verification_email", user.id, raw)
+        link = await _issue_one_time_token(user, "verify")
+        await enqueue("tasks.emails.send_verification_email", link.id)
     return user, access_token(user)
 
 
 async def login(email: str, password: str) -> dict[str, Any]:
-    """Password login. Raises Unauthorized for bad credentials, Forbidden when blocked."""
+    """Password login. Raises Unauthorized for bad credentials, Forbidden when blocked.
+
+    An unknown email, a Google-only account and a wrong password get the same
+    answer in the same time (a dummy hash of the configured cost is checked).
+    """
     email = normalize_email(email)
     rows = await _with_customer(User.select().where(User.email == email)).objects().aio_execute()
     user = rows[0] if rows else None
     if not await check_password(password, user.password_hash if user else None):
-        if user is None:
-            raise Unauthorized("Invalid credentials", {"email": ["No account found with this email address."]})
-        raise Unauthorized("Invalid credentials", {"password": ["Invalid password for this account."]})
+        raise Unauthorized(INVALID_CREDENTIALS, BAD_PASSWORD_ERRORS)
     return await _start_session(user)
 
 
@@ -229,14 +326,26 @@ async def google_login(token: str, location: str = "") -> dict[str, Any]:
     email, sub = normalize_email(info["email"]), str(info["sub"])
     verified = bool(info.get("email_verified"))
     async with transaction():
-        user = await User.aio_get_or_none((User.google_sub == sub) | (User.email == email))
+        rows = await User.select().where((User.google_sub == sub) | (User.email == email)).order_by(
+            pw.fn.COALESCE(User.google_sub == sub, False).desc()).for_update().aio_execute()  # the Google id first
+        user = rows[0] if rows else None
         if user is None:
             user = await _create_account(email, None, full_name=info.get("name", ""), location=location,
                                          is_verified=verified, google_sub=sub)
-        elif user.google_sub is None or (verified and not user.is_verified):
-            await User.update(google_sub=sub, is_verified=user.is_verified or verified).where(
-                User.id == user.id).aio_execute()
-            user.is_verified = user.is_verified or verified
+        elif user.google_sub is None:
+            # Linking by address: only when Google vouches for the address.
+            if not verified:
+                raise AppError("This email address is already registered. Sign in with your password.")
+            changes: dict[str, Any] = {"google_sub": sub, "is_verified": True}
+            if not user.is_verified and user.password_hash is not None:
+                # Whoever registered this address never proved it was theirs:
+                # their password and sessions end (no pre-registered way in).
+                changes["password_hash"] = None
+                await end_all_sessions(user.id)
+                await _kill_one_time_tokens(user.id)
+            await User.update(**changes).where(User.id == user.id).aio_execute()
+        elif verified and not user.is_verified and user.email == email:
+            await User.update(is_verified=True).where(User.id == user.id).aio_execute()
     rows = await _with_customer(User.select().where(User.id == user.id)).objects().aio_execute()
     return await _start_session(rows[0])
 
@@ -256,8 +365,8 @@ async def resend_verification(email: str) -> None:
     if user is None:
         raise NotFound("No unverified user found with this email")
     async with transaction():
-        raw = await _new_one_time_token(user, "verify")
-        await enqueue("tasks.emails.send_verification_email", user.id, raw)
+        link = await _issue_one_time_token(user, "verify")
+        await enqueue("tasks.emails.send_verification_email", link.id)
 
 
 async def forgot_password(email: str) -> None:
@@ -265,12 +374,12 @@ async def forgot_password(email: str) -> None:
     if user is None:
         raise NotFound("No user found with this email address")
     async with transaction():
-        raw = await _new_one_time_token(user, "reset")
-        await enqueue("tasks.emails.send_password_reset_email", user.id, raw)
+        link = await _issue_one_time_token(user, "reset")
+        await enqueue("tasks.emails.send_password_reset_email", link.id)
 
 
 async def reset_password(uidb64: str, token: str, password: str) -> None:
-    """Set a new password from a reset link; the link works once; sessions end."""
+    """Set a new password from a reset link; the link works once; every session ends."""
     problems = password_errors(password)
     if problems:
         raise ValidationFailed(errors={"password": problems})
@@ -280,17 +389,12 @@ async def reset_password(uidb64: str, token: str, password: str) -> None:
         if user is None:
             raise AppError("Invalid reset link")
         await User.update(password_hash=hashed).where(User.id == user.id).aio_execute()
-        await revoke_all_refresh_tokens(user.id)
-
-
-async def revoke_all_refresh_tokens(user_id: int) -> None:
-    await RefreshToken.update(revoked_at=utcnow()).where(
-        (RefreshToken.user == user_id) & RefreshToken.revoked_at.is_null()).aio_execute()
+        await end_all_sessions(user.id)
 
 
 async def refresh(refresh_token: str) -> dict[str, Any]:
-    """Rotate a refresh token. Reusing a rotated token is refused and, as it
-    means the token leaked, ends every session of that user."""
+    """Rotate a refresh token within its session. Reusing a rotated token is
+    refused and, as it means the token leaked, ends every session of that user."""
     claims = decode_token(refresh_token, "refresh")
     async with transaction():
         rows = await RefreshToken.select().where(RefreshToken.jti == claims["jti"]).for_update().aio_execute()
@@ -298,23 +402,41 @@ async def refresh(refresh_token: str) -> dict[str, Any]:
         if record is None:
             raise Unauthorized(INVALID_TOKEN)
         if record.revoked_at is not None:
-            await revoke_all_refresh_tokens(record.user_id)
+            # Reuse of a rotated token of a live session means it leaked. A token
+            # of an ended session (logout, reset, block) is just dead: replaying
+            # it must not let its holder end the owner's newer sessions.
+            session = await AuthSession.aio_get_or_none(AuthSession.id == record.session_id) \
+                if record.session_id else None
+            if record.session_id is None or (session is not None and session.revoked_at is None):
+                await end_all_sessions(record.user_id)
             reuse = True
         else:
             reuse = False
             await RefreshToken.update(revoked_at=utcnow()).where(RefreshToken.jti == record.jti).aio_execute()
     if reuse:
         raise Unauthorized(INVALID_TOKEN)
-    user = await user_for_claims({"sub": record.user_id})
+    user = await user_for_claims({"sub": record.user_id, "ver": claims.get("ver", 0),
+                                  **({"sid": record.session_id} if record.session_id else {})})
     async with transaction():
-        tokens = await token_pair(user)
+        tokens = await token_pair(user, record.session_id)
     return {**tokens, "user": user_payload(user)}
 
 
 async def logout(refresh_token: str) -> None:
+    """End the session of ``refresh_token``: its refresh and access tokens."""
     claims = decode_token(refresh_token, "refresh")
-    await RefreshToken.update(revoked_at=utcnow()).where(
-        (RefreshToken.jti == claims["jti"]) & RefreshToken.revoked_at.is_null()).aio_execute()
+    now = utcnow()
+    async with transaction():
+        rows = await RefreshToken.select().where(RefreshToken.jti == claims["jti"]).aio_execute()
+        if not rows:
+            return
+        await RefreshToken.update(revoked_at=now).where(
+            (RefreshToken.jti == claims["jti"]) & RefreshToken.revoked_at.is_null()).aio_execute()
+        if rows[0].session_id:
+            await AuthSession.update(revoked_at=now).where(
+                (AuthSession.id == rows[0].session_id) & AuthSession.revoked_at.is_null()).aio_execute()
+            await RefreshToken.update(revoked_at=now).where(
+                (RefreshToken.session == rows[0].session_id) & RefreshToken.revoked_at.is_null()).aio_execute()
 
 
 async def create_admin(email: str, password: str) -> User:

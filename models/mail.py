@@ -5,6 +5,7 @@ delivered by SMTP, or written as ``.eml`` files under ``DATA_DIR/mail/`` when
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import smtplib
 import ssl
 import uuid
@@ -29,6 +30,7 @@ SUBJECTS = {
     "admin_new_order": "New order {order_number} ({total})",
     "order_status": "Your order {order_number} is {status_display}",
     "order_tracking": "Update on your order {order_number}",
+    "email_changed": "The email address of your AvantLush account was changed",
 }
 
 
@@ -51,7 +53,8 @@ def build_message(to: str | list[str], subject: str, html: str, text: str) -> Em
     msg["From"] = settings.EMAIL_FROM
     msg["To"] = to if isinstance(to, str) else ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain="avantlush.com")
+    key = _job_key(msg["To"], subject)
+    msg["Message-ID"] = f"<{key}@avantlush.com>" if key else make_msgid(domain="avantlush.com")
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
@@ -69,11 +72,27 @@ def deliver(msg: EmailMessage) -> str:
         return f"smtp:{settings.SMTP_HOST}"
     settings.MAIL_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    path = settings.MAIL_DIR / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+    key = _job_key(msg["To"], msg["Subject"])
+    if key:
+        sent = sorted(settings.MAIL_DIR.glob(f"*-{key}.eml"))
+        if sent:  # this job already wrote it (its worker died before the job was marked done)
+            return str(sent[0])
+    path = settings.MAIL_DIR / f"{stamp}-{key or uuid.uuid4().hex[:8]}.eml"
     tmp = path.with_suffix(".part")
     tmp.write_bytes(bytes(msg))
     tmp.replace(path)  # readers never see half a file
     return str(path)
+
+
+def _job_key(to: str, subject: str) -> str | None:
+    """A key stable across re-runs of the same outbox job (None outside one):
+    the Message-ID, and the file name that makes a re-run a no-op."""
+    from models.jobs import current_job
+
+    job = current_job.get()
+    if job is None:
+        return None
+    return hashlib.sha256(f"{job}\n{to}\n{subject}".encode()).hexdigest()[:24]
 
 
 def send(to: str | list[str], name: str, /, **ctx: object) -> str:

@@ -8,6 +8,7 @@ import asyncio
 import io
 import os
 import uuid
+import warnings
 from dataclasses import dataclass
 
 import settings
@@ -22,19 +23,37 @@ class StoredImage:
     url: str  # absolute URL, served at /media/<key>
 
 
+TOO_LARGE = "Image dimensions are too large."
+INVALID = "Upload a valid image. The file is not a JPG or PNG image."
+
+
 def _check_image(data: bytes) -> str:
+    """The format's extension, once ``data`` is known to be a whole JPG/PNG
+    within the size limits: the header is read first (so a few bytes claiming
+    a huge image are refused before any pixel is decoded), then every pixel is
+    decoded (so truncated or corrupt data fails here, not in a browser).
+    Runs in an executor."""
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow's own guard, tied to our limit; its warning becomes a refusal.
+    Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format
-            img.verify()  # reads the whole file: truncated or corrupt data fails here
-    except Image.DecompressionBombError:  # a few bytes that claim billions of pixels
-        raise ValidationFailed.field("image", "Image dimensions are too large.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ValidationFailed.field("image", "Upload a valid image. The file is not a JPG or PNG image.") from None
-    if fmt not in FORMATS:
-        raise ValidationFailed.field("image", "Unsupported image format. Use JPG or PNG.")
+            width, height = img.size
+            if (width > settings.IMAGE_MAX_SIDE or height > settings.IMAGE_MAX_SIDE
+                    or width * height > settings.IMAGE_MAX_PIXELS):
+                raise ValidationFailed.field("image", TOO_LARGE)
+            if fmt not in FORMATS:
+                raise ValidationFailed.field("image", "Unsupported image format. Use JPG or PNG.")
+            img.verify()  # checksums and structure
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()  # the full decode: truncated pixel data fails here
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # few bytes, huge claims
+        raise ValidationFailed.field("image", TOO_LARGE) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        raise ValidationFailed.field("image", INVALID) from None
     return FORMATS[fmt]
 
 

@@ -17,9 +17,11 @@ has run (``tasks._runner.OutboxTask``). Row life::
   ``FOR UPDATE SKIP LOCKED`` and held while they are handed to the broker.
 * Redis down: nothing is lost and no request waits; the relay keeps the rows
   and retries with backoff (up to ``OUTBOX_RETRY_MAX_SECONDS``).
-* Redis restarted empty, worker killed: a row published (or started) but not
-  finished within ``OUTBOX_REDELIVER_SECONDS`` is published again; a relay that
-  sees the broker restart (a new Redis ``run_id``) republishes at once. The
+* Redis restarted empty, worker killed: a row published but not started within
+  ``OUTBOX_REDELIVER_SECONDS``, or started but whose worker stopped renewing
+  its lease (``OUTBOX_RUN_LEASE_SECONDS``; a running task renews it every third
+  of that), is published again; a relay that sees the broker restart (a new
+  Redis ``run_id``) republishes what it held at once. The
   worker runs a delivery only if its row is not finished and not running
   elsewhere, so a second delivery is a no-op ("effectively once").
 
@@ -116,7 +118,7 @@ class Relay:
                 if error is not None:
                     backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, max(0.25, backoff * 2))
                     log.warning("outbox: broker unavailable (%s); retrying in %.1fs", error, backoff)
-                    self._wait(backoff)
+                    self._wait(backoff, listen=False)  # new jobs wait for the broker too
                     continue
                 if backoff:
                     log.info("outbox: broker reachable again")
@@ -188,14 +190,17 @@ class Relay:
     def _check_broker_restart(self) -> None:
         """A Redis that restarted (new run_id) lost what it held: republish the
         rows it had, without waiting for their leases."""
-        run_id = broker_run_id()
+        run_id, uptime = broker_identity()
         if run_id is None:
             return
         previous, self._broker_run_id = self._broker_run_id, run_id
         if previous is not None and previous != run_id:
             cur = self._conn.cursor()
-            cur.execute("UPDATE outbox_job SET available_at = now() WHERE finished_at IS NULL "
-                        "AND state IN ('published', 'retrying') AND published_at IS NOT NULL")
+            # Only what was published before this Redis started (not what a
+            # pass may have published to it already).
+            cur.execute("UPDATE outbox_job SET available_at = now() WHERE finished_at IS NULL"
+                        " AND state IN ('published', 'retrying')"
+                        " AND published_at < now() - make_interval(secs => %s)", (uptime,))
             log.warning("outbox: the broker restarted; republishing %d job(s) it held", cur.rowcount)
             cur.close()
             self._close_broker()
@@ -233,10 +238,10 @@ class Relay:
         poll = settings.OUTBOX_POLL_SECONDS
         return poll if seconds is None else max(0.02, min(poll, float(seconds)))
 
-    def _wait(self, timeout: float) -> None:
-        """Sleep up to ``timeout`` seconds, waking on a NOTIFY or stop()."""
+    def _wait(self, timeout: float, listen: bool = True) -> None:
+        """Sleep up to ``timeout`` seconds, waking on stop() or (``listen``) a NOTIFY."""
         watch = [self._wake_r]
-        if self._conn is not None and not self._conn.closed:
+        if listen and self._conn is not None and not self._conn.closed:
             watch.append(self._conn)
         try:
             ready, _, _ = select.select(watch, [], [], timeout)
@@ -253,18 +258,20 @@ class Relay:
 _redis_client = None
 
 
-def broker_run_id() -> str | None:
-    """The broker Redis's run_id (changes on every restart), None if unreachable."""
+def broker_identity() -> tuple[str | None, float]:
+    """The broker Redis's run_id (new on every restart) and uptime in seconds;
+    (None, 0) if unreachable."""
     global _redis_client
     import redis
 
     try:
         if _redis_client is None:
             _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        return _redis_client.info("server").get("run_id")
+        info = _redis_client.info("server")
+        return info.get("run_id"), float(info.get("uptime_in_seconds", 0))
     except Exception:
         _redis_client = None
-        return None
+        return None, 0.0
 
 
 # --- the worker's side (synchronous; used by tasks._runner.OutboxTask) --------
@@ -310,11 +317,16 @@ class WorkerLedger:
             "UPDATE outbox_job SET state = 'running', started_at = now(), run_count = run_count + 1,"
             " available_at = now() + make_interval(secs => %s)"
             " WHERE id = %s AND finished_at IS NULL AND NOT (state = 'running' AND available_at > now())"
-            " RETURNING id", (settings.OUTBOX_REDELIVER_SECONDS, job_id))
+            " RETURNING id", (settings.OUTBOX_RUN_LEASE_SECONDS, job_id))
         if rows:
             return "run"
         rows = self._execute("SELECT state FROM outbox_job WHERE id = %s", (job_id,))
         return "skip" if rows else "untracked"
+
+    def renew(self, job_id: str) -> None:
+        """The job is still running here: extend its lease."""
+        self._execute("UPDATE outbox_job SET available_at = now() + make_interval(secs => %s)"
+                      " WHERE id = %s AND state = 'running'", (settings.OUTBOX_RUN_LEASE_SECONDS, job_id))
 
     def done(self, job_id: str) -> None:
         self._execute("UPDATE outbox_job SET state = 'done', finished_at = now(), last_error = NULL"
@@ -342,3 +354,38 @@ def _is_uuid(value: str | None) -> bool:
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+# --- operators: `python server.py jobs` -----------------------------------------
+
+async def job_counts() -> dict[str, int]:
+    from models.db import fetch_all
+
+    return dict(await fetch_all("SELECT state, count(*) FROM outbox_job GROUP BY state ORDER BY state"))
+
+
+async def unfinished_and_failed(limit: int = 50) -> list[tuple]:
+    """Rows not done (pending, published, running, retrying, failed), oldest first."""
+    from models.db import fetch_all
+
+    return await fetch_all(
+        "SELECT id::text, task, state, created_at, available_at, publish_count, run_count, last_error, args"
+        " FROM outbox_job WHERE finished_at IS NULL OR state = 'failed' ORDER BY created_at LIMIT %s", (limit,))
+
+
+async def retry_jobs(ids: list[str] | None) -> int:
+    """Queue failed jobs again (all failed ones when ``ids`` is None), or
+    publish the given unfinished ones now. Returns how many rows changed."""
+    from models.db import fetch_all
+
+    if ids is None:
+        rows = await fetch_all("UPDATE outbox_job SET state = 'pending', finished_at = NULL, available_at = now()"
+                               " WHERE state = 'failed' RETURNING 1")
+    else:
+        bad = [i for i in ids if not _is_uuid(i)]
+        if bad:
+            raise ValueError(f"not a job id: {', '.join(bad)}")
+        rows = await fetch_all("UPDATE outbox_job SET state = CASE WHEN state = 'failed' THEN 'pending' ELSE state END,"
+                               " finished_at = NULL, available_at = now()"
+                               " WHERE id = ANY(%s::uuid[]) AND state <> 'done' RETURNING 1", (ids,))
+    return len(rows)

@@ -6,11 +6,13 @@ from typing import Any
 import peewee as pw
 
 from models.accounts import Customer, Profile, User
+from models import auth
 from models.auth import normalize_email
 from models.db import iso, transaction, utcnow
 from models.errors import NotFound, ValidationFailed
 from models.jobs import enqueue
 from models.media import cloudinary_enabled, delete_local, store_image
+from models.passwords import check_password
 from models.phones import available_country_codes, format_phone, parse_phone
 
 PHOTO_MAX_BYTES = 2 * 1024 * 1024
@@ -55,15 +57,19 @@ async def update_profile(user: User, profile: Profile, changes: dict[str, Any]) 
     """Apply ``changes`` (full_name, email, phone_number, country_code).
 
     The phone number is validated together with its country code. A new email
-    must be free; changing it marks the account unverified.
-    Raises ValidationFailed.
+    must be free and needs the current password (``current_password``); the
+    account is unverified until the link mailed to the new address is used,
+    every outstanding verification and reset link dies, and the old address
+    is told. Raises ValidationFailed.
     """
     user_changes: dict[str, Any] = {}
     profile_changes: dict[str, Any] = {"updated_at": utcnow()}
+    old_email = user.email
     if "full_name" in changes and changes["full_name"] is not None:
         user_changes["full_name"] = changes["full_name"].strip()
     if "email" in changes and changes["email"] and normalize_email(changes["email"]) != user.email:
         email = normalize_email(changes["email"])
+        await _check_current_password(user, changes.get("current_password"))
         if await User.select().where((User.email == email) & (User.id != user.id)).aio_exists():
             raise ValidationFailed.field("email", "User with this email address already exists.")
         user_changes.update(email=email, is_verified=False)
@@ -88,6 +94,8 @@ async def update_profile(user: User, profile: Profile, changes: dict[str, Any]) 
                             Customer.user == user.id).aio_execute()
             except pw.IntegrityError:
                 raise ValidationFailed.field("email", "User with this email address already exists.") from None
+            if "email" in user_changes:
+                await _email_changed(user, old_email, user_changes["email"])
         await Profile.update(**profile_changes).where(Profile.id == profile.id).aio_execute()
         if "phone_number" in profile_changes:
             await Customer.update(phone=profile_changes["phone_number"],
@@ -96,6 +104,31 @@ async def update_profile(user: User, profile: Profile, changes: dict[str, Any]) 
     for key, value in user_changes.items():
         setattr(user, key, value)
     return await Profile.aio_get(Profile.id == profile.id)
+
+
+PASSWORD_NEEDED = "Enter your current password to change your email address."
+PASSWORD_WRONG = "Your current password is incorrect."
+NO_PASSWORD = ("This account has no password yet. Set one with \"Forgot password\" "
+               "before changing the email address.")
+
+
+async def _check_current_password(user: User, password: str | None) -> None:
+    if user.password_hash is None:
+        raise ValidationFailed.field("current_password", NO_PASSWORD)
+    if not password:
+        raise ValidationFailed.field("current_password", PASSWORD_NEEDED)
+    if not await check_password(password, user.password_hash):
+        raise ValidationFailed.field("current_password", PASSWORD_WRONG)
+
+
+async def _email_changed(user: User, old_email: str, new_email: str) -> None:
+    """In the change's transaction: old links die, the new address gets a
+    verification link, the old one a notice."""
+    await auth._kill_one_time_tokens(user.id)
+    user.email = new_email
+    link = await auth._issue_one_time_token(user, "verify")
+    await enqueue("tasks.emails.send_verification_email", link.id)
+    await enqueue("tasks.emails.send_email_changed_notice", user.id, old_email)
 
 
 async def upload_photo(user: User, data: bytes) -> Profile:

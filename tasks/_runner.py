@@ -63,6 +63,7 @@ class OutboxTask(Task):
             return None
         tracked = claim == "run"
         token = current_job.set(job_id if tracked else None)
+        lease = _Lease(job_id) if tracked else None
         try:
             result = super().__call__(*args, **kwargs)
         except Retry as exc:
@@ -77,9 +78,38 @@ class OutboxTask(Task):
             raise
         finally:
             current_job.reset(token)
+            if lease is not None:
+                lease.stop()
         if tracked:
             _ledger.done(job_id)
         return result
+
+
+class _Lease:
+    """Renews a running job's lease from a thread while the task runs, so that
+    only a job whose worker died is published again, however long it runs."""
+
+    _ledger: WorkerLedger | None = None
+
+    def __init__(self, job_id: str) -> None:
+        import threading
+
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-lease", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if _Lease._ledger is None:
+            _Lease._ledger = WorkerLedger()  # its own connection: not shared across threads
+        while not self._stop.wait(max(1.0, settings.OUTBOX_RUN_LEASE_SECONDS / 3)):
+            try:
+                _Lease._ledger.renew(self.job_id)
+            except Exception:
+                log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _retry_delay(exc: Retry) -> float:

@@ -58,3 +58,55 @@ def test_production_refuses_to_start_without_secrets():
                             timeout=60)
     assert result.returncode == 1
     assert "STRIPE_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_jobs_lists_pending_and_failed_and_retries_them():
+    import psycopg2
+
+    from tests.conftest import _admin_dsn
+
+    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO outbox_job (task, args, available_at) VALUES"
+                    " ('tasks.emails.send_waitlist_confirmation', '[\"later@example.com\"]', now() + interval '1 hour')")
+        cur.execute("INSERT INTO outbox_job (task, args, state, finished_at, last_error) VALUES"
+                    " ('tasks.images.upload_image', '[\"profile\", 7, \"k\"]', 'failed', now(), 'SMTPException: boom'),"
+                    " ('tasks.emails.send_waitlist_confirmation', '[\"done@example.com\"]', 'done', now(), NULL)")
+        result = run_cli("jobs")
+        assert result.returncode == 0, result.stderr
+        assert "Jobs by state: done 1, failed 1, pending 1" in result.stdout
+        assert "later@example.com" in result.stdout and "upload_image" in result.stdout
+        assert "last error: SMTPException: boom" in result.stdout and "done@example.com" not in result.stdout
+        result = run_cli("jobs", "--retry", "failed")
+        assert result.returncode == 0 and "Queued again: 1 job(s)." in result.stdout
+        cur.execute("SELECT state, finished_at IS NULL FROM outbox_job WHERE task = 'tasks.images.upload_image'")
+        assert cur.fetchone() == ("pending", True)
+        assert run_cli("jobs", "--retry", "nope").returncode != 0
+    conn.close()
+
+
+@pytest.mark.gen_test
+async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
+    import datetime as dt
+
+    import settings
+    from models import cleanup
+    from models.catalog.tables import ExportJob
+    from models.db import fetch_all
+
+    await fetch_all("INSERT INTO outbox_job (task, state, finished_at) VALUES"
+                    " ('old', 'done', now() - interval '30 days'), ('new', 'done', now()),"
+                    " ('failed', 'failed', now() - interval '30 days'), ('pending', 'pending', NULL) RETURNING 1")
+    settings.EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+    old = await ExportJob.aio_create(id=__import__("uuid").uuid4(), kind="products", params={}, status="done",
+                                     file="x.csv", finished_at=dt.datetime.utcnow() - dt.timedelta(days=3))
+    new = await ExportJob.aio_create(id=__import__("uuid").uuid4(), kind="products", params={}, status="done",
+                                     file="y.csv", finished_at=dt.datetime.utcnow())
+    for job in (old, new):
+        (settings.EXPORT_DIR / f"{job.id}.csv").write_text("id\n")
+    done = await cleanup.run()
+    assert done == {"outbox": 1, "exports": 1}
+    assert sorted(r[0] for r in await fetch_all("SELECT task FROM outbox_job")) == ["failed", "new", "pending"]
+    assert not (settings.EXPORT_DIR / f"{old.id}.csv").exists() and (settings.EXPORT_DIR / f"{new.id}.csv").exists()
+    assert (await ExportJob.aio_get(ExportJob.id == old.id)).file is None

@@ -10,7 +10,7 @@ from models.accounts import User
 from models.catalog.queries import is_staff, load_visible_product
 from models.catalog.tables import Product, Review, ReviewTag, ReviewTagLink
 from models.db import fetch_all, iso, transaction
-from models.errors import NotFound, ValidationFailed
+from models.errors import AppError, NotFound, ValidationFailed
 
 ALREADY_REVIEWED = "You have already reviewed this product"
 
@@ -132,16 +132,21 @@ async def refresh_rating(product_id: int) -> None:
         Product.id == product_id).aio_execute()
 
 
+OWN_REVIEW = "You cannot mark your own review as helpful."
+
+
 async def mark_helpful(user: User, review_id: int) -> int:
     """Vote a review helpful; a user's second vote changes nothing. Returns the count.
 
     Raises NotFound("Review not found") for a missing review, or one whose
-    product the user may not see.
+    product the user may not see; AppError (400) for one's own review.
     """
-    rows = await fetch_all("SELECT r.id FROM review r JOIN product p ON p.id = r.product_id "
+    rows = await fetch_all("SELECT r.id, r.user_id FROM review r JOIN product p ON p.id = r.product_id "
                            "WHERE r.id = %s AND (p.status = 'published' OR %s)", [review_id, is_staff(user)])
     if not rows:
         raise NotFound("Review not found")
+    if rows[0][1] == user.id:
+        raise AppError(OWN_REVIEW, {"non_field_errors": [OWN_REVIEW]})
     async with transaction():
         inserted = await fetch_all(
             "INSERT INTO review_helpful (review_id, user_id, created_at) VALUES (%s, %s, now() at time zone 'utc') "

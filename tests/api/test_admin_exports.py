@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+import settings
+
 from models import exports
 from models.exports import ExportJob
 from models.db import utcnow
@@ -168,7 +170,8 @@ async def wait_until_done(api, user, status_url: str, timeout: float = 30.0) -> 
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_async_export_is_built_by_the_worker(api, admin, shop, celery_worker, base_url):
+async def test_async_export_is_built_by_the_worker(api, admin, shop, celery_worker):
+    base_url = settings.BACKEND_URL  # links name the public address, not the request's Host
     resp = await api.get("/api/dashboard/export_products/", params={"async": "1", "tab": "published"}, user=admin)
     assert resp.status == 202, resp
     started = resp.json()

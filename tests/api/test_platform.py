@@ -40,7 +40,7 @@ LOGIN = {"email": "nobody@example.com", "password": "whatever-password"}
 
 @pytest.fixture
 def frozen_clock(monkeypatch):
-    """Fixed-window limits: keep every request of a test in one window."""
+    """A still clock: the buckets refill only when a test moves time on."""
     now = (int(time.time()) // 3600) * 3600 + 1800.0  # mid-hour, mid-minute
     monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))
     return now
@@ -116,11 +116,31 @@ async def test_auth_rate_limit_answers_429_with_retry_after(api, monkeypatch, fr
     resp = await api.post("/api/auth/login/", json=LOGIN)
     body = assert_envelope(resp, 429)
     assert "throttled" in body["message"]
-    assert 1 <= int(resp.headers["Retry-After"]) <= 61
-    # The strict limit is shared by every credential endpoint ...
-    assert (await api.post("/api/register/", json={"email": "x@example.com", "password": "password123"})).status == 429
-    # ... and does not touch other anonymous requests.
+    # A token bucket: 2/minute gives one request back every 30 s, and says so.
+    assert int(resp.headers["Retry-After"]) == 30
+    # Each credential endpoint has its own bucket ...
+    assert (await api.post("/api/register/", json={"email": "x@example.com", "password": "password123"})).status == 201
+    # ... and the strict limit does not touch other anonymous requests.
     assert (await api.get("/api/preview_email/")).status == 200
+
+
+@pytest.mark.gen_test
+async def test_auth_rate_limit_refills_as_time_passes(api, monkeypatch):
+    """No fixed clock minute: the Retry-After answered is when a request is accepted again."""
+    clock = {"now": 1_000_000.0}
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: clock["now"]))
+    monkeypatch.setattr(settings, "RATE_LIMIT_AUTH", "3/minute")
+    for _ in range(3):
+        assert (await api.post("/api/auth/login/", json=LOGIN)).status == 401
+    resp = await api.post("/api/auth/login/", json=LOGIN)
+    assert_envelope(resp, 429)
+    wait = int(resp.headers["Retry-After"])
+    assert wait == 20
+    clock["now"] += wait - 1
+    assert (await api.post("/api/auth/login/", json=LOGIN)).status == 429
+    clock["now"] += 1
+    assert (await api.post("/api/auth/login/", json=LOGIN)).status == 401
+    assert (await api.post("/api/auth/login/", json=LOGIN)).status == 429
 
 
 @pytest.mark.gen_test
@@ -143,7 +163,8 @@ async def test_auth_rate_limit_is_per_forwarded_ip_when_proxy_trusted(api, monke
         assert (await api.post("/api/auth/login/", json=LOGIN, headers=client_a)).status == 401
     assert_envelope(await api.post("/api/auth/login/", json=LOGIN, headers=client_a), 429)
     client_b = {"X-Forwarded-For": "198.51.100.9"}
-    assert (await api.post("/api/auth/login/", json=LOGIN, headers=client_b)).status == 401
+    other = {"email": "someone.else@example.com", "password": "whatever-password"}
+    assert (await api.post("/api/auth/login/", json=other, headers=client_b)).status == 401
 
 
 @pytest.mark.gen_test
@@ -177,9 +198,11 @@ async def test_rate_limits_hold_across_processes_through_redis(api, monkeypatch,
     import redis as sync_redis
 
     monkeypatch.setattr(settings, "RATE_LIMIT_AUTH", "2/minute")
-    window = int(frozen_clock // 60)
     client = sync_redis.Redis.from_url(settings.REDIS_URL)
-    client.set(f"rl:auth:127.0.0.1:60:{window}", 2, ex=61)
+    other_process = client.register_script(ratelimit._GCRA)
+    now_ms = int(frozen_clock * 1000)
+    for _ in range(2):
+        assert other_process(keys=["rl:login:127.0.0.1"], args=[now_ms, 30000, 60000]) == 0
     client.close()
     assert_envelope(await api.post("/api/auth/login/", json=LOGIN), 429)
 

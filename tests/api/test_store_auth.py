@@ -532,7 +532,10 @@ async def test_google_sign_in_links_an_existing_password_account(api, make_user,
     assert resp.json()["user"]["id"] == user.id
     user = await User.aio_get(User.id == user.id)
     assert user.google_sub == "109876543210" and user.is_verified is True
-    assert (await login(api, "g.user@gmail.com")).status == 200
+    # The address was never proved by whoever set that password: it is gone
+    # (see test_account_security.py for the pre-registration attack).
+    assert user.password_hash is None
+    assert (await login(api, "g.user@gmail.com")).status == 401
 
 
 @pytest.mark.gen_test(timeout=30)

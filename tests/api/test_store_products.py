@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+import settings
+
 from models.catalog.tables import Product, ProductRecommendation, ProductView
 from models.db import utcnow
 from tests.store_catalog_helpers import (DETAIL_FIELDS, ITEM_FIELDS, assert_envelope, category, product, products,
@@ -152,7 +154,8 @@ async def test_orderings(api):
 
 
 @pytest.mark.gen_test
-async def test_pagination_has_absolute_links_and_404_past_the_end(api, base_url):
+async def test_pagination_has_absolute_links_and_404_past_the_end(api):
+    base_url = settings.BACKEND_URL  # links name the public address, not the request's Host
     await products(25)
     resp = await api.get("/api/products/", params={"page_size": 10})
     body = resp.json()
@@ -286,7 +289,8 @@ async def test_categories_are_a_plain_array_with_parents(api):
 
 
 @pytest.mark.gen_test
-async def test_search_endpoint_shape_ranking_category_and_pagination(api, base_url):
+async def test_search_endpoint_shape_ranking_category_and_pagination(api):
+    base_url = settings.BACKEND_URL  # links name the public address, not the request's Host
     chairs, tables = await category("Chairs"), await category("Tables")
     exact = await product("Oak Chair", category=chairs, images=1)
     await product("Oak Table", category=tables)

@@ -153,7 +153,7 @@ async def test_update_details_changes_name_email_and_phone(api, make_user):
     user = await make_user(email="old@example.com")
     resp = await api.patch("/api/profile/update-details/", user=user, json={
         "full_name": "John Smith", "email": "John.Smith@Example.com",
-        "phone_number": "8123456789", "country_code": "+234"})
+        "phone_number": "8123456789", "country_code": "+234", "current_password": "password123"})
     assert resp.status == 200, resp
     body = resp.json()
     assert body["email"] == "john.smith@example.com"
@@ -170,7 +170,8 @@ async def test_update_details_changes_name_email_and_phone(api, make_user):
 async def test_update_details_to_a_taken_email_is_400(api, make_user):
     await make_user(email="taken@example.com")
     user = await make_user(email="mine@example.com")
-    resp = await api.patch("/api/profile/update-details/", user=user, json={"email": "TAKEN@example.com"})
+    resp = await api.patch("/api/profile/update-details/", user=user, json={"email": "TAKEN@example.com",
+                                                                              "current_password": "password123"})
     body = assert_envelope(resp, 400)
     assert body["errors"] == {"email": ["User with this email address already exists."]}
     assert (await User.aio_get(User.id == user.id)).email == "mine@example.com"
@@ -180,7 +181,8 @@ async def test_update_details_to_a_taken_email_is_400(api, make_user):
 async def test_update_details_to_an_admin_created_customers_email_is_400(api, make_user):
     await Customer.aio_create(email="walkin@example.com", name="Walk In")
     user = await make_user(email="mine@example.com")
-    resp = await api.patch("/api/profile/update-details/", user=user, json={"email": "walkin@example.com"})
+    resp = await api.patch("/api/profile/update-details/", user=user, json={"email": "walkin@example.com",
+                                                                              "current_password": "password123"})
     body = assert_envelope(resp, 400)
     assert body["errors"] == {"email": ["User with this email address already exists."]}
     assert (await User.aio_get(User.id == user.id)).email == "mine@example.com"

@@ -125,3 +125,57 @@ async def test_two_relays_at_once_send_each_job_once(celery_worker):
     assert sorted(m["To"] for m in read_mails()) == sorted(f"r{i}@example.com" for i in range(40))
     assert len(mails) == 40
     assert await fetch_all("SELECT DISTINCT publish_count, run_count FROM outbox_job") == [(1, 1)]
+
+
+def test_an_email_rerun_by_the_same_job_is_not_written_twice():
+    """A worker killed after sending but before marking the job done runs it
+    again: the email's key comes from the job id, so the second run is a no-op."""
+    import settings
+    from models.jobs import current_job
+    from models.mail import send
+
+    token = current_job.set("0b8f6a53-3a52-4f8e-bf43-1f4cf6f3f0aa")
+    try:
+        first = send("twice@example.com", "waitlist", email="twice@example.com")
+        second = send("twice@example.com", "waitlist", email="twice@example.com")
+    finally:
+        current_job.reset(token)
+    assert first == second
+    send("twice@example.com", "waitlist", email="twice@example.com")  # outside a job: a new email
+    mails = read_mails()
+    assert len(mails) == 2 and len(list(settings.MAIL_DIR.glob("*.eml"))) == 2
+    assert {m["Message-ID"] for m in mails} != {mails[0]["Message-ID"]}
+
+
+def test_a_running_job_renews_its_lease_until_it_ends(monkeypatch):
+    import settings
+    from tasks._runner import _Lease
+
+    monkeypatch.setattr(settings, "OUTBOX_RUN_LEASE_SECONDS", 3.0)
+    (job_id,), = sql("INSERT INTO outbox_job (task) VALUES ('tasks.x') RETURNING id::text")
+    assert WorkerLedger().start(job_id) == "run"
+    (first,), = sql("SELECT available_at FROM outbox_job")
+    lease = _Lease(job_id)
+    time.sleep(2.5)
+    lease.stop()
+    (renewed,), = sql("SELECT available_at FROM outbox_job")
+    assert renewed > first  # a live worker keeps its job; only a dead one's lease runs out
+
+
+def test_a_restarted_empty_redis_gets_what_it_held_again_at_once():
+    """Redis restarted without persistence: rows published to the old instance
+    and not started are republished at once, not after their lease; rows
+    published to the new instance are left alone."""
+    sql("INSERT INTO outbox_job (task, state, publish_count, published_at, available_at) VALUES"
+        " ('tasks.test.lost', 'published', 1, now() - interval '1 day', now() + interval '1 hour'),"
+        " ('tasks.test.fresh', 'published', 1, now(), now() + interval '1 hour')")
+    relay = Relay(DATABASE_URL, name="restart")
+    relay._broker_run_id = "the-redis-before-the-restart"
+    try:
+        published, error = relay.relay_once()
+    finally:
+        relay._close_db()
+        relay._close_broker()
+    assert error is None and published == 1
+    assert sql("SELECT task, publish_count FROM outbox_job ORDER BY task") == [
+        ("tasks.test.fresh", 1), ("tasks.test.lost", 2)]

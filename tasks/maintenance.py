@@ -1,0 +1,12 @@
+"""Upkeep run by Celery beat: clean-up of old outbox rows, export files and
+whatever else registers with models.cleanup."""
+from __future__ import annotations
+
+from celery_app import app
+from models import cleanup as cleanup_mod
+from tasks._runner import run_async
+
+
+@app.task(acks_late=True)
+def cleanup() -> dict[str, int]:
+    return run_async(cleanup_mod.run)
