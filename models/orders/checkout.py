@@ -97,10 +97,13 @@ async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_m
     return _public(_payload(checkout_id, doc, method_name))
 
 
+_KEYS = ("checkout_id", "subtotal", "shipping_cost", "tax", "discount", "total", "promo_code", "shipping_method",
+         "payment_method", "items")
+
+
 def _public(payload: dict[str, Any]) -> dict[str, Any]:
-    payload = dict(payload)
-    payload.pop("estimated_days", None)
-    return payload
+    """The spec's shape in the spec's order (the stored JSONB does not keep it)."""
+    return {k: payload.get(k) for k in _KEYS}
 
 
 async def _open_checkout(user_id: int, lock: bool = False) -> tuple:
