@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import Flag, In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
 from models.payments import actions as payments
@@ -334,9 +335,15 @@ class ChoicesOut(Out):
 
 # --- Idempotency-Key -------------------------------------------------------------
 
-async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]]) -> None:
+async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]],
+                     atomic: bool = False) -> None:
     """Answer with ``run()`` — or, with an Idempotency-Key header seen before
-    from this user, with the stored first answer (``Idempotent-Replayed: true``)."""
+    from this user, with the stored first answer (``Idempotent-Replayed: true``).
+
+    ``atomic``: ``run()``'s writes and the stored answer commit together, so
+    that no crash between them can let a retry act twice (for actions whose
+    only side effects are in the database; a payment's provider calls must
+    not be held in an open transaction)."""
     key = handler.request.headers.get("Idempotency-Key")
     if key is None:
         status, payload = await run()
@@ -351,6 +358,14 @@ async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awai
         handler.finish(body)
         return
     try:
+        if atomic:
+            async with transaction():
+                status, payload = await run()
+                body = dumps(payload)
+                await idempotency.complete(claim.record_id, status, body)
+            handler.set_status(status)
+            handler.finish(body)
+            return
         status, payload = await run()
     except AppError as exc:
         if exc.status < 500:
@@ -385,7 +400,7 @@ async def _create(handler: BaseHandler) -> None:
         return 201, {"status": "success", "message": "Order created successfully", "order_id": order_id,
                      "order_number": number, "total": total}
 
-    await idempotent(handler, "orders.create", run)
+    await idempotent(handler, "orders.create", run, atomic=True)
 
 
 class OrderListHandler(BaseHandler):
