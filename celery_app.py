@@ -23,7 +23,7 @@ def broker_url(redis_url: str) -> str:
 # finished after (tasks/_runner.py), so a redelivered job runs once.
 app = Celery("avantlush", broker=broker_url(settings.REDIS_URL), task_cls="tasks._runner:OutboxTask",
              include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.maintenance",
-                      "tasks.orders"])
+                      "tasks.orders", "tasks.cart", "tasks.wishlist"])
 app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,  # a task lost with its worker runs again
@@ -38,6 +38,7 @@ app.conf.update(
     beat_schedule={
         "rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0},
         "cleanup": {"task": "tasks.maintenance.cleanup", "schedule": 3600.0},  # models/cleanup.py
+        "abandoned-carts": {"task": "tasks.cart.process_abandoned_carts", "schedule": 900.0},  # models/cart/abandoned.py
     },
     beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     worker_hijack_root_logger=False,

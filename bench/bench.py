@@ -54,10 +54,15 @@ RUNS = [
     ("search ?q=ergonmic chiar", "/api/products/search/?q=ergonmic%20chiar", 0.25, None),
     # Thousands of different queries (a third with a typo): mostly cache misses.
     ("search, varied queries", "paths:search", None, None),
+    # Signed-in shoppers (BENCH_CART_USERS of them, 5 lines each): their cart, and adding to it.
+    ("cart GET", "cart:get", 0.50, None),
+    ("cart add-item", "cart:add", 0.30, None),
     # The admin's order table (as staff: "admin:" sends the bench admin's token).
     ("admin orders", "admin:/api/orders/", 0.40, 150.0),
     ("admin orders ?status=", "admin:/api/orders/?status=DELIVERED", 0.40, 150.0),
 ]
+CART_USERS = int(os.environ.get("BENCH_CART_USERS", "64"))
+CART_LINES = 5
 # Single requests, one at a time: the latency of one admin list request (target <= 20 ms).
 SINGLE = [("admin orders, page 1", "/api/orders/"), ("admin orders, status filter", "/api/orders/?status=DELIVERED"),
           ("admin orders, search", "/api/orders/?search=olivia")]
@@ -137,6 +142,10 @@ def wrk(base: str, path: str, seconds: int, env: dict) -> str:
     elif path.startswith("paths:"):
         args += ["-s", str(ROOT / "bench" / "random_paths.lua")]
         path = "/"
+    elif path.startswith("cart:"):
+        env = dict(env, BENCH_CART_MODE=path[len("cart:"):], BENCH_IDS=env["BENCH_CART_IDS"])
+        args += ["-s", str(ROOT / "bench" / "cart.lua")]
+        path = "/"
     return subprocess.run(args + [base + path], env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -187,6 +196,43 @@ def one_at_a_time(url: str, token: str, count: int = 50) -> dict:
     return {"median": times[len(times) // 2], "p90": times[int(len(times) * 0.9)], "min": times[0]}
 
 
+def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
+    """BENCH_CART_USERS shoppers (created once), each with a cart of
+    CART_LINES lines drawn from ``product_ids``; returns their access tokens."""
+    import asyncio
+    import random
+
+    from models import auth
+    from models.accounts import User
+    from models.cart import add_item, clear_cart
+    from models.db import db, init_db
+    from models.passwords import hash_password
+
+    async def run() -> list[str]:
+        init_db(database_url, pool_size=2)
+        await db.aio_connect()
+        try:
+            rng = random.Random(11)
+            password = None
+            tokens = []
+            for n in range(CART_USERS):
+                email = f"bench-shopper-{n}@bench.test"
+                user = await User.aio_get_or_none(User.email == email)
+                if user is None:
+                    password = password or await hash_password("bench-password")
+                    user = await auth._create_account(email, password, full_name=f"Shopper {n}", is_verified=True,
+                                                      is_staff=False)
+                await clear_cart(user.id)
+                for pid in rng.sample(product_ids, CART_LINES):
+                    await add_item(user.id, pid, 1)
+                tokens.append(auth.access_token(user))
+            return tokens
+        finally:
+            await db.aio_close()
+
+    return asyncio.run(run())
+
+
 def sql_rows(database_url: str, sql: str) -> list[tuple]:
     import psycopg2
 
@@ -198,7 +244,9 @@ def sql_rows(database_url: str, sql: str) -> list[tuple]:
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
-            return cur.fetchall()
+            rows = cur.fetchall()
+        conn.commit()
+        return rows
     finally:
         conn.close()
 
@@ -239,6 +287,11 @@ def main() -> None:
     sql_rows(database_url, "SELECT 1")  # (re)connect check
     ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
                                                 "ORDER BY random() LIMIT 2000")]
+    # Products the cart runs add to: in stock enough that the runs never meet "Only N left".
+    sql_rows(database_url, "UPDATE product SET stock_quantity = 1000000 WHERE id IN "
+                           "(SELECT id FROM product WHERE status = 'published' ORDER BY id LIMIT 2000) RETURNING id")
+    cart_ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
+                                                     "AND stock_quantity >= 1000000 ORDER BY id LIMIT 2000")]
 
     out = ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +299,13 @@ def main() -> None:
     ids_file.write_text("\n".join(map(str, ids)) + "\n")
     paths_file = out / "search-paths.txt"
     paths_file.write_text("\n".join(search_paths()) + "\n")
-    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS=str(paths_file), BENCH_ADMIN_TOKEN=admin_token)
+    print(f"bench: preparing {CART_USERS} shoppers with {CART_LINES}-line carts ...", flush=True)
+    tokens_file = out / "tokens.txt"
+    tokens_file.write_text("\n".join(cart_shoppers(database_url, cart_ids)) + "\n")
+    cart_ids_file = out / "cart-ids.txt"
+    cart_ids_file.write_text("\n".join(map(str, cart_ids)) + "\n")
+    wrk_env = dict(os.environ, BENCH_IDS=str(ids_file), BENCH_PATHS=str(paths_file), BENCH_TOKENS=str(tokens_file),
+                   BENCH_CART_IDS=str(cart_ids_file), BENCH_ADMIN_TOKEN=admin_token)
 
     app_env = dict(env, WEB_CONCURRENCY=str(PROCESSES), DB_POOL_SIZE=str(POOL))
     probe_env = dict(env, PROBE_PROCESSES=str(PROCESSES), DB_POOL_SIZE=str(POOL))

@@ -17,6 +17,10 @@ MODULES = [
     "checkout",
     "webhooks",
     "media",
+    "cart",
+    "promo_codes",
+    "shipping",
+    "wishlist",
 ]
 
 

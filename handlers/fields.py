@@ -104,6 +104,14 @@ def _flag(value: Any) -> bool:
     raise ValueError("Must be a valid boolean.")
 
 
+def _required_pk(value: Any) -> int:
+    if value is None or value == "":
+        raise ValueError("This field is required.")
+    pk = _pk(value)
+    assert pk is not None
+    return pk
+
+
 def _pk(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -197,8 +205,10 @@ OptionalMoney = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0)
 Adjustment = Annotated[Decimal, _decimal(null=False, minimum=None)]
 Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), max_digits=10)]
 Quantity = Annotated[int, _integer(0)]
+PositiveQuantity = Annotated[int, _integer(1)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Pk = Annotated[int | None, BeforeValidator(_pk)]
+RequiredPk = Annotated[int, BeforeValidator(_required_pk)]
 PkList = Annotated[list[int], BeforeValidator(pk_list)]
 Details = Annotated[list[str], BeforeValidator(_details)]
 HexColor = Annotated[str, BeforeValidator(_hex_color)]

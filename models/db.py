@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import hashlib
 import logging
+import re
+import weakref
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, unquote, urlparse
@@ -50,6 +53,70 @@ async def _all_rows(_db: Any, cursor: Any) -> list[tuple]:
 
 async def _one_row(_db: Any, cursor: Any) -> tuple | None:
     return await cursor.fetchone()
+
+
+# --- prepared statements (the hot reads of the catalog, the cart, the signed-in user) -----
+
+# Planning costs PostgreSQL about as much as running a page query (a search
+# with its trigram index estimates, more), so the hot queries are prepared
+# once per pooled connection (psycopg2 has no protocol-level prepare: SQL
+# PREPARE/EXECUTE). Their generic plans stay on the indexes: a search's
+# full-text and trigram branches are each a bitmap index scan whatever the
+# words. There are few shapes: the filters present and the number of words.
+MAX_PREPARED_PER_CONNECTION = 200
+_statements: dict[str, tuple[str, str, list[str]]] = {}  # sql -> (name, PREPARE body, parameter names)
+_prepared: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()  # connection -> names
+_NAMED_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _statement(sql: str) -> tuple[str, str, list[str]]:
+    stmt = _statements.get(sql)
+    if stmt is None:
+        names: list[str] = []
+
+        def positional(match: re.Match) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        # ``%%`` stays: the PREPARE text still goes through the driver's formatting.
+        stmt = ("q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], _NAMED_PARAM.sub(positional, sql), names)
+        _statements[sql] = stmt
+    return stmt
+
+
+async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Rows of ``sql`` (named ``%(name)s`` parameters), run as a prepared statement.
+
+    The PREPARE happens once per pooled connection and is not a request's
+    query (it bypasses the query log); the EXECUTE is.
+    """
+    name, body, names = _statement(sql)
+    args = [params[n] for n in names]
+    execute = f"EXECUTE {name}(" + ", ".join(["%s"] * len(args)) + ")" if args else f"EXECUTE {name}"
+    async with db.aio_connection() as conn:
+        ready = _prepared.setdefault(conn, set())
+        if name not in ready:
+            if len(ready) >= MAX_PREPARED_PER_CONNECTION:
+                return await fetch_all(sql, params)
+            with peewee.__exception_wrapper__:
+                async with conn.cursor() as cursor:
+                    if not ready:
+                        # Plan once per connection: left to itself PostgreSQL keeps
+                        # re-planning a typo search (its custom plans look cheaper).
+                        # Only prepared statements (and PL/pgSQL's cached plans) follow this.
+                        await cursor.execute("SET plan_cache_mode = force_generic_plan", ())
+                    await cursor.execute(f"PREPARE {name} AS {body}", ())
+            ready.add(name)
+        try:
+            return await fetch_all(execute, args)
+        except peewee.DatabaseError as exc:
+            causes = [*exc.args[:1], exc.__cause__, exc.__context__]
+            if not any(getattr(c, "pgcode", None) == "26000" for c in causes):  # invalid_sql_statement_name
+                raise
+            # The session lost its statements (e.g. DISCARD ALL): prepare again next time.
+            ready.clear()
+            return await fetch_all(sql, params)
 
 
 def connect_params(url: str) -> tuple[str, dict[str, Any]]:

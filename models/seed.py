@@ -20,7 +20,7 @@ SEEDERS: dict[str, Callable[[int, bool], Awaitable[None]]] = {}
 def _load_seeders() -> None:
     import importlib
 
-    for module in ("models.catalog.seed", "models.orders.seed"):
+    for module in ("models.catalog.seed", "models.shipping.seed", "models.orders.seed"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -34,7 +34,8 @@ async def seed(products: int = 40, customers: int = 10, orders: int = 0, progres
     if not await User.select().where(User.email == DEMO_ADMIN[0]).aio_exists():
         await create_admin(*DEMO_ADMIN)
         log.info("demo admin: %s / %s", *DEMO_ADMIN)
-    counts = {"products": products, "customers": customers, "orders": orders}
+    counts = {"products": products, "customers": customers, "orders": orders,
+              "shipping_methods": 1 if products else 0}  # the fixed demo set, with any demo catalog
     for name, seeder in SEEDERS.items():
         if counts.get(name, 0) > 0:
             await seeder(counts[name], progress)

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 import psycopg2  # noqa: E402
+import psycopg2.errors  # noqa: E402
 import pytest  # noqa: E402
 
 import settings  # noqa: E402
@@ -142,8 +143,18 @@ def _truncate_all() -> None:
                         "AND tablename <> 'schema_migrations'")
             names = ", ".join(f'"{r[0]}"' for r in cur.fetchall())
             _tables_sql = f"TRUNCATE {names} RESTART IDENTITY CASCADE" if names else ""
-        if _tables_sql:
-            cur.execute(_tables_sql)
+        for attempt in range(5):
+            if not _tables_sql:
+                break
+            try:
+                cur.execute(_tables_sql)
+                break
+            except psycopg2.errors.DeadlockDetected:
+                # A task the Celery worker is still finishing from the previous
+                # test read a table the TRUNCATE had locked: let it end, retry.
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
     conn.close()
 
 

@@ -11,19 +11,16 @@ API sends. Writes go through the peewee models elsewhere.
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 import orjson
-import peewee
 
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
-from models.db import db, fetch_all, money_number
+from models.db import fetch_all, fetch_prepared, money_number
 from models.errors import NotFound, ValidationFailed
 
 # ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
@@ -85,77 +82,15 @@ def is_staff(user: Any) -> bool:
 
 
 async def liked_product_ids(user: Any, product_ids: Iterable[int]) -> set[int]:
-    """The ids among ``product_ids`` that ``user`` has on their wishlist.
-
-    There is no wishlist yet, so nothing is liked. The wishlist issue fills this
-    in with ONE query (``SELECT product_id FROM wishlist_item WHERE user_id = %s
-    AND product_id = ANY(%s)``); every product payload gets ``is_liked`` from here.
-    """
-    return set()
-
-
-# --- prepared statements ------------------------------------------------------------
-
-# Planning costs PostgreSQL about as much as running a page query (a search
-# with its trigram index estimates, more), so the hot queries are prepared
-# once per pooled connection (psycopg2 has no protocol-level prepare: SQL
-# PREPARE/EXECUTE). Their generic plans stay on the indexes: a search's
-# full-text and trigram branches are each a bitmap index scan whatever the
-# words. There are few shapes: the filters present and the number of words.
-MAX_PREPARED_PER_CONNECTION = 200
-_statements: dict[str, tuple[str, str, list[str]]] = {}  # sql -> (name, PREPARE body, parameter names)
-_prepared: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()  # connection -> names
-_NAMED_PARAM = re.compile(r"%\((\w+)\)s")
-
-
-def _statement(sql: str) -> tuple[str, str, list[str]]:
-    stmt = _statements.get(sql)
-    if stmt is None:
-        names: list[str] = []
-
-        def positional(match: re.Match) -> str:
-            if match.group(1) not in names:
-                names.append(match.group(1))
-            return f"${names.index(match.group(1)) + 1}"
-
-        # ``%%`` stays: the PREPARE text still goes through the driver's formatting.
-        stmt = ("q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], _NAMED_PARAM.sub(positional, sql), names)
-        _statements[sql] = stmt
-    return stmt
-
-
-async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
-    """Rows of ``sql`` (named ``%(name)s`` parameters), run as a prepared statement.
-
-    The PREPARE happens once per pooled connection and is not a request's
-    query (it bypasses the query log); the EXECUTE is.
-    """
-    name, body, names = _statement(sql)
-    args = [params[n] for n in names]
-    execute = f"EXECUTE {name}(" + ", ".join(["%s"] * len(args)) + ")" if args else f"EXECUTE {name}"
-    async with db.aio_connection() as conn:
-        ready = _prepared.setdefault(conn, set())
-        if name not in ready:
-            if len(ready) >= MAX_PREPARED_PER_CONNECTION:
-                return await fetch_all(sql, params)
-            with peewee.__exception_wrapper__:
-                async with conn.cursor() as cursor:
-                    if not ready:
-                        # Plan once per connection: left to itself PostgreSQL keeps
-                        # re-planning a typo search (its custom plans look cheaper).
-                        # Only prepared statements (and PL/pgSQL's cached plans) follow this.
-                        await cursor.execute("SET plan_cache_mode = force_generic_plan", ())
-                    await cursor.execute(f"PREPARE {name} AS {body}", ())
-            ready.add(name)
-        try:
-            return await fetch_all(execute, args)
-        except peewee.DatabaseError as exc:
-            causes = [*exc.args[:1], exc.__cause__, exc.__context__]
-            if not any(getattr(c, "pgcode", None) == "26000" for c in causes):  # invalid_sql_statement_name
-                raise
-            # The session lost its statements (e.g. DISCARD ALL): prepare again next time.
-            ready.clear()
-            return await fetch_all(sql, params)
+    """The ids among ``product_ids`` that ``user`` has on their wishlist: one
+    query for a whole page (none for an anonymous user or no ids); every
+    product payload gets ``is_liked`` from here."""
+    ids = list(product_ids)
+    if user is None or not ids:
+        return set()
+    rows = await fetch_all("SELECT product_id FROM wishlist_item WHERE user_id = %s AND product_id = ANY(%s)",
+                           (user.id, ids))
+    return {r[0] for r in rows}
 
 
 def search_words(text: str) -> list[str]:

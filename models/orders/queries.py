@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from models.catalog.queries import fetch_prepared, iso_sql
-from models.db import fetch_all, fetch_one
+from models.catalog.queries import iso_sql
+from models.db import fetch_all, fetch_one, fetch_prepared
 from models.errors import NotFound
 from models.orders.tables import STATUSES
 

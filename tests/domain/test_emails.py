@@ -13,6 +13,13 @@ from models import mail
 
 TEMPLATES_DIR = settings.ROOT / "emails"
 CONTEXT = {"email": "ada@example.com", "name": "Ada Obi", "link": "http://testserver/api/verify-email/tok/MQ/"}
+# What templates need beyond CONTEXT.
+TEMPLATE_CONTEXT = {
+    "back_in_stock": {"product_name": "Oak Chair", "price": "99.99", "image": "http://testserver/media/a.jpg"},
+    "price_drop": {"product_name": "Oak Chair", "old_price": "120.00", "new_price": "99.99", "image": None},
+    "cart_reminder": {"number": 1, "subtotal": "199.98",
+                      "items": [{"name": "Oak Chair", "quantity": 2, "price": "99.99", "image": None}]},
+}
 
 
 def template_names() -> list[str]:
@@ -34,7 +41,7 @@ ACCOUNT_TEMPLATES = ["email_changed", "password_reset", "verification", "waitlis
 
 @pytest.mark.parametrize("name", ACCOUNT_TEMPLATES)
 def test_template_renders_html_and_text(name):
-    subject, html, text = mail.render(name, **CONTEXT)
+    subject, html, text = mail.render(name, **CONTEXT, **TEMPLATE_CONTEXT.get(name, {}))
     assert subject == mail.SUBJECTS[name]
     assert "<html" in html.lower() and "</html>" in html.lower()
     assert "AvantLush" in html and "AvantLush" in text

@@ -1,0 +1,218 @@
+"""The signed-in user's cart: lines, quantities, promo code, clearing, and the
+restore link of abandoned-cart reminders."""
+from __future__ import annotations
+
+import settings
+
+from pydantic import Field
+
+from handlers.base import USER, BaseHandler, Route, api
+from handlers.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
+from models import cart
+from models.cart import abandoned
+
+
+class LineIn(In):
+    """A cart line: ``product_id`` (+ ``variation_id``), or ``item_id``."""
+
+    product_id: Pk = Field(default=None, description="Product id (with variation_id for a variation's line)")
+    variation_id: Pk = Field(default=None, description="Variation id (optional)")
+    item_id: Pk = Field(default=None, description="The cart line's id (instead of product_id)")
+
+
+class AddItemIn(In):
+    product_id: RequiredPk
+    variation_id: Pk = Field(default=None, description="Variation id (optional)")
+    quantity: PositiveQuantity = Field(default=1, json_schema_extra={"maximum": 10000})
+
+
+class UpdateQuantityIn(LineIn):
+    quantity: PositiveQuantity = Field(json_schema_extra={"maximum": 10000})
+
+
+class DiscountIn(In):
+    code: Text = Field(max_length=50)
+
+
+class CartItemOut(Out):
+    cart_item_id: int
+    product: int
+    variation: int | None
+    variation_name: str | None
+    quantity: int
+    product_name: str
+    sku: str
+    product_price: str
+    line_total: str
+    stock_status: str = Field(description="active, out_of_stock, insufficient_stock or unavailable")
+    stock_quantity: int
+    product_image: str | None
+
+
+class AppliedPromoOut(Out):
+    code: str
+    discount_percentage: str
+    is_valid: bool
+    message: str | None
+
+
+class CartOut(Out):
+    cart_id: int | None
+    user: int
+    items: list[CartItemOut]
+    total_items: int
+    items_count: int
+    subtotal: str
+    discount: str
+    total: str
+    promo_code: AppliedPromoOut | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class SummaryOut(Out):
+    total_items: int
+    total_price: str
+    items_count: int
+    subtotal: str
+    discount: str
+    promo_code: AppliedPromoOut | None
+
+
+class CartItemReplyOut(Out):
+    success: bool
+    message: str
+    cart_item: CartItemOut
+
+
+class DiscountOut(Out):
+    success: bool
+    message: str
+    code: str
+    discount_percentage: str
+    discount_amount: str
+    total_before_discount: str
+    total_after_discount: str
+
+
+class MessageOut(Out):
+    success: bool
+    message: str
+
+
+class CartHandler(BaseHandler):
+    role = USER
+
+    @api(response=CartOut)
+    async def get(self):
+        """The user's cart with current prices, totals and the applied promo code."""
+        self.reply(cart.cart_payload(await cart.load_cart(self.current_user.id)))
+
+
+class CartSummaryHandler(BaseHandler):
+    role = USER
+
+    @api(response=SummaryOut)
+    async def get(self):
+        """How many items and what they cost (after the promo discount)."""
+        self.reply(cart.summary_payload(await cart.load_cart(self.current_user.id)))
+
+
+class AddItemHandler(BaseHandler):
+    role = USER
+
+    @api(body=AddItemIn, response=CartItemReplyOut, status=201)
+    async def post(self):
+        """Add a product (or one of its variations); an existing line grows."""
+        data = self.parse(AddItemIn)
+        line = await cart.add_item(self.current_user.id, data.product_id, data.quantity, data.variation_id)
+        self.reply({"success": True, "message": "Item added to cart", "cart_item": line.payload()}, 201)
+
+
+class UpdateQuantityHandler(BaseHandler):
+    role = USER
+
+    @api(body=UpdateQuantityIn, response=CartItemReplyOut)
+    async def post(self):
+        """Set a line's quantity."""
+        data = self.parse(UpdateQuantityIn)
+        line = await cart.update_quantity(self.current_user.id, data.quantity, item_id=data.item_id,
+                                          product_id=data.product_id, variation_id=data.variation_id)
+        self.reply({"success": True, "message": "Quantity updated", "cart_item": line.payload()})
+
+
+class RemoveItemHandler(BaseHandler):
+    role = USER
+
+    @api(body=LineIn, status=204)
+    async def post(self):
+        """Remove a line."""
+        data = self.parse(LineIn)
+        await cart.remove_item(self.current_user.id, item_id=data.item_id, product_id=data.product_id,
+                               variation_id=data.variation_id)
+        self.reply(status=204)
+
+
+class ApplyDiscountHandler(BaseHandler):
+    role = USER
+
+    @api(body=DiscountIn, response=DiscountOut)
+    async def post(self):
+        """Apply a promo code (case-insensitive) to the cart."""
+        data = self.parse(DiscountIn)
+        self.reply(await cart.apply_promo_code(self.current_user.id, data.code))
+
+    @api(status=204)
+    async def delete(self):
+        """Take the promo code off the cart."""
+        await cart.remove_promo_code(self.current_user.id)
+        self.reply(status=204)
+
+
+class RemoveDiscountHandler(BaseHandler):
+    role = USER
+
+    @api(response=MessageOut)
+    async def post(self):
+        """Take the promo code off the cart."""
+        await cart.remove_promo_code(self.current_user.id)
+        self.reply({"success": True, "message": "Discount removed"})
+
+
+class ClearCartHandler(BaseHandler):
+    role = USER
+
+    @api(response=MessageOut)
+    async def post(self):
+        """Remove every line (and the promo code)."""
+        await cart.clear_cart(self.current_user.id)
+        self.reply({"success": True, "message": "Cart cleared successfully"})
+
+
+class RestoreCartHandler(BaseHandler):
+    """The link of an abandoned-cart reminder; the token in it is the credential."""
+
+    @api(status=302, summary="Restore an abandoned cart, then go to the storefront's cart page")
+    async def get(self, token: str):
+        """Restore an abandoned cart, then go to the storefront's cart page."""
+        await abandoned.restore_cart(token)
+        self.redirect(f"{settings.FRONTEND_URL}/cart?restored=1")
+
+    @api(response=MessageOut)
+    async def post(self, token: str):
+        """Restore an abandoned cart (JSON answer, for the storefront)."""
+        await abandoned.restore_cart(token)
+        self.reply({"success": True, "message": "Cart restored"})
+
+
+routes = [
+    Route("/api/cart/", CartHandler),
+    Route("/api/cart/summary/", CartSummaryHandler),
+    Route("/api/cart/add-item/", AddItemHandler),
+    Route("/api/cart/update-quantity/", UpdateQuantityHandler),
+    Route("/api/cart/remove-item/", RemoveItemHandler),
+    Route("/api/cart/apply-discount/", ApplyDiscountHandler),
+    Route("/api/cart/remove-discount/", RemoveDiscountHandler),
+    Route("/api/cart/clear/", ClearCartHandler),
+    Route("/api/cart/restore/{token}/", RestoreCartHandler),
+]

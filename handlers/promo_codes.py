@@ -1,0 +1,119 @@
+"""Promo codes (CONTRACT.md: no endpoint in the spec; staff manage them here)."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from handlers.base import ADMIN, BaseHandler, Route, api
+from handlers.fields import Flag, In, Money, Out, Text, _decimal, partial
+from models.cart import promo as promos
+
+
+def _utc_naive(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _limit(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+                                       or (isinstance(value, str) and value.strip().startswith("-"))):
+        raise ValueError("A valid integer is required.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("A valid integer is required.") from None
+    if number < 0:
+        raise ValueError("Ensure this value is greater than or equal to 0.")
+    if number > 2_147_483_647:
+        raise ValueError("Ensure this value is less than or equal to 2147483647.")
+    return number
+
+
+Percentage = Annotated[Decimal, _decimal(null=False, minimum=Decimal("0.01"), max_digits=5)]
+When = Annotated[dt.datetime | None, AfterValidator(_utc_naive)]
+Limit = Annotated[int | None, BeforeValidator(_limit)]
+
+
+class PromoCodeIn(In):
+    code: Text = Field(max_length=50, pattern=r"^[A-Za-z0-9_-]+$",
+                       description="Letters, digits, - and _; matched case-insensitively")
+    discount_percentage: Percentage = Field(le=Decimal(100), description="1-100 (two decimals)")
+    valid_from: When = Field(default=None, description="ISO 8601; none: valid now")
+    valid_to: When = Field(default=None, description="ISO 8601; none: no end")
+    min_order_amount: Money = Field(default=Decimal("0.00"), description="Minimum cart subtotal")
+    usage_limit: Limit = Field(default=None, description="Orders that may use it; none: unlimited")
+    is_active: Flag = True
+
+
+PromoCodePatch = partial(PromoCodeIn, "PromoCodePatch")
+
+
+class PromoCodeOut(Out):
+    id: int
+    code: str
+    discount_percentage: str
+    valid_from: str | None
+    valid_to: str | None
+    min_order_amount: str
+    usage_limit: int | None
+    times_used: int
+    is_active: bool
+    created_at: str
+    updated_at: str
+
+
+class PromoCodeListHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=list[PromoCodeOut])
+    async def get(self):
+        """Every promo code, newest first."""
+        self.reply([promos.promo_payload(p) for p in await promos.list_promo_codes()])
+
+    @api(body=PromoCodeIn, response=PromoCodeOut, status=201)
+    async def post(self):
+        """Create a promo code."""
+        data = self.parse(PromoCodeIn)
+        self.reply(promos.promo_payload(await promos.create_promo_code(data.model_dump())), 201)
+
+
+class PromoCodeHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=PromoCodeOut)
+    async def get(self, id: str):
+        """One promo code."""
+        self.reply(promos.promo_payload(await promos.get_promo_code(int(id))))
+
+    @api(body=PromoCodeIn, response=PromoCodeOut)
+    async def put(self, id: str):
+        """Replace a promo code's fields."""
+        data = self.parse(PromoCodeIn)
+        self.reply(promos.promo_payload(await promos.update_promo_code(int(id), data.model_dump())))
+
+    @api(body=PromoCodePatch, response=PromoCodeOut)
+    async def patch(self, id: str):
+        """Change some fields of a promo code."""
+        data = self.parse(PromoCodePatch)
+        changes = data.model_dump(exclude_unset=True)
+        nullable = {"valid_from", "valid_to", "usage_limit"}
+        changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
+        self.reply(promos.promo_payload(await promos.update_promo_code(int(id), changes)))
+
+    @api(status=204)
+    async def delete(self, id: str):
+        """Delete a promo code."""
+        await promos.delete_promo_code(int(id))
+        self.reply(status=204)
+
+
+routes = [
+    Route("/api/promo-codes/", PromoCodeListHandler),
+    Route("/api/promo-codes/{id:int}/", PromoCodeHandler),
+]

@@ -1,0 +1,349 @@
+"""Cart use cases: add, change and remove lines, promo codes, clearing, and
+pricing the cart for checkout (``price_cart``).
+
+Lines are addressed by ``product_id`` plus an optional ``variation_id``, or
+by ``item_id`` (the line's id). Adding meets existing lines in one
+``INSERT ... ON CONFLICT DO UPDATE`` on the unique index
+``cart_item_line``, whose ``WHERE`` re-checks the stock against the row as
+it is after any concurrent add: concurrent adds add up exactly, and never
+beyond the stock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from models.cart import promo as promos
+from models.cart.queries import CartLine, CartState, load_cart, stock_status, tax_on
+from models.catalog.queries import MAIN_IMAGE_SQL
+from models.db import fetch_all, fetch_one, fetch_prepared, money, transaction
+from models.errors import NotFound, ValidationFailed
+
+MAX_ID = 2**31 - 1
+MAX_QUANTITY = 10_000
+EMPTY = "Cart is empty"
+ITEM_NOT_FOUND = "Item not found in cart"
+OUT_OF_STOCK = "Product is out of stock"
+NOW = "(now() at time zone 'utc')"
+
+
+class OutOfStock(ValidationFailed):
+    """400: the product or variation cannot be had in the quantity asked."""
+
+
+def only_left(stock: int, in_cart: int = 0) -> OutOfStock:
+    if stock <= 0:
+        return OutOfStock(OUT_OF_STOCK, errors={"quantity": [OUT_OF_STOCK]})
+    detail = f"Only {stock} left" + (f"; your cart already holds {in_cart}." if in_cart else ".")
+    return OutOfStock(f"Only {stock} left", errors={"quantity": [detail]})
+
+
+def _valid_id(value: int | None) -> bool:
+    return value is not None and 0 < value <= MAX_ID
+
+
+# --- adding ------------------------------------------------------------------------
+
+_PRODUCT_SQL = f"""SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, v.variation_type, v.variation,
+    GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00), COALESCE(v.stock_quantity, p.stock_quantity),
+    {MAIN_IMAGE_SQL}
+FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
+WHERE p.id = %(product_id)s"""
+
+# One statement, so no transaction: the user's cart (created on first use; an
+# existing one is not written), then the line: inserted, or grown while the
+# stock allows it (the WHERE is evaluated on the row as it is once locked,
+# i.e. after any concurrent add). No row back: the line would outgrow the stock.
+_UPSERT_SQL = f"""WITH found AS (SELECT id FROM cart WHERE user_id = %(user_id)s),
+created AS (INSERT INTO cart (user_id, created_at, updated_at)
+    SELECT %(user_id)s, {NOW}, {NOW} WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING id),
+c AS (SELECT id FROM found UNION ALL SELECT id FROM created)
+INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, created_at, updated_at)
+SELECT c.id, %(product_id)s, %(variation_id)s, %(quantity)s, {NOW}, {NOW} FROM c
+ON CONFLICT (cart_id, product_id, (COALESCE(variation_id, 0))) DO UPDATE
+    SET quantity = cart_item.quantity + EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
+    WHERE cart_item.quantity + EXCLUDED.quantity <= %(stock)s
+RETURNING id, quantity"""
+
+
+@dataclass
+class Sellable:
+    """A product (or one of its variations) as the cart sells it now."""
+
+    product_id: int
+    name: str
+    status: str
+    sku: str
+    variation_id: int | None
+    variation_type: str | None
+    variation_name: str | None
+    unit_price: Decimal
+    stock: int
+    image: str | None
+
+    def line(self, item_id: int, quantity: int) -> CartLine:
+        return CartLine(item_id, self.product_id, self.variation_id, self.name, self.sku, self.variation_type,
+                        self.variation_name, quantity, self.unit_price, money(self.unit_price * quantity),
+                        self.status, self.stock, self.image)
+
+
+async def load_sellable(product_id: int, variation_id: int | None) -> Sellable:
+    """What may go into a cart (one query).
+
+    Raises NotFound("Product not found") for an unknown or withdrawn (draft,
+    archived) product, ValidationFailed for a variation of another product.
+    """
+    if not _valid_id(product_id) or (variation_id is not None and not _valid_id(variation_id)):
+        raise NotFound("Product not found")
+    rows = await fetch_prepared(_PRODUCT_SQL, {"product_id": product_id, "variation_id": variation_id})
+    row = rows[0] if rows else None
+    if row is None or row[2] != "published":
+        raise NotFound("Product not found")
+    if variation_id is not None and row[4] is None:
+        raise ValidationFailed("Invalid variation for this product",
+                               errors={"variation_id": ["This variation does not belong to the product."]})
+    return Sellable(row[0], row[1], row[2], row[3], row[4], row[5], row[6], money(row[7]), row[8], row[9])
+
+
+async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_id: int | None = None) -> CartLine:
+    """Add ``quantity`` of a product (or one of its variations) to the user's
+    cart, creating the cart on first use; an existing line grows.
+
+    Two statements (the product; the cart and line in one upsert). Raises
+    NotFound (unknown or unpublished product), ValidationFailed (bad
+    variation, quantity < 1), OutOfStock ("Product is out of stock",
+    "Only N left") — and then nothing has changed.
+    """
+    if quantity < 1 or quantity > MAX_QUANTITY:
+        raise ValidationFailed(errors={"quantity": ["Ensure this value is greater than or equal to 1."]
+                                       if quantity < 1 else [f"Ensure this value is less than or equal to {MAX_QUANTITY}."]})
+    item = await load_sellable(product_id, variation_id)
+    if item.stock < quantity:
+        raise only_left(item.stock)
+    rows = await fetch_prepared(_UPSERT_SQL, {"user_id": user_id, "product_id": product_id,
+                                              "variation_id": variation_id, "quantity": quantity,
+                                              "stock": item.stock})
+    if not rows:  # the line exists and would outgrow the stock; nothing was written
+        in_cart = await fetch_one(
+            "SELECT ci.quantity FROM cart_item ci JOIN cart c ON c.id = ci.cart_id WHERE c.user_id = %s "
+            "AND ci.product_id = %s AND COALESCE(ci.variation_id, 0) = %s", (user_id, product_id, variation_id or 0))
+        raise only_left(item.stock, in_cart[0] if in_cart else 0)
+    return item.line(rows[0][0], rows[0][1])
+
+
+# --- finding, changing and removing lines ---------------------------------------------
+
+_LINES_SQL = """SELECT ci.id, ci.product_id, ci.variation_id, ci.quantity, p.status,
+    COALESCE(v.stock_quantity, p.stock_quantity)
+FROM cart c JOIN cart_item ci ON ci.cart_id = c.id JOIN product p ON p.id = ci.product_id
+LEFT JOIN product_variation v ON v.id = ci.variation_id
+WHERE c.user_id = %(user_id)s AND (ci.id = %(item_id)s OR ci.product_id = %(product_id)s)"""
+
+
+@dataclass
+class LineRef:
+    item_id: int
+    product_id: int
+    variation_id: int | None
+    quantity: int
+    status: str
+    stock: int
+
+
+async def find_line(user_id: int, item_id: int | None = None, product_id: int | None = None,
+                    variation_id: int | None = None) -> LineRef:
+    """The user's cart line named by ``item_id``, or by ``product_id`` and
+    ``variation_id``. A product alone names its line without a variation, or
+    its only line. One query.
+
+    Raises NotFound("Item not found in cart") — also for another user's line —
+    and ValidationFailed when a product has several lines and no variation was named.
+    """
+    if item_id is None and product_id is None:
+        raise ValidationFailed(errors={"product_id": ["This field is required."]})
+    if not (_valid_id(item_id) or _valid_id(product_id)):
+        raise NotFound(ITEM_NOT_FOUND)
+    rows = await fetch_all(_LINES_SQL, {"user_id": user_id, "item_id": item_id if _valid_id(item_id) else 0,
+                                        "product_id": product_id if _valid_id(product_id) else 0})
+    lines = [LineRef(*r) for r in rows]
+    if item_id is not None:
+        lines = [x for x in lines if x.item_id == item_id]
+    else:
+        lines = [x for x in lines if x.product_id == product_id]
+        if variation_id is not None:
+            lines = [x for x in lines if x.variation_id == variation_id]
+        elif len(lines) > 1:
+            plain = [x for x in lines if x.variation_id is None]
+            if not plain:
+                raise ValidationFailed(
+                    "This product has several lines in the cart: name the variation_id or item_id",
+                    errors={"variation_id": ["This field is required for this product."]})
+            lines = plain
+    if not lines:
+        raise NotFound(ITEM_NOT_FOUND)
+    return lines[0]
+
+
+async def update_quantity(user_id: int, quantity: int, *, item_id: int | None = None,
+                          product_id: int | None = None, variation_id: int | None = None) -> CartLine:
+    """Set a line's quantity (1 or more; within the stock). Raises NotFound,
+    ValidationFailed, OutOfStock ("Only N left")."""
+    if quantity < 1 or quantity > MAX_QUANTITY:
+        raise ValidationFailed(errors={"quantity": ["Ensure this value is greater than or equal to 1."]
+                                       if quantity < 1 else [f"Ensure this value is less than or equal to {MAX_QUANTITY}."]})
+    ref = await find_line(user_id, item_id, product_id, variation_id)
+    item = await load_sellable(ref.product_id, ref.variation_id)
+    if quantity > item.stock and quantity > ref.quantity:  # lowering an over-full line is always allowed
+        raise only_left(item.stock)
+    await fetch_all(f"UPDATE cart_item SET quantity = %s, updated_at = {NOW} WHERE id = %s RETURNING id",
+                    (quantity, ref.item_id))
+    return item.line(ref.item_id, quantity)
+
+
+async def remove_item(user_id: int, *, item_id: int | None = None, product_id: int | None = None,
+                      variation_id: int | None = None) -> None:
+    """Remove a line. Raises NotFound("Item not found in cart"), ValidationFailed."""
+    ref = await find_line(user_id, item_id, product_id, variation_id)
+    async with transaction():
+        await fetch_all("DELETE FROM cart_item WHERE id = %s RETURNING id", (ref.item_id,))
+        await fetch_all(f"UPDATE cart SET updated_at = {NOW} WHERE user_id = %s RETURNING id", (user_id,))
+
+
+async def clear_cart(user_id: int) -> None:
+    """Empty the user's cart: every line and the applied promo code.
+
+    Usable inside the caller's transaction (orders call it when an order is
+    placed, after taking stock); a user without a cart is fine.
+    """
+    await fetch_all("DELETE FROM cart_item WHERE cart_id IN (SELECT id FROM cart WHERE user_id = %s) RETURNING id",
+                    (user_id,))
+    await fetch_all(f"UPDATE cart SET promo_code_id = NULL, updated_at = {NOW} WHERE user_id = %s RETURNING id",
+                    (user_id,))
+
+
+# --- promo codes -------------------------------------------------------------------
+
+async def apply_promo_code(user_id: int, code: str) -> dict[str, Any]:
+    """Apply ``code`` to the user's cart (replacing any other).
+
+    Raises ValidationFailed("Cart is empty"), ValidationFailed("Invalid promo
+    code") for an unknown or inactive code, PromoCodeRejected with the reason
+    (not yet valid, expired, usage limit reached, below the minimum order).
+    """
+    cart = await load_cart(user_id)
+    if not cart.lines:
+        raise ValidationFailed(EMPTY)
+    promo = await promos.find_code(code)
+    promos.check_applies(promo, cart.subtotal)
+    await fetch_all("UPDATE cart SET promo_code_id = %s WHERE id = %s RETURNING id", (promo.id, cart.cart_id))
+    subtotal = cart.subtotal
+    discount = promos.discount_for(promo, subtotal)
+    return {
+        "success": True,
+        "message": "Discount applied successfully",
+        "code": promo.code,
+        "discount_percentage": money(promo.discount_percentage),
+        "discount_amount": discount,
+        "total_before_discount": subtotal,
+        "total_after_discount": money(subtotal - discount),
+    }
+
+
+async def remove_promo_code(user_id: int) -> None:
+    """Take the promo code off the user's cart (nothing to do without one)."""
+    await fetch_all("UPDATE cart SET promo_code_id = NULL WHERE user_id = %s RETURNING id", (user_id,))
+
+
+# --- pricing for checkout ------------------------------------------------------------
+
+@dataclass
+class QuoteLine:
+    item_id: int
+    product_id: int
+    variation_id: int | None
+    name: str
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@dataclass
+class CartQuote:
+    """What the cart costs now: ``total = subtotal - discount + shipping + tax``,
+    each half-up to the cent; tax is ``TAX_RATE`` of the discounted subtotal."""
+
+    lines: list[QuoteLine]
+    subtotal: Decimal
+    discount: Decimal
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal
+    promo_code_id: int | None
+    promo_code: str | None
+    discount_percentage: Decimal | None
+    shipping_method_id: int | None
+    cart_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def price_cart(user_id: int, *, shipping_method_id: int | None = None,
+                     promo_code: str | None = None) -> CartQuote:
+    """Price the user's cart for checkout with today's prices.
+
+    ``promo_code`` None uses the code applied to the cart (if any); a code
+    given here is checked but not stored. ``shipping_method_id`` None means no
+    shipping cost. One to three queries (cart; shipping method; promo code).
+
+    Raises ValidationFailed("Cart is empty"); NotFound("Product not found")-
+    like ValidationFailed naming the line for a withdrawn product; OutOfStock
+    when a line asks more than is left; ValidationFailed("Invalid promo
+    code") or PromoCodeRejected (reason) for a code that does not apply;
+    ValidationFailed("Invalid shipping method") for an unknown or inactive method.
+    Usable inside the caller's transaction (it only reads).
+    """
+    from models.shipping import get_shipping_method
+
+    cart = await load_cart(user_id)
+    if not cart.lines:
+        raise ValidationFailed(EMPTY)
+    for line in cart.lines:
+        state = stock_status(line.status, line.stock, line.quantity)
+        if state == "unavailable":
+            raise ValidationFailed(f"{line.name} is no longer available",
+                                   errors={"items": [f"{line.name} is no longer available."]})
+        if state != "active":
+            short = only_left(line.stock)
+            raise OutOfStock(f"{line.name}: {short.message}", errors={"items": [f"{line.name}: {short.message}."]})
+    subtotal = cart.subtotal
+    promo: Any = None
+    if promo_code is not None:
+        promo = await promos.find_code(promo_code)
+    elif cart.promo is not None:
+        promo = cart.promo
+    if promo is not None:
+        promos.check_applies(promo, subtotal)
+    discount = promos.discount_for(promo, subtotal) if promo is not None else money(0)
+    shipping = money(0)
+    if shipping_method_id is not None:
+        try:
+            method = await get_shipping_method(shipping_method_id)
+        except NotFound:
+            raise ValidationFailed("Invalid shipping method",
+                                   errors={"shipping_method_id": ["Invalid shipping method."]}) from None
+        shipping = money(method.price)
+    tax = tax_on(subtotal - discount)
+    lines = [QuoteLine(x.item_id, x.product_id, x.variation_id, x.name, x.sku, x.quantity, x.unit_price,
+                       x.line_total) for x in cart.lines]
+    return CartQuote(lines=lines, subtotal=subtotal, discount=discount, shipping=shipping, tax=tax,
+                     total=money(subtotal - discount + shipping + tax),
+                     promo_code_id=promo.id if promo is not None else None,
+                     promo_code=promo.code if promo is not None else None,
+                     discount_percentage=money(promo.discount_percentage) if promo is not None else None,
+                     shipping_method_id=shipping_method_id, cart_id=cart.cart_id)
+
+
+__all__ = ["CartState", "CartQuote", "QuoteLine", "add_item", "apply_promo_code", "clear_cart", "find_line",
+           "price_cart", "remove_item", "remove_promo_code", "update_quantity", "OutOfStock"]

@@ -1,0 +1,197 @@
+"""The cart's read side: the whole cart (lines with their current prices,
+stock and image, and the applied promo code) in ONE query whatever it holds,
+and the arithmetic of its totals.
+
+Prices always come from the catalog as it is now: a line's unit price is the
+product's effective price (base price less its discount) plus the
+variation's price adjustment, never below zero.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import settings
+from models.cart.promo import discount_for, promo_problem
+from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
+from models.db import fetch_prepared
+from models.db import money
+
+ZERO = Decimal("0.00")
+
+UNIT_PRICE_SQL = "GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00)"
+
+# One row per line (one row of NULLs for an empty cart), the cart's fields and
+# totals carried along by window functions; money leaves as text.
+_CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")},
+    {iso_sql("GREATEST(c.updated_at, max(ci.updated_at) OVER ())")},
+    pc.id, pc.code, pc.discount_percentage, pc.valid_from, pc.valid_to, pc.min_order_amount, pc.usage_limit,
+    pc.times_used, pc.is_active,
+    COALESCE(sum({UNIT_PRICE_SQL} * ci.quantity) OVER (), 0.00), COALESCE(sum(ci.quantity) OVER (), 0),
+    ci.id, ci.product_id, ci.variation_id, ci.quantity, p.name, COALESCE(v.sku, p.sku), v.variation_type,
+    v.variation, {UNIT_PRICE_SQL}::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
+    COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}
+FROM cart c
+LEFT JOIN promo_code pc ON pc.id = c.promo_code_id
+LEFT JOIN cart_item ci ON ci.cart_id = c.id
+LEFT JOIN product p ON p.id = ci.product_id
+LEFT JOIN product_variation v ON v.id = ci.variation_id
+WHERE c.user_id = %(user_id)s
+ORDER BY ci.id"""
+
+
+def stock_status(status: str, stock: int, quantity: int = 1) -> str:
+    """``active`` (as the spec shows) when the line can be bought as it is,
+    ``out_of_stock`` when nothing is left, ``insufficient_stock`` when less
+    than the line's quantity is, ``unavailable`` when the product was
+    withdrawn (draft or archived)."""
+    if status != "published":
+        return "unavailable"
+    if stock <= 0:
+        return "out_of_stock"
+    if stock < quantity:
+        return "insufficient_stock"
+    return "active"
+
+
+@dataclass
+class CartLine:
+    item_id: int
+    product_id: int
+    variation_id: int | None
+    name: str
+    sku: str
+    variation_type: str | None
+    variation_name: str | None
+    quantity: int
+    unit_price: Decimal  # base price less discount + variation adjustment
+    line_total: Decimal
+    status: str  # the product's status
+    stock: int  # what is left of the product or variation
+    image: str | None
+
+    @property
+    def stock_status(self) -> str:
+        return stock_status(self.status, self.stock, self.quantity)
+
+    def payload(self) -> dict[str, Any]:
+        """The spec's cart item (plus variation, sku, line total, stock)."""
+        return line_payload(self.item_id, self.product_id, self.variation_id, self.variation_name, self.quantity,
+                            self.name, self.sku, f"{self.unit_price:.2f}", f"{self.line_total:.2f}",
+                            stock_status(self.status, self.stock, self.quantity), self.stock, self.image)
+
+
+def line_payload(item_id: int, product_id: int, variation_id: int | None, variation_name: str | None,
+                 quantity: int, name: str, sku: str, unit_price: str, line_total: str, state: str, stock: int,
+                 image: str | None) -> dict[str, Any]:
+    return {
+        "cart_item_id": item_id,
+        "product": product_id,
+        "variation": variation_id,
+        "variation_name": variation_name,
+        "quantity": quantity,
+        "product_name": name,
+        "sku": sku,
+        "product_price": unit_price,
+        "line_total": line_total,
+        "stock_status": state,
+        "stock_quantity": stock,
+        "product_image": image,
+    }
+
+
+class CartState:
+    """A user's cart as stored, priced with today's prices (the rows of
+    ``_CART_SQL``; ``lines`` builds Decimal lines for the paths that need them)."""
+
+    def __init__(self, user_id: int, rows: list[tuple]) -> None:
+        self.user_id = user_id
+        self.rows = [r for r in rows if r[14] is not None]
+        first = rows[0] if rows else None
+        self.cart_id = first[0] if first else None
+        self.created_at = first[1] if first else None
+        self.updated_at = first[2] if first else None
+        self.subtotal: Decimal = money(first[12]) if first else ZERO
+        self.total_items: int = int(first[13]) if first else 0
+        self.promo: Any = None
+        if first is not None and first[3] is not None:
+            self.promo = SimpleNamespace(id=first[3], code=first[4], discount_percentage=first[5],
+                                         valid_from=first[6], valid_to=first[7], min_order_amount=first[8],
+                                         usage_limit=first[9], times_used=first[10], is_active=first[11])
+        self._lines: list[CartLine] | None = None
+
+    @property
+    def lines(self) -> list[CartLine]:
+        if self._lines is None:
+            self._lines = [CartLine(item_id=r[14], product_id=r[15], variation_id=r[16], quantity=r[17], name=r[18],
+                                    sku=r[19], variation_type=r[20], variation_name=r[21],
+                                    unit_price=Decimal(r[22]), line_total=Decimal(r[23]), status=r[24], stock=r[25],
+                                    image=r[26]) for r in self.rows]
+        return self._lines
+
+    def promo_problem(self, now: dt.datetime | None = None) -> str | None:
+        return promo_problem(self.promo, self.subtotal, now) if self.promo is not None else None
+
+    @property
+    def discount(self) -> Decimal:
+        """The applied code's discount, when it applies now (else 0)."""
+        if self.promo is None or not self.rows or self.promo_problem() is not None:
+            return ZERO
+        return discount_for(self.promo, self.subtotal)
+
+    def promo_payload(self) -> dict[str, Any] | None:
+        if self.promo is None:
+            return None
+        problem = self.promo_problem()
+        return {"code": self.promo.code, "discount_percentage": money(self.promo.discount_percentage),
+                "is_valid": problem is None, "message": problem}
+
+    def totals(self) -> dict[str, Any]:
+        subtotal, discount = self.subtotal, self.discount
+        return {"subtotal": subtotal, "discount": discount, "total": money(subtotal - discount),
+                "promo_code": self.promo_payload()}
+
+    def items_payload(self) -> list[dict[str, Any]]:
+        """The lines as the API sends them, straight from the rows (the hot path)."""
+        return [line_payload(r[14], r[15], r[16], r[21], r[17], r[18], r[19], r[22], r[23],
+                             stock_status(r[24], r[25], r[17]), r[25], r[26]) for r in self.rows]
+
+
+async def load_cart(user_id: int) -> CartState:
+    """The user's cart (an empty one without an id when they have none yet). One query."""
+    return CartState(user_id, await fetch_prepared(_CART_SQL, {"user_id": user_id}))
+
+
+def cart_payload(cart: CartState) -> dict[str, Any]:
+    """GET /cart/: the spec's shape plus the totals and the applied promo code."""
+    return {
+        "cart_id": cart.cart_id,
+        "user": cart.user_id,
+        "items": cart.items_payload(),
+        "total_items": cart.total_items,
+        "items_count": len(cart.rows),
+        **cart.totals(),
+        "created_at": cart.created_at,
+        "updated_at": cart.updated_at,
+    }
+
+
+def summary_payload(cart: CartState) -> dict[str, Any]:
+    """GET /cart/summary/: the spec's three numbers; ``total_price`` is after the promo discount."""
+    totals = cart.totals()
+    return {
+        "total_items": cart.total_items,
+        "total_price": totals["total"],
+        "items_count": len(cart.rows),
+        "subtotal": totals["subtotal"],
+        "discount": totals["discount"],
+        "promo_code": totals["promo_code"],
+    }
+
+
+def tax_on(amount: Decimal) -> Decimal:
+    """``TAX_RATE`` of ``amount`` (the discounted subtotal), half-up to the cent."""
+    return money(amount * settings.TAX_RATE)
