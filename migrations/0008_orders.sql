@@ -274,3 +274,31 @@ CREATE FUNCTION order_version_bump_now() RETURNS void AS $$
   INSERT INTO order_version AS v (id, version) VALUES (TRUE, nextval('order_version_seq'))
   ON CONFLICT (id) DO UPDATE SET version = nextval('order_version_seq');
 $$ LANGUAGE sql;
+
+-- Every change of stock is a stock_movement row, whoever makes it: orders
+-- (models/orders/stock.py names the reason and order through two
+-- transaction-local settings) and staff edits alike (reason 'admin').
+CREATE FUNCTION stock_movement_product() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO stock_movement (product_id, variation_id, order_id, change, reason)
+  VALUES (NEW.id, NULL, nullif(current_setting('avantlush.stock_order', true), '')::int,
+          NEW.stock_quantity - OLD.stock_quantity,
+          coalesce(nullif(current_setting('avantlush.stock_reason', true), ''), 'admin'));
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION stock_movement_variation() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO stock_movement (product_id, variation_id, order_id, change, reason)
+  VALUES (NEW.product_id, NEW.id, nullif(current_setting('avantlush.stock_order', true), '')::int,
+          NEW.stock_quantity - OLD.stock_quantity,
+          coalesce(nullif(current_setting('avantlush.stock_reason', true), ''), 'admin'));
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER product_stock_movement AFTER UPDATE OF stock_quantity ON product FOR EACH ROW
+  WHEN (OLD.stock_quantity IS DISTINCT FROM NEW.stock_quantity) EXECUTE FUNCTION stock_movement_product();
+CREATE TRIGGER variation_stock_movement AFTER UPDATE OF stock_quantity ON product_variation FOR EACH ROW
+  WHEN (OLD.stock_quantity IS DISTINCT FROM NEW.stock_quantity) EXECUTE FUNCTION stock_movement_variation();
