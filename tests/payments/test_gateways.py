@@ -191,3 +191,48 @@ async def test_clover_hosted_checkout_holds_stock_and_waits_for_the_webhook(make
     assert await stock_of(pid) == 2
     assert await count("orders", "status = 'PENDING' AND payment_status = 'PENDING'") == 1
     assert await count("payment", "provider = 'clover' AND transaction_id = %s", [result["transaction_id"]]) == 1
+
+
+@pytest.mark.gen_test
+async def test_paypal_orders_v2_creates_an_order_to_approve(make_user, monkeypatch):
+    import orjson
+
+    def token(request):
+        return 200, {"access_token": "A21", "token_type": "Bearer"}
+
+    def create(request):
+        body = orjson.loads(request.body)
+        assert body["intent"] == "CAPTURE"
+        assert body["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "150.00"}
+        assert request.headers["PayPal-Request-Id"] == "chk-p" and request.headers["Authorization"] == "Bearer A21"
+        return 200, {"id": "PP-1", "status": "PAYER_ACTION_REQUIRED",
+                     "links": [{"rel": "self", "href": "https://api.paypal.test/v2/checkout/orders/PP-1"},
+                               {"rel": "payer-action", "href": "https://www.paypal.test/checkoutnow?token=PP-1"}]}
+
+    fake = FakeJsonApi({"v1/oauth2/token": token, "v2/checkout/orders": create})
+    server, url = serve(fake.app())
+    monkeypatch.setattr(settings, "PAYPAL_API_BASE", url)
+    monkeypatch.setattr(settings, "PAYPAL_CLIENT_ID", "client")
+    monkeypatch.setattr(settings, "PAYPAL_CLIENT_SECRET", "secret")
+    try:
+        user = await make_user()
+        pid = await product("Mirror", stock=2, base_price="75.00")
+        draft = await draft_for(user, pid, 2)
+        result = await payments.pay_and_place(draft, gateway_for("paypal"), charge_of(draft, None, key="chk-p"))
+    finally:
+        server.stop()
+    assert result["status"] == "PENDING" and result["redirect_url"] == "https://www.paypal.test/checkoutnow?token=PP-1"
+    assert await count("payment", "provider = 'paypal' AND transaction_id = 'PP-1' AND status = 'PENDING'") == 1
+    assert await stock_of(pid) == 0  # held for the buyer until the webhook settles it
+
+
+@pytest.mark.gen_test
+async def test_hosted_provider_down_cancels_the_pending_order_and_returns_stock(make_user, monkeypatch):
+    monkeypatch.setattr(settings, "CLOVER_API_BASE", "http://127.0.0.1:9")  # nothing listens
+    user = await make_user()
+    pid = await product("Rug", stock=3)
+    draft = await draft_for(user, pid, 2)
+    with pytest.raises(ServiceUnavailable):
+        await payments.pay_and_place(draft, gateway_for("clover"), charge_of(draft, None, key="chk-down"))
+    assert await stock_of(pid) == 3
+    assert await count("orders", "status = 'CANCELLED' AND payment_status = 'FAILED'") == 1
