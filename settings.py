@@ -91,6 +91,7 @@ STRIPE_API_BASE = _env("STRIPE_API_BASE")
 PAYPAL_CLIENT_ID = _env("PAYPAL_CLIENT_ID")
 PAYPAL_CLIENT_SECRET = _env("PAYPAL_CLIENT_SECRET")
 PAYPAL_API_BASE = _env("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com")
+PAYPAL_WEBHOOK_ID = _env("PAYPAL_WEBHOOK_ID")  # the webhook PayPal verifies signatures against
 CLOVER_API_KEY = _env("CLOVER_API_KEY")
 CLOVER_MERCHANT_ID = _env("CLOVER_MERCHANT_ID")
 CLOVER_API_BASE = _env("CLOVER_API_BASE", "https://scl-sandbox.dev.clover.com")

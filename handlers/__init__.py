@@ -14,6 +14,8 @@ MODULES = [
     "products",
     "exports",
     "orders",
+    "checkout",
+    "webhooks",
     "media",
     "support",
     "countries",

@@ -15,9 +15,11 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from handlers.fields import Flag, In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
+from models.payments import actions as payments
 from models.orders.tables import ORDER_TYPES, PAYMENT_STATUSES, PAYMENT_TYPES, STATUSES
 
 Status = Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"]
@@ -66,8 +68,8 @@ class OrderListQuery(In):
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
-    page: Annotated[int | None, B] = Field(default=None, ge=1, description="Page number, from 1")
-    page_size: Annotated[int | None, B] = Field(default=None, ge=1, description="Items per page (max 100)")
+    page: str | None = Field(default=None, description="Page number, from 1")
+    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
 
     def filters(self, user: Any) -> queries.OrderFilters:
         staff = bool(user.is_staff)
@@ -152,6 +154,16 @@ class TrackingIn(In):
     status: Annotated[Status, U]
     location: OptionalText = Field(default="", max_length=255)
     description: OptionalText = Field(default="", max_length=2000)
+
+
+class RefundIn(In):
+    restock: Flag = False
+
+
+class RefundOut(Out):
+    id: int
+    payment_status: str
+    restocked: bool
 
 
 class BulkIn(In):
@@ -323,9 +335,15 @@ class ChoicesOut(Out):
 
 # --- Idempotency-Key -------------------------------------------------------------
 
-async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]]) -> None:
+async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]],
+                     atomic: bool = False) -> None:
     """Answer with ``run()`` — or, with an Idempotency-Key header seen before
-    from this user, with the stored first answer (``Idempotent-Replayed: true``)."""
+    from this user, with the stored first answer (``Idempotent-Replayed: true``).
+
+    ``atomic``: ``run()``'s writes and the stored answer commit together, so
+    that no crash between them can let a retry act twice (for actions whose
+    only side effects are in the database; a payment's provider calls must
+    not be held in an open transaction)."""
     key = handler.request.headers.get("Idempotency-Key")
     if key is None:
         status, payload = await run()
@@ -340,6 +358,14 @@ async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awai
         handler.finish(body)
         return
     try:
+        if atomic:
+            async with transaction():
+                status, payload = await run()
+                body = dumps(payload)
+                await idempotency.complete(claim.record_id, status, body)
+            handler.set_status(status)
+            handler.finish(body)
+            return
         status, payload = await run()
     except AppError as exc:
         if exc.status < 500:
@@ -374,7 +400,7 @@ async def _create(handler: BaseHandler) -> None:
         return 201, {"status": "success", "message": "Order created successfully", "order_id": order_id,
                      "order_number": number, "total": total}
 
-    await idempotent(handler, "orders.create", run)
+    await idempotent(handler, "orders.create", run, atomic=True)
 
 
 class OrderListHandler(BaseHandler):
@@ -447,6 +473,16 @@ class UpdateStatusHandler(BaseHandler):
     async def post(self, id: str):
         """Same as PATCH."""
         await self.patch(id)
+
+
+class RefundHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=RefundIn, response=RefundOut)
+    async def post(self, id: str):
+        """Refund a paid order through its gateway; restock=true gives its stock back (once)."""
+        data = self.parse(RefundIn)
+        self.reply(await payments.refund_order(int(id), data.restock))
 
 
 class TrackingHandler(BaseHandler):
@@ -551,6 +587,7 @@ routes = [
     Route("/api/order-choices/", OrderChoicesHandler),
     Route("/api/orders/{id:int}/", OrderHandler),
     Route("/api/orders/{id:int}/update_status/", UpdateStatusHandler),
+    Route("/api/orders/{id:int}/refund/", RefundHandler),
     Route("/api/orders/{id:int}/tracking/", TrackingHandler),
     Route("/api/orders/{id:int}/tracking/add/", TrackingAddHandler),
 ]

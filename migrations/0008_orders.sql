@@ -240,3 +240,65 @@ CREATE FUNCTION order_status_count_rebuild() RETURNS void AS $$
   INSERT INTO order_status_count (status, n, total_value)
     SELECT status, count(*), coalesce(sum(total), 0) FROM orders GROUP BY status;
 $$ LANGUAGE sql;
+
+-- The orders' version: a new value whenever a commit changes what an order
+-- list shows (orders, their items, their payments). Pages of the order lists
+-- are cached per process under it (models/orders/queries.py): a request reads
+-- this one row, and a cached page is used only while the version is the one
+-- it was built under. Deferred to commit time like catalog_version, so the
+-- row is locked only while committing. Values come from a sequence and are
+-- never reused, even after the table is emptied (then nothing is cached).
+CREATE SEQUENCE "order_version_seq";
+CREATE TABLE "order_version" ("id" BOOLEAN NOT NULL DEFAULT TRUE PRIMARY KEY CHECK ("id"),
+  "version" BIGINT NOT NULL);
+INSERT INTO order_version (id, version) VALUES (TRUE, nextval('order_version_seq'));
+
+CREATE FUNCTION order_version_bump() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO order_version AS v (id, version) VALUES (TRUE, nextval('order_version_seq'))
+  ON CONFLICT (id) DO UPDATE SET version = nextval('order_version_seq');
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE CONSTRAINT TRIGGER order_version_orders AFTER INSERT OR DELETE OR UPDATE ON "orders"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION order_version_bump();
+CREATE CONSTRAINT TRIGGER order_version_order_item AFTER INSERT OR DELETE OR UPDATE ON "order_item"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION order_version_bump();
+CREATE CONSTRAINT TRIGGER order_version_payment AFTER INSERT OR DELETE OR UPDATE ON "payment"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION order_version_bump();
+-- Product names and images shown on order items come from the order item
+-- snapshot, except the image: a changed main image shows at the next order change.
+
+CREATE FUNCTION order_version_bump_now() RETURNS void AS $$
+  INSERT INTO order_version AS v (id, version) VALUES (TRUE, nextval('order_version_seq'))
+  ON CONFLICT (id) DO UPDATE SET version = nextval('order_version_seq');
+$$ LANGUAGE sql;
+
+-- Every change of stock is a stock_movement row, whoever makes it: orders
+-- (models/orders/stock.py names the reason and order through two
+-- transaction-local settings) and staff edits alike (reason 'admin').
+CREATE FUNCTION stock_movement_product() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO stock_movement (product_id, variation_id, order_id, change, reason)
+  VALUES (NEW.id, NULL, nullif(current_setting('avantlush.stock_order', true), '')::int,
+          NEW.stock_quantity - OLD.stock_quantity,
+          coalesce(nullif(current_setting('avantlush.stock_reason', true), ''), 'admin'));
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION stock_movement_variation() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO stock_movement (product_id, variation_id, order_id, change, reason)
+  VALUES (NEW.product_id, NEW.id, nullif(current_setting('avantlush.stock_order', true), '')::int,
+          NEW.stock_quantity - OLD.stock_quantity,
+          coalesce(nullif(current_setting('avantlush.stock_reason', true), ''), 'admin'));
+  RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER product_stock_movement AFTER UPDATE OF stock_quantity ON product FOR EACH ROW
+  WHEN (OLD.stock_quantity IS DISTINCT FROM NEW.stock_quantity) EXECUTE FUNCTION stock_movement_product();
+CREATE TRIGGER variation_stock_movement AFTER UPDATE OF stock_quantity ON product_variation FOR EACH ROW
+  WHEN (OLD.stock_quantity IS DISTINCT FROM NEW.stock_quantity) EXECUTE FUNCTION stock_movement_variation();

@@ -1,5 +1,5 @@
-"""Order tasks: confirmation and admin notice, status and tracking emails,
-back-in-stock notices. They take ids and re-read the order."""
+"""Order tasks: confirmation and admin notice, status and tracking emails.
+They take ids and re-read the order."""
 from __future__ import annotations
 
 import settings
@@ -39,15 +39,3 @@ def tracking_event_added(event_id: int) -> str | None:
     if ctx is None or not ctx["customer_email"]:
         return None
     return send(ctx["customer_email"], "order_tracking", **ctx)
-
-
-@app.task(**RETRY)
-def product_back_in_stock(product_id: int) -> int:
-    """Stock came back (a cancellation): the cart issue's back-in-stock
-    notices, when that module is present."""
-    try:
-        from models import stock_notifications  # noqa: F401  (the cart issue's module)
-    except ImportError:
-        return 0
-    notify_fn = getattr(stock_notifications, "notify_back_in_stock", None)
-    return run_async(notify_fn, product_id) if notify_fn else 0

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable
 
+import orjson
+
 import settings
 from models.catalog.tables import variation_price
 from models.db import db, fetch_all, fetch_one, money, transaction, utcnow
@@ -176,8 +178,6 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
              draft.shipping_method_id, draft.promo_code_id, created.date() + dt.timedelta(days=draft.estimated_days),
              draft.note, holds_stock, created, utcnow()])
         order_id, number = row
-        import orjson
-
         lines = draft.lines
         await db.aio_execute_sql(
             "INSERT INTO order_item (order_id, product_id, variation_id, product_name, product_sku, variants, "
@@ -260,7 +260,7 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
     except ImportError:
         raise AppError(CART_EMPTY, {"items": [CART_EMPTY]}) from None
     quote = await cart.price_cart(user.id, shipping_method_id=data.get("shipping_method_id"),
-                                  promo_code=data.get("promo_code"))
+                                  promo_code=data.get("promo_code") or None)
     if not quote.lines:
         raise AppError(CART_EMPTY, {"items": [CART_EMPTY]})
     customer_id, name, email = await customer_of_user(user)
@@ -347,10 +347,9 @@ async def release_stock(order_id: int, reason: str) -> list[int]:
     row = await fetch_one("UPDATE orders SET stock_held = FALSE WHERE id = %s AND stock_held RETURNING id", [order_id])
     if row is None:
         return []
-    restocked = await stock.give_back_stock(await stock.order_lines(order_id), order_id, reason)
-    for product_id in restocked:
-        await enqueue("tasks.orders.product_back_in_stock", product_id)
-    return restocked
+    # Back-in-stock notices follow from the stock update itself (the cart
+    # issue's triggers on product/variation stock going from 0 to more).
+    return await stock.give_back_stock(await stock.order_lines(order_id), order_id, reason)
 
 
 async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "") -> None:
@@ -400,6 +399,12 @@ async def update_order(order_id: int, changes: dict[str, Any]) -> None:
         if new_payment:
             check_payment_transition(payment_status, new_payment)
             fields["payment_status"] = new_payment
+            if new_payment != payment_status:
+                # The payment record follows (e.g. cash received for a manual order).
+                await db.aio_execute_sql(
+                    "UPDATE payment SET status = %s, updated_at = %s WHERE id = (SELECT id FROM payment "
+                    "WHERE order_id = %s AND status = %s ORDER BY id DESC LIMIT 1)",
+                    [new_payment, utcnow(), order_id, payment_status])
         if fields:
             cols = ", ".join(f"{k} = %s" for k in fields)
             await db.aio_execute_sql(f"UPDATE orders SET {cols}, updated_at = %s WHERE id = %s",

@@ -8,18 +8,24 @@ and the page total is carried along; the handler sends the JSON text as it is
 triggers) when the only filter is the status, so the admin's default list and
 its status tabs never count a million rows; other filters count through the
 indexes of migrations/0008_orders.sql. Statements run prepared
-(``fetch_prepared``): planning would cost as much as running them.
+(``fetch_prepared``): planning would cost as much as running them (searches
+excepted: their plan depends on the term). Built pages are kept per process
+under the order version (a row bumped at every commit that changes orders,
+items or payments), so a repeated list request costs one tiny read.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from models.catalog.queries import fetch_prepared, iso_sql
-from models.db import fetch_all, fetch_one
+from models.catalog.queries import iso_sql
+from models.db import fetch_all, fetch_one, fetch_prepared
 from models.errors import NotFound
 from models.orders.tables import STATUSES
 
@@ -33,6 +39,8 @@ ORDERINGS: dict[str, str] = {
 }
 DEFAULT_ORDERING = "-created_at"
 ESTIMATED_DAYS = 5  # without a shipping method's own estimate
+SEARCH_COUNT_CAP = 10_000
+ORDER_NUMBER = re.compile(r"ORD-\d{8}-\d{4,}", re.IGNORECASE)
 
 _ITEM_JSON = """json_build_object(
     'id', i.id, 'product', i.product_id, 'product_name', i.product_name, 'product_sku', i.product_sku,
@@ -112,7 +120,11 @@ def _where(f: OrderFilters) -> tuple[list[str], dict[str, Any]]:
     if f.customer_id is not None:
         where.append("o.customer_id = %(customer_id)s")
         params["customer_id"] = f.customer_id
-    if f.search:
+    if f.search and ORDER_NUMBER.fullmatch(f.search.strip()):
+        # A whole order number: the unique index, not a trigram search.
+        where.append("o.order_number = %(order_number)s")
+        params["order_number"] = f.search.strip().upper()
+    elif f.search:
         # The expression of the orders_search_trgm index, so that it serves the match.
         where.append("(o.order_number || ' ' || o.customer_email || ' ' || o.customer_name) ILIKE %(search)s")
         params["search"] = _like(f.search)
@@ -126,12 +138,46 @@ def _count_sql(f: OrderFilters, where: list[str]) -> str:
         if f.status:
             return "(SELECT coalesce(sum(n), 0) FROM order_status_count WHERE status = %(status)s)"
         return "(SELECT coalesce(sum(n), 0) FROM order_status_count)"
+    if f.search:
+        # A short search term can match most orders ("ORD-2026"): counting
+        # them all would cost seconds at a million orders, so a search's count
+        # stops at SEARCH_COUNT_CAP (pages beyond it are not offered).
+        return (f"(SELECT count(*) FROM (SELECT 1 FROM orders o WHERE {' AND '.join(where)} "
+                f"LIMIT {SEARCH_COUNT_CAP}) capped)")
     return "(SELECT count(*) FROM orders o WHERE " + " AND ".join(where) + ")"
+
+
+# Pages built under each order version (see migrations/0008_orders.sql), per
+# process: the admin's table is read far more often than orders change.
+PAGE_CACHE_SIZE = 512
+_pages: "OrderedDict[tuple, tuple[int, bytes]]" = OrderedDict()
+
+
+async def order_version() -> int | None:
+    rows = await fetch_prepared("SELECT version FROM order_version", {})
+    return rows[0][0] if rows else None
 
 
 async def order_page(f: OrderFilters, page: int, size: int) -> tuple[int, Any]:
     """``(count, results)`` for one page; ``results`` is a JSON array as an
-    ``orjson.Fragment``. One statement."""
+    ``orjson.Fragment``. Two statements at most: the order version, then —
+    unless this page was already built under that version — the page."""
+    version = await order_version()
+    key = (version, dataclasses.astuple(f), page, size)
+    if version is not None:
+        hit = _pages.get(key)
+        if hit is not None:
+            _pages.move_to_end(key)
+            return hit[0], orjson.Fragment(hit[1])
+    count, text = await _build_page(f, page, size)
+    if version is not None:
+        _pages[key] = (count, text)
+        while len(_pages) > PAGE_CACHE_SIZE:
+            _pages.popitem(last=False)
+    return count, orjson.Fragment(text)
+
+
+async def _build_page(f: OrderFilters, page: int, size: int) -> tuple[int, bytes]:
     where, params = _where(f)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     params.update(limit=size, offset=(page - 1) * size)
@@ -141,8 +187,12 @@ async def order_page(f: OrderFilters, page: int, size: int) -> tuple[int, Any]:
            f"  SELECT o.*, row_number() OVER (ORDER BY {ORDERINGS[f.ordering]}) AS rn"
            f"  FROM orders o {clause} ORDER BY {ORDERINGS[f.ordering]}"
            f"  LIMIT %(limit)s OFFSET %(offset)s) o {_LATERALS}) x)")
-    row = (await fetch_prepared(sql, params))[0]
-    return int(row[0]), orjson.Fragment(row[1].encode())
+    # A search is planned for its term (how many orders it matches decides
+    # between walking the date index and the trigram index: a generic plan
+    # would pick one for every term, seconds wrong for common ones).
+    rows = await (fetch_all(sql, params) if f.search else fetch_prepared(sql, params))
+    row = rows[0]
+    return int(row[0]), row[1].encode()
 
 
 async def order_payload(order_id: int, user_id: int | None = None) -> Any:

@@ -9,14 +9,15 @@ CHECK constraints of 0002 are the last line of defence). Lines are updated in
 (product, variation) order so that two orders cannot deadlock on each other.
 
 A variation's line takes the variation's stock; a line without a variation
-takes the product's.
+takes the product's. The stock_movement rows are written by triggers on the
+stock columns, so that staff edits are recorded too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable
 
-from models.db import db, fetch_all, fetch_one
+from models.db import fetch_all, fetch_one
 from models.errors import AppError
 
 
@@ -56,6 +57,7 @@ async def take_stock(lines: Iterable[StockLine], order_id: int | None, reason: s
     so that nothing is taken for the other lines either.
     """
     merged = [line for line in _merged(lines) if line.quantity > 0]
+    await _reason(reason, order_id)
     for line in merged:
         if line.variation_id is not None:
             row = await fetch_one(
@@ -70,7 +72,7 @@ async def take_stock(lines: Iterable[StockLine], order_id: int | None, reason: s
         if row is None:
             available = await _available(line)
             raise OutOfStock(line.name or f"product {line.product_id}", available)
-    await _record(merged, order_id, reason, sign=-1)
+    await _reason("", None)
 
 
 async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reason: str) -> list[int]:
@@ -79,7 +81,7 @@ async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reas
     and now are not (for back-in-stock notices)."""
     merged = [line for line in _merged(lines) if line.quantity > 0]
     restocked: list[int] = []
-    kept: list[StockLine] = []
+    await _reason(reason, order_id)
     for line in merged:
         if line.variation_id is not None:
             row = await fetch_one(
@@ -89,12 +91,9 @@ async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reas
             row = await fetch_one(
                 "UPDATE product SET stock_quantity = stock_quantity + %s "
                 "WHERE id = %s RETURNING stock_quantity", [line.quantity, line.product_id])
-        if row is None:  # deleted since: nothing to give back to
-            continue
-        kept.append(line)
-        if row[0] == line.quantity:
+        if row is not None and row[0] == line.quantity:  # (None: deleted since, nothing to give back to)
             restocked.append(line.product_id)
-    await _record(kept, order_id, reason, sign=1)
+    await _reason("", None)
     return restocked
 
 
@@ -106,14 +105,12 @@ async def _available(line: StockLine) -> int | None:
     return row[0] if row else None
 
 
-async def _record(lines: list[StockLine], order_id: int | None, reason: str, sign: int) -> None:
-    if not lines:
-        return
-    await db.aio_execute_sql(
-        "INSERT INTO stock_movement (product_id, variation_id, order_id, change, reason) "
-        "SELECT * FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[], %s::varchar[])",
-        [[l.product_id for l in lines], [l.variation_id for l in lines], [order_id] * len(lines),
-         [sign * l.quantity for l in lines], [reason] * len(lines)])
+async def _reason(reason: str, order_id: int | None) -> None:
+    """Name the reason and order of the stock changes that follow in this
+    transaction: the stock_movement triggers (migrations/0008_orders.sql)
+    record each change with them ('' resets: later changes count as 'admin')."""
+    await fetch_one("SELECT set_config('avantlush.stock_reason', %s, true), "
+                    "set_config('avantlush.stock_order', %s, true)", [reason, str(order_id or "")])
 
 
 async def order_lines(order_id: int) -> list[StockLine]:

@@ -131,3 +131,19 @@ async def test_tracking_and_filter_by_date(api, make_user):
                           user=user)).json()
     assert rows == []
     assert_envelope(await api.get("/api/orders/filter-by-date/", params={"start_date": "nope"}, user=user), 400)
+
+
+@pytest.mark.gen_test
+async def test_every_stock_change_is_a_movement_with_its_reason(api, make_user):
+    admin = await make_user(is_staff=True)
+    user = await make_user()
+    pid = await product("Stool", stock=5)
+    oid = (await place(api, user, [{"product_id": pid, "quantity": 2}])).json()["order_id"]
+    assert (await api.patch(f"/api/products/{pid}/", json={"stock_quantity": 10}, user=admin)).status == 200
+    assert (await api.patch(f"/api/orders/{oid}/update_status/", json={"status": "CANCELLED"}, user=admin)).status == 200
+    from models.db import fetch_all
+
+    rows = await fetch_all("SELECT change, reason, order_id FROM stock_movement WHERE product_id = %s ORDER BY id",
+                           [pid])
+    assert rows == [(-2, "order", oid), (7, "admin", None), (2, "cancel", oid)]
+    assert await stock_of(pid) == 12

@@ -36,7 +36,7 @@ def test_every_template_has_html_text_and_a_subject():
 
 # Account emails share one context; other templates have their own render tests
 # (tests/domain/test_order_emails.py).
-ACCOUNT_TEMPLATES = ["password_reset", "verification", "waitlist"]
+ACCOUNT_TEMPLATES = ["email_changed", "password_reset", "verification", "waitlist"]
 
 
 @pytest.mark.parametrize("name", ACCOUNT_TEMPLATES)
