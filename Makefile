@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench migrate seed clean
+.PHONY: run test install bench bench-growth migrate seed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ seed: $(STAMP)
 
 bench: $(STAMP)
 	bash bench/run.sh
+
+# The same benchmark at 1,000 and 100,000 products (seeds bench/.data-<size> once each).
+bench-growth: $(STAMP)
+	BENCH_SIZES=$${BENCH_SIZES:-1000,100000} bash bench/run.sh
 
 clean:
 	rm -rf .test-data

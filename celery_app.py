@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
+from celery.schedules import crontab
 
 import settings
 
@@ -23,6 +24,7 @@ def broker_url(redis_url: str) -> str:
 # finished after (tasks/_runner.py), so a redelivered job runs once.
 app = Celery("avantlush", broker=broker_url(settings.REDIS_URL), task_cls="tasks._runner:OutboxTask",
              include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.maintenance",
+                      "tasks.support", "tasks.orders", "tasks.dashboard",
                       "tasks.cart", "tasks.wishlist"])
 app.conf.update(
     task_ignore_result=True,
@@ -39,6 +41,9 @@ app.conf.update(
         "rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0},
         "cleanup": {"task": "tasks.maintenance.cleanup", "schedule": 3600.0},  # models/cleanup.py
         "abandoned-carts": {"task": "tasks.cart.process_abandoned_carts", "schedule": 900.0},  # models/cart/abandoned.py
+        # Nightly, just after the UTC day closes: the rollups from scratch.
+        "rebuild-dashboard-rollups": {"task": "tasks.dashboard.rebuild_rollups",
+                                      "schedule": crontab(minute=10, hour=0)},
     },
     beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     worker_hijack_root_logger=False,

@@ -91,6 +91,7 @@ STRIPE_API_BASE = _env("STRIPE_API_BASE")
 PAYPAL_CLIENT_ID = _env("PAYPAL_CLIENT_ID")
 PAYPAL_CLIENT_SECRET = _env("PAYPAL_CLIENT_SECRET")
 PAYPAL_API_BASE = _env("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com")
+PAYPAL_WEBHOOK_ID = _env("PAYPAL_WEBHOOK_ID")  # the webhook PayPal verifies signatures against
 CLOVER_API_KEY = _env("CLOVER_API_KEY")
 CLOVER_MERCHANT_ID = _env("CLOVER_MERCHANT_ID")
 CLOVER_API_BASE = _env("CLOVER_API_BASE", "https://scl-sandbox.dev.clover.com")
@@ -98,6 +99,15 @@ CLOVER_WEBHOOK_SECRET = _env("CLOVER_WEBHOOK_SECRET")
 
 GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
 GOOGLE_CERTS_URL = _env("GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs")
+
+# Product search typo rules (models/catalog/search.py): a query word of at least
+# SEARCH_TYPOS_ONE_FROM letters may have one typo, of at least SEARCH_TYPOS_TWO_FROM
+# two. The lexicon's deletion index (migration 0007) covers thresholds down to 4 and 7.
+SEARCH_TYPOS_ONE_FROM = _int("SEARCH_TYPOS_ONE_FROM", 5)
+SEARCH_TYPOS_TWO_FROM = _int("SEARCH_TYPOS_TWO_FROM", 9)
+if not 4 <= SEARCH_TYPOS_ONE_FROM < SEARCH_TYPOS_TWO_FROM or SEARCH_TYPOS_TWO_FROM < 7:
+    raise ConfigError("SEARCH_TYPOS_ONE_FROM must be at least 4 and below SEARCH_TYPOS_TWO_FROM, "
+                      "which must be at least 7")
 
 RATE_LIMIT_AUTH = _env("RATE_LIMIT_AUTH", "5/minute")
 RATE_LIMIT_ANON = _env("RATE_LIMIT_ANON", "300/minute")

@@ -107,6 +107,7 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
         fn._api = {
             "body": body, "query": query, "response": response, "status": status,
             "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
+            # The docstring after its first line: the operation's description.
             "description": "\n".join(doc.splitlines()[1:]).strip(),
             "content_type": content_type, "files": files or {}, "path": path or {},
             "errors": errors or {}, "rejects": rejects or {}, "responses": responses or {}, "tag": tag,
@@ -423,9 +424,7 @@ class BaseHandler(tornado.web.RequestHandler):
             message = "An error occurred while processing your request"
         else:
             message = self._reason
-        body = {"status": "error", "success": False, "message": message, "errors": errors}
-        body.setdefault("detail", message)
-        body.update(extra)
+        body = error_payload(message, errors, extra)
         if status_code == 401:
             body.update(self.error_extra)
         self.finish(dumps(body))
@@ -434,6 +433,14 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(value, (AppError, tornado.web.HTTPError)):
             return
         log.error("Uncaught exception %s %s", self.request.method, self.request.uri, exc_info=(typ, value, tb))
+
+
+def error_payload(message: str, errors: dict | None = None, extra: dict | None = None) -> dict:
+    """The contract's error envelope (also stored for Idempotency-Key replays)."""
+    body = {"status": "error", "success": False, "message": message, "errors": errors or {}}
+    body.setdefault("detail", message)
+    body.update(extra or {})
+    return body
 
 
 MAX_ID = 2_147_483_647  # ids are PostgreSQL integers

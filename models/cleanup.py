@@ -48,7 +48,7 @@ async def prune_outbox() -> int:
 
 
 async def prune_exports() -> int:
-    from models.catalog.tables import ExportJob
+    from models.exports import ExportJob
 
     cutoff = utcnow() - dt.timedelta(hours=settings.EXPORT_RETENTION_HOURS)
     jobs = await ExportJob.select(ExportJob.id).where(

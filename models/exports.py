@@ -23,10 +23,11 @@ from decimal import Decimal
 from typing import Any, AsyncIterator, Callable
 
 import peewee as pw
+from playhouse.postgres_ext import BinaryJSONField
 
 import settings
-from models.catalog.tables import ExportJob
-from models.db import db, fetch_all, iso, transaction, utcnow
+from models.accounts import User
+from models.db import BaseModel, db, fetch_all, iso, transaction, utcnow
 from models.errors import AppError, Conflict, NotFound
 from models.jobs import enqueue
 
@@ -34,10 +35,25 @@ log = logging.getLogger("avantlush.exports")
 
 # Domain modules that register export kinds (imported on first use, so that the
 # Celery worker and the web process see the same registry).
-KIND_MODULES = ["models.catalog.admin"]
+KIND_MODULES = ["models.catalog.admin", "models.orders.export", "models.customers.queries"]
 BATCH_ROWS = 1000
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExportJob(BaseModel):
+    """A CSV export built by a Celery task (``?async=1``)."""
+
+    id = pw.UUIDField(primary_key=True)
+    kind = pw.CharField(max_length=20)  # products | orders | customers
+    params = BinaryJSONField(default=dict, index=False)
+    status = pw.CharField(max_length=10, default="pending")  # pending|running|done|failed
+    file = pw.CharField(max_length=500, null=True)
+    row_count = pw.IntegerField(null=True)
+    error = pw.TextField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True)
 
 
 @dataclass(frozen=True)

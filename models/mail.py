@@ -27,6 +27,11 @@ SUBJECTS = {
     "verification": "Verify your AvantLush email address",
     "password_reset": "Reset your AvantLush password",
     "waitlist": "You're on the AvantLush waitlist!",
+    "support_update": "Update on your AvantLush support ticket",
+    "order_confirmation": "Your AvantLush order {order_number}",
+    "admin_new_order": "New order {order_number} ({total})",
+    "order_status": "Your order {order_number} is {status_display}",
+    "order_tracking": "Update on your order {order_number}",
     "back_in_stock": "Back in stock at AvantLush",
     "price_drop": "A price drop on your AvantLush wishlist",
     "cart_reminder": "You left something in your AvantLush cart",
@@ -41,7 +46,7 @@ def render(name: str, /, **ctx: object) -> tuple[str, str, str]:
     """
     ctx.setdefault("frontend_url", settings.FRONTEND_URL)
     ctx.setdefault("year", dt.date.today().year)
-    subject = str(ctx.pop("subject", None) or SUBJECTS[name])
+    subject = str(ctx.pop("subject", None) or SUBJECTS[name].format(**ctx))
     html = _env.get_template(f"{name}.html").render(subject=subject, **ctx)
     text = _env.get_template(f"{name}.txt").render(subject=subject, **ctx)
     return subject, html, text

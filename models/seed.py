@@ -20,7 +20,7 @@ SEEDERS: dict[str, Callable[[int, bool], Awaitable[None]]] = {}
 def _load_seeders() -> None:
     import importlib
 
-    for module in ("models.catalog.seed", "models.shipping.seed"):
+    for module in ("models.catalog.seed", "models.shipping.seed", "models.orders.seed"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -29,6 +29,7 @@ os.environ.update({
     "BACKEND_URL": "http://testserver",
     "FRONTEND_URL": "http://shop.test",
     "SEED_DEMO": "0",
+    "ADMIN_NOTIFICATION_EMAILS": "staff@avantlush.test",
 })
 for name in ("SMTP_HOST", "CLOUDINARY_URL", "STRIPE_SECRET_KEY", "PAYPAL_CLIENT_ID", "CLOVER_API_KEY",
              "GOOGLE_CLIENT_ID"):

@@ -92,7 +92,7 @@ async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
 
     import settings
     from models import cleanup
-    from models.catalog.tables import ExportJob
+    from models.exports import ExportJob
     from models.db import fetch_all
 
     await fetch_all("INSERT INTO outbox_job (task, state, finished_at) VALUES"

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
+from models.catalog import search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
 from models.db import fetch_all, fetch_prepared, money_number
 from models.errors import NotFound, ValidationFailed
@@ -36,8 +37,7 @@ ORDERINGS: dict[str, str] = {
 }
 DEFAULT_ORDERING = "-created_at"
 TABS = ("all", "published", "low_stock", "out_of_stock", "draft", "archived")
-SEARCH_MAX_CHARS = 200
-SEARCH_MAX_WORDS = 6
+SEARCH_MAX_CHARS = search.MAX_CHARS
 MAX_ID = 2**31 - 1  # ids are SERIAL (PostgreSQL integer)
 
 # The first image is the main one unless the product names its own.
@@ -93,90 +93,11 @@ async def liked_product_ids(user: Any, product_ids: Iterable[int]) -> set[int]:
     return {r[0] for r in rows}
 
 
-def search_words(text: str) -> list[str]:
-    """The words of a query worth a trigram comparison (3+ letters, at most six)."""
-    seen: list[str] = []
-    for word in re.findall(r"\w+", text.lower()):
-        if len(word) >= 3 and word not in seen:
-            seen.append(word)
-    return seen[:SEARCH_MAX_WORDS]
-
-
 def clean_search(value: str | None) -> str | None:
     if value is None:
         return None
-    value = value.strip()[:SEARCH_MAX_CHARS]
+    value = value.replace("\x00", "").strip()[:SEARCH_MAX_CHARS]
     return value or None
-
-
-@dataclass
-class SearchTerms:
-    """A search and how its words stand against the catalog's vocabulary."""
-
-    text: str
-    known: list[str]  # words some product's search document contains
-    unknown: list[str]  # words none does: typos, most likely
-
-
-async def search_terms(text: str) -> SearchTerms:
-    """Sort the query's words into known and unknown (one query).
-
-    A query that matches some product as typed has no unknown words (this
-    also covers what the full-text parser splits its own way, such as SKUs);
-    stop words drop out.
-    """
-    words = search_words(text)
-    if not words:
-        return SearchTerms(text, [], [])
-    rows = await fetch_prepared(
-        "SELECT w, numnode(plainto_tsquery('english', w)) > 0, EXISTS (SELECT 1 FROM product x "
-        "WHERE x.search_vector @@ plainto_tsquery('english', w)), EXISTS (SELECT 1 FROM product x "
-        "WHERE x.search_vector @@ websearch_to_tsquery('english', %(q)s)) FROM unnest(%(words)s::text[]) AS w",
-        {"words": words, "q": text})
-    if rows[0][3]:
-        return SearchTerms(text, words, [])
-    flags = {w: (indexed, known) for w, indexed, known, _exact in rows}
-    return SearchTerms(text, [w for w in words if flags[w] == (True, True)],
-                       [w for w in words if flags[w] == (True, False)])
-
-
-def search_hits_sql(terms: SearchTerms, conditions: str, params: dict[str, Any]) -> str:
-    """CTEs ending in ``hits(id, rank)``: the products matching ``terms`` among
-    those meeting ``conditions``. Adds its parameters to ``params``.
-
-    - Every word known: full-text search of the query as typed
-      (``websearch_to_tsquery``: all words, "quoted phrases", ``or``, ``-word``)
-      on the trigger-maintained ``search_vector`` (name and SKU, then
-      category, then description), ranked by ``ts_rank``.
-    - Some words unknown (typos): the known words must all match as above;
-      the unknown ones rank the matches by how similar a word of the name is
-      (``pg_trgm`` word similarity): "ergonomic chiar" lists ergonomic
-      products, the chairs first.
-    - No word known: products whose name has a word similar to a query word
-      (``name %> word``, at least the ``pg_trgm.word_similarity_threshold``
-      migration 0003 sets, served by the ``product_name_trgm`` index), most
-      similar first: "ergonmic chiar" finds "Ergonomic Office Chair".
-
-    Typo tolerance thus costs nothing for correctly spelt searches and never
-    widens a search to everything that shares one common word.
-    """
-    if not terms.unknown or not (terms.known or terms.unknown):
-        params["q"] = terms.text
-        # Parsed once: a prepared statement's generic plan would parse it for every row it ranks.
-        return ("tsq AS (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
-                "hits AS (SELECT p.id, 1 + ts_rank(p.search_vector, tsq.q) AS rank "
-                f"FROM tsq, product p WHERE {conditions} AND p.search_vector @@ tsq.q)")
-    for i, word in enumerate(terms.unknown):
-        params[f"w{i}"] = word
-    n = len(terms.unknown)
-    similarity = "(" + " + ".join(f"word_similarity(%(w{i})s, p.name)" for i in range(n)) + f") / {n}"
-    if terms.known:
-        params["known"] = " ".join(terms.known)
-        return ("tsq AS (SELECT plainto_tsquery('english', %(known)s) AS q), "
-                f"hits AS (SELECT p.id, 1 + ts_rank(p.search_vector, tsq.q) + {similarity} AS rank "
-                f"FROM tsq, product p WHERE {conditions} AND p.search_vector @@ tsq.q)")
-    match = " OR ".join(f"p.name %%> %(w{i})s" for i in range(n))
-    return f"hits AS (SELECT p.id, {similarity} AS rank FROM product p WHERE {conditions} AND ({match}))"
 
 
 def order_by(parts: Sequence[str]) -> str:
@@ -211,8 +132,10 @@ def validate_tab(value: str | None) -> str:
 def _subtree_sql(column: str) -> str:
     # The category and all its descendants; UNION (not UNION ALL) stops at a
     # cycle an admin might create by mistake.
-    return (f"{column} IN (WITH RECURSIVE tree(id) AS (SELECT id FROM category WHERE id = %(cat)s "
-            "UNION SELECT c2.id FROM category c2 JOIN tree ON c2.parent_id = tree.id) SELECT id FROM tree)")
+    # = ANY(ARRAY(...)): a filter on the ordering's index walk (which stops at
+    # the page), where IN (...) would join and sort every product of the subtree.
+    return (f"{column} = ANY(ARRAY(WITH RECURSIVE tree(id) AS (SELECT id FROM category WHERE id = %(cat)s "
+            "UNION SELECT c2.id FROM category c2 JOIN tree ON c2.parent_id = tree.id) SELECT id FROM tree))")
 
 
 def product_conditions(f: ProductFilters, params: dict[str, Any]) -> str:
@@ -247,23 +170,61 @@ def product_conditions(f: ProductFilters, params: dict[str, Any]) -> str:
 def count_sql(f: ProductFilters, conditions: str) -> str:
     """A scalar subquery counting the products ``conditions`` select.
 
-    Filters by status and category only (the storefront's usual pages) read
-    the trigger-maintained ``product_count`` table (migration 0003): a sum
-    over a few rows, exact and transactional. Price and stock filters count
-    the products themselves.
+    Filters by status, category, stock (in stock, low, out) read the
+    trigger-maintained ``product_count`` table (migrations 0003 and 0007: per
+    category, status and stock band): a sum over a few rows, exact and
+    transactional. Price filters count the products themselves, from the
+    ``product_status_price`` index alone.
     """
     tab = validate_tab(f.tab)
-    if (f.min_price is not None or f.max_price is not None or f.in_stock is not None
-            or tab in ("low_stock", "out_of_stock")):
+    if f.min_price is not None or f.max_price is not None:
         return f"(SELECT count(*) FROM product p WHERE {conditions})"
     where = []
     if not f.staff:
         where.append("pc.status = 'published'")
     if tab in ("published", "draft", "archived"):
         where.append("pc.status = %(tab)s")
+    elif tab == "low_stock":
+        where.append("pc.band = 1")
+    elif tab == "out_of_stock":
+        where.append("pc.band = 0")
+    if f.in_stock is True:
+        where.append("pc.band > 0")
+    elif f.in_stock is False:
+        where.append("pc.band = 0")
     if f.category_id is not None:
         where.append(_subtree_sql("pc.category_id"))
     return f"(SELECT coalesce(sum(pc.n), 0) FROM product_count pc WHERE {' AND '.join(where) or 'TRUE'})"
+
+
+def reverse_order(order_sql: str) -> str:
+    """The same ORDER BY, backwards."""
+    return re.sub(r"\b(ASC|DESC)\b", lambda m: "DESC" if m.group(1) == "ASC" else "ASC", order_sql)
+
+
+def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: str) -> str:
+    """One page of a product list (no search) with its total, in one statement.
+
+    The page's ids come first, from the ordering's index alone (the indexes
+    of migration 0007 include the filtered columns), and only those rows are
+    read in full. A page in the back half of the list is read from the end,
+    backwards, so that even the last page skips at most half the list's index
+    entries; the total (``count_sql``, cheap) decides which way. Parameters:
+    ``limit``, ``offset`` and those of ``conditions``.
+    """
+    total = count_sql(f, conditions)
+    reverse = reverse_order(order_sql)
+    return (
+        f"WITH total AS MATERIALIZED (SELECT {total} AS n), "
+        f"ids AS ((SELECT p.id FROM product p WHERE {conditions} AND %(offset)s * 2 <= (SELECT n FROM total) "
+        f"ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s) "
+        f"UNION ALL (SELECT p.id FROM product p WHERE {conditions} AND %(offset)s * 2 > (SELECT n FROM total) "
+        f"ORDER BY {reverse} LIMIT greatest(least(%(limit)s, (SELECT n FROM total) - %(offset)s), 0) "
+        "OFFSET greatest((SELECT n FROM total) - %(offset)s - %(limit)s, 0))) "
+        # An array of the ids: the planner then expects a few rows and fetches them by primary key.
+        f"SELECT {columns}, (SELECT n FROM total) FROM unnest(ARRAY(SELECT id FROM ids)) AS ids(id) "
+        "JOIN product p ON p.id = ids.id "
+        f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}")
 
 
 # --- serialisers -----------------------------------------------------------------
@@ -331,7 +292,7 @@ def _page_from_window(rows: list[tuple], page: int) -> int:
 async def product_page(f: ProductFilters, page: int, size: int, user: Any = None) -> tuple[int, list[dict]]:
     """(count, items) of one page of the product list in one query: the page
     (category name and image URLs included) carrying the total. A search adds
-    one query (``search_terms``), and its total is a window count over the
+    one query (``search.parse``: the words and their typo'd forms), and its total is a window count over the
     ranked matches.
 
     Raises ValidationFailed for an unknown ordering or tab, NotFound for a
@@ -340,28 +301,25 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
     conditions = product_conditions(f, params)
     order_parts = validate_ordering(f.ordering)
-    search = clean_search(f.search)
-    if search:
-        hits = search_hits_sql(await search_terms(search), conditions, params)
+    query = await search.parse(clean_search(f.search)) if clean_search(f.search) else None
+    if query:
+        hits = search.hits_sql(query, conditions, params)
         if order_parts:
             order_sql = order_by(order_parts)
             ranked = (f"SELECT p.id, count(*) OVER () AS total FROM hits h JOIN product p ON p.id = h.id "
                       f"ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s")
         else:  # most relevant first
-            order_sql = "pg.rank DESC, p.id DESC"
-            ranked = ("SELECT h.id, h.rank, count(*) OVER () AS total FROM hits h "
-                      "ORDER BY h.rank DESC, h.id DESC LIMIT %(limit)s OFFSET %(offset)s")
+            order_sql = _PAGE_RANK_ORDER
+            ranked = (f"SELECT h.*, count(*) OVER () AS total FROM hits h ORDER BY {search.RANK_ORDER} "
+                      "LIMIT %(limit)s OFFSET %(offset)s")
         rows = await fetch_prepared(
             f"WITH {hits}, pg AS ({ranked}) SELECT {_ITEM_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
             f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}", params)
         total = _page_from_window(rows, page)
     else:
-        # The count rides along as an uncorrelated subquery: PostgreSQL runs it
-        # once, and the page costs one round trip.
+        # The count rides along: the page costs one round trip.
         rows = await fetch_prepared(
-            f"SELECT {_ITEM_COLUMNS}, {count_sql(f, conditions)} "
-            f"{_FROM} WHERE {conditions} ORDER BY {order_by(order_parts or [DEFAULT_ORDERING])} "
-            "LIMIT %(limit)s OFFSET %(offset)s", params)
+            list_page_sql(_ITEM_COLUMNS, f, conditions, order_by(order_parts or [DEFAULT_ORDERING])), params)
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
@@ -373,6 +331,7 @@ def search_item(row: Sequence[Any]) -> dict[str, Any]:
             "main_image": main_image, "category_name": category_name}
 
 
+_PAGE_RANK_ORDER = search.RANK_ORDER.replace("h.", "pg.")
 _SEARCH_COLUMNS = f"p.id, p.name, p.slug, p.description, p.price::text, {MAIN_IMAGE_SQL}, c.name"
 
 
@@ -419,7 +378,7 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     query: the newest products.
 
     Three queries at most: the catalog version, then, unless this page is in
-    ``search_cache`` under that version, the query's words (``search_terms``)
+    ``search_cache`` under that version, the query's words (``search.parse``)
     and the page itself (ranking reads every match anyway, so the total rides
     along as a window count). A result is stored under the version read
     first: a commit in between changes the version, so it cannot be served
@@ -436,15 +395,15 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
     f = ProductFilters(category_id=category_id, staff=staff)
     conditions = product_conditions(f, params)
-    if text:
-        hits = search_hits_sql(await search_terms(text), conditions, params)
-        sql = (f"WITH {hits}, pg AS (SELECT h.id, h.rank, count(*) OVER () AS total FROM hits h "
-               "ORDER BY h.rank DESC, h.id DESC LIMIT %(limit)s OFFSET %(offset)s) "
+    query = await search.parse(text) if text else None
+    if query:
+        hits = search.hits_sql(query, conditions, params)
+        sql = (f"WITH {hits}, pg AS (SELECT h.*, count(*) OVER () AS total FROM hits h "
+               f"ORDER BY {search.RANK_ORDER} LIMIT %(limit)s OFFSET %(offset)s) "
                f"SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
-               "LEFT JOIN category c ON c.id = p.category_id ORDER BY pg.rank DESC, p.id DESC")
+               f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {_PAGE_RANK_ORDER}")
     else:
-        sql = (f"SELECT {_SEARCH_COLUMNS}, {count_sql(f, conditions)} {_FROM} WHERE {conditions} "
-               f"ORDER BY {order_by([DEFAULT_ORDERING])} LIMIT %(limit)s OFFSET %(offset)s")
+        sql = list_page_sql(_SEARCH_COLUMNS, f, conditions, order_by([DEFAULT_ORDERING]))
     rows = await fetch_prepared(sql, params)
     total, items = _page_from_window(rows, page), [search_item(r) for r in rows]
     search_cache.put(key, version, total, items)

@@ -104,15 +104,15 @@ async def recommendations(product_id: int, user: Any = None, rec_type: str | Non
 async def rebuild_complementary() -> int:
     """Recompute the 'complementary' rows from co-purchases; returns how many.
 
-    Does nothing (returns 0) until the orders module creates ``order_item``;
-    it then needs ``order_item(order_id, product_id)``. Two products are
-    complementary when they appear in the same order; the score is the number
-    of such orders, and each product keeps its top COMPLEMENTARY_PER_PRODUCT.
+    Two products are complementary when they appear in the same order (of
+    ``order_item``, migrations/0008_orders.sql); the score is the number of
+    such orders, and each product keeps its top COMPLEMENTARY_PER_PRODUCT.
+    With no orders at all the rows are left as they are (the demo seed's).
     Idempotent: the rows are replaced in one transaction.
     """
-    exists = await fetch_all("SELECT to_regclass('public.order_item') IS NOT NULL")
+    exists = await fetch_all("SELECT EXISTS (SELECT 1 FROM order_item)")
     if not exists[0][0]:
-        log.info("no order_item table yet: complementary recommendations left as they are")
+        log.info("no orders yet: complementary recommendations left as they are")
         return 0
 
     async def rowcount(_db, cursor):

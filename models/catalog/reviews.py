@@ -18,23 +18,10 @@ ALREADY_REVIEWED = "You have already reviewed this product"
 # --- verified purchases ------------------------------------------------------------
 
 async def has_purchased(user_id: int, product_id: int) -> bool:
-    """Whether the user has a delivered or paid order containing the product.
-
-    Orders do not exist yet: while there is no ``order_item`` table this is
-    False (one cheap catalog lookup). FOR THE ORDERS ISSUE: this already runs
-    the query below once ``public.order_item`` exists, assuming
-    ``order_item(order_id → "order".id, product_id)`` and
-    ``"order"(user_id, status, payment_status)`` with the CONTRACT's values
-    (status 'DELIVERED', payment_status 'PAID'). If the orders tables are
-    named or shaped differently, change the query here (or replace the body
-    with a call into the orders module) and add a test that a buyer's review
-    is ``is_verified_purchase`` and a non-buyer's is not.
-    """
-    rows = await fetch_all("SELECT to_regclass('public.order_item') IS NOT NULL")
-    if not rows[0][0]:
-        return False
+    """Whether the user has a delivered or paid order containing the product
+    (the orders tables of migrations/0008_orders.sql)."""
     rows = await fetch_all(
-        'SELECT EXISTS (SELECT 1 FROM order_item i JOIN "order" o ON o.id = i.order_id '
+        "SELECT EXISTS (SELECT 1 FROM order_item i JOIN orders o ON o.id = i.order_id "
         "WHERE o.user_id = %s AND i.product_id = %s AND (o.status = 'DELIVERED' OR o.payment_status = 'PAID'))",
         [user_id, product_id])
     return bool(rows[0][0])

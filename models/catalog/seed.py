@@ -392,8 +392,10 @@ async def seed_products(count: int, progress: bool) -> None:
         await _add_complements(rng, new_ids)
         await _add_reviews(rng, published, shoppers, review_tag_ids)
         await _add_views(rng, published, shoppers, now)
-    # Fresh planner statistics: the search and list plans depend on them.
-    await db.aio_execute_sql("ANALYZE product, product_image, product_variation, category, review, product_view")
+    # Fresh planner statistics (the search and list plans depend on them) and
+    # visibility maps (the list reads its pages' ids from its indexes alone).
+    await db.aio_execute_sql("VACUUM (ANALYZE) product, product_image, product_variation, category, review, "
+                             "product_view, product_count, search_word, search_word_variant")
     log.info("seeded %d products", count)
 
 

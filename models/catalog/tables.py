@@ -211,21 +211,6 @@ class CatalogVersion(BaseModel):
     version = pw.BigIntegerField()
 
 
-class ExportJob(BaseModel):
-    """A CSV export built by a Celery task (``?async=1``)."""
-
-    id = pw.UUIDField(primary_key=True)
-    kind = pw.CharField(max_length=20)  # products | orders | customers
-    params = BinaryJSONField(default=dict, index=False)
-    status = pw.CharField(max_length=10, default="pending")  # pending|running|done|failed
-    file = pw.CharField(max_length=500, null=True)
-    row_count = pw.IntegerField(null=True)
-    error = pw.TextField(null=True)
-    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
-    created_at = pw.DateTimeField(default=utcnow)
-    finished_at = pw.DateTimeField(null=True)
-
-
 TABLES = [Category, Tag, Size, Color, Product, ProductTag, ProductImage, ProductVariation, VariationSize,
           VariationColor, ProductView, ProductRecommendation, ReviewTag, Review, ReviewTagLink, ReviewImage,
-          ReviewHelpful, ProductCount, CatalogVersion, ExportJob]
+          ReviewHelpful, ProductCount, CatalogVersion]

@@ -15,7 +15,7 @@ import pytest
 import settings
 
 from models import exports
-from models.catalog.tables import ExportJob
+from models.exports import ExportJob
 from models.db import utcnow
 from tests.api.admin_catalog_helpers import assert_envelope, make_category, make_product, make_products
 

@@ -16,11 +16,6 @@ from tests.store_catalog_helpers import category, fake_orders, place, product
 
 # --- rules ---------------------------------------------------------------------------
 
-def test_search_words_keep_distinct_words_of_three_letters_or_more():
-    assert queries.search_words("Ergonmic  CHIAR, tv chiar!") == ["ergonmic", "chiar"]
-    assert len(queries.search_words(" ".join(f"word{i}" for i in range(20)))) == queries.SEARCH_MAX_WORDS
-
-
 def test_ordering_and_tab_validation():
     assert queries.validate_ordering(None) == []
     assert queries.validate_ordering("price, -name") == ["price", "-name"]
@@ -61,25 +56,6 @@ async def test_product_items_keeps_the_requested_order_in_one_query(count_querie
 
 
 @pytest.mark.gen_test
-async def test_search_terms_sort_words_into_known_and_unknown():
-    await product("Walnut Desk", description="Solid wood")
-    terms = await queries.search_terms("The wallnut desks, solid!")
-    assert terms.known == ["desks", "solid"] and terms.unknown == ["wallnut"]  # "the" is a stop word
-
-
-@pytest.mark.gen_test
-async def test_known_words_must_match_and_typos_rank_the_matches():
-    walnut = await product("Walnut Desk")
-    oak = await product("Oak Desk")
-    await product("Walnut Shelf")
-    total, items = await queries.search_page("wallnut desk", None, 1, 12)
-    assert [i["id"] for i in items] == [walnut, oak] and total == 2
-    total, items = await queries.search_page("walnut desk", None, 1, 12)  # all known: exact words only
-    assert [i["id"] for i in items] == [walnut] and total == 1
-    assert (await queries.search_page("wallnut", None, 1, 12))[0] == 2  # nothing known: similar names
-
-
-@pytest.mark.gen_test
 async def test_liked_products_are_empty_until_there_is_a_wishlist(make_user):
     assert await queries.liked_product_ids(await make_user(), [1, 2, 3]) == set()
     assert await queries.liked_product_ids(None, [1]) == set()
@@ -88,7 +64,7 @@ async def test_liked_products_are_empty_until_there_is_a_wishlist(make_user):
 # --- reviews ---------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_has_purchased_is_false_without_orders_table(make_user):
+async def test_has_purchased_is_false_without_orders(make_user):
     user = await make_user()
     pid = await product("Sofa")
     assert await reviews.has_purchased(user.id, pid) is False
@@ -177,14 +153,15 @@ async def _counts(sql):
     from models.db import db
 
     async def fetch(_db, cursor):
-        return {(c, s): n for c, s, n in await cursor.fetchall() if n}
+        return {tuple(row[:-1]): row[-1] for row in await cursor.fetchall() if row[-1]}
 
     return await db.aio_execute_sql(sql, (), fetch_results=fetch)
 
 
 async def assert_counts_exact():
-    kept = await _counts("SELECT category_id, status, n FROM product_count")
-    real = await _counts("SELECT coalesce(category_id, 0), status, count(*) FROM product GROUP BY 1, 2")
+    kept = await _counts("SELECT category_id, status, band, n FROM product_count")
+    real = await _counts("SELECT coalesce(category_id, 0), status, product_stock_band(stock_quantity), count(*) "
+                         "FROM product GROUP BY 1, 2, 3")
     assert kept == real
 
 
@@ -201,7 +178,11 @@ async def test_product_counts_follow_every_kind_of_write():
     await assert_counts_exact()
     await Product.update(status="published").where(Product.id == ids[1]).aio_execute()
     await Product.update(category=b).where(Product.id.in_(ids)).aio_execute()
-    await Product.update(stock_quantity=1).where(Product.id == ids[0]).aio_execute()  # not a counted change
+    await Product.update(stock_quantity=1).where(Product.id == ids[0]).aio_execute()  # into the low-stock band
+    await assert_counts_exact()
+    await Product.update(stock_quantity=0).where(Product.id.in_(ids)).aio_execute()  # out of stock
+    await assert_counts_exact()
+    await Product.update(stock_quantity=5).where(Product.id == ids[0]).aio_execute()
     await assert_counts_exact()
     await Category.delete().where(Category.id == b).aio_execute()  # products fall back to no category
     await assert_counts_exact()
@@ -212,7 +193,7 @@ async def test_product_counts_follow_every_kind_of_write():
 
 
 @pytest.mark.gen_test
-async def test_list_total_uses_counts_for_category_and_status_and_real_counts_otherwise():
+async def test_list_total_uses_counts_for_category_status_and_stock_and_real_counts_for_prices():
     parent = await category("Parent")
     child = await category("Child", parent=parent)
     await product("In parent", category=parent, stock=0)
@@ -224,12 +205,34 @@ async def test_list_total_uses_counts_for_category_and_status_and_real_counts_ot
              (queries.ProductFilters(category_id=parent, **staff), 3),
              (queries.ProductFilters(category_id=parent, tab="draft", **staff), 1),
              (queries.ProductFilters(category_id=parent, in_stock=True), 1),
-             (queries.ProductFilters(tab="out_of_stock", **staff), 1)]
+             (queries.ProductFilters(category_id=parent, in_stock=False), 1),
+             (queries.ProductFilters(tab="out_of_stock", **staff), 1),
+             (queries.ProductFilters(tab="low_stock", **staff), 0),
+             (queries.ProductFilters(category_id=parent, min_price=Decimal("50")), 2),
+             (queries.ProductFilters(max_price=Decimal("50"), **staff), 0)]
     for f, expected in cases:
         params: dict = {}
         assert ("product_count" in queries.count_sql(f, queries.product_conditions(f, params))) == (
-            f.in_stock is None and f.tab != "out_of_stock")
+            f.min_price is None and f.max_price is None)
         assert (await queries.product_page(f, 1, 1))[0] == expected, f
+
+
+@pytest.mark.gen_test
+async def test_pages_in_the_back_half_are_read_backwards_with_the_same_rows():
+    for i in range(23):
+        await product(f"P{i:02d}", base_price=str(10 + i % 5), stock=i % 4, rating=Decimal(i % 3))
+    for ordering in (None, "price", "-price", "name", "-rating", "created_at"):
+        for in_stock in (None, True):
+            f = queries.ProductFilters(ordering=ordering, in_stock=in_stock)
+            total, everything = await queries.product_page(f, 1, 100)
+            pages, last = [], -(-total // 4)
+            for page in range(1, last + 1):
+                page_total, items = await queries.product_page(f, page, 4)
+                assert page_total == total
+                pages += items
+            assert [i["id"] for i in pages] == [i["id"] for i in everything], (ordering, in_stock)
+            with pytest.raises(NotFound):
+                await queries.product_page(f, last + 1, 4)
 
 
 @pytest.mark.gen_test

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee as pw
-from peewee import fn
-
-from models.catalog.tables import Product
-
+from models.catalog import search
+from models.db import fetch_all
 
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 10
@@ -16,23 +13,23 @@ SEARCH_LIMIT = 10
 # --- product search for the admin order form --------------------------------------------
 
 async def search_for_order_form(q: str | None) -> list[dict[str, Any]]:
-    """Up to 10 non-archived products whose name, SKU or description matches ``q``
-    (typo-tolerant on the name through pg_trgm); [] when ``q`` is under 2 characters."""
+    """Up to 10 non-archived products matching ``q`` by the storefront's search
+    rules (typo-tolerant, last word as a prefix; name, SKU, category, tags or
+    description), best first; [] when ``q`` is under 2 characters.
+
+    Two queries: the words (``search.parse``), then the matches.
+    """
     q = (q or "").strip()
     if len(q) < SEARCH_MIN_CHARS:
         return []
-    # pg_trgm, both served by the GIN index on name ("%" doubled for psycopg2):
-    # "name % q" whole-name similarity >= 0.3, "q <% name" word similarity >= 0.6.
-    fuzzy = pw.Expression(Product.name, "%%", q) | pw.Expression(q, "<%%", Product.name)
-    rank = pw.Case(None, [(Product.sku == q, 0), (Product.name.startswith(q), 1),
-                          (Product.name.contains(q) | Product.sku.contains(q), 2)], 3)
-    closeness = fn.GREATEST(fn.similarity(Product.name, q), fn.word_similarity(q, Product.name))
-    rows = await (Product.select(Product.id, Product.name, Product.sku, Product.price, Product.stock_quantity,
-                                 Product.main_image)
-                  .where((Product.status != "archived")
-                         & (Product.name.contains(q) | Product.sku.contains(q) | Product.description.contains(q)
-                            | fuzzy))
-                  .order_by(rank, closeness.desc(), Product.name, Product.id)
-                  .limit(SEARCH_LIMIT).dicts().aio_execute())
-    return [{"id": r["id"], "name": r["name"], "sku": r["sku"], "price": r["price"],
-             "stock_quantity": r["stock_quantity"], "image": r["main_image"]} for r in rows]
+    query = await search.parse(q)
+    if query is None:
+        return []
+    params: dict[str, Any] = {"limit": SEARCH_LIMIT}
+    hits = search.hits_sql(query, "p.status <> 'archived'", params)
+    rows = await fetch_all(
+        f"WITH {hits}, top AS (SELECT h.* FROM hits h ORDER BY {search.RANK_ORDER} LIMIT %(limit)s) "
+        "SELECT p.id, p.name, p.sku, p.price, p.stock_quantity, p.main_image FROM top h "
+        f"JOIN product p ON p.id = h.id ORDER BY {search.RANK_ORDER}", params)
+    return [{"id": pid, "name": name, "sku": sku, "price": price, "stock_quantity": stock, "image": image}
+            for pid, name, sku, price, stock, image in rows]

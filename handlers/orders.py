@@ -1,0 +1,593 @@
+"""Order endpoints: the customer's own orders and the admin's order
+management (list, detail, create modal, edit, delete, status, tracking,
+filter-by-date, export, bulk actions, the order form's customers and choices).
+
+Business rules live in models/orders/; payloads are built by PostgreSQL
+(models/orders/queries.py) and sent as they are.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Awaitable, Callable, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
+from handlers.exports import ExportStartedOut, export_csv
+from handlers.fields import Flag, In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from models.db import transaction
+from models.errors import AppError, NotFound, ValidationFailed
+from models.orders import actions, idempotency, queries
+from models.payments import actions as payments
+from models.orders.tables import ORDER_TYPES, PAYMENT_STATUSES, PAYMENT_TYPES, STATUSES
+
+Status = Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"]
+PaymentStatus = Literal["PENDING", "PAID", "FAILED", "REFUNDED"]
+PaymentType = Literal["CASH", "CREDIT", "DEBIT", "TRANSFER"]
+OrderType = Literal["STANDARD", "EXPRESS", "PICKUP"]
+Ordering = Literal["created_at", "-created_at", "total", "-total", "order_number", "-order_number"]
+
+
+def _upper(value: Any) -> Any:
+    """Choices are accepted in any case ("shipped"); blank means not given."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value.upper() or None
+    return value
+
+
+def _blank(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+U = BeforeValidator(_upper)
+B = BeforeValidator(_blank)
+
+
+def _positive(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise ValueError("Ensure this value is greater than or equal to 1.")
+    return value
+
+
+PositiveQuantity = Annotated[Quantity, BeforeValidator(_positive)]
+
+
+# --- schemas -----------------------------------------------------------------------
+
+class OrderListQuery(In):
+    status: Annotated[Status | None, U] = Field(default=None, description="Order status")
+    payment_status: Annotated[PaymentStatus | None, U] = None
+    start_date: Annotated[dt.date | None, B] = Field(default=None, description="Created on or after (YYYY-MM-DD)")
+    end_date: Annotated[dt.date | None, B] = Field(default=None, description="Created on or before (YYYY-MM-DD)")
+    created_at_after: Annotated[dt.date | None, B] = Field(default=None, description="Same as start_date")
+    created_at_before: Annotated[dt.date | None, B] = Field(default=None, description="Same as end_date")
+    search: Annotated[str | None, B] = Field(default=None, max_length=200,
+                                             description="Order number, customer email or name")
+    ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
+    user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
+    customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
+    page: str | None = Field(default=None, description="Page number, from 1")
+    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+
+    def filters(self, user: Any) -> queries.OrderFilters:
+        staff = bool(user.is_staff)
+        return queries.OrderFilters(
+            status=self.status, payment_status=self.payment_status,
+            start=self.start_date or self.created_at_after, end=self.end_date or self.created_at_before,
+            search=(self.search or "").strip() or None, ordering=self.ordering or queries.DEFAULT_ORDERING,
+            user_id=self.user_id if staff else user.id, customer_id=self.customer_id if staff else None)
+
+
+class ItemIn(In):
+    product_id: Annotated[int, BeforeValidator(lambda v: _required_pk(v))]
+    variation_id: Pk = None
+    quantity: PositiveQuantity
+    price: OptionalMoney = Field(default=None, description="Unit price (admin orders only)")
+    variants: dict[str, Any] = Field(default_factory=dict)
+
+
+def _required_pk(value: Any) -> int:
+    if value is None or value == "":
+        raise ValueError("This field may not be null.")
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+    return int(value)
+
+
+class OrderIn(In):
+    """A shopper's order (``items`` absent: from the cart); the admin modal adds
+    customer_id, item prices, status, payment_status, order_date and order_time."""
+
+    items: list[ItemIn] | None = Field(default=None, max_length=100)
+    customer_id: Pk = Field(default=None, description="Admin only")
+    status: Annotated[Status | None, U] = Field(default=None, description="Admin only")
+    payment_status: Annotated[PaymentStatus | None, U] = Field(default=None, description="Admin only")
+    order_date: Annotated[dt.date | None, B] = Field(default=None, description="Admin only")
+    order_time: Annotated[dt.time | None, B] = Field(default=None, description="Admin only")
+    payment_type: Annotated[PaymentType | None, U] = None
+    order_type: Annotated[OrderType | None, U] = None
+    payment_method: OptionalText = Field(default="", max_length=50)
+    note: OptionalText = Field(default="", max_length=5000)
+    shipping_address: OptionalText = Field(default="", max_length=1000)
+    shipping_city: OptionalText = Field(default="", max_length=100)
+    shipping_state: OptionalText = Field(default="", max_length=100)
+    shipping_country: OptionalText = Field(default="", max_length=100)
+    shipping_zip: OptionalText = Field(default="", max_length=20)
+    billing_address: OptionalText = Field(default="", max_length=1000)
+    shipping_method_id: Pk = None
+    promo_code: OptionalText = Field(default="", max_length=50)
+
+    @model_validator(mode="after")
+    def _items_not_empty(self) -> "OrderIn":
+        if self.items is not None and not self.items:
+            raise ValueError(actions.NO_ITEMS)
+        return self
+
+    def lines(self) -> list[actions.LineIn] | None:
+        if self.items is None:
+            return None
+        return [actions.LineIn(i.product_id, i.quantity, i.variation_id, i.price, i.variants) for i in self.items]
+
+
+class OrderUpdateIn(In):
+    status: Annotated[Status | None, U] = None
+    payment_status: Annotated[PaymentStatus | None, U] = None
+    payment_type: Annotated[PaymentType | None, U] = None
+    order_type: Annotated[OrderType | None, U] = None
+    payment_method: str | None = Field(default=None, max_length=50)
+    note: str | None = Field(default=None, max_length=5000)
+    shipping_address: str | None = Field(default=None, max_length=1000)
+    shipping_city: str | None = Field(default=None, max_length=100)
+    shipping_state: str | None = Field(default=None, max_length=100)
+    shipping_country: str | None = Field(default=None, max_length=100)
+    shipping_zip: str | None = Field(default=None, max_length=20)
+    billing_address: str | None = Field(default=None, max_length=1000)
+
+
+class StatusIn(In):
+    status: Annotated[Status, U]
+
+
+class TrackingIn(In):
+    status: Annotated[Status, U]
+    location: OptionalText = Field(default="", max_length=255)
+    description: OptionalText = Field(default="", max_length=2000)
+
+
+class RefundIn(In):
+    restock: Flag = False
+
+
+class RefundOut(Out):
+    id: int
+    payment_status: str
+    restocked: bool
+
+
+class BulkIn(In):
+    order_ids: PkList = Field(default_factory=list, max_length=1000)
+    action: Annotated[Literal["update_status", "delete"] | None, B] = None
+    status: Annotated[Status | None, U] = None
+
+
+class DateQuery(In):
+    start_date: Annotated[dt.date | None, B] = None
+    end_date: Annotated[dt.date | None, B] = None
+    status: Annotated[Status | None, U] = None
+
+
+class CustomersQuery(In):
+    search: Annotated[str | None, B] = Field(default=None, max_length=100)
+
+
+class ExportQuery(In):
+    status: Annotated[Status | None, U] = None
+    start_date: Annotated[dt.date | None, B] = None
+    end_date: Annotated[dt.date | None, B] = None
+    created_at_after: Annotated[dt.date | None, B] = None
+    created_at_before: Annotated[dt.date | None, B] = None
+    search: Annotated[str | None, B] = Field(default=None, max_length=200)
+    user_id: Annotated[int | None, B] = Field(default=None, ge=1)
+    customer_id: Annotated[int | None, B] = Field(default=None, ge=1)
+    async_: str | None = Field(default=None, alias="async", description="1: build the file in the background")
+
+
+# --- response schemas (documentation) ---------------------------------------------
+
+class OrderItemOut(Out):
+    id: int
+    product: int | None
+    product_name: str
+    product_sku: str
+    variation_id: int | None
+    quantity: int
+    unit_price: str
+    total_price: str
+    variants: dict[str, Any]
+    product_image: str | None
+
+
+class PaymentOut(Out):
+    id: int
+    method: str
+    provider: str
+    amount: str
+    status: str
+    transaction_id: str | None
+    created_at: str
+
+
+class OrderOut(Out):
+    id: int
+    order_number: str
+    customer_email: str
+    customer_name: str
+    user_id: int | None
+    customer_id: int | None
+    items: list[OrderItemOut]
+    products_display_string: str
+    subtotal: str
+    discount: str
+    shipping_cost: str
+    tax: str
+    total: str
+    status: str
+    status_display: str
+    payment_status: str
+    payment: PaymentOut | None
+    payments: list[PaymentOut]
+    payment_method: str
+    payment_type: str
+    order_type: str
+    shipping_address: str
+    shipping_city: str
+    shipping_state: str
+    shipping_country: str
+    shipping_zip: str
+    billing_address: str
+    shipping_method_id: int | None
+    estimated_delivery_date: str
+    note: str
+    created_at: str
+    updated_at: str
+    order_date: str
+    order_time: str
+
+
+class OrderPageOut(Out):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[OrderOut]
+
+
+class OrderCreatedOut(Out):
+    status: str
+    message: str
+    order_id: int
+    order_number: str
+    total: str
+
+
+class StatusOut(Out):
+    id: int
+    status: str
+    updated_at: str
+
+
+class TrackingOut(Out):
+    id: int
+    status: str
+    location: str
+    description: str
+    timestamp: str
+
+
+class OrderBriefOut(Out):
+    id: int
+    order_number: str
+    customer_email: str
+    customer_name: str
+    total: str
+    status: str
+    created_at: str
+
+
+class BulkOut(Out):
+    status: str
+    processed: int
+    skipped: list[int]
+
+
+class CountOut(Out):
+    count: int
+    total_value: float
+    avg_order_value: float
+
+
+class StatusCountsOut(Out):
+    all: CountOut
+    pending: CountOut
+    processing: CountOut
+    shipped: CountOut
+    delivered: CountOut
+    cancelled: CountOut
+    returned: CountOut
+    damaged: CountOut
+
+
+class CustomerChoiceOut(Out):
+    id: int
+    name: str
+    email: str
+    phone: str
+    display_name: str
+
+
+class ChoicesOut(Out):
+    payment_types: list[list[str]]
+    order_types: list[list[str]]
+    status_choices: list[list[str]]
+    payment_status_choices: list[list[str]]
+
+
+# --- Idempotency-Key -------------------------------------------------------------
+
+async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]],
+                     atomic: bool = False) -> None:
+    """Answer with ``run()`` — or, with an Idempotency-Key header seen before
+    from this user, with the stored first answer (``Idempotent-Replayed: true``).
+
+    ``atomic``: ``run()``'s writes and the stored answer commit together, so
+    that no crash between them can let a retry act twice (for actions whose
+    only side effects are in the database; a payment's provider calls must
+    not be held in an open transaction)."""
+    key = handler.request.headers.get("Idempotency-Key")
+    if key is None:
+        status, payload = await run()
+        handler.reply(payload, status)
+        return
+    claim = await idempotency.claim(handler.current_user.id, endpoint, key,
+                                    idempotency.request_hash(handler.json_body()))
+    if claim.replay is not None:
+        status, body = claim.replay
+        handler.set_header("Idempotent-Replayed", "true")
+        handler.set_status(status)
+        handler.finish(body)
+        return
+    try:
+        if atomic:
+            async with transaction():
+                status, payload = await run()
+                body = dumps(payload)
+                await idempotency.complete(claim.record_id, status, body)
+            handler.set_status(status)
+            handler.finish(body)
+            return
+        status, payload = await run()
+    except AppError as exc:
+        if exc.status < 500:
+            await idempotency.complete(claim.record_id, exc.status,
+                                       dumps(error_payload(exc.message, exc.errors, exc.extra)))
+        else:
+            await idempotency.release(claim.record_id)
+        raise
+    except BaseException:
+        await idempotency.release(claim.record_id)
+        raise
+    body = dumps(payload)
+    await idempotency.complete(claim.record_id, status, body)
+    handler.set_status(status)
+    handler.finish(body)
+
+
+# --- handlers ----------------------------------------------------------------------
+
+async def _create(handler: BaseHandler) -> None:
+    data = handler.parse(OrderIn)
+    user = handler.current_user
+    fields = data.model_dump(exclude={"items"})
+
+    async def run() -> tuple[int, Any]:
+        if user.is_staff:
+            if data.items is None:
+                raise ValidationFailed(errors={"items": ["This field is required."]})
+            order_id = await actions.place_admin_order(user, data.lines(), fields)
+            return 201, await queries.order_payload(order_id)
+        order_id, number, total = await actions.place_customer_order(user, data.lines(), fields)
+        return 201, {"status": "success", "message": "Order created successfully", "order_id": order_id,
+                     "order_number": number, "total": total}
+
+    await idempotent(handler, "orders.create", run, atomic=True)
+
+
+class OrderListHandler(BaseHandler):
+    role = USER
+    default_page_size = 12
+
+    @api(query=OrderListQuery, response=OrderPageOut)
+    async def get(self):
+        """Orders: a customer's own, or all for an admin (filters, search, ordering, pages)."""
+        q = self.query(OrderListQuery)
+        page, size = self.page_params()
+        count, results = await queries.order_page(q.filters(self.current_user), page, size)
+        if page > max(1, math.ceil(count / size)):
+            raise NotFound("Invalid page.")
+        self.reply(self.page_envelope(page, size, count, results))
+
+    @api(body=OrderIn, response=OrderCreatedOut, status=201)
+    async def post(self):
+        """Place an order from items (or the cart); admins: the Create Order modal (full order back)."""
+        await _create(self)
+
+
+class OrderCreateHandler(BaseHandler):
+    role = USER
+
+    @api(body=OrderIn, response=OrderCreatedOut, status=201)
+    async def post(self):
+        """Alias of POST /api/orders/."""
+        await _create(self)
+
+
+class OrderHandler(BaseHandler):
+    roles = {"GET": USER, "PUT": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN}
+
+    @api(response=OrderOut)
+    async def get(self, id: str):
+        """One order with items, payments and estimated delivery (a customer's own only)."""
+        user = self.current_user
+        self.reply(await queries.order_payload(int(id), None if user.is_staff else user.id))
+
+    @api(body=OrderUpdateIn, response=OrderOut)
+    async def put(self, id: str):
+        """Edit an order (status and payment status through legal transitions only)."""
+        data = self.parse(OrderUpdateIn)
+        await actions.update_order(int(id), data.model_dump(exclude_none=True))
+        self.reply(await queries.order_payload(int(id)))
+
+    @api(body=OrderUpdateIn, response=OrderOut)
+    async def patch(self, id: str):
+        """Edit some fields of an order."""
+        await self.put(id)
+
+    @api(status=204)
+    async def delete(self, id: str):
+        """Delete an order (stock it holds goes back)."""
+        await actions.delete_order(int(id))
+        self.reply(status=204)
+
+
+class UpdateStatusHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=StatusIn, response=StatusOut)
+    async def patch(self, id: str):
+        """Change an order's status (legal transitions only; cancelling returns stock)."""
+        data = self.parse(StatusIn)
+        self.reply(await actions.update_status(int(id), data.status))
+
+    @api(body=StatusIn, response=StatusOut)
+    async def post(self, id: str):
+        """Same as PATCH."""
+        await self.patch(id)
+
+
+class RefundHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=RefundIn, response=RefundOut)
+    async def post(self, id: str):
+        """Refund a paid order through its gateway; restock=true gives its stock back (once)."""
+        data = self.parse(RefundIn)
+        self.reply(await payments.refund_order(int(id), data.restock))
+
+
+class TrackingHandler(BaseHandler):
+    role = USER
+
+    @api(response=list[TrackingOut])
+    async def get(self, id: str):
+        """The order's tracking events, oldest first."""
+        user = self.current_user
+        self.reply(await queries.tracking_events(int(id), None if user.is_staff else user.id))
+
+
+class TrackingAddHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=TrackingIn, response=TrackingOut)
+    async def post(self, id: str):
+        """Add a tracking event (the customer is emailed)."""
+        data = self.parse(TrackingIn)
+        self.reply(await actions.add_tracking_event(int(id), data.status, data.location, data.description))
+
+
+class FilterByDateHandler(BaseHandler):
+    role = USER
+
+    @api(query=DateQuery, response=list[OrderBriefOut])
+    async def get(self):
+        """Orders created between start_date and end_date (a plain array, newest first)."""
+        q = self.query(DateQuery)
+        user = self.current_user
+        f = queries.OrderFilters(status=q.status, start=q.start_date, end=q.end_date,
+                                 user_id=None if user.is_staff else user.id)
+        self.reply(await queries.orders_by_date(f))
+
+
+class StatusCountsHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=StatusCountsOut)
+    async def get(self):
+        """Order counts and values per status (the filter tabs)."""
+        self.reply(await queries.status_counts())
+
+
+class ExportHandler(BaseHandler):
+    role = ADMIN
+
+    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    async def get(self):
+        """Orders as CSV with the list's filters (streamed; ?async=1 builds a file)."""
+        await export_csv(self, "orders")
+
+
+class BulkActionHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=BulkIn, response=BulkOut)
+    async def post(self):
+        """Update the status of, or delete, many orders."""
+        data = self.parse(BulkIn)
+        if not data.order_ids or not data.action:
+            raise AppError("order_ids and action are required", error="order_ids and action are required")
+        if data.action == "update_status" and not data.status:
+            raise AppError("status is required for update_status action",
+                           error="status is required for update_status action")
+        self.reply(await actions.bulk_action(data.order_ids, data.action, data.status))
+
+
+class OrderCustomersHandler(BaseHandler):
+    role = ADMIN
+
+    @api(query=CustomersQuery, response=list[CustomerChoiceOut])
+    async def get(self):
+        """Customers for the order form's dropdown (at most 100; ?search= narrows)."""
+        q = self.query(CustomersQuery)
+        self.reply(await queries.customers_for_order_form(q.search))
+
+
+class OrderChoicesHandler(BaseHandler):
+    role = ADMIN
+
+    @api(response=ChoicesOut)
+    async def get(self):
+        """Choices for the order form's dropdowns."""
+        self.reply({
+            "payment_types": [[k, v] for k, v in PAYMENT_TYPES.items()],
+            "order_types": [[k, v] for k, v in ORDER_TYPES.items()],
+            "status_choices": [[s, s.capitalize()] for s in STATUSES],
+            "payment_status_choices": [[s, s.capitalize()] for s in PAYMENT_STATUSES],
+        })
+
+
+routes = [
+    Route("/api/orders/", OrderListHandler),
+    Route("/api/orders/create_order/", OrderCreateHandler),
+    Route("/api/order-create/", OrderCreateHandler),
+    Route("/api/orders/filter-by-date/", FilterByDateHandler),
+    Route("/api/orders/status_counts/", StatusCountsHandler),
+    Route("/api/orders/export/", ExportHandler),
+    Route("/api/orders/bulk_action/", BulkActionHandler),
+    Route("/api/orders/customers/", OrderCustomersHandler),
+    Route("/api/order-choices/", OrderChoicesHandler),
+    Route("/api/orders/{id:int}/", OrderHandler),
+    Route("/api/orders/{id:int}/update_status/", UpdateStatusHandler),
+    Route("/api/orders/{id:int}/refund/", RefundHandler),
+    Route("/api/orders/{id:int}/tracking/", TrackingHandler),
+    Route("/api/orders/{id:int}/tracking/add/", TrackingAddHandler),
+]

@@ -1,0 +1,167 @@
+"""Product search that forgives typos the way a search engine does.
+
+The rules (after Meilisearch), per query word:
+
+- a word shorter than ``SEARCH_TYPOS_ONE_FROM`` letters (5) must be spelt
+  right, one of 5 to 8 letters may have one typo, one of ``SEARCH_TYPOS_TWO_FROM``
+  letters (9) or more two; a typo is an insertion, deletion, substitution or
+  swap of two adjacent letters (Damerau-Levenshtein), and a typo on the
+  first letter counts double;
+- the last word of the query also matches as a prefix (``q=c``, ``q=ergo``),
+  so a search box can search as the shopper types;
+- accents and case do not matter (``café`` = ``Cafe``) and stop words
+  (``the``, ``and``) are dropped: they never decide a match.
+
+How: PostgreSQL splits and folds the query as it did the products' search
+documents (``search_fold`` and the ``catalog`` text search configuration,
+migration 0007) and looks each word's typo candidates up in the lexicon of
+the catalog's words (product, category and tag names) through its deletion
+index; the few candidates are checked here (``typo_cost``). Full-text search
+then runs on the expansion: every query word must match one of its spellings.
+
+Ranking: fewer typos first (exact, then one, then two), then where the words
+matched (all in the name or SKU, then name, category or tags, then anywhere
+including the description), then popularity (number of ratings), then id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import settings
+from models.db import fetch_prepared
+
+MAX_WORDS = 6
+MAX_CHARS = 200
+
+# The query's words, folded and split as the products were, each with the
+# lexicon words its own deletions lead to (candidates within its typo budget).
+_EXPAND_SQL = """WITH w AS (
+    SELECT t.lexeme AS word, t.positions[1] AS pos
+    FROM unnest(to_tsvector('catalog', search_fold(%(q)s))) t ORDER BY 2 LIMIT %(max_words)s)
+SELECT w.word, w.pos, ARRAY(
+    SELECT DISTINCT v.word FROM search_word_variant v
+    WHERE length(w.word) >= %(one)s AND v.word <> w.word AND v.variant IN (
+        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END)))
+FROM w ORDER BY w.pos"""
+
+
+def allowed_typos(word: str) -> int:
+    if len(word) >= settings.SEARCH_TYPOS_TWO_FROM:
+        return 2
+    if len(word) >= settings.SEARCH_TYPOS_ONE_FROM:
+        return 1
+    return 0
+
+
+def damerau_levenshtein(a: str, b: str) -> int:
+    """Edit distance with adjacent swaps (optimal string alignment)."""
+    if a == b:
+        return 0
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def typo_cost(query_word: str, word: str) -> int:
+    """Typos between a query word and a catalog word; one on the first letter counts double."""
+    distance = damerau_levenshtein(query_word, word)
+    if distance and query_word[:1] != word[:1]:
+        distance += 1
+    return distance
+
+
+def _lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+@dataclass
+class QueryWord:
+    word: str
+    prefix: bool  # the query's last word: any word starting with it matches too
+    typos: dict[int, list[str]] = field(default_factory=dict)  # 1 or 2 -> catalog words that far
+
+    def spellings(self, weights: str = "") -> list[str]:
+        """tsquery alternatives for this word: itself (and its prefix), then its typo'd forms."""
+        exact = [_lexeme(self.word) + (":" + weights if weights else "")]
+        if self.prefix:
+            exact.append(_lexeme(self.word) + ":*" + weights)
+        return exact + [_lexeme(w) + (":" + weights if weights else "") for n in (1, 2) for w in self.typos.get(n, [])]
+
+    def tsquery(self, typos: int) -> str | None:
+        """Exactly this word (typos=0, with its prefix), or its forms ``typos`` away; None if none."""
+        if typos == 0:
+            return " | ".join(self.spellings()[:2 if self.prefix else 1])
+        words = self.typos.get(typos)
+        return " | ".join(_lexeme(w) for w in words) if words else None
+
+
+@dataclass
+class SearchQuery:
+    text: str
+    words: list[QueryWord]
+
+    def matching(self, weights: str = "") -> str:
+        """Every word in one of its spellings (in fields ``weights``, e.g. "A")."""
+        return " & ".join("(" + " | ".join(w.spellings(weights)) + ")" for w in self.words)
+
+
+async def parse(text: str | None) -> SearchQuery | None:
+    """The query's words with their typo'd forms from the lexicon (one query);
+    None when nothing is left to search for (blank, punctuation, stop words only)."""
+    text = (text or "").replace("\x00", "").strip()[:MAX_CHARS]
+    if not text:
+        return None
+    rows = await fetch_prepared(_EXPAND_SQL, {"q": text, "max_words": MAX_WORDS,
+                                              "one": settings.SEARCH_TYPOS_ONE_FROM,
+                                              "two": settings.SEARCH_TYPOS_TWO_FROM})
+    if not rows:
+        return None
+    words = []
+    for i, (word, _pos, candidates) in enumerate(rows):
+        qw = QueryWord(word, prefix=i == len(rows) - 1)
+        budget = allowed_typos(word)
+        for candidate in sorted(candidates):
+            cost = typo_cost(word, candidate)
+            if 0 < cost <= budget:
+                qw.typos.setdefault(cost, []).append(candidate)
+        words.append(qw)
+    return SearchQuery(text, words)
+
+
+# ORDER BY for ``hits``: fewer typos, better fields, more popular, newer id.
+RANK_ORDER = "h.typos, h.field, h.pop DESC, h.id DESC"
+
+
+def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str:
+    """CTEs ending in ``hits(id, typos, field, pop)``: the products meeting
+    ``conditions`` that match ``query``. Adds its parameters to ``params``.
+
+    ``conditions`` are on ``p``, here ``product_search`` (migration 0007: the
+    columns a search filters and ranks on, kept by triggers): status,
+    category_id, price, stock_quantity, num_ratings. The statement's shape
+    depends only on the number of words, so it prepares well.
+    """
+    params["s_all"] = query.matching()
+    params["s_a"] = query.matching("A")
+    params["s_ab"] = query.matching("AB")
+    columns = ["%(s_all)s::tsquery AS q_all", "%(s_a)s::tsquery AS q_a", "%(s_ab)s::tsquery AS q_ab"]
+    typos = []
+    for i, word in enumerate(query.words):
+        params[f"s_{i}_0"], params[f"s_{i}_1"] = word.tsquery(0), word.tsquery(1)
+        columns += [f"%(s_{i}_0)s::tsquery AS q_{i}_0", f"%(s_{i}_1)s::tsquery AS q_{i}_1"]
+        # A match that is neither exact nor one typo away is two away.
+        typos.append(f"CASE WHEN p.search_vector @@ s.q_{i}_0 THEN 0 WHEN p.search_vector @@ s.q_{i}_1 THEN 1 "
+                     "ELSE 2 END")
+    return (f"s AS (SELECT {', '.join(columns)}), "
+            f"hits AS MATERIALIZED (SELECT p.id, {' + '.join(typos)} AS typos, "
+            "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END AS field, "
+            f"p.num_ratings AS pop FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all)")

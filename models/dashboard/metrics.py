@@ -1,0 +1,410 @@
+"""Dashboard metrics. Definitions (the OpenAPI descriptions quote them):
+
+- Days are UTC calendar days; "today" is the current UTC day.
+- Periods end today (inclusive): ``day`` = today, ``week`` = the last 7 days,
+  ``month`` = the last 30 days, ``year`` = the last 365 days. The previous
+  period is the same number of days just before it.
+- An order belongs to the day it was created, counted under its current status.
+- A *sale* is an order not CANCELLED or RETURNED whose payment status is not
+  FAILED or REFUNDED (SQL ``order_is_sale``). Revenue = sum of sale totals.
+- New customers: customer records created in the period. Total customers: all
+  records created up to the end of the period. Active customers: those not blocked.
+- Growth: percentage change against the previous period (one decimal;
+  100.0 when the previous value was 0 and the current is not).
+- Carts (CONTRACT: a cart is abandoned when it holds items, has been idle for
+  ABANDONED_CART_HOURS and no order followed it; the cart's job records each
+  such episode in ``abandoned_cart``): abandoned carts = episodes that began in
+  the period; total carts = abandoned carts + orders created in the period
+  (carts that were checked out); abandoned rate = abandoned / total (a fraction
+  in cart_metrics, a percentage in overview_metrics, whose ``change`` is the
+  difference in percentage points); recovered = episodes whose reminder was
+  followed by an order in the period, with that order's total as recovered revenue.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from models.db import fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.errors import AppError
+
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+CHART_PERIODS = {"last_7_days": "Last 7 Days", "last_30_days": "Last 30 Days", "this_month": "This Month"}
+CHART_METRICS = {"sales": "Total Sales", "orders_count": "Orders", "new_customers_count": "New Customers"}
+STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
+STATUS_LABELS = {"PENDING": "Pending", "PROCESSING": "Processing", "SHIPPED": "Shipped", "DELIVERED": "Delivered",
+                 "CANCELLED": "Cancelled", "RETURNED": "Returned", "DAMAGED": "Damaged"}
+STATUS_DISPLAY = {**STATUS_LABELS, "DELIVERED": "Completed"}
+DEFINITIONS = __doc__
+
+
+def check_period(period: str | None, default: str = "week") -> str:
+    """The period name, or AppError 400 listing ``valid_periods``."""
+    period = (period or default).strip().lower()
+    if period not in PERIOD_DAYS:
+        valid = list(PERIOD_DAYS)
+        text = f"Invalid period. Choose from {', '.join(repr(p) for p in valid)}."
+        raise AppError(text, {"period": [text]}, valid_periods=valid, error=text)
+    return period
+
+
+def check_chart(metric: str | None, period: str | None) -> tuple[str, str]:
+    metric = (metric or "").strip()
+    if metric not in CHART_METRICS:
+        text = "Invalid metric specified. Choose from 'sales', 'orders_count', 'new_customers_count'."
+        raise AppError(text, {"metric": [text]}, valid_metrics=list(CHART_METRICS), error=text)
+    period = (period or "last_7_days").strip()
+    if period not in CHART_PERIODS:
+        valid = list(CHART_PERIODS)
+        text = f"Invalid period. Choose from {', '.join(repr(p) for p in valid)}."
+        raise AppError(text, {"period": [text]}, valid_periods=valid, error=text)
+    return metric, period
+
+
+def today() -> dt.date:
+    return utcnow().date()
+
+
+def window(period: str, end: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """First and last day (inclusive) of ``period`` ending ``end`` (today)."""
+    end = end or today()
+    return end - dt.timedelta(days=PERIOD_DAYS[period] - 1), end
+
+
+def previous(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    days = (end - start).days + 1
+    return start - dt.timedelta(days=days), start - dt.timedelta(days=1)
+
+
+def growth(current: Any, before: Any) -> float:
+    current, before = Decimal(current), Decimal(before)
+    if before == 0:
+        return 100.0 if current else 0.0
+    return float(round((current - before) / before * 100, 1))
+
+
+# --- the two readers: rollups for past days + a live query for today --------------
+
+_ORDER_FIGURES = """
+  SELECT CASE WHEN day >= %(start)s THEN 0 ELSE 1 END, status, sum(n)::bigint, sum(total_value),
+         sum(sales)::bigint, sum(sale_value)
+  FROM (
+    SELECT day, status, n, total_value, sales, sale_value FROM order_daily
+     WHERE day BETWEEN %(first)s AND %(last_past)s
+    UNION ALL
+    SELECT %(today)s::date, status, 1, total, s::int, CASE WHEN s THEN total ELSE 0 END
+      FROM (SELECT status, total, order_is_sale(status, payment_status) AS s FROM orders
+             WHERE %(live)s AND created_at >= %(today)s::timestamp
+               AND created_at < %(today)s::timestamp + interval '1 day') t
+  ) f GROUP BY 1, 2"""
+
+
+def _params(start: dt.date, end: dt.date) -> dict[str, Any]:
+    t = today()
+    return {"start": start, "first": start, "end": end, "last_past": min(end, t - dt.timedelta(days=1)),
+            "today": t, "live": start <= t <= end}
+
+
+def _empty_figures() -> dict[str, Any]:
+    return {"by_status": {s: {"count": 0, "total_value": Decimal(0)} for s in STATUSES},
+            "orders": 0, "revenue": Decimal(0), "sales": 0}
+
+
+async def order_figures(start: dt.date, end: dt.date,
+                        with_previous: bool = False) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+    """Orders created in [start, end]: count and value per status, revenue (sales).
+
+    ``with_previous``: also the previous period of the same length, read in the
+    same statement; returns ``(current, previous)``. One statement either way."""
+    params = _params(start, end)
+    if with_previous:
+        params["first"] = previous(start, end)[0]
+    figures = [_empty_figures(), _empty_figures()]
+    for bucket, status, n, value, sales, sale_value in await fetch_prepared(_ORDER_FIGURES, params):
+        f = figures[bucket]
+        f["by_status"][status]["count"] += n
+        f["by_status"][status]["total_value"] += value or 0
+        f["orders"] += n
+        f["revenue"] += sale_value or 0
+        f["sales"] += sales
+    for f in figures:
+        f["revenue"] = money(f["revenue"])
+    return (figures[0], figures[1]) if with_previous else figures[0]
+
+
+_DAILY_ORDERS = """
+  SELECT day, sum(n)::bigint, sum(sale_value)
+  FROM (
+    SELECT day, n, sale_value FROM order_daily WHERE day BETWEEN %(start)s AND %(last_past)s
+    UNION ALL
+    SELECT %(today)s::date, 1, CASE WHEN order_is_sale(status, payment_status) THEN total ELSE 0 END FROM orders
+     WHERE %(live)s AND created_at >= %(today)s::timestamp AND created_at < %(today)s::timestamp + interval '1 day'
+  ) f GROUP BY 1"""
+
+
+async def daily_orders(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, Decimal]]:
+    """Per day in [start, end] with orders: (orders, revenue). One statement."""
+    return {d: (n, money(v)) for d, n, v in await fetch_prepared(_DAILY_ORDERS, _params(start, end))}
+
+
+_CUSTOMER_FIGURES = """
+  SELECT
+    coalesce(sum(n) FILTER (WHERE day BETWEEN %(start)s AND %(end)s), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE day BETWEEN %(pstart)s AND %(pend)s), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE day <= %(end)s), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE day <= %(pend)s), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE day <= %(end)s AND status = 'active'), 0)::bigint,
+    coalesce(sum(n) FILTER (WHERE day <= %(pend)s AND status = 'active'), 0)::bigint
+  FROM (
+    SELECT day, status, n FROM customer_daily WHERE day < %(today)s
+    UNION ALL
+    SELECT %(today)s::date, status, 1 FROM customer WHERE created_at >= %(today)s::timestamp
+  ) f"""
+
+
+async def customer_figures(start: dt.date, end: dt.date) -> dict[str, int]:
+    """New customers in the period and the previous one, totals and active (not
+    blocked) customers at the end of each. One statement."""
+    pstart, pend = previous(start, end)
+    row = (await fetch_prepared(_CUSTOMER_FIGURES, {"start": start, "end": end, "pstart": pstart, "pend": pend,
+                                               "today": today()}))[0]
+    keys = ("new", "new_before", "total", "total_before", "active", "active_before")
+    return dict(zip(keys, row))
+
+
+_DAILY_CUSTOMERS = """
+  SELECT day, sum(n)::bigint FROM (
+    SELECT day, n FROM customer_daily WHERE day BETWEEN %(start)s AND %(last_past)s
+    UNION ALL
+    SELECT %(today)s::date, 1 FROM customer WHERE %(live)s AND created_at >= %(today)s::timestamp
+  ) f GROUP BY 1"""
+
+
+async def daily_new_customers(start: dt.date, end: dt.date) -> dict[dt.date, int]:
+    return {d: n for d, n in await fetch_prepared(_DAILY_CUSTOMERS, _params(start, end))}
+
+
+def days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+# --- the endpoints' answers -------------------------------------------------------------
+
+def _number(value: Decimal) -> float:
+    return float(money(value))
+
+
+async def order_metrics(period: str) -> dict[str, Any]:
+    start, end = window(period)
+    f = await order_figures(start, end)
+    summary = {"all": {"count": f["orders"], "total_value": _number(sum(v["total_value"] for v in f["by_status"].values())),
+                       "avg_order_value": 0.0}}
+    for status, v in f["by_status"].items():
+        summary[status.lower()] = {"count": v["count"], "total_value": _number(v["total_value"]),
+                                   "avg_order_value": 0.0}
+    for v in summary.values():
+        v["avg_order_value"] = round(v["total_value"] / v["count"], 2) if v["count"] else 0.0
+    return {
+        "orders_by_status": [{"status": s, "count": f["by_status"][s]["count"]} for s in STATUSES],
+        "status_summary": summary,
+        "total_revenue": f"{f['revenue']:.2f}",
+        "total_orders": f["orders"],
+        "period": period,
+    }
+
+
+async def customer_metrics(period: str) -> dict[str, Any]:
+    start, end = window(period)
+    c = await customer_figures(start, end)
+    before = c["total"] - c["new"]
+    rate = round(c["new"] / before, 4) if before else (1.0 if c["new"] else 0.0)
+    return {"total_customers": c["total"], "active_customers": c["active"], "new_customers": c["new"],
+            "growth_rate": rate, "period": period}
+
+
+async def sales_trend(period: str) -> list[dict[str, Any]]:
+    start, end = window(period)
+    daily = await daily_orders(start, end)
+    return [{"date": d.isoformat(), "revenue": f"{daily.get(d, (0, Decimal(0)))[1]:.2f}",
+             "orders": daily.get(d, (0, 0))[0]} for d in days(start, end)]
+
+
+_has_cart: bool | None = None
+
+
+async def has_cart_tables() -> bool:
+    """Whether the cart's ``abandoned_cart`` table exists (the cart issue's migration)."""
+    global _has_cart
+    if _has_cart is None:
+        _has_cart = (await fetch_all("SELECT to_regclass('abandoned_cart') IS NOT NULL"))[0][0]
+    return _has_cart
+
+
+_CART_FIGURES = """
+  SELECT
+    count(*) FILTER (WHERE a.abandoned_at >= %(start)s AND a.abandoned_at < %(end)s::date + 1),
+    count(*) FILTER (WHERE a.abandoned_at < %(start)s),
+    (SELECT count(*) FROM abandoned_cart r WHERE r.order_id IS NOT NULL
+       AND r.recovered_at >= %(start)s AND r.recovered_at < %(end)s::date + 1),
+    (SELECT coalesce(sum(o.total), 0) FROM abandoned_cart r JOIN orders o ON o.id = r.order_id
+      WHERE r.order_id IS NOT NULL AND r.recovered_at >= %(start)s AND r.recovered_at < %(end)s::date + 1)
+  FROM abandoned_cart a WHERE a.abandoned_at >= %(pstart)s AND a.abandoned_at < %(end)s::date + 1"""
+
+
+async def cart_figures(start: dt.date, end: dt.date) -> dict[str, Any]:
+    """Abandoned carts of the period and of the previous one, and what reminders
+    recovered in the period (one statement; zeros before the cart exists)."""
+    if not await has_cart_tables():
+        return {"abandoned": 0, "abandoned_before": 0, "recovered": 0, "recovered_revenue": Decimal(0)}
+    pstart, _ = previous(start, end)
+    row = (await fetch_prepared(_CART_FIGURES, {"start": start, "end": end, "pstart": pstart}))[0]
+    return {"abandoned": row[0], "abandoned_before": row[1], "recovered": row[2],
+            "recovered_revenue": money(row[3])}
+
+
+def _rate(abandoned: int, orders: int) -> float:
+    total = abandoned + orders
+    return abandoned / total if total else 0.0
+
+
+async def cart_metrics(period: str) -> dict[str, Any]:
+    start, end = window(period)
+    orders = await order_figures(start, end)
+    carts = await cart_figures(start, end)
+    return {"abandoned_rate": round(_rate(carts["abandoned"], orders["orders"]), 4),
+            "total_carts": carts["abandoned"] + orders["orders"], "abandoned_carts": carts["abandoned"],
+            "recovered_carts": carts["recovered"], "recovered_revenue": f"{carts['recovered_revenue']:.2f}",
+            "period": period}
+
+
+async def abandoned_carts_of_user(user_id: int | None) -> int:
+    if user_id is None or not await has_cart_tables():
+        return 0
+    return (await fetch_all("SELECT count(*) FROM abandoned_cart WHERE user_id = %s", [user_id]))[0][0]
+
+
+_NO_CART = "SELECT 0::bigint, 0::bigint, 0::bigint, 0::numeric"
+
+
+async def _overview_figures(start: dt.date, end: dt.date) -> tuple[dict, dict, dict, dict]:
+    """The figures overview_metrics needs (orders of the period and of the previous
+    one, customers, carts) in ONE statement: the same queries as order_figures,
+    customer_figures and cart_figures, side by side."""
+    pstart, pend = previous(start, end)
+    params = {**_params(start, end), "first": pstart, "pstart": pstart, "pend": pend}
+    cart_sql = _CART_FIGURES if await has_cart_tables() else _NO_CART
+    rows = await fetch_prepared(
+        f"SELECT c.*, k.*, o.* FROM ({_CUSTOMER_FIGURES}) c CROSS JOIN ({cart_sql}) k "
+        f"LEFT JOIN ({_ORDER_FIGURES}) o ON TRUE", params)
+    figures = [_empty_figures(), _empty_figures()]
+    for row in rows:
+        if row[10] is None:
+            continue
+        bucket, status, n, value, sales, sale_value = row[10:]
+        f = figures[bucket]
+        f["by_status"][status]["count"] += n
+        f["by_status"][status]["total_value"] += value or 0
+        f["orders"] += n
+        f["revenue"] += sale_value or 0
+        f["sales"] += sales
+    for f in figures:
+        f["revenue"] = money(f["revenue"])
+    first = rows[0]
+    customers = dict(zip(("new", "new_before", "total", "total_before", "active", "active_before"), first[:6]))
+    carts = {"abandoned": first[6], "abandoned_before": first[7], "recovered": first[8],
+             "recovered_revenue": money(first[9])}
+    return figures[0], figures[1], customers, carts
+
+
+async def overview_metrics(period: str) -> dict[str, Any]:
+    start, end = window(period)
+    cur, prev, c, carts = await _overview_figures(start, end)
+    rate = round(_rate(carts["abandoned"], cur["orders"]) * 100, 1)
+    rate_before = round(_rate(carts["abandoned_before"], prev["orders"]) * 100, 1)
+    orders = {"all_orders": {"count": cur["orders"], "growth": growth(cur["orders"], prev["orders"])}}
+    for s in STATUSES:
+        n, before = cur["by_status"][s]["count"], prev["by_status"][s]["count"]
+        orders[s.lower()] = {"count": n, "growth": growth(n, before)}
+    return {
+        "abandoned_cart": {"rate": rate, "change": round(rate - rate_before, 1),
+                           "total_carts": carts["abandoned"] + cur["orders"], "abandoned_count": carts["abandoned"],
+                           "recovered_count": carts["recovered"],
+                           "recovered_revenue": _number(carts["recovered_revenue"])},
+        "customers": {"new_customers": c["new"], "new_customers_growth": growth(c["new"], c["new_before"]),
+                      "total_customers": c["total"], "total_growth": growth(c["total"], c["total_before"])},
+        "active_customers": {"count": c["active"], "growth": growth(c["active"], c["active_before"])},
+        "orders": orders,
+        "revenue": {"total": _number(cur["revenue"]), "growth": growth(cur["revenue"], prev["revenue"])},
+        "period": period,
+        "last_updated": iso(utcnow()),
+    }
+
+
+async def dashboard_summary(period: str) -> dict[str, Any]:
+    start, end = window(period)
+    f = await order_figures(start, end)
+    summary: dict[str, Any] = {"all_orders": {"count": f["orders"], "label": "All Orders"}}
+    for s in STATUSES:
+        summary[f"{s.lower()}_orders"] = {"count": f["by_status"][s]["count"], "label": STATUS_LABELS[s]}
+    summary["total_revenue"] = _number(f["revenue"])
+    return {"summary": summary, "period": period, "last_updated": iso(utcnow())}
+
+
+async def chart_data(metric: str, period: str) -> dict[str, Any]:
+    end = today()
+    if period == "this_month":
+        start = end.replace(day=1)
+    else:
+        start = end - dt.timedelta(days=(7 if period == "last_7_days" else 30) - 1)
+    if metric == "new_customers_count":
+        daily_c = await daily_new_customers(start, end)
+        points = [{"date": d.isoformat(), "value": daily_c.get(d, 0)} for d in days(start, end)]
+    else:
+        daily = await daily_orders(start, end)
+        if metric == "sales":
+            points = [{"date": d.isoformat(), "value": f"{daily.get(d, (0, Decimal(0)))[1]:.2f}"}
+                      for d in days(start, end)]
+        else:
+            points = [{"date": d.isoformat(), "value": daily.get(d, (0, 0))[0]} for d in days(start, end)]
+    return {"chart_data": points, "metric_label": CHART_METRICS[metric], "period_label": CHART_PERIODS[period]}
+
+
+async def recent_orders(limit: int) -> dict[str, Any]:
+    """The newest orders (index ``orders_created``) with their first item and
+    image, and the number of orders (trigger-kept counts). One statement."""
+    rows = await fetch_prepared("""
+        SELECT o.id, o.order_number, o.customer_name, o.customer_email, o.total, o.status,
+               to_char(o.created_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+               (SELECT count(*) FROM order_item WHERE order_id = o.id),
+               fi.product_name, fi.quantity, fi.unit_price,
+               (SELECT COALESCE(p.main_image, (SELECT i.image_url FROM product_image i WHERE i.product_id = p.id
+                                               ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))
+                  FROM product p WHERE p.id = fi.product_id),
+               (SELECT json_agg(json_build_object('product_name', product_name, 'quantity', quantity,
+                                                  'price', to_char(unit_price, 'FM9999999999990.00')) ORDER BY id)
+                  FROM order_item WHERE order_id = o.id),
+               (SELECT coalesce(sum(n), 0)::bigint FROM order_status_count)
+        FROM (SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT %(limit)s) o
+        LEFT JOIN LATERAL (SELECT product_name, quantity, unit_price, product_id FROM order_item
+                           WHERE order_id = o.id ORDER BY id LIMIT 1) fi ON TRUE
+        ORDER BY o.created_at DESC, o.id DESC""", {"limit": limit})
+    out = []
+    for (oid, number, name, email, total, status, created, items, first, _qty, _price, image, lines, _n) in rows:
+        out.append({"id": oid, "order_number": number, "customer_name": name, "customer_email": email,
+                    "user_email": email, "total": money_number(total), "status": status,
+                    "status_display": STATUS_DISPLAY[status], "created_at": created, "product_image": image,
+                    "items_count": items, "first_product_name": first,
+                    "items": (orjson.loads(lines) if isinstance(lines, str) else lines) or []})
+    if rows:
+        total_count = rows[0][-1]
+    else:
+        total_count = (await fetch_all("SELECT coalesce(sum(n), 0)::bigint FROM order_status_count"))[0][0]
+    return {"recent_orders": out, "total_count": total_count}
+
+
+async def rebuild_rollups() -> None:
+    """Recompute every rollup from the orders and customers (the nightly task)."""
+    await fetch_all("SELECT dashboard_rollups_rebuild()")

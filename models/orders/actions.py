@@ -1,0 +1,457 @@
+"""Order use cases: place (customer and admin), update, change status, track,
+delete, bulk actions. Every write is one transaction; a 4xx changes nothing.
+
+Prices come from the database for shoppers (CONTRACT); an admin may set item
+prices. Totals are computed here in Decimal, half-up to the cent:
+subtotal − discount + shipping + tax (``TAX_RATE`` of subtotal − discount).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterable
+
+import orjson
+
+import settings
+from models.catalog.tables import variation_price
+from models.db import db, fetch_all, fetch_one, money, transaction, utcnow
+from models.errors import AppError, NotFound, ValidationFailed
+from models.jobs import enqueue
+from models.orders import stock
+from models.orders.queries import ESTIMATED_DAYS
+from models.orders.tables import PAYMENT_TRANSITIONS, STATUSES, TRANSITIONS
+
+log = logging.getLogger("avantlush.orders")
+
+CART_EMPTY = "Cart is empty"
+NO_ITEMS = "Order must have at least one item"
+# Statuses in which an order does not hold stock (an admin may record one as such).
+NO_STOCK_STATUSES = ("CANCELLED", "RETURNED")
+
+
+@dataclass
+class LineIn:
+    product_id: int
+    quantity: int
+    variation_id: int | None = None
+    price: Decimal | None = None  # admin only
+    variants: dict = field(default_factory=dict)
+
+
+@dataclass
+class PricedLine:
+    product_id: int
+    variation_id: int | None
+    name: str
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    variants: dict
+
+    @property
+    def total(self) -> Decimal:
+        return money(self.unit_price * self.quantity)
+
+
+@dataclass
+class Totals:
+    subtotal: Decimal
+    discount: Decimal = Decimal("0.00")
+    shipping: Decimal = Decimal("0.00")
+    tax: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        self.subtotal = money(self.subtotal)
+        self.discount = min(money(self.discount), self.subtotal)
+        self.shipping = money(self.shipping)
+        if self.tax is None:
+            self.tax = money((self.subtotal - self.discount) * settings.TAX_RATE)
+
+    @property
+    def total(self) -> Decimal:
+        return money(self.subtotal - self.discount + self.shipping + self.tax)
+
+
+class InvalidTransition(AppError):
+    status = 400
+
+
+def _missing(pk: Any) -> str:
+    return f'Invalid pk "{pk}" - object does not exist.'
+
+
+async def price_lines(lines: list[LineIn], *, admin: bool) -> list[PricedLine]:
+    """The lines with names, SKUs and unit prices from the database (an
+    admin's own prices kept). Shoppers may only order published products.
+    Two queries whatever the number of lines. Raises ValidationFailed keyed
+    ``items.N.product_id`` / ``items.N.variation_id``."""
+    if not lines:
+        raise ValidationFailed(errors={"items": [NO_ITEMS]})
+    product_ids = sorted({l.product_id for l in lines})
+    variation_ids = sorted({l.variation_id for l in lines if l.variation_id is not None})
+    products = {r[0]: r for r in await fetch_all(
+        "SELECT id, name, sku, price, base_price, status FROM product WHERE id = ANY(%s)", [product_ids])}
+    variations = {r[0]: r for r in await fetch_all(
+        "SELECT id, product_id, variation_type, variation, price_adjustment, sku FROM product_variation "
+        "WHERE id = ANY(%s)", [variation_ids])} if variation_ids else {}
+    errors: dict[str, list[str]] = {}
+    priced: list[PricedLine] = []
+    for n, line in enumerate(lines):
+        product = products.get(line.product_id)
+        if product is None or (not admin and product[5] != "published"):
+            errors[f"items.{n}.product_id"] = [_missing(line.product_id)]
+            continue
+        _, name, sku, price, base_price, _status = product
+        variants = dict(line.variants or {})
+        if line.variation_id is not None:
+            var = variations.get(line.variation_id)
+            if var is None or var[1] != line.product_id:
+                errors[f"items.{n}.variation_id"] = [_missing(line.variation_id)]
+                continue
+            price = variation_price(base_price, var[4])
+            sku = var[5] or sku
+            if var[2] or var[3]:
+                variants.setdefault(var[2] or "variation", var[3])
+        unit = money(line.price) if (admin and line.price is not None) else money(price)
+        priced.append(PricedLine(line.product_id, line.variation_id, name, sku or "", line.quantity, unit, variants))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return priced
+
+
+@dataclass
+class OrderDraft:
+    """Everything an order is created from (validated by the caller)."""
+
+    user_id: int | None
+    customer_id: int | None
+    customer_name: str
+    customer_email: str
+    lines: list[PricedLine]
+    totals: Totals
+    status: str = "PENDING"
+    payment_status: str = "PENDING"
+    payment_type: str = "CREDIT"
+    order_type: str = "STANDARD"
+    payment_method: str = ""
+    shipping: dict[str, str] = field(default_factory=dict)  # shipping_address/city/state/country/zip, billing_address
+    note: str = ""
+    created_at: dt.datetime | None = None
+    shipping_method_id: int | None = None
+    promo_code_id: int | None = None
+    estimated_days: int = ESTIMATED_DAYS
+
+
+@dataclass
+class PaymentDraft:
+    provider: str
+    method: str
+    status: str
+    transaction_id: str | None = None
+    currency: str = "USD"
+
+
+async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *,
+                       reason: str = "order") -> tuple[int, str]:
+    """Insert the order, its items, its payment record and first tracking
+    event, and take its stock — inside the caller's transaction (or its own).
+    Returns ``(id, order_number)``. Raises OutOfStock (nothing written)."""
+    created = draft.created_at or utcnow()
+    holds_stock = draft.status not in NO_STOCK_STATUSES
+    ship = draft.shipping
+    async with transaction():
+        row = await fetch_one(
+            "INSERT INTO orders (order_number, user_id, customer_id, customer_name, customer_email, status, "
+            "payment_status, payment_type, order_type, payment_method, subtotal, discount, shipping_cost, tax, total, "
+            "shipping_address, shipping_city, shipping_state, shipping_country, shipping_zip, billing_address, "
+            "shipping_method_id, promo_code_id, estimated_delivery_date, note, stock_held, created_at, updated_at) "
+            "VALUES (next_order_number(timezone('utc', now())), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, order_number",
+            [draft.user_id, draft.customer_id, draft.customer_name, draft.customer_email, draft.status,
+             draft.payment_status, draft.payment_type, draft.order_type, draft.payment_method,
+             draft.totals.subtotal, draft.totals.discount, draft.totals.shipping, draft.totals.tax, draft.totals.total,
+             ship.get("shipping_address", ""), ship.get("shipping_city", ""), ship.get("shipping_state", ""),
+             ship.get("shipping_country", ""), ship.get("shipping_zip", ""), ship.get("billing_address", ""),
+             draft.shipping_method_id, draft.promo_code_id, created.date() + dt.timedelta(days=draft.estimated_days),
+             draft.note, holds_stock, created, utcnow()])
+        order_id, number = row
+        lines = draft.lines
+        await db.aio_execute_sql(
+            "INSERT INTO order_item (order_id, product_id, variation_id, product_name, product_sku, variants, "
+            "quantity, unit_price, total_price) "
+            "SELECT %s, * FROM unnest(%s::int[], %s::int[], %s::varchar[], %s::varchar[], %s::jsonb[], %s::int[], "
+            "%s::numeric[], %s::numeric[])",
+            [order_id, [l.product_id for l in lines], [l.variation_id for l in lines], [l.name for l in lines],
+             [l.sku for l in lines], [orjson.dumps(l.variants).decode() for l in lines],
+             [l.quantity for l in lines], [l.unit_price for l in lines], [l.total for l in lines]])
+        if holds_stock:
+            await stock.take_stock([stock.StockLine(l.product_id, l.variation_id, l.quantity, l.name) for l in lines],
+                                   order_id, reason)
+        pay = payment or PaymentDraft(provider="manual", method=draft.payment_method or draft.payment_type,
+                                      status=draft.payment_status)
+        await db.aio_execute_sql(
+            "INSERT INTO payment (order_id, user_id, provider, method, amount, currency, status, transaction_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [order_id, draft.user_id, pay.provider, pay.method, draft.totals.total, pay.currency, pay.status,
+             pay.transaction_id])
+        await db.aio_execute_sql(
+            "INSERT INTO order_tracking (order_id, status, location, description, timestamp) VALUES (%s, %s, '', %s, %s)",
+            [order_id, draft.status, "Order placed", created])
+        await enqueue("tasks.orders.order_placed", order_id)
+    return order_id, number
+
+
+# --- who is ordering ------------------------------------------------------------------
+
+async def customer_of_user(user: Any) -> tuple[int | None, str, str]:
+    """``(customer_id, name, email)`` of a registered user."""
+    row = await fetch_one("SELECT id, name, email FROM customer WHERE user_id = %s", [user.id])
+    if row is None:
+        return None, user.full_name or "", user.email
+    return row[0], row[1] or user.full_name or "", row[2] or user.email
+
+
+async def default_shipping(user_id: int) -> dict[str, str]:
+    """The user's default address as order shipping fields ({} if none)."""
+    row = await fetch_one("SELECT street_address, city, state, country, zip_code FROM address "
+                          "WHERE user_id = %s ORDER BY is_default DESC, id LIMIT 1", [user_id])
+    if row is None:
+        return {}
+    street, city, state, country, zip_code = row
+    return {"shipping_address": street, "shipping_city": city, "shipping_state": state,
+            "shipping_country": country, "shipping_zip": zip_code}
+
+
+def _shipping_fields(data: dict[str, Any]) -> dict[str, str]:
+    keys = ("shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip",
+            "billing_address")
+    return {k: (data.get(k) or "") for k in keys}
+
+
+async def place_customer_order(user: Any, lines: list[LineIn] | None, data: dict[str, Any]) -> tuple[int, str, Decimal]:
+    """A shopper's order from ``lines`` at database prices, or from their cart
+    when ``lines`` is None. Status PENDING, payment PENDING; stock is taken.
+    Raises ValidationFailed, OutOfStock, AppError("Cart is empty")."""
+    if lines is None:
+        return await place_order_from_cart(user, data)
+    priced = await price_lines(lines, admin=False)
+    customer_id, name, email = await customer_of_user(user)
+    shipping = _shipping_fields(data)
+    if not shipping["shipping_address"]:
+        shipping.update(await default_shipping(user.id))
+    totals = Totals(sum((l.total for l in priced), Decimal("0")))
+    draft = OrderDraft(user_id=user.id, customer_id=customer_id, customer_name=name, customer_email=email,
+                       lines=priced, totals=totals, payment_type=data.get("payment_type") or "CREDIT",
+                       order_type=data.get("order_type") or "STANDARD",
+                       payment_method=data.get("payment_method") or "", shipping=shipping,
+                       note=data.get("note") or "")
+    order_id, number = await create_order(draft)
+    return order_id, number, totals.total
+
+
+async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, str, Decimal]:
+    """The cart's lines at the cart's prices (promo, shipping, tax), stock
+    taken, promo redeemed and cart emptied in one transaction."""
+    try:
+        from models import cart  # the cart issue's module
+    except ImportError:
+        raise AppError(CART_EMPTY, {"items": [CART_EMPTY]}) from None
+    quote = await cart.price_cart(user.id, shipping_method_id=data.get("shipping_method_id"),
+                                  promo_code=data.get("promo_code") or None)
+    if not quote.lines:
+        raise AppError(CART_EMPTY, {"items": [CART_EMPTY]})
+    customer_id, name, email = await customer_of_user(user)
+    shipping = _shipping_fields(data)
+    if not shipping["shipping_address"]:
+        shipping.update(await default_shipping(user.id))
+    priced = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
+              for l in quote.lines]
+    totals = Totals(quote.subtotal, quote.discount, quote.shipping, quote.tax)
+    draft = OrderDraft(user_id=user.id, customer_id=customer_id, customer_name=name, customer_email=email,
+                       lines=priced, totals=totals, payment_type=data.get("payment_type") or "CREDIT",
+                       order_type=data.get("order_type") or "STANDARD",
+                       payment_method=data.get("payment_method") or "", shipping=shipping,
+                       note=data.get("note") or "", shipping_method_id=quote.shipping_method_id,
+                       promo_code_id=quote.promo_code_id)
+    async with transaction():
+        order_id, number = await create_order(draft)
+        if quote.promo_code_id:
+            await cart.redeem_promo_code(quote.promo_code_id)
+        await cart.clear_cart(user.id)
+        hook = getattr(cart, "mark_cart_converted", None)
+        if hook is not None:
+            await hook(user.id, order_id)
+    return order_id, number, totals.total
+
+
+async def place_admin_order(admin: Any, lines: list[LineIn], data: dict[str, Any]) -> int:
+    """The dashboard's "Create New Order": any customer (default: the admin's
+    own), the admin's item prices, status, date and time. Stock is taken
+    unless the order is recorded as cancelled or returned."""
+    customer_id = data.get("customer_id")
+    if customer_id is not None:
+        row = await fetch_one("SELECT id, user_id, name, email FROM customer WHERE id = %s", [customer_id])
+        if row is None:
+            raise ValidationFailed(errors={"customer_id": [_missing(customer_id)]})
+        customer_id, user_id, name, email = row
+    else:
+        customer_id, name, email = await customer_of_user(admin)
+        user_id = admin.id
+    priced = await price_lines(lines, admin=True)
+    created = None
+    if data.get("order_date") or data.get("order_time"):
+        now = utcnow()
+        created = dt.datetime.combine(data.get("order_date") or now.date(), data.get("order_time") or now.time())
+    totals = Totals(sum((l.total for l in priced), Decimal("0")))
+    status = data.get("status") or "PENDING"
+    draft = OrderDraft(user_id=user_id, customer_id=customer_id, customer_name=name, customer_email=email,
+                       lines=priced, totals=totals, status=status,
+                       payment_status=data.get("payment_status") or "PENDING",
+                       payment_type=data.get("payment_type") or "CREDIT",
+                       order_type=data.get("order_type") or "STANDARD",
+                       payment_method=data.get("payment_method") or "", shipping=_shipping_fields(data),
+                       note=data.get("note") or "", created_at=created)
+    order_id, _number = await create_order(draft, reason="admin_order")
+    return order_id
+
+
+# --- status changes -----------------------------------------------------------------------
+
+def check_transition(current: str, new: str) -> None:
+    if new != current and new not in TRANSITIONS[current]:
+        allowed = ", ".join(TRANSITIONS[current]) or "none"
+        raise InvalidTransition(f"Cannot change order status from {current} to {new}.",
+                                {"status": [f"Cannot change from {current} to {new}. Allowed: {allowed}."]})
+
+
+def check_payment_transition(current: str, new: str) -> None:
+    if new != current and new not in PAYMENT_TRANSITIONS[current]:
+        raise InvalidTransition(f"Cannot change payment status from {current} to {new}.",
+                                {"payment_status": [f"Cannot change from {current} to {new}."]})
+
+
+async def _lock_order(order_id: int) -> tuple:
+    row = await fetch_one("SELECT id, status, payment_status, stock_held, user_id FROM orders WHERE id = %s FOR UPDATE",
+                          [order_id])
+    if row is None:
+        raise NotFound("Order not found")
+    return row
+
+
+async def release_stock(order_id: int, reason: str) -> list[int]:
+    """Give the order's stock back if it still holds it — exactly once, however
+    many cancellations or refunds race (the flag is cleared conditionally)."""
+    row = await fetch_one("UPDATE orders SET stock_held = FALSE WHERE id = %s AND stock_held RETURNING id", [order_id])
+    if row is None:
+        return []
+    # Back-in-stock notices follow from the stock update itself (the cart
+    # issue's triggers on product/variation stock going from 0 to more).
+    return await stock.give_back_stock(await stock.order_lines(order_id), order_id, reason)
+
+
+async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "") -> None:
+    """Inside a transaction with the order locked."""
+    check_transition(current, new)
+    if new == current:
+        return
+    await db.aio_execute_sql("UPDATE orders SET status = %s, updated_at = %s WHERE id = %s", [new, utcnow(), order_id])
+    if new == "CANCELLED":
+        await release_stock(order_id, "cancel")
+    await db.aio_execute_sql(
+        "INSERT INTO order_tracking (order_id, status, location, description, timestamp) VALUES (%s, %s, %s, %s, %s)",
+        [order_id, new, location, description or f"Order {new.lower()}", utcnow()])
+    await enqueue("tasks.orders.order_status_changed", order_id, new)
+
+
+async def update_status(order_id: int, new: str) -> dict[str, Any]:
+    """Move an order to ``new`` if the transition is legal (InvalidTransition
+    otherwise); cancelling gives its stock back once."""
+    async with transaction():
+        _id, current, *_ = await _lock_order(order_id)
+        await _apply_status(order_id, current, new)
+    row = await fetch_one("SELECT id, status, updated_at FROM orders WHERE id = %s", [order_id])
+    return {"id": row[0], "status": row[1], "updated_at": row[2]}
+
+
+async def cancel_order(order_id: int, user_id: int | None = None) -> None:
+    """A shopper cancels their own PENDING/PROCESSING order (NotFound for others')."""
+    async with transaction():
+        _id, current, _ps, _held, owner = await _lock_order(order_id)
+        if user_id is not None and owner != user_id:
+            raise NotFound("Order not found")
+        await _apply_status(order_id, current, "CANCELLED")
+
+
+EDITABLE = ("note", "shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip",
+            "billing_address", "payment_type", "order_type", "payment_method")
+
+
+async def update_order(order_id: int, changes: dict[str, Any]) -> None:
+    """Admin edit: the editable fields, plus status / payment_status through
+    their legal transitions. One transaction."""
+    async with transaction():
+        _id, current, payment_status, _held, _owner = await _lock_order(order_id)
+        fields = {k: v for k, v in changes.items() if k in EDITABLE and v is not None}
+        new_payment = changes.get("payment_status")
+        if new_payment:
+            check_payment_transition(payment_status, new_payment)
+            fields["payment_status"] = new_payment
+            if new_payment != payment_status:
+                # The payment record follows (e.g. cash received for a manual order).
+                await db.aio_execute_sql(
+                    "UPDATE payment SET status = %s, updated_at = %s WHERE id = (SELECT id FROM payment "
+                    "WHERE order_id = %s AND status = %s ORDER BY id DESC LIMIT 1)",
+                    [new_payment, utcnow(), order_id, payment_status])
+        if fields:
+            cols = ", ".join(f"{k} = %s" for k in fields)
+            await db.aio_execute_sql(f"UPDATE orders SET {cols}, updated_at = %s WHERE id = %s",
+                                     [*fields.values(), utcnow(), order_id])
+        if changes.get("status"):
+            await _apply_status(order_id, current, changes["status"])
+
+
+async def delete_order(order_id: int) -> None:
+    """Delete an order; stock it still holds goes back first."""
+    async with transaction():
+        await _lock_order(order_id)
+        await release_stock(order_id, "delete")
+        await db.aio_execute_sql("DELETE FROM orders WHERE id = %s", [order_id])
+
+
+async def add_tracking_event(order_id: int, status: str, location: str, description: str) -> dict[str, Any]:
+    """Record a tracking event (the order's status is changed with update_status)."""
+    async with transaction():
+        await _lock_order(order_id)
+        row = await fetch_one(
+            "INSERT INTO order_tracking (order_id, status, location, description, timestamp) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id, timestamp", [order_id, status, location, description, utcnow()])
+        await enqueue("tasks.orders.tracking_event_added", row[0])
+    return {"id": row[0], "status": status, "location": location, "description": description, "timestamp": row[1]}
+
+
+async def bulk_action(order_ids: Iterable[int], action: str, status: str | None) -> dict[str, Any]:
+    """``delete`` or ``update_status`` for many orders in one transaction.
+    Orders whose status cannot legally move to ``status`` are skipped and listed."""
+    ids = sorted(set(order_ids))
+    processed, skipped = 0, []
+    async with transaction():
+        rows = await fetch_all("SELECT id, status FROM orders WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+        for order_id, current in rows:
+            if action == "delete":
+                await release_stock(order_id, "delete")
+                await db.aio_execute_sql("DELETE FROM orders WHERE id = %s", [order_id])
+                processed += 1
+                continue
+            if status != current and status not in TRANSITIONS[current]:
+                skipped.append(order_id)
+                continue
+            await _apply_status(order_id, current, status)
+            processed += 1
+    return {"status": "success", "processed": processed, "skipped": skipped}
+
+
+def valid_status(value: str) -> bool:
+    return value in STATUSES

@@ -1,0 +1,119 @@
+"""Stock: taken for every line of an order in the caller's transaction, given
+back exactly once, each change recorded as a ``stock_movement`` row.
+
+Stock is taken with conditional updates (``… WHERE stock_quantity >= q``):
+PostgreSQL re-checks the condition on the latest row version after waiting
+for a concurrent buyer's lock, so however many buyers race for the last unit,
+exactly as many succeed as there are units and stock never goes negative (the
+CHECK constraints of 0002 are the last line of defence). Lines are updated in
+(product, variation) order so that two orders cannot deadlock on each other.
+
+A variation's line takes the variation's stock; a line without a variation
+takes the product's. The stock_movement rows are written by triggers on the
+stock columns, so that staff edits are recorded too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from models.db import fetch_all, fetch_one
+from models.errors import AppError
+
+
+class OutOfStock(AppError):
+    status = 400
+
+    def __init__(self, name: str, available: int | None = None) -> None:
+        text = f"Insufficient stock for {name}"
+        super().__init__(text, {"items": [text]}, product=name,
+                         **({"available": available} if available is not None else {}))
+
+
+@dataclass(frozen=True)
+class StockLine:
+    product_id: int
+    variation_id: int | None
+    quantity: int
+    name: str = ""
+
+
+def _merged(lines: Iterable[StockLine]) -> list[StockLine]:
+    """One line per (product, variation), in lock order."""
+    total: dict[tuple[int, int | None], StockLine] = {}
+    for line in lines:
+        key = (line.product_id, line.variation_id)
+        prev = total.get(key)
+        total[key] = StockLine(line.product_id, line.variation_id,
+                               line.quantity + (prev.quantity if prev else 0), line.name or (prev.name if prev else ""))
+    return [total[k] for k in sorted(total, key=lambda k: (k[0], k[1] or 0))]
+
+
+async def take_stock(lines: Iterable[StockLine], order_id: int | None, reason: str = "order") -> None:
+    """Take the stock of every line; call inside a transaction.
+
+    Raises OutOfStock naming the first product that is short. The caller's
+    transaction must then roll back (``transaction()`` does on the exception),
+    so that nothing is taken for the other lines either.
+    """
+    merged = [line for line in _merged(lines) if line.quantity > 0]
+    await _reason(reason, order_id)
+    for line in merged:
+        if line.variation_id is not None:
+            row = await fetch_one(
+                "UPDATE product_variation SET stock_quantity = stock_quantity - %s "
+                "WHERE id = %s AND product_id = %s AND stock_quantity >= %s RETURNING stock_quantity",
+                [line.quantity, line.variation_id, line.product_id, line.quantity])
+        else:
+            row = await fetch_one(
+                "UPDATE product SET stock_quantity = stock_quantity - %s "
+                "WHERE id = %s AND stock_quantity >= %s RETURNING stock_quantity",
+                [line.quantity, line.product_id, line.quantity])
+        if row is None:
+            available = await _available(line)
+            raise OutOfStock(line.name or f"product {line.product_id}", available)
+    await _reason("", None)
+
+
+async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reason: str) -> list[int]:
+    """Return stock for ``lines`` (products or variations that still exist);
+    inside a transaction. Returns the ids of products that were out of stock
+    and now are not (for back-in-stock notices)."""
+    merged = [line for line in _merged(lines) if line.quantity > 0]
+    restocked: list[int] = []
+    await _reason(reason, order_id)
+    for line in merged:
+        if line.variation_id is not None:
+            row = await fetch_one(
+                "UPDATE product_variation SET stock_quantity = stock_quantity + %s "
+                "WHERE id = %s RETURNING stock_quantity", [line.quantity, line.variation_id])
+        else:
+            row = await fetch_one(
+                "UPDATE product SET stock_quantity = stock_quantity + %s "
+                "WHERE id = %s RETURNING stock_quantity", [line.quantity, line.product_id])
+        if row is not None and row[0] == line.quantity:  # (None: deleted since, nothing to give back to)
+            restocked.append(line.product_id)
+    await _reason("", None)
+    return restocked
+
+
+async def _available(line: StockLine) -> int | None:
+    if line.variation_id is not None:
+        row = await fetch_one("SELECT stock_quantity FROM product_variation WHERE id = %s", [line.variation_id])
+    else:
+        row = await fetch_one("SELECT stock_quantity FROM product WHERE id = %s", [line.product_id])
+    return row[0] if row else None
+
+
+async def _reason(reason: str, order_id: int | None) -> None:
+    """Name the reason and order of the stock changes that follow in this
+    transaction: the stock_movement triggers (migrations/0008_orders.sql)
+    record each change with them ('' resets: later changes count as 'admin')."""
+    await fetch_one("SELECT set_config('avantlush.stock_reason', %s, true), "
+                    "set_config('avantlush.stock_order', %s, true)", [reason, str(order_id or "")])
+
+
+async def order_lines(order_id: int) -> list[StockLine]:
+    rows = await fetch_all("SELECT product_id, variation_id, quantity, product_name FROM order_item "
+                           "WHERE order_id = %s AND product_id IS NOT NULL", [order_id])
+    return [StockLine(r[0], r[1], r[2], r[3]) for r in rows]

@@ -1,0 +1,154 @@
+"""Order tables (migrations/0008_orders.sql holds the constraints and indexes).
+
+``Order.order_number`` has a database default (``next_order_number``, from a
+sequence): insert without it and read it back with ``RETURNING``.
+``OrderStatusCount`` is kept by triggers; read it, never write it.
+"""
+from __future__ import annotations
+
+import peewee as pw
+from playhouse.postgres_ext import BinaryJSONField
+
+from models.accounts import Customer, User
+from models.catalog.tables import Product, ProductVariation
+from models.db import BaseModel, MoneyField, utcnow
+
+STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
+STATUS_DISPLAY = {s: s.capitalize() for s in STATUSES}
+PAYMENT_STATUSES = ("PENDING", "PAID", "FAILED", "REFUNDED")
+PAYMENT_TYPES = {"CASH": "Cash", "CREDIT": "Credit Card", "DEBIT": "Debit Card", "TRANSFER": "Bank Transfer"}
+ORDER_TYPES = {"STANDARD": "Standard", "EXPRESS": "Express", "PICKUP": "Pickup"}
+
+# Legal order status changes (CONTRACT: nothing leaves CANCELLED, DELIVERED
+# never goes back). Setting the current status again is a no-op, not an error.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "PENDING": ("PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED"),
+    "PROCESSING": ("SHIPPED", "DELIVERED", "CANCELLED"),
+    "SHIPPED": ("DELIVERED", "RETURNED", "DAMAGED"),
+    "DELIVERED": ("RETURNED", "DAMAGED"),
+    "DAMAGED": ("RETURNED",),
+    "RETURNED": (),
+    "CANCELLED": (),
+}
+PAYMENT_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "PENDING": ("PAID", "FAILED"),
+    "FAILED": ("PAID", "PENDING"),
+    "PAID": ("REFUNDED",),
+    "REFUNDED": (),
+}
+
+
+class Order(BaseModel):
+    order_number = pw.CharField(max_length=32, unique=True)  # DB default: next_order_number()
+    user = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="orders")
+    customer = pw.ForeignKeyField(Customer, null=True, on_delete="SET NULL", backref="orders")
+    customer_name = pw.CharField(max_length=255, default="")
+    customer_email = pw.CharField(max_length=254, default="")
+    status = pw.CharField(max_length=12, default="PENDING")
+    payment_status = pw.CharField(max_length=10, default="PENDING")
+    payment_type = pw.CharField(max_length=10, default="CREDIT")
+    order_type = pw.CharField(max_length=10, default="STANDARD")
+    payment_method = pw.CharField(max_length=50, default="")
+    subtotal = MoneyField(default=0)
+    discount = MoneyField(default=0)
+    shipping_cost = MoneyField(default=0)
+    tax = MoneyField(default=0)
+    total = MoneyField(default=0)
+    shipping_address = pw.TextField(default="")
+    shipping_city = pw.CharField(max_length=100, default="")
+    shipping_state = pw.CharField(max_length=100, default="")
+    shipping_country = pw.CharField(max_length=100, default="")
+    shipping_zip = pw.CharField(max_length=20, default="")
+    billing_address = pw.TextField(default="")
+    shipping_method_id = pw.IntegerField(null=True)
+    promo_code_id = pw.IntegerField(null=True)
+    estimated_delivery_date = pw.DateField(null=True)
+    note = pw.TextField(default="")
+    stock_held = pw.BooleanField(default=False)  # cleared once, when stock is given back
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "orders"
+
+
+class OrderItem(BaseModel):
+    order = pw.ForeignKeyField(Order, on_delete="CASCADE", backref="items")
+    product = pw.ForeignKeyField(Product, null=True, on_delete="SET NULL")
+    variation = pw.ForeignKeyField(ProductVariation, null=True, on_delete="SET NULL")
+    product_name = pw.CharField(max_length=255)
+    product_sku = pw.CharField(max_length=64, default="")
+    variants = BinaryJSONField(default=dict, index=False)
+    quantity = pw.IntegerField()
+    unit_price = MoneyField()
+    total_price = MoneyField()
+
+
+class Payment(BaseModel):
+    order = pw.ForeignKeyField(Order, on_delete="CASCADE", backref="payments")
+    user = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    provider = pw.CharField(max_length=20)
+    method = pw.CharField(max_length=50, default="")
+    amount = MoneyField()
+    currency = pw.CharField(max_length=3, default="USD")
+    status = pw.CharField(max_length=10, default="PENDING")
+    transaction_id = pw.CharField(max_length=255, null=True)
+    failure_message = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class OrderTracking(BaseModel):
+    order = pw.ForeignKeyField(Order, on_delete="CASCADE", backref="tracking")
+    status = pw.CharField(max_length=12)
+    location = pw.CharField(max_length=255, default="")
+    description = pw.TextField(default="")
+    timestamp = pw.DateTimeField(default=utcnow)
+
+
+class StockMovement(BaseModel):
+    """One change of stock: ``change`` < 0 taken, > 0 given back or added."""
+
+    id = pw.BigAutoField()
+    product = pw.ForeignKeyField(Product, on_delete="CASCADE")
+    variation = pw.ForeignKeyField(ProductVariation, null=True, on_delete="CASCADE")
+    order = pw.ForeignKeyField(Order, null=True, on_delete="SET NULL")
+    change = pw.IntegerField()
+    reason = pw.CharField(max_length=20)  # order | cancel | refund | admin | seed
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class IdempotencyRecord(BaseModel):
+    id = pw.BigAutoField()
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    endpoint = pw.CharField(max_length=50)
+    key = pw.CharField(max_length=255)
+    request_hash = pw.CharField(max_length=64)
+    status_code = pw.IntegerField(null=True)  # NULL while the first request runs
+    response = pw.BlobField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Checkout(BaseModel):
+    id = pw.CharField(max_length=40, primary_key=True)
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    shipping_method_id = pw.IntegerField(null=True)
+    promo_code_id = pw.IntegerField(null=True)
+    payment_method = pw.CharField(max_length=20, default="stripe")
+    quote = BinaryJSONField(default=dict, index=False)
+    shipping_address = BinaryJSONField(default=dict, index=False)
+    status = pw.CharField(max_length=10, default="open")  # open | completed
+    order = pw.ForeignKeyField(Order, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class OrderStatusCount(BaseModel):
+    """Orders and their total value per status; maintained by triggers."""
+
+    status = pw.CharField(max_length=12, primary_key=True)
+    n = pw.BigIntegerField()
+    total_value = pw.DecimalField(max_digits=16, decimal_places=2)
+
+
+TABLES = [Order, OrderItem, Payment, OrderTracking, StockMovement, IdempotencyRecord, Checkout, OrderStatusCount]

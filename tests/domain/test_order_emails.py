@@ -1,0 +1,40 @@
+"""Order email templates: confirmation, admin notice, status and tracking updates."""
+from __future__ import annotations
+
+import pytest
+
+import settings
+from models import mail
+
+ORDER = {
+    "id": 7, "order_number": "ORD-20240120-0001", "customer_name": "Ada <b>Obi</b>",
+    "customer_email": "ada@example.com", "status": "SHIPPED", "status_display": "Shipped",
+    "payment_status": "PAID", "subtotal": "199.98", "discount": "10.00", "shipping_cost": "4.99", "tax": "0.00",
+    "total": "194.97", "shipping_address": "123 Main St", "shipping_city": "Lagos", "shipping_country": "Nigeria",
+    "created_at": "2024-01-20 10:30",
+    "items": [{"name": "Handmade Pouch", "quantity": 2, "unit_price": "99.99", "total_price": "199.98"}],
+    "event": {"status": "SHIPPED", "status_display": "Shipped", "location": "Lagos Hub",
+              "description": "Left the warehouse", "timestamp": "2024-01-21 08:00"},
+}
+ORDER_TEMPLATES = ["admin_new_order", "order_confirmation", "order_status", "order_tracking"]
+
+
+@pytest.mark.parametrize("name", ORDER_TEMPLATES)
+def test_order_template_renders_html_and_text(name):
+    subject, html, text = mail.render(name, **ORDER)
+    assert "ORD-20240120-0001" in subject
+    assert "ORD-20240120-0001" in html and "ORD-20240120-0001" in text
+    assert "<html" in html.lower() and "<p" not in text
+    assert "<b>Obi</b>" not in html  # customer data is escaped in HTML
+
+
+def test_confirmation_lists_items_and_totals():
+    _, html, text = mail.render("order_confirmation", **ORDER)
+    for part in ("Handmade Pouch", "194.97", "199.98", "-10.00", f"{settings.FRONTEND_URL}/orders/7"):
+        assert part in text and part in html
+
+
+def test_status_and_tracking_say_what_changed():
+    assert "Shipped" in mail.render("order_status", **ORDER)[2]
+    _, _, text = mail.render("order_tracking", **ORDER)
+    assert "Lagos Hub" in text and "Left the warehouse" in text
