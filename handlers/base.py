@@ -143,6 +143,8 @@ class BaseHandler(tornado.web.RequestHandler):
     # Content-Security-Policy of HTML responses (a page with its own needs may widen it).
     content_security_policy: str = HTML_CSP
     default_page_size = 12
+    # The 404 message for an id in the path that no row can have.
+    not_found_message = "Not found."
     # Extra keys some endpoints document on their 401 body (e.g. ``valid: false``).
     error_extra: dict[str, Any] = {}
 
@@ -250,8 +252,8 @@ class BaseHandler(tornado.web.RequestHandler):
         that the caller is authenticated and allowed. 400 on a NUL character."""
         for name, value in self.path_kwargs.items():
             check_text(value, name)
-            if len(value) > MAX_PATH_PARAM:
-                raise NotFound("Not found.")
+            if len(value) > MAX_PATH_PARAM or (value.isascii() and value.isdigit() and int(value) > MAX_ID):
+                raise NotFound(self.not_found_message)  # no row has it (ids are PostgreSQL integers)
         for name, values in self.request.query_arguments.items():
             check_text(name, name)
             for value in values:
