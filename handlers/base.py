@@ -567,4 +567,12 @@ def _message(err: dict) -> str:
         return f'Expected {expected} but got type "{type(err.get("input")).__name__}".'
     if kind == "string_pattern_mismatch":
         return "Enter a valid value."
+    if kind == "decimal_max_digits":
+        return f"Ensure that there are no more than {ctx.get('max_digits')} digits in total."
+    if kind == "decimal_max_places":
+        return f"Ensure that there are no more than {ctx.get('decimal_places')} decimal places."
+    if kind == "decimal_whole_digits":
+        return f"Ensure that there are no more than {ctx.get('whole_digits')} digits before the decimal point."
+    if kind.startswith(("date", "datetime")):
+        return "Enter a valid date/time."
     return "Invalid value."

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -232,6 +233,8 @@ def pk_list(value: Any) -> list[int]:
 
 def _text(value: Any) -> Any:
     """Numbers sent for text fields (an all-digit SKU) are taken as text."""
+    if isinstance(value, float) and value.is_integer():  # JSON 12.0 (or 1e30) is an integer
+        value = int(value)
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return str(value)
     if value is not None and not isinstance(value, str):
@@ -242,11 +245,14 @@ def _text(value: Any) -> Any:
 def _required_text(value: Any) -> Any:
     if value is None:
         raise ValueError(NOT_NULL)
-    value = _text(value)
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            raise ValueError("This field may not be blank.")
+    return _text(value)
+
+
+def _not_blank(value: str) -> str:
+    # After the length check, so that max_length counts what the client sent (as the document does).
+    value = value.strip()
+    if not value:
+        raise ValueError("This field may not be blank.")
     return value
 
 
@@ -257,9 +263,11 @@ def _optional_text(value: Any) -> Any:
 
 def _optional_code(value: Any) -> Any:
     value = _text(value)
-    if isinstance(value, str):
-        value = value.strip()
-    return value or None
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _details(value: Any) -> list[str]:
@@ -325,9 +333,9 @@ def _country_code_doc() -> Doc:
 _TEXT_DOC = {"type": ["string", "integer"], "pattern": NOT_BLANK, "description": "Text (a number is taken as text)"}
 _OPTIONAL_TEXT_DOC = {"type": ["string", "integer", "null"], "pattern": NO_NUL}
 
-Text = Annotated[str, BeforeValidator(_required_text), Doc(_TEXT_DOC)]
+Text = Annotated[str, BeforeValidator(_required_text), AfterValidator(_not_blank), Doc(_TEXT_DOC)]
 OptionalText = Annotated[str, BeforeValidator(_optional_text), Doc(_OPTIONAL_TEXT_DOC)]
-Code = Annotated[str | None, BeforeValidator(_optional_code), Doc(_OPTIONAL_TEXT_DOC)]
+Code = Annotated[str | None, BeforeValidator(_optional_code), AfterValidator(_strip), Doc(_OPTIONAL_TEXT_DOC)]
 Money = Annotated[Decimal, _decimal(null=False, minimum=Decimal(0)), _decimal_doc(null=False, minimum=Decimal(0))]
 OptionalMoney = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0)),
                           _decimal_doc(null=True, minimum=Decimal(0))]
@@ -347,6 +355,17 @@ Details = Annotated[list[str], BeforeValidator(_details),
                                    {"type": "null"}]})]
 HexColor = Annotated[str, BeforeValidator(_hex_color),
                      Doc({"type": "string", "pattern": r"^\s*#[0-9A-Fa-f]{6}\s*$"})]
+def _iso_date(value: Any) -> Any:
+    # YYYY-MM-DD text only, as documented (pydantic alone would read "0" as 1970-01-01).
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not (isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)):
+        raise ValueError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
+    return value.strip()
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
+                    Doc({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]})]
 IdList = Annotated[list[int], BeforeValidator(pk_list), Doc({"type": "array", "items": PK_DOC})]  # no null
 CountryCode = Annotated[str | None, BeforeValidator(_country_code), _country_code_doc()]
 

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import Flag, In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from handlers.fields import Flag, In, IsoDate, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
 from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
@@ -59,10 +59,10 @@ PositiveQuantity = Annotated[Quantity, BeforeValidator(_positive)]
 class OrderListQuery(In):
     status: Annotated[Status | None, U] = Field(default=None, description="Order status")
     payment_status: Annotated[PaymentStatus | None, U] = None
-    start_date: Annotated[dt.date | None, B] = Field(default=None, description="Created on or after (YYYY-MM-DD)")
-    end_date: Annotated[dt.date | None, B] = Field(default=None, description="Created on or before (YYYY-MM-DD)")
-    created_at_after: Annotated[dt.date | None, B] = Field(default=None, description="Same as start_date")
-    created_at_before: Annotated[dt.date | None, B] = Field(default=None, description="Same as end_date")
+    start_date: Annotated[IsoDate | None, B] = Field(default=None, description="Created on or after (YYYY-MM-DD)")
+    end_date: Annotated[IsoDate | None, B] = Field(default=None, description="Created on or before (YYYY-MM-DD)")
+    created_at_after: Annotated[IsoDate | None, B] = Field(default=None, description="Same as start_date")
+    created_at_before: Annotated[IsoDate | None, B] = Field(default=None, description="Same as end_date")
     search: Annotated[str | None, B] = Field(default=None, max_length=200,
                                              description="Order number, customer email or name")
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
@@ -104,7 +104,7 @@ class OrderIn(In):
     customer_id: Pk = Field(default=None, description="Admin only")
     status: Annotated[Status | None, U] = Field(default=None, description="Admin only")
     payment_status: Annotated[PaymentStatus | None, U] = Field(default=None, description="Admin only")
-    order_date: Annotated[dt.date | None, B] = Field(default=None, description="Admin only")
+    order_date: Annotated[IsoDate | None, B] = Field(default=None, description="Admin only")
     order_time: Annotated[dt.time | None, B] = Field(default=None, description="Admin only")
     payment_type: Annotated[PaymentType | None, U] = None
     order_type: Annotated[OrderType | None, U] = None
@@ -173,8 +173,8 @@ class BulkIn(In):
 
 
 class DateQuery(In):
-    start_date: Annotated[dt.date | None, B] = None
-    end_date: Annotated[dt.date | None, B] = None
+    start_date: Annotated[IsoDate | None, B] = None
+    end_date: Annotated[IsoDate | None, B] = None
     status: Annotated[Status | None, U] = None
 
 
@@ -184,10 +184,10 @@ class CustomersQuery(In):
 
 class ExportQuery(In):
     status: Annotated[Status | None, U] = None
-    start_date: Annotated[dt.date | None, B] = None
-    end_date: Annotated[dt.date | None, B] = None
-    created_at_after: Annotated[dt.date | None, B] = None
-    created_at_before: Annotated[dt.date | None, B] = None
+    start_date: Annotated[IsoDate | None, B] = None
+    end_date: Annotated[IsoDate | None, B] = None
+    created_at_after: Annotated[IsoDate | None, B] = None
+    created_at_before: Annotated[IsoDate | None, B] = None
     search: Annotated[str | None, B] = Field(default=None, max_length=200)
     user_id: Annotated[int | None, B] = Field(default=None, ge=1)
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1)
@@ -417,7 +417,7 @@ class OrderListHandler(BaseHandler):
             raise NotFound("Invalid page.")
         self.reply(self.page_envelope(page, size, count, results))
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201)
+    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Place an order from items (or the cart); admins: the Create Order modal (full order back)."""
         await _create(self)
@@ -426,7 +426,7 @@ class OrderListHandler(BaseHandler):
 class OrderCreateHandler(BaseHandler):
     role = USER
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201)
+    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Alias of POST /api/orders/."""
         await _create(self)
@@ -530,16 +530,17 @@ class StatusCountsHandler(BaseHandler):
 class ExportHandler(BaseHandler):
     role = ADMIN
 
-    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """Orders as CSV with the list's filters (streamed; ?async=1 builds a file)."""
+        self.query(ExportQuery)
         await export_csv(self, "orders")
 
 
 class BulkActionHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkIn, response=BulkOut)
+    @api(body=BulkIn, response=BulkOut, rejects={400: "order ids or an action missing or not valid"})
     async def post(self):
         """Update the status of, or delete, many orders."""
         data = self.parse(BulkIn)
