@@ -362,13 +362,13 @@ class BaseHandler(tornado.web.RequestHandler):
         default_size = default_size or self.default_page_size
         errors: dict[str, list[str]] = {}
         try:
-            page = int(self.get_query_argument("page", "1"))
+            page = int(self.get_query_argument("page", "") or "1")  # blank (a form's empty field): the default
             if page < 1:
                 raise ValueError
         except ValueError:
             raise NotFound("Invalid page.")
         try:
-            size = int(self.get_query_argument("page_size", str(default_size)))
+            size = int(self.get_query_argument("page_size", "") or str(default_size))
             if size < 1:
                 raise ValueError
         except ValueError:

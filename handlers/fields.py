@@ -364,7 +364,7 @@ def _iso_date(value: Any) -> Any:
     return value.strip()
 
 
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
+IsoDate = Annotated[dt.date | None, BeforeValidator(_iso_date),
                     Doc({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]})]
 IdList = Annotated[list[int], BeforeValidator(pk_list), Doc({"type": "array", "items": PK_DOC})]  # no null
 CountryCode = Annotated[str | None, BeforeValidator(_country_code), _country_code_doc()]

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import Flag, In, IsoDate, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from handlers.fields import BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
 from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
@@ -191,7 +191,8 @@ class ExportQuery(In):
     search: Annotated[str | None, B] = Field(default=None, max_length=200)
     user_id: Annotated[int | None, B] = Field(default=None, ge=1)
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1)
-    async_: str | None = Field(default=None, alias="async", description="1: build the file in the background")
+    async_: Annotated[str | None, Doc({"anyOf": [FLAG_DOC["anyOf"][1], BLANK]})] = Field(
+        default=None, alias="async", description="1: build the file in the background")
 
 
 # --- response schemas (documentation) ---------------------------------------------
