@@ -391,9 +391,9 @@ def _no_default(schema: dict) -> None:
 
 BLANK = {"type": "string", "maxLength": 0}
 # Read by BaseHandler.page_params (a bad page is 404, a bad page_size 400): documented here.
-PageParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1,
+PageParam = Annotated[str | None, Doc({"anyOf": [{"type": "integer", "minimum": 1}, BLANK],
                                        "description": "Page number, from 1 (past the last page: 404)"})]
-PageSizeParam = Annotated[str | None, Doc({"type": "integer", "minimum": 1,
+PageSizeParam = Annotated[str | None, Doc({"anyOf": [{"type": "integer", "minimum": 1}, BLANK],
                                            "description": "Items per page (at most 100 are returned)"})]
 QueryFlag = Annotated[bool | None, Doc({"anyOf": [{"type": "boolean"}, BLANK]})]
 

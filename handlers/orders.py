@@ -15,7 +15,8 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from handlers.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, OptionalMoney, OptionalText, Out, PageParam,
+                             PageSizeParam, Pk, PkList, Quantity)
 from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
@@ -68,8 +69,8 @@ class OrderListQuery(In):
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
-    page: str | None = Field(default=None, description="Page number, from 1")
-    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
     def filters(self, user: Any) -> queries.OrderFilters:
         staff = bool(user.is_staff)
