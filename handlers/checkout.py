@@ -8,7 +8,7 @@ from pydantic import BeforeValidator, Field
 
 from handlers.base import USER, BaseHandler, Route, api
 from handlers.fields import Flag, In, OptionalText, Out, Pk
-from handlers.orders import idempotent
+from handlers.orders import ShippingIn, idempotent
 from models.orders import checkout
 
 
@@ -16,16 +16,10 @@ def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-class InitiateIn(In):
+class InitiateIn(ShippingIn):
     shipping_method_id: Pk = None
     payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(_lower)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
-    shipping_address: OptionalText = Field(default="", max_length=1000)
-    shipping_city: OptionalText = Field(default="", max_length=100)
-    shipping_state: OptionalText = Field(default="", max_length=100)
-    shipping_country: OptionalText = Field(default="", max_length=100)
-    shipping_zip: OptionalText = Field(default="", max_length=20)
-    billing_address: OptionalText = Field(default="", max_length=1000)
 
 
 class PaymentIn(In):

@@ -97,7 +97,18 @@ def _required_pk(value: Any) -> int:
     return int(value)
 
 
-class OrderIn(In):
+class ShippingIn(In):
+    """Where an order goes: the fields an order and a checkout share."""
+
+    shipping_address: OptionalText = Field(default="", max_length=1000)
+    shipping_city: OptionalText = Field(default="", max_length=100)
+    shipping_state: OptionalText = Field(default="", max_length=100)
+    shipping_country: OptionalText = Field(default="", max_length=100)
+    shipping_zip: OptionalText = Field(default="", max_length=20)
+    billing_address: OptionalText = Field(default="", max_length=1000)
+
+
+class OrderIn(ShippingIn):
     """A shopper's order (``items`` absent: from the cart); the admin modal adds
     customer_id, item prices, status, payment_status, order_date and order_time."""
 
@@ -111,12 +122,6 @@ class OrderIn(In):
     order_type: Annotated[OrderType | None, U] = None
     payment_method: OptionalText = Field(default="", max_length=50)
     note: OptionalText = Field(default="", max_length=5000)
-    shipping_address: OptionalText = Field(default="", max_length=1000)
-    shipping_city: OptionalText = Field(default="", max_length=100)
-    shipping_state: OptionalText = Field(default="", max_length=100)
-    shipping_country: OptionalText = Field(default="", max_length=100)
-    shipping_zip: OptionalText = Field(default="", max_length=20)
-    billing_address: OptionalText = Field(default="", max_length=1000)
     shipping_method_id: Pk = None
     promo_code: OptionalText = Field(default="", max_length=50)
 

@@ -113,6 +113,22 @@ def _empty_figures() -> dict[str, Any]:
             "orders": 0, "revenue": Decimal(0), "sales": 0}
 
 
+def _sum_figures(rows) -> list[dict[str, Any]]:
+    """The current and previous period's figures from ``_ORDER_FIGURES`` rows
+    ``(bucket, status, n, value, sales, sale_value)``."""
+    figures = [_empty_figures(), _empty_figures()]
+    for bucket, status, n, value, sales, sale_value in rows:
+        f = figures[bucket]
+        f["by_status"][status]["count"] += n
+        f["by_status"][status]["total_value"] += value or 0
+        f["orders"] += n
+        f["revenue"] += sale_value or 0
+        f["sales"] += sales
+    for f in figures:
+        f["revenue"] = money(f["revenue"])
+    return figures
+
+
 async def order_figures(start: dt.date, end: dt.date,
                         with_previous: bool = False) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Orders created in [start, end]: count and value per status, revenue (sales).
@@ -122,16 +138,7 @@ async def order_figures(start: dt.date, end: dt.date,
     params = _params(start, end)
     if with_previous:
         params["first"] = previous(start, end)[0]
-    figures = [_empty_figures(), _empty_figures()]
-    for bucket, status, n, value, sales, sale_value in await fetch_prepared(_ORDER_FIGURES, params):
-        f = figures[bucket]
-        f["by_status"][status]["count"] += n
-        f["by_status"][status]["total_value"] += value or 0
-        f["orders"] += n
-        f["revenue"] += sale_value or 0
-        f["sales"] += sales
-    for f in figures:
-        f["revenue"] = money(f["revenue"])
+    figures = _sum_figures(await fetch_prepared(_ORDER_FIGURES, params))
     return (figures[0], figures[1]) if with_previous else figures[0]
 
 
@@ -299,19 +306,7 @@ async def _overview_figures(start: dt.date, end: dt.date) -> tuple[dict, dict, d
     rows = await fetch_prepared(
         f"SELECT c.*, k.*, o.* FROM ({_CUSTOMER_FIGURES}) c CROSS JOIN ({cart_sql}) k "
         f"LEFT JOIN ({_ORDER_FIGURES}) o ON TRUE", params)
-    figures = [_empty_figures(), _empty_figures()]
-    for row in rows:
-        if row[10] is None:
-            continue
-        bucket, status, n, value, sales, sale_value = row[10:]
-        f = figures[bucket]
-        f["by_status"][status]["count"] += n
-        f["by_status"][status]["total_value"] += value or 0
-        f["orders"] += n
-        f["revenue"] += sale_value or 0
-        f["sales"] += sales
-    for f in figures:
-        f["revenue"] = money(f["revenue"])
+    figures = _sum_figures(row[10:] for row in rows if row[10] is not None)
     first = rows[0]
     customers = dict(zip(("new", "new_before", "total", "total_before", "active", "active_before"), first[:6]))
     carts = {"abandoned": first[6], "abandoned_before": first[7], "recovered": first[8],
