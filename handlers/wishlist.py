@@ -102,7 +102,7 @@ class WishlistHandler(BaseHandler):
 class WishlistItemListHandler(BaseHandler):
     role = USER
 
-    @api(body=WishlistItemIn, response=WishlistItemOut, status=201)
+    @api(body=WishlistItemIn, response=WishlistItemOut, status=201, responses={200: WishlistItemOut})
     async def post(self):
         """Add a product to the wishlist (201; 200 when it was already there)."""
         data = self.parse(WishlistItemIn)
