@@ -42,7 +42,9 @@ _EXPAND_SQL = """WITH w AS (
 SELECT w.word, w.pos, ARRAY(
     SELECT DISTINCT v.word FROM search_word_variant v
     WHERE length(w.word) >= %(one)s AND v.word <> w.word AND v.variant IN (
-        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END)))
+        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END))),
+  EXISTS (SELECT 1 FROM search_word x WHERE x.word = w.word),
+  EXISTS (SELECT 1 FROM search_word x WHERE x.word >= w.word AND x.word < w.word || '~' AND x.word LIKE w.word || '%%')
 FROM w ORDER BY w.pos"""
 
 
@@ -88,6 +90,9 @@ class QueryWord:
     word: str
     prefix: bool  # the query's last word: any word starting with it matches too
     typos: dict[int, list[str]] = field(default_factory=dict)  # 1 or 2 -> catalog words that far
+    # In the lexicon as it is (or, for the prefix, some word starting with it):
+    # it may be in product names, so the popularity walk (``page_sql``) may pay.
+    in_names: bool = True
 
     def spellings(self, weights: str = "") -> list[str]:
         """tsquery alternatives for this word: itself (and its prefix), then its typo'd forms."""
@@ -109,6 +114,9 @@ class SearchQuery:
     text: str
     words: list[QueryWord]
 
+    def may_be_in_names(self) -> bool:
+        return all(w.in_names for w in self.words)
+
     def matching(self, weights: str = "") -> str:
         """Every word in one of its spellings (in fields ``weights``, e.g. "A")."""
         return " & ".join("(" + " | ".join(w.spellings(weights)) + ")" for w in self.words)
@@ -126,8 +134,9 @@ async def parse(text: str | None) -> SearchQuery | None:
     if not rows:
         return None
     words = []
-    for i, (word, _pos, candidates) in enumerate(rows):
+    for i, (word, _pos, candidates, known, known_prefix) in enumerate(rows):
         qw = QueryWord(word, prefix=i == len(rows) - 1)
+        qw.in_names = known_prefix if qw.prefix else known
         budget = allowed_typos(word)
         for candidate in sorted(candidates):
             cost = typo_cost(word, candidate)
@@ -141,15 +150,8 @@ async def parse(text: str | None) -> SearchQuery | None:
 RANK_ORDER = "h.typos, h.field, h.pop DESC, h.id DESC"
 
 
-def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str:
-    """CTEs ending in ``hits(id, typos, field, pop)``: the products meeting
-    ``conditions`` that match ``query``. Adds its parameters to ``params``.
-
-    ``conditions`` are on ``p``, here ``product_search`` (migration 0007: the
-    columns a search filters and ranks on, kept by triggers): status,
-    category_id, price, stock_quantity, num_ratings. The statement's shape
-    depends only on the number of words, so it prepares well.
-    """
+def _rank_sql(query: SearchQuery, params: dict[str, Any]) -> tuple[list[str], str, str]:
+    """(the ``s`` columns, the typos expression, the field expression) on ``p``."""
     params["s_all"] = query.matching()
     params["s_a"] = query.matching("A")
     params["s_ab"] = query.matching("AB")
@@ -161,7 +163,65 @@ def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str
         # A match that is neither exact nor one typo away is two away.
         typos.append(f"CASE WHEN p.search_vector @@ s.q_{i}_0 THEN 0 WHEN p.search_vector @@ s.q_{i}_1 THEN 1 "
                      "ELSE 2 END")
+    field = "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END"
+    return columns, " + ".join(typos), field
+
+
+def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str:
+    """CTEs ending in ``hits(id, typos, field, pop)``: the products meeting
+    ``conditions`` that match ``query``. Adds its parameters to ``params``.
+
+    ``conditions`` are on ``p``, here ``product_search`` (migration 0007: the
+    columns a search filters and ranks on, kept by triggers): status,
+    category_id, price, stock_quantity, num_ratings. The statement's shape
+    depends only on the number of words, so it prepares well.
+    """
+    columns, typos, field = _rank_sql(query, params)
     return (f"s AS (SELECT {', '.join(columns)}), "
-            f"hits AS MATERIALIZED (SELECT p.id, {' + '.join(typos)} AS typos, "
-            "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END AS field, "
+            f"hits AS MATERIALIZED (SELECT p.id, {typos} AS typos, {field} AS field, "
             f"p.num_ratings AS pop FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all)")
+
+
+# The popularity walk (``page_sql``): how many of the most popular products it
+# ranks, and the deepest page end (offset + limit) it serves.
+WALK_ROWS = 2000
+WALK_MAX_END = 120
+
+
+def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: bool) -> str:
+    """CTEs ending in ``pg(id, typos, field, pop, total)``: the page
+    (``limit``, ``offset``) of the matches most relevant first (``RANK_ORDER``),
+    each row carrying the number of matches.
+
+    With ``walk``, the ``WALK_ROWS`` most popular products meeting
+    ``conditions`` are ranked first (index ``product_search_popularity``,
+    migration 0010). Rows of the best tier (no typo, every word in the name)
+    come out of that walk in ranking order, so when it finds ``offset + limit``
+    of them they are the page's rows exactly, and no other match is ranked:
+    the matches are only counted. Otherwise (a rare word, a typo'd query, a
+    deep page) every match is ranked, as without ``walk``. ``walk`` suits
+    conditions that most products meet (status), not a narrow category.
+    """
+    columns, typos, field = _rank_sql(query, params)
+    matches = f"FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all"
+    ranked = f"p.id, {typos} AS typos, {field} AS field, p.num_ratings AS pop"
+    sql = f"s AS (SELECT {', '.join(columns)}), "
+    if not walk:
+        return sql + (f"hits AS MATERIALIZED (SELECT {ranked} {matches}), "
+                      "total AS MATERIALIZED (SELECT count(*) AS n FROM hits), "
+                      f"pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM hits h ORDER BY {RANK_ORDER} "
+                      "LIMIT %(limit)s OFFSET %(offset)s)")
+    params["walk"], params["end"] = WALK_ROWS, params["limit"] + params["offset"]
+    return sql + (
+        "top AS MATERIALIZED (SELECT p.id, 0 AS typos, 0 AS field, p.pop FROM s, "
+        f"(SELECT p.id, p.num_ratings AS pop, p.search_vector FROM product_search p WHERE {conditions} "
+        "ORDER BY p.num_ratings DESC, p.id DESC LIMIT %(walk)s) p "
+        f"WHERE p.search_vector @@ s.q_all AND {typos} = 0 AND {field} = 0 "
+        "ORDER BY p.pop DESC, p.id DESC LIMIT %(end)s), "
+        "full_page AS MATERIALIZED (SELECT count(*) >= %(end)s AS yes FROM top), "
+        f"hits AS MATERIALIZED (SELECT {ranked} {matches} AND NOT (SELECT yes FROM full_page)), "
+        "total AS MATERIALIZED (SELECT CASE WHEN (SELECT yes FROM full_page) "
+        f"THEN (SELECT count(*) {matches}) ELSE (SELECT count(*) FROM hits) END AS n), "
+        "pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM "
+        "(SELECT * FROM top WHERE (SELECT yes FROM full_page) UNION ALL SELECT * FROM hits) h "
+        f"ORDER BY {RANK_ORDER} LIMIT %(limit)s OFFSET %(offset)s)")
