@@ -117,6 +117,18 @@ class SearchQuery:
     def may_be_in_names(self) -> bool:
         return all(w.in_names for w in self.words)
 
+    def fewer_typos_than(self, n: int) -> str:
+        """A tsquery for the products matching with fewer than ``n`` (1 or 2) typos in all."""
+        exact = ["(" + w.tsquery(0) + ")" for w in self.words]
+        if n == 1:
+            return " & ".join(exact)
+        alternatives = []
+        for i, word in enumerate(self.words):
+            one = word.tsquery(1)
+            this = "(" + word.tsquery(0) + (" | " + one if one else "") + ")"
+            alternatives.append("(" + " & ".join(exact[:i] + [this] + exact[i + 1:]) + ")")
+        return " | ".join(alternatives)
+
     def matching(self, weights: str = "") -> str:
         """Every word in one of its spellings (in fields ``weights``, e.g. "A")."""
         return " & ".join("(" + " | ".join(w.spellings(weights)) + ")" for w in self.words)
@@ -136,12 +148,12 @@ async def parse(text: str | None) -> SearchQuery | None:
     words = []
     for i, (word, _pos, candidates, known, known_prefix) in enumerate(rows):
         qw = QueryWord(word, prefix=i == len(rows) - 1)
-        qw.in_names = known_prefix if qw.prefix else known
         budget = allowed_typos(word)
         for candidate in sorted(candidates):
             cost = typo_cost(word, candidate)
             if 0 < cost <= budget:
                 qw.typos.setdefault(cost, []).append(candidate)
+        qw.in_names = bool(known_prefix if qw.prefix else known) or bool(qw.typos)
         words.append(qw)
     return SearchQuery(text, words)
 
@@ -195,30 +207,38 @@ def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: 
 
     With ``walk``, the ``WALK_ROWS`` most popular products meeting
     ``conditions`` are ranked first (index ``product_search_popularity``,
-    migration 0010). Rows of the best tier (no typo, every word in the name)
-    come out of that walk in ranking order, so when it finds ``offset + limit``
-    of them they are the page's rows exactly, and no other match is ranked:
-    the matches are only counted. Otherwise (a rare word, a typo'd query, a
-    deep page) every match is ranked, as without ``walk``. ``walk`` suits
+    migration 0010). Take the fewest typos t among the walked matches with
+    every word in the name: the matches of tier (t typos, name) come out of
+    the walk in ranking order, so when it finds ``offset + limit`` of them and
+    no product at all matches with fewer than t typos (an index lookup for
+    t = 1 or 2), they are the page's rows exactly and no other match is
+    ranked: the matches are only counted. Otherwise (a rare word, a deep
+    page) every match is ranked, as without ``walk``. ``walk`` suits
     conditions that most products meet (status), not a narrow category.
     """
     columns, typos, field = _rank_sql(query, params)
     matches = f"FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all"
     ranked = f"p.id, {typos} AS typos, {field} AS field, p.num_ratings AS pop"
-    sql = f"s AS (SELECT {', '.join(columns)}), "
     if not walk:
-        return sql + (f"hits AS MATERIALIZED (SELECT {ranked} {matches}), "
-                      "total AS MATERIALIZED (SELECT count(*) AS n FROM hits), "
-                      f"pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM hits h ORDER BY {RANK_ORDER} "
-                      "LIMIT %(limit)s OFFSET %(offset)s)")
+        return (f"s AS (SELECT {', '.join(columns)}), hits AS MATERIALIZED (SELECT {ranked} {matches}), "
+                "total AS MATERIALIZED (SELECT count(*) AS n FROM hits), "
+                f"pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM hits h ORDER BY {RANK_ORDER} "
+                "LIMIT %(limit)s OFFSET %(offset)s)")
     params["walk"], params["end"] = WALK_ROWS, params["limit"] + params["offset"]
-    return sql + (
-        "top AS MATERIALIZED (SELECT p.id, 0 AS typos, 0 AS field, p.pop FROM s, "
-        f"(SELECT p.id, p.num_ratings AS pop, p.search_vector FROM product_search p WHERE {conditions} "
-        "ORDER BY p.num_ratings DESC, p.id DESC LIMIT %(walk)s) p "
-        f"WHERE p.search_vector @@ s.q_all AND {typos} = 0 AND {field} = 0 "
-        "ORDER BY p.pop DESC, p.id DESC LIMIT %(end)s), "
-        "full_page AS MATERIALIZED (SELECT count(*) >= %(end)s AS yes FROM top), "
+    params["s_lt1"], params["s_lt2"] = query.fewer_typos_than(1), query.fewer_typos_than(2)
+    columns += ["%(s_lt1)s::tsquery AS q_lt1", "%(s_lt2)s::tsquery AS q_lt2"]
+    fewer = f"FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_lt"
+    return (
+        f"s AS (SELECT {', '.join(columns)}), "
+        f"walk AS MATERIALIZED (SELECT {ranked} FROM s, "
+        f"(SELECT p.id, p.num_ratings, p.search_vector FROM product_search p WHERE {conditions} "
+        "ORDER BY p.num_ratings DESC, p.id DESC LIMIT %(walk)s) p WHERE p.search_vector @@ s.q_all), "
+        "tier AS MATERIALIZED (SELECT min(typos) AS t FROM walk WHERE field = 0), "
+        "top AS MATERIALIZED (SELECT * FROM walk WHERE field = 0 AND typos = (SELECT t FROM tier) "
+        "ORDER BY pop DESC, id DESC LIMIT %(end)s), "
+        "full_page AS MATERIALIZED (SELECT (SELECT count(*) FROM top) >= %(end)s AND CASE (SELECT t FROM tier) "
+        f"WHEN 0 THEN TRUE WHEN 1 THEN NOT EXISTS (SELECT 1 {fewer}1) "
+        f"WHEN 2 THEN NOT EXISTS (SELECT 1 {fewer}2) ELSE FALSE END AS yes), "
         f"hits AS MATERIALIZED (SELECT {ranked} {matches} AND NOT (SELECT yes FROM full_page)), "
         "total AS MATERIALIZED (SELECT CASE WHEN (SELECT yes FROM full_page) "
         f"THEN (SELECT count(*) {matches}) ELSE (SELECT count(*) FROM hits) END AS n), "
