@@ -311,7 +311,7 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
             ctes = f"{hits}, pg AS ({ranked})"
         else:  # most relevant first
             order_sql = _PAGE_RANK_ORDER
-            ctes = search.page_sql(query, conditions, params, _walk(f, page, size) and query.may_be_in_names())
+            ctes = search.page_sql(query, conditions, params, _walk(f, page, size, query))
         rows = await fetch_prepared(
             f"WITH {ctes} SELECT {_ITEM_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
             f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}", params)
@@ -325,12 +325,17 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     return total, [product_item(r, liked) for r in rows]
 
 
-def _walk(f: ProductFilters, page: int, size: int) -> bool:
-    """Whether a relevance-ordered search page may come from the popularity
-    walk (``search.page_sql``): a first page or so, and filters most products
-    meet (status, tab); a category, price or stock filter ranks every match."""
-    return (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None
-            and f.max_price is None and f.in_stock is None and validate_tab(f.tab) in (None, "published", "all"))
+def _walk(f: ProductFilters, page: int, size: int, query: search.SearchQuery) -> str | None:
+    """For a relevance-ordered search page that may come from the popularity
+    walk (``search.page_sql``), the count of the products its filters select;
+    None otherwise. The walk serves a first page or so, filters most products
+    meet (status, tab) and queries that may match names; a category, price or
+    stock filter ranks every match."""
+    if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None
+            and f.max_price is None and f.in_stock is None and validate_tab(f.tab) in ("published", "all")
+            and query.may_be_in_names()):
+        return count_sql(f, "")
+    return None
 
 
 def search_item(row: Sequence[Any]) -> dict[str, Any]:
@@ -405,7 +410,7 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
     if query:
-        ctes = search.page_sql(query, conditions, params, _walk(f, page, size) and query.may_be_in_names())
+        ctes = search.page_sql(query, conditions, params, _walk(f, page, size, query))
         sql = (f"WITH {ctes} SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
                f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {_PAGE_RANK_ORDER}")
     else:

@@ -198,9 +198,11 @@ def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str
 # ranks, and the deepest page end (offset + limit) it serves.
 WALK_ROWS = 2000
 WALK_MAX_END = 120
+# A total above this many matches, on a page the walk serves, is an estimate.
+EXACT_COUNT = 1000
 
 
-def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: bool) -> str:
+def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: str | None) -> str:
     """CTEs ending in ``pg(id, typos, field, pop, total)``: the page
     (``limit``, ``offset``) of the matches most relevant first (``RANK_ORDER``),
     each row carrying the number of matches.
@@ -225,6 +227,7 @@ def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: 
                 f"pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM hits h ORDER BY {RANK_ORDER} "
                 "LIMIT %(limit)s OFFSET %(offset)s)")
     params["walk"], params["end"] = WALK_ROWS, params["limit"] + params["offset"]
+    params["exact"] = EXACT_COUNT
     params["s_lt1"], params["s_lt2"] = query.fewer_typos_than(1), query.fewer_typos_than(2)
     columns += ["%(s_lt1)s::tsquery AS q_lt1", "%(s_lt2)s::tsquery AS q_lt2"]
     fewer = f"FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_lt"
@@ -237,11 +240,16 @@ def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: 
         "top AS MATERIALIZED (SELECT * FROM walk WHERE field = 0 AND typos = (SELECT t FROM tier) "
         "ORDER BY pop DESC, id DESC LIMIT %(end)s), "
         "full_page AS MATERIALIZED (SELECT (SELECT count(*) FROM top) >= %(end)s AND CASE (SELECT t FROM tier) "
-        f"WHEN 0 THEN TRUE WHEN 1 THEN NOT EXISTS (SELECT 1 {fewer}1) "
-        f"WHEN 2 THEN NOT EXISTS (SELECT 1 {fewer}2) ELSE FALSE END AS yes), "
+        # count(*) = 0, not NOT EXISTS: a generic plan would look for the first row in a scan of every product.
+        f"WHEN 0 THEN TRUE WHEN 1 THEN (SELECT count(*) {fewer}1) = 0 "
+        f"WHEN 2 THEN (SELECT count(*) {fewer}2) = 0 ELSE FALSE END AS yes), "
         f"hits AS MATERIALIZED (SELECT {ranked} {matches} AND NOT (SELECT yes FROM full_page)), "
-        "total AS MATERIALIZED (SELECT CASE WHEN (SELECT yes FROM full_page) "
-        f"THEN (SELECT count(*) {matches}) ELSE (SELECT count(*) FROM hits) END AS n), "
+        f"capped AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT 1 {matches} AND (SELECT yes FROM full_page) "
+        "LIMIT %(exact)s + 1) x), "
+        "total AS MATERIALIZED (SELECT CASE WHEN NOT (SELECT yes FROM full_page) THEN (SELECT count(*) FROM hits) "
+        "WHEN (SELECT n FROM capped) <= %(exact)s THEN (SELECT n FROM capped) "
+        f"ELSE greatest(%(exact)s + 1, round((SELECT count(*) FROM walk) * {walk}::numeric / "
+        f"greatest(least(%(walk)s, {walk}), 1)))::bigint END AS n), "
         "pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM "
         "(SELECT * FROM top WHERE (SELECT yes FROM full_page) UNION ALL SELECT * FROM hits) h "
         f"ORDER BY {RANK_ORDER} LIMIT %(limit)s OFFSET %(offset)s)")
