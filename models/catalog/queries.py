@@ -329,11 +329,11 @@ def _walk(f: ProductFilters, page: int, size: int, query: search.SearchQuery) ->
     """For a relevance-ordered search page that may come from the popularity
     walk (``search.page_sql``), the count of the products its filters select;
     None otherwise. The walk serves a first page or so, filters most products
-    meet (status, tab) and queries that may match names; a category, price or
+    meet (status, tab) and queries likely to match enough of the walked names; a category, price or
     stock filter ranks every match."""
     if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None
             and f.max_price is None and f.in_stock is None and validate_tab(f.tab) in ("published", "all")
-            and query.may_be_in_names()):
+            and query.in_names() * search.WALK_ROWS >= 4 * page * size):
         return count_sql(f, "")
     return None
 

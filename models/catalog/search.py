@@ -39,13 +39,17 @@ MAX_CHARS = 200
 _EXPAND_SQL = """WITH w AS (
     SELECT t.lexeme AS word, t.positions[1] AS pos
     FROM unnest(to_tsvector('catalog', search_fold(%(q)s))) t ORDER BY 2 LIMIT %(max_words)s)
-SELECT w.word, w.pos, ARRAY(
-    SELECT DISTINCT v.word FROM search_word_variant v
+SELECT w.word, w.pos, c.words, c.ns,
+  (SELECT n FROM search_word x WHERE x.word = w.word),
+  (SELECT sum(x.n) FROM search_word x WHERE x.word >= w.word AND x.word < w.word || '~'
+     AND x.word LIKE w.word || '%%')::bigint,
+  (SELECT sum(pc.n) FROM product_count pc)::bigint
+FROM w, LATERAL (SELECT array_agg(s.word ORDER BY s.word) AS words, array_agg(s.n ORDER BY s.word) AS ns
+  FROM search_word s WHERE s.word IN (
+    SELECT v.word FROM search_word_variant v
     WHERE length(w.word) >= %(one)s AND v.word <> w.word AND v.variant IN (
-        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END))),
-  EXISTS (SELECT 1 FROM search_word x WHERE x.word = w.word),
-  EXISTS (SELECT 1 FROM search_word x WHERE x.word >= w.word AND x.word < w.word || '~' AND x.word LIKE w.word || '%%')
-FROM w ORDER BY w.pos"""
+        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END)))) c
+ORDER BY w.pos"""
 
 
 def allowed_typos(word: str) -> int:
@@ -90,9 +94,7 @@ class QueryWord:
     word: str
     prefix: bool  # the query's last word: any word starting with it matches too
     typos: dict[int, list[str]] = field(default_factory=dict)  # 1 or 2 -> catalog words that far
-    # In the lexicon as it is (or, for the prefix, some word starting with it):
-    # it may be in product names, so the popularity walk (``page_sql``) may pay.
-    in_names: bool = True
+    in_names: float = 1.0  # share of the products whose names use one of its spellings (about)
 
     def spellings(self, weights: str = "") -> list[str]:
         """tsquery alternatives for this word: itself (and its prefix), then its typo'd forms."""
@@ -114,8 +116,12 @@ class SearchQuery:
     text: str
     words: list[QueryWord]
 
-    def may_be_in_names(self) -> bool:
-        return all(w.in_names for w in self.words)
+    def in_names(self) -> float:
+        """About the share of products with every word in the name (as if the words were independent)."""
+        share = 1.0
+        for w in self.words:
+            share *= w.in_names
+        return share
 
     def fewer_typos_than(self, n: int) -> str:
         """A tsquery for the products matching with fewer than ``n`` (1 or 2) typos in all."""
@@ -146,14 +152,18 @@ async def parse(text: str | None) -> SearchQuery | None:
     if not rows:
         return None
     words = []
-    for i, (word, _pos, candidates, known, known_prefix) in enumerate(rows):
+    for i, (word, _pos, candidates, counts, known, known_prefix, products) in enumerate(rows):
+        lexicon = dict(zip(candidates or [], counts or []))
         qw = QueryWord(word, prefix=i == len(rows) - 1)
         budget = allowed_typos(word)
-        for candidate in sorted(candidates):
+        for candidate in sorted(lexicon):
             cost = typo_cost(word, candidate)
             if 0 < cost <= budget:
                 qw.typos.setdefault(cost, []).append(candidate)
-        qw.in_names = bool(known_prefix if qw.prefix else known) or bool(qw.typos)
+        # How many names (and category or tag names) use one of its spellings, of how many products.
+        used = (known_prefix if qw.prefix else known) or 0
+        used += sum(lexicon.get(w, 0) for n in (1, 2) for w in qw.typos.get(n, []))
+        qw.in_names = min(1.0, used / max(products or 0, 1))
         words.append(qw)
     return SearchQuery(text, words)
 
