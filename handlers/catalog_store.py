@@ -245,7 +245,11 @@ class ReviewTagOut(Out):
 
 @api(query=ProductListQuery, response=ProductPageOut)
 async def list_products(self):
-    """Products, filtered, searched, ordered and paginated (shoppers see published ones only)."""
+    """Products, filtered, searched, ordered and paginated (shoppers see published ones only).
+
+    ``count`` of a search ordered by relevance: exact up to 1,000 matches; above 1,000, on the
+    first pages (page x page_size <= 120), an estimate (always more than 1,000), exact again on
+    deeper pages. ``next`` links reach every match either way."""
     args = self.query(ProductListQuery)
     page, size = self.page_params()
     user = self.current_user
@@ -271,7 +275,11 @@ async def list_categories(self):
 
 @api(query=SearchQuery, response=SearchPageOut)
 async def search_products(self):
-    """Search products by relevance, tolerating typos ("ergonmic chiar")."""
+    """Search products by relevance, tolerating typos ("ergonmic chiar").
+
+    ``count`` of a search ordered by relevance: exact up to 1,000 matches; above 1,000, on the
+    first pages (page x page_size <= 120), an estimate (always more than 1,000), exact again on
+    deeper pages. ``next`` links reach every match either way."""
     args = self.query(SearchQuery)
     page, size = self.page_params()
     count, items = await queries.search_page(args.q or args.search, args.category, page, size,

@@ -303,17 +303,17 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     order_parts = validate_ordering(f.ordering)
     query = await search.parse(clean_search(f.search)) if clean_search(f.search) else None
     if query:
-        hits = search.hits_sql(query, conditions, params)
         if order_parts:
+            hits = search.hits_sql(query, conditions, params)
             order_sql = order_by(order_parts)
             ranked = (f"SELECT p.id, count(*) OVER () AS total FROM hits h JOIN product p ON p.id = h.id "
                       f"ORDER BY {order_sql} LIMIT %(limit)s OFFSET %(offset)s")
+            ctes = f"{hits}, pg AS ({ranked})"
         else:  # most relevant first
             order_sql = _PAGE_RANK_ORDER
-            ranked = (f"SELECT h.*, count(*) OVER () AS total FROM hits h ORDER BY {search.RANK_ORDER} "
-                      "LIMIT %(limit)s OFFSET %(offset)s")
+            ctes = search.page_sql(query, conditions, params, _walk(f, page, size, query))
         rows = await fetch_prepared(
-            f"WITH {hits}, pg AS ({ranked}) SELECT {_ITEM_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
+            f"WITH {ctes} SELECT {_ITEM_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
             f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}", params)
         total = _page_from_window(rows, page)
     else:
@@ -323,6 +323,19 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
+
+
+def _walk(f: ProductFilters, page: int, size: int, query: search.SearchQuery) -> str | None:
+    """For a relevance-ordered search page that may come from the popularity
+    walk (``search.page_sql``), the count of the products its filters select;
+    None otherwise. The walk serves a first page or so, filters most products
+    meet (status, tab) and queries likely to match enough of the walked names; a category, price or
+    stock filter ranks every match."""
+    if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None
+            and f.max_price is None and f.in_stock is None and validate_tab(f.tab) in ("published", "all")
+            and query.in_names() * search.WALK_ROWS >= 4 * page * size):
+        return count_sql(f, "")
+    return None
 
 
 def search_item(row: Sequence[Any]) -> dict[str, Any]:
@@ -397,10 +410,8 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
     if query:
-        hits = search.hits_sql(query, conditions, params)
-        sql = (f"WITH {hits}, pg AS (SELECT h.*, count(*) OVER () AS total FROM hits h "
-               f"ORDER BY {search.RANK_ORDER} LIMIT %(limit)s OFFSET %(offset)s) "
-               f"SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
+        ctes = search.page_sql(query, conditions, params, _walk(f, page, size, query))
+        sql = (f"WITH {ctes} SELECT {_SEARCH_COLUMNS}, pg.total FROM pg JOIN product p ON p.id = pg.id "
                f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {_PAGE_RANK_ORDER}")
     else:
         sql = list_page_sql(_SEARCH_COLUMNS, f, conditions, order_by([DEFAULT_ORDERING]))

@@ -39,11 +39,17 @@ MAX_CHARS = 200
 _EXPAND_SQL = """WITH w AS (
     SELECT t.lexeme AS word, t.positions[1] AS pos
     FROM unnest(to_tsvector('catalog', search_fold(%(q)s))) t ORDER BY 2 LIMIT %(max_words)s)
-SELECT w.word, w.pos, ARRAY(
-    SELECT DISTINCT v.word FROM search_word_variant v
+SELECT w.word, w.pos, c.words, c.ns,
+  (SELECT n FROM search_word x WHERE x.word = w.word),
+  (SELECT sum(x.n) FROM search_word x WHERE x.word >= w.word AND x.word < w.word || '~'
+     AND x.word LIKE w.word || '%%')::bigint,
+  (SELECT sum(pc.n) FROM product_count pc)::bigint
+FROM w, LATERAL (SELECT array_agg(s.word ORDER BY s.word) AS words, array_agg(s.n ORDER BY s.word) AS ns
+  FROM search_word s WHERE s.word IN (
+    SELECT v.word FROM search_word_variant v
     WHERE length(w.word) >= %(one)s AND v.word <> w.word AND v.variant IN (
-        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END)))
-FROM w ORDER BY w.pos"""
+        SELECT search_deletes(w.word, CASE WHEN length(w.word) >= %(two)s THEN 2 ELSE 1 END)))) c
+ORDER BY w.pos"""
 
 
 def allowed_typos(word: str) -> int:
@@ -88,6 +94,7 @@ class QueryWord:
     word: str
     prefix: bool  # the query's last word: any word starting with it matches too
     typos: dict[int, list[str]] = field(default_factory=dict)  # 1 or 2 -> catalog words that far
+    in_names: float = 1.0  # share of the products whose names use one of its spellings (about)
 
     def spellings(self, weights: str = "") -> list[str]:
         """tsquery alternatives for this word: itself (and its prefix), then its typo'd forms."""
@@ -109,6 +116,25 @@ class SearchQuery:
     text: str
     words: list[QueryWord]
 
+    def in_names(self) -> float:
+        """About the share of products with every word in the name (as if the words were independent)."""
+        share = 1.0
+        for w in self.words:
+            share *= w.in_names
+        return share
+
+    def fewer_typos_than(self, n: int) -> str:
+        """A tsquery for the products matching with fewer than ``n`` (1 or 2) typos in all."""
+        exact = ["(" + w.tsquery(0) + ")" for w in self.words]
+        if n == 1:
+            return " & ".join(exact)
+        alternatives = []
+        for i, word in enumerate(self.words):
+            one = word.tsquery(1)
+            this = "(" + word.tsquery(0) + (" | " + one if one else "") + ")"
+            alternatives.append("(" + " & ".join(exact[:i] + [this] + exact[i + 1:]) + ")")
+        return " | ".join(alternatives)
+
     def matching(self, weights: str = "") -> str:
         """Every word in one of its spellings (in fields ``weights``, e.g. "A")."""
         return " & ".join("(" + " | ".join(w.spellings(weights)) + ")" for w in self.words)
@@ -126,13 +152,18 @@ async def parse(text: str | None) -> SearchQuery | None:
     if not rows:
         return None
     words = []
-    for i, (word, _pos, candidates) in enumerate(rows):
+    for i, (word, _pos, candidates, counts, known, known_prefix, products) in enumerate(rows):
+        lexicon = dict(zip(candidates or [], counts or []))
         qw = QueryWord(word, prefix=i == len(rows) - 1)
         budget = allowed_typos(word)
-        for candidate in sorted(candidates):
+        for candidate in sorted(lexicon):
             cost = typo_cost(word, candidate)
             if 0 < cost <= budget:
                 qw.typos.setdefault(cost, []).append(candidate)
+        # How many names (and category or tag names) use one of its spellings, of how many products.
+        used = (known_prefix if qw.prefix else known) or 0
+        used += sum(lexicon.get(w, 0) for n in (1, 2) for w in qw.typos.get(n, []))
+        qw.in_names = min(1.0, used / max(products or 0, 1))
         words.append(qw)
     return SearchQuery(text, words)
 
@@ -141,15 +172,8 @@ async def parse(text: str | None) -> SearchQuery | None:
 RANK_ORDER = "h.typos, h.field, h.pop DESC, h.id DESC"
 
 
-def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str:
-    """CTEs ending in ``hits(id, typos, field, pop)``: the products meeting
-    ``conditions`` that match ``query``. Adds its parameters to ``params``.
-
-    ``conditions`` are on ``p``, here ``product_search`` (migration 0007: the
-    columns a search filters and ranks on, kept by triggers): status,
-    category_id, price, stock_quantity, num_ratings. The statement's shape
-    depends only on the number of words, so it prepares well.
-    """
+def _rank_sql(query: SearchQuery, params: dict[str, Any]) -> tuple[list[str], str, str]:
+    """(the ``s`` columns, the typos expression, the field expression) on ``p``."""
     params["s_all"] = query.matching()
     params["s_a"] = query.matching("A")
     params["s_ab"] = query.matching("AB")
@@ -161,7 +185,81 @@ def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str
         # A match that is neither exact nor one typo away is two away.
         typos.append(f"CASE WHEN p.search_vector @@ s.q_{i}_0 THEN 0 WHEN p.search_vector @@ s.q_{i}_1 THEN 1 "
                      "ELSE 2 END")
+    field = "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END"
+    return columns, " + ".join(typos), field
+
+
+def hits_sql(query: SearchQuery, conditions: str, params: dict[str, Any]) -> str:
+    """CTEs ending in ``hits(id, typos, field, pop)``: the products meeting
+    ``conditions`` that match ``query``. Adds its parameters to ``params``.
+
+    ``conditions`` are on ``p``, here ``product_search`` (migration 0007: the
+    columns a search filters and ranks on, kept by triggers): status,
+    category_id, price, stock_quantity, num_ratings. The statement's shape
+    depends only on the number of words, so it prepares well.
+    """
+    columns, typos, field = _rank_sql(query, params)
     return (f"s AS (SELECT {', '.join(columns)}), "
-            f"hits AS MATERIALIZED (SELECT p.id, {' + '.join(typos)} AS typos, "
-            "CASE WHEN p.search_vector @@ s.q_a THEN 0 WHEN p.search_vector @@ s.q_ab THEN 1 ELSE 2 END AS field, "
+            f"hits AS MATERIALIZED (SELECT p.id, {typos} AS typos, {field} AS field, "
             f"p.num_ratings AS pop FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all)")
+
+
+# The popularity walk (``page_sql``): how many of the most popular products it
+# ranks, and the deepest page end (offset + limit) it serves.
+WALK_ROWS = 2000
+WALK_MAX_END = 120
+# A total above this many matches, on a page the walk serves, is an estimate.
+EXACT_COUNT = 1000
+
+
+def page_sql(query: SearchQuery, conditions: str, params: dict[str, Any], walk: str | None) -> str:
+    """CTEs ending in ``pg(id, typos, field, pop, total)``: the page
+    (``limit``, ``offset``) of the matches most relevant first (``RANK_ORDER``),
+    each row carrying the number of matches.
+
+    With ``walk``, the ``WALK_ROWS`` most popular products meeting
+    ``conditions`` are ranked first (index ``product_search_popularity``,
+    migration 0010). Take the fewest typos t among the walked matches with
+    every word in the name: the matches of tier (t typos, name) come out of
+    the walk in ranking order, so when it finds ``offset + limit`` of them and
+    no product at all matches with fewer than t typos (an index lookup for
+    t = 1 or 2), they are the page's rows exactly and no other match is
+    ranked: the matches are only counted. Otherwise (a rare word, a deep
+    page) every match is ranked, as without ``walk``. ``walk`` suits
+    conditions that most products meet (status), not a narrow category.
+    """
+    columns, typos, field = _rank_sql(query, params)
+    matches = f"FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_all"
+    ranked = f"p.id, {typos} AS typos, {field} AS field, p.num_ratings AS pop"
+    if not walk:
+        return (f"s AS (SELECT {', '.join(columns)}), hits AS MATERIALIZED (SELECT {ranked} {matches}), "
+                "total AS MATERIALIZED (SELECT count(*) AS n FROM hits), "
+                f"pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM hits h ORDER BY {RANK_ORDER} "
+                "LIMIT %(limit)s OFFSET %(offset)s)")
+    params["walk"], params["end"] = WALK_ROWS, params["limit"] + params["offset"]
+    params["exact"] = EXACT_COUNT
+    params["s_lt1"], params["s_lt2"] = query.fewer_typos_than(1), query.fewer_typos_than(2)
+    columns += ["%(s_lt1)s::tsquery AS q_lt1", "%(s_lt2)s::tsquery AS q_lt2"]
+    fewer = f"FROM s, product_search p WHERE {conditions} AND p.search_vector @@ s.q_lt"
+    return (
+        f"s AS (SELECT {', '.join(columns)}), "
+        f"walk AS MATERIALIZED (SELECT {ranked} FROM s, "
+        f"(SELECT p.id, p.num_ratings, p.search_vector FROM product_search p WHERE {conditions} "
+        "ORDER BY p.num_ratings DESC, p.id DESC LIMIT %(walk)s) p WHERE p.search_vector @@ s.q_all), "
+        "tier AS MATERIALIZED (SELECT min(typos) AS t FROM walk WHERE field = 0), "
+        "top AS MATERIALIZED (SELECT * FROM walk WHERE field = 0 AND typos = (SELECT t FROM tier) "
+        "ORDER BY pop DESC, id DESC LIMIT %(end)s), "
+        "full_page AS MATERIALIZED (SELECT (SELECT count(*) FROM top) >= %(end)s AND CASE (SELECT t FROM tier) "
+        # count(*) = 0, not NOT EXISTS: a generic plan would look for the first row in a scan of every product.
+        f"WHEN 0 THEN TRUE WHEN 1 THEN (SELECT count(*) {fewer}1) = 0 "
+        f"WHEN 2 THEN (SELECT count(*) {fewer}2) = 0 ELSE FALSE END AS yes), "
+        f"hits AS MATERIALIZED (SELECT {ranked} {matches} AND NOT (SELECT yes FROM full_page)), "
+        f"capped AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT 1 {matches} AND (SELECT yes FROM full_page) "
+        "LIMIT %(exact)s + 1) x), "
+        "total AS MATERIALIZED (SELECT CASE WHEN NOT (SELECT yes FROM full_page) THEN (SELECT count(*) FROM hits) "
+        "WHEN (SELECT n FROM capped) <= %(exact)s THEN (SELECT n FROM capped) "
+        f"ELSE greatest(%(exact)s + 1, round((SELECT count(*) FROM walk) * {walk}::numeric / "
+        f"greatest(least(%(walk)s, {walk}), 1)))::bigint END AS n), "
+        "pg AS (SELECT h.*, (SELECT n FROM total) AS total FROM "
+        "(SELECT * FROM top WHERE (SELECT yes FROM full_page) UNION ALL SELECT * FROM hits) h "
+        f"ORDER BY {RANK_ORDER} LIMIT %(limit)s OFFSET %(offset)s)")

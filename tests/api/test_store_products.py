@@ -455,3 +455,21 @@ async def test_storefront_routes_are_documented(api):
                  "list_review_tags"):
         fn = getattr(catalog_store, name)
         assert fn._api["response"] is not None and fn.__doc__.strip(), name
+
+
+@pytest.mark.gen_test
+async def test_search_count_is_an_estimate_above_the_exact_limit_and_next_links_reach_every_match(api, monkeypatch):
+    from models.catalog import search
+
+    monkeypatch.setattr(search, "EXACT_COUNT", 4)
+    monkeypatch.setattr(search, "WALK_MAX_END", 6)
+    ids = [await product(f"Oak Chair {i}", num_ratings=i % 3) for i in range(9)]
+    await product("Oak Table")
+    for path, key in (("/api/products/", "search"), ("/api/products/search/", "q")):
+        body = (await api.get(path, params={key: "chair", "page_size": 3})).json()
+        assert isinstance(body["count"], int) and body["count"] >= 5  # estimated: above the exact limit
+        seen = [r["id"] for r in body["results"]]
+        while body["next"]:
+            body = (await api.get(body["next"].replace(settings.BACKEND_URL, ""))).json()
+            seen += [r["id"] for r in body["results"]]
+        assert sorted(seen) == sorted(ids) and body["count"] == 9  # the deep page counts exactly

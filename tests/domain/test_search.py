@@ -219,3 +219,104 @@ async def test_the_search_copy_follows_every_write():
     await Product.delete().where(Product.id == pid).aio_execute()
     await search_copy_matches_products()
     assert (await queries.search_page("chair", None, 1, 50))[0] == 30
+
+
+# --- pages read from the popularity walk (search.page_sql) ----------------------------
+
+WALK_QUERIES = ["chair", "chiar", "oak chair", "oka chair", "oak", "o", "chairs", "velvet chiar", "table", "lamp"]
+
+
+@pytest.fixture
+def many(io_loop):
+    """60 products whose names mix exact, typo'd and description matches, with tied popularity."""
+    import random
+
+    rng = random.Random(11)
+
+    async def build():
+        for i in range(60):
+            name = f"{rng.choice(['Oak', 'Oka', 'Pine', 'Velvet'])} {rng.choice(['Chair', 'Chairs', 'Table', 'Lamp'])}"
+            await product(name, description=rng.choice(["", "a chair", "velvet"]), num_ratings=rng.randint(0, 4),
+                          status=rng.choice(["published"] * 5 + ["draft"]))
+
+    io_loop.run_sync(build)
+
+
+async def every_page(search_text: str, size: int, list_page: bool = True) -> list[tuple[int, list[int]]]:
+    pages, page = [], 1
+    while True:
+        queries.search_cache.entries.clear()
+        try:
+            if list_page:
+                total, items = await queries.product_page(queries.ProductFilters(search=search_text), page, size)
+            else:
+                total, items = await queries.search_page(search_text, None, page, size)
+        except queries.NotFound:
+            return pages
+        pages.append((total, [i["id"] for i in items]))
+        if not items:
+            return pages
+        page += 1
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("walk_rows", [5, 20, 2000])
+async def test_pages_from_the_popularity_walk_are_the_ranked_pages(many, monkeypatch, walk_rows):
+    """Every page of every query, walk or not, list or /products/search/: the same rows, order and total."""
+    monkeypatch.setattr(search, "WALK_ROWS", walk_rows)
+    walked = []
+    page_sql = search.page_sql
+
+    def spy(query, conditions, params, walk):
+        walked.append(walk is not None)
+        return page_sql(query, conditions, params, walk)
+
+    monkeypatch.setattr(search, "page_sql", spy)
+    for q in WALK_QUERIES:
+        for size in (1, 3, 7):
+            with_walk = await every_page(q, size)
+            assert with_walk == await every_page(q, size, list_page=False)
+            monkeypatch.setattr(queries, "_walk", lambda *a: None)
+            without = await every_page(q, size)
+            monkeypatch.undo()
+            monkeypatch.setattr(search, "WALK_ROWS", walk_rows)
+            monkeypatch.setattr(search, "page_sql", spy)
+            assert with_walk == without, (q, size)
+            assert sum(len(ids) for _, ids in without) == without[0][0]  # the total is every row, once
+    assert True in walked and False in walked
+
+
+@pytest.mark.gen_test
+async def test_the_walk_serves_a_first_page_of_name_matches_alone(many):
+    """The walk's page is full for "chair" (exact, in names) and for "chiar" (one typo, nothing exact)."""
+    for q in ("chair", "chiar"):
+        query = await search.parse(q)
+        params = {"limit": 3, "offset": 0}
+        ctes = search.page_sql(query, "p.status = 'published'", params, "100")
+        rows = await fetch_all(f"WITH {ctes} SELECT (SELECT yes FROM full_page), (SELECT t FROM tier)",
+                               params)
+        assert rows == [(True, 0 if q == "chair" else 1)]
+
+
+@pytest.mark.gen_test
+async def test_a_large_total_on_a_walked_page_is_an_estimate_above_the_exact_limit(many, monkeypatch):
+    published = (await fetch_all("SELECT count(*) FROM product WHERE status = 'published'"))[0][0]
+    chairs = (await fetch_all("SELECT count(*) FROM product_search p WHERE p.status = 'published' AND "
+                              "p.search_vector @@ %s::tsquery", [(await search.parse("chair")).matching()]))[0][0]
+    exact_pages = await every_page("chair", 3)
+    assert exact_pages[0][0] == chairs and chairs > 6
+    monkeypatch.setattr(search, "WALK_ROWS", 20)
+    monkeypatch.setattr(search, "EXACT_COUNT", 5)
+    walked = (await fetch_all(
+        "SELECT count(*) FROM (SELECT search_vector FROM product_search WHERE status = 'published' "
+        "ORDER BY num_ratings DESC, id DESC LIMIT 20) p WHERE p.search_vector @@ %s::tsquery",
+        [(await search.parse("chair")).matching()]))[0][0]
+    pages = await every_page("chair", 3)
+    # First pages (the walk's): above 5 matches, the walked share of the published products, at least 6.
+    assert pages[0][0] == max(6, round(walked * published / 20))
+    assert [ids for _, ids in pages] == [ids for _, ids in exact_pages]  # the same rows, every page
+    deep = [total for (total, _), page in zip(pages, range(1, 100)) if page * 3 > search.WALK_MAX_END]
+    assert all(total == chairs for total in deep)
+    # Up to the limit the total stays exact: "oka chair" matches fewer.
+    monkeypatch.setattr(search, "EXACT_COUNT", 1000)
+    assert (await every_page("chair", 3))[0][0] == chairs
