@@ -121,7 +121,8 @@ class CartSummaryHandler(BaseHandler):
 class AddItemHandler(BaseHandler):
     role = USER
 
-    @api(body=AddItemIn, response=CartItemReplyOut, status=201)
+    @api(body=AddItemIn, response=CartItemReplyOut, status=201,
+         rejects={400: "a quantity above the stock left (\"Only N left\") or a product out of stock"})
     async def post(self):
         """Add a product (or one of its variations); an existing line grows."""
         data = self.parse(AddItemIn)
@@ -132,7 +133,8 @@ class AddItemHandler(BaseHandler):
 class UpdateQuantityHandler(BaseHandler):
     role = USER
 
-    @api(body=UpdateQuantityIn, response=CartItemReplyOut, rejects={400: "neither item_id nor product_id"})
+    @api(body=UpdateQuantityIn, response=CartItemReplyOut,
+         rejects={400: "neither item_id nor product_id, or a quantity above the stock left (\"Only N left\")"})
     async def post(self):
         """Set a line's quantity."""
         data = self.parse(UpdateQuantityIn)

@@ -114,7 +114,11 @@ def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, place
         if not number.is_finite():
             raise ValueError(NUMBER)
         if isinstance(value, float):  # a binary float has no decimal places to check: half-up to the unit
-            number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+            try:
+                number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+            except InvalidOperation:  # more digits than the context holds (1e307)
+                raise ValueError(f"Ensure that there are no more than {max_digits - places} digits "
+                                 "before the decimal point.") from None
         if minimum is not None and number < minimum:
             raise ValueError(f"Ensure this value is greater than or equal to {minimum}.")
         _sign, digits, exponent = number.normalize().as_tuple()
@@ -366,6 +370,19 @@ def _iso_date(value: Any) -> Any:
 
 IsoDate = Annotated[dt.date | None, BeforeValidator(_iso_date),
                     Doc({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]})]
+def _iso_time(value: Any) -> Any:
+    # hh:mm[:ss] text only, as documented (pydantic alone would read 0 as midnight).
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not (isinstance(value, str) and re.fullmatch(r"\s*\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*", value)):
+        raise ValueError("Time has wrong format. Use one of these formats instead: hh:mm[:ss[.uuuuuu]].")
+    return value.strip()
+
+
+IsoTime = Annotated[dt.time | None, BeforeValidator(_iso_time),
+                    Doc({"anyOf": [{"type": "string", "pattern": r"^\s*\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*$"},
+                                   {"type": "string", "maxLength": 0}]})]
+
 IdList = Annotated[list[int], BeforeValidator(pk_list), Doc({"type": "array", "items": PK_DOC})]  # no null
 CountryCode = Annotated[str | None, BeforeValidator(_country_code), _country_code_doc()]
 

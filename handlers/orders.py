@@ -15,8 +15,8 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, OptionalMoney, OptionalText, Out, PageParam,
-                             PageSizeParam, Pk, PkList, Quantity)
+from handlers.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
+                             PageSizeParam, Pk, PkList, PositiveQuantity)
 from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
@@ -46,13 +46,6 @@ U = BeforeValidator(_upper)
 B = BeforeValidator(_blank)
 
 
-def _positive(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
-        raise ValueError("Ensure this value is greater than or equal to 1.")
-    return value
-
-
-PositiveQuantity = Annotated[Quantity, BeforeValidator(_positive)]
 
 
 # --- schemas -----------------------------------------------------------------------
@@ -117,7 +110,7 @@ class OrderIn(ShippingIn):
     status: Annotated[Status | None, U] = Field(default=None, description="Admin only")
     payment_status: Annotated[PaymentStatus | None, U] = Field(default=None, description="Admin only")
     order_date: Annotated[IsoDate | None, B] = Field(default=None, description="Admin only")
-    order_time: Annotated[dt.time | None, B] = Field(default=None, description="Admin only")
+    order_time: IsoTime = Field(default=None, description="Admin only")
     payment_type: Annotated[PaymentType | None, U] = None
     order_type: Annotated[OrderType | None, U] = None
     payment_method: OptionalText = Field(default="", max_length=50)

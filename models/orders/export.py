@@ -24,17 +24,17 @@ def clean_order_filters(params: dict[str, Any]) -> dict[str, Any]:
             errors["status"] = [f'"{params["status"]}" is not a valid choice.']
         out["status"] = status
     for name, alias in (("start_date", "created_at_after"), ("end_date", "created_at_before")):
-        value = (params.get(name) or params.get(alias) or "").strip()
+        value = str(params.get(name) or params.get(alias) or "").strip()
         if value:
             try:
                 out[name] = dt.date.fromisoformat(value).isoformat()
             except ValueError:
                 errors[name] = ["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."]
-    search = (params.get("search") or "").strip()
+    search = str(params.get("search") or "").strip()
     if search:
         out["search"] = search[:200]
     for name in ("user_id", "customer_id"):
-        value = (params.get(name) or "").strip()
+        value = str(params.get(name) or "").strip()
         if value:
             if not value.isdigit() or not 0 < int(value) < 2**31:
                 errors[name] = ["A valid integer is required."]

@@ -245,3 +245,28 @@ async def test_cached_pages_follow_every_order_change(api, make_user, count_quer
     assert [o["id"] for o in page["results"]] == [ids[1]]
     await place(api, buyers[0], [{"product_id": pid, "quantity": 1}])
     assert (await api.get("/api/orders/", user=admin)).json()["count"] == 3
+
+
+@pytest.mark.gen_test
+async def test_async_export_with_filters_builds_its_file(api, make_user):
+    """The job stores the cleaned filters; the task cleans them again (ints included)."""
+    from models.exports import build_export, load_export_job
+
+    admin, buyers, _pid, _ids = await admin_and_orders(make_user, api, n=2)
+    resp = await api.get("/api/orders/export/", user=admin,
+                         params={"async": "1", "status": "PENDING", "user_id": str(buyers[0].id),
+                                 "start_date": "2000-01-01"})
+    assert resp.status == 202, resp
+    await build_export(resp.json()["id"])
+    job = await load_export_job(resp.json()["id"])
+    assert job.status == "done", job.error
+
+
+@pytest.mark.gen_test
+async def test_odd_numbers_in_an_order_are_400s_not_500s(api, make_user):
+    admin, buyers, pid, _ids = await admin_and_orders(make_user, api, n=1)
+    for item in ({"product_id": pid, "quantity": "00"}, {"product_id": pid, "quantity": 0},
+                 {"product_id": pid, "quantity": 1, "price": 3.0836339535080233e+307}):
+        assert_envelope(await api.post("/api/orders/", json={"items": [item], "customer_id": buyers[0].id},
+                                       user=admin), 400)
+        assert_envelope(await api.post("/api/orders/", json={"items": [item]}, user=buyers[0]), 400)
