@@ -31,6 +31,8 @@ class FilterQuery(CustomerFilters):
     created_at_before: IsoDate | None = None
     balance: Annotated[str | None, Doc({"anyOf": [{"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
                                                   BLANK]})] = Field(default=None, description="Minimum balance")
+    orders_count: Annotated[str | None, Doc({"anyOf": [{"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                                                       BLANK]})] = Field(default=None, description="Exact number of orders")
 
 
 class CustomerListQuery(FilterQuery):

@@ -441,14 +441,16 @@ class OrderHandler(BaseHandler):
         user = self.current_user
         self.reply(await queries.order_payload(int(id), None if user.is_staff else user.id))
 
-    @api(body=OrderUpdateIn, response=OrderOut)
+    @api(body=OrderUpdateIn, response=OrderOut,
+         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
     async def put(self, id: str):
         """Edit an order (status and payment status through legal transitions only)."""
         data = self.parse(OrderUpdateIn)
         await actions.update_order(int(id), data.model_dump(exclude_none=True))
         self.reply(await queries.order_payload(int(id)))
 
-    @api(body=OrderUpdateIn, response=OrderOut)
+    @api(body=OrderUpdateIn, response=OrderOut,
+         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
     async def patch(self, id: str):
         """Edit some fields of an order."""
         await self.put(id)
@@ -463,13 +465,15 @@ class OrderHandler(BaseHandler):
 class UpdateStatusHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=StatusIn, response=StatusOut)
+    @api(body=StatusIn, response=StatusOut,
+         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
     async def patch(self, id: str):
         """Change an order's status (legal transitions only; cancelling returns stock)."""
         data = self.parse(StatusIn)
         self.reply(await actions.update_status(int(id), data.status))
 
-    @api(body=StatusIn, response=StatusOut)
+    @api(body=StatusIn, response=StatusOut,
+         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
     async def post(self, id: str):
         """Same as PATCH."""
         await self.patch(id)
@@ -478,7 +482,8 @@ class UpdateStatusHandler(BaseHandler):
 class RefundHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=RefundIn, response=RefundOut)
+    @api(body=RefundIn, response=RefundOut,
+         rejects={400: "an order whose payment is not PAID (nothing to refund)"})
     async def post(self, id: str):
         """Refund a paid order through its gateway; restock=true gives its stock back (once)."""
         data = self.parse(RefundIn)
