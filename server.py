@@ -8,6 +8,7 @@
     python server.py relay                the outbox relay alone (web processes run one unless OUTBOX_RELAY=0)
     python server.py dev                  what `make run` runs: services, migrations,
                                           demo data, then web + worker + beat
+    python server.py mail [--last [N]] [--list]   development emails, decoded
 """
 from __future__ import annotations
 
@@ -404,7 +405,9 @@ def run_all(names: tuple[str, ...] = ("web", "worker", "beat")) -> int:
     signal.signal(signal.SIGTERM, stop)
     for name in names:
         spawn(name)
-    log.info("AvantLush is up on http://localhost:%s/api/ (Ctrl-C stops everything)", settings.PORT)
+    if _wait_for_web(children["web"]) if "web" in children else True:
+        log.info("AvantLush is up on http://localhost:%s/api/ (docs: http://localhost:%s/api/docs/; "
+                 "Ctrl-C stops everything)", settings.PORT, settings.PORT)
     while not stopping:
         now = time.monotonic()
         for name, child in children.items():
@@ -446,6 +449,46 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def _wait_for_web(child, timeout: float = 120.0) -> bool:
+    """Wait until the web process answers ``/api/``, so that the line saying
+    where it is comes only once that URL works. False if it died first."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{settings.PORT}/api/", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def cmd_mail(args: argparse.Namespace) -> None:
+    """Development emails (``DATA_DIR/mail/*.eml``, quoted-printable on disk), decoded."""
+    import email
+    from email import policy
+
+    files = sorted(settings.MAIL_DIR.glob("*.eml")) if settings.MAIL_DIR.exists() else []
+    if not files:
+        print(f"No emails in {settings.MAIL_DIR}.")
+        return
+    if args.list:
+        for path in files:
+            msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            print(f"{path.name}  {msg['To']}  {msg['Subject']}")
+        return
+    for path in files[-args.count:]:
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        body = msg.get_body(preferencelist=("plain", "html"))
+        print(f"File: {path}\nFrom: {msg['From']}\nTo: {msg['To']}\nSubject: {msg['Subject']}\n")
+        print(body.get_content() if body is not None else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="server.py", description="AvantLush API server")
     sub = parser.add_subparsers(dest="command")
@@ -466,6 +509,11 @@ def main(argv: list[str] | None = None) -> None:
     jobs.set_defaults(fn=cmd_jobs)
     sub.add_parser("relay", help="run the outbox relay alone").set_defaults(fn=cmd_relay)
     sub.add_parser("dev", help="services + migrations + demo data + web, worker and beat").set_defaults(fn=cmd_dev)
+    mail = sub.add_parser("mail", help="print development emails decoded (the last one by default)")
+    mail.add_argument("--last", dest="count", type=int, nargs="?", const=1, default=1,
+                      help="the last N emails (default 1)")
+    mail.add_argument("--list", action="store_true", help="one line per email")
+    mail.set_defaults(fn=cmd_mail)
     args = parser.parse_args(argv)
     setup_logging()
     (getattr(args, "fn", None) or cmd_serve)(args)

@@ -56,7 +56,7 @@ class AddressListHandler(BaseHandler):
         rows = await addresses.list_addresses(self.current_user)
         self.reply([addresses.address_payload(a) for a in rows])
 
-    @api(body=AddressIn, response=AddressOut, status=201)
+    @api(body=AddressIn, response=AddressOut, status=201, rejects={400: "a phone number that is not valid"})
     async def post(self):
         """Add an address (the first one becomes the default)."""
         data = self.parse(AddressIn)
@@ -72,14 +72,14 @@ class AddressHandler(BaseHandler):
         """One address."""
         self.reply(addresses.address_payload(await addresses.load_address_for(self.current_user, int(id))))
 
-    @api(body=AddressIn, response=AddressOut)
+    @api(body=AddressIn, response=AddressOut, rejects={400: "a phone number that is not valid"})
     async def put(self, id: str):
         """Replace an address."""
         data = self.parse(AddressIn)
         changes = data.model_dump(exclude_unset=True)
         self.reply(addresses.address_payload(await addresses.update_address(self.current_user, int(id), changes)))
 
-    @api(body=AddressPatch, response=AddressOut)
+    @api(body=AddressPatch, response=AddressOut, rejects={400: "a phone number that is not valid"})
     async def patch(self, id: str):
         """Change some fields of an address."""
         data = self.parse(AddressPatch)

@@ -4,13 +4,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Email, In, OptionalText, Out
+from handlers.fields import Email, In, OptionalText, Out, Password
 from models import auth
 
 
 class RegisterIn(In):
     email: Email
-    password: str = Field(max_length=128)
+    password: Password
     location: OptionalText = Field(default="", max_length=100)
     full_name: OptionalText = Field(default="", max_length=255)
 
@@ -31,7 +31,7 @@ class EmailIn(In):
 
 
 class PasswordIn(In):
-    password: str = Field(max_length=128)
+    password: Password
 
 
 class RefreshIn(In):
@@ -75,7 +75,7 @@ class ValidOut(Out):
 class RegisterHandler(BaseHandler):
     rate_scope = "register"
 
-    @api(body=RegisterIn, response=RegisterOut, status=201)
+    @api(body=RegisterIn, response=RegisterOut, status=201, rejects={400: "an email address already registered"})
     async def post(self):
         """Register a new account; a verification email is sent."""
         data = self.parse(RegisterIn)
@@ -97,7 +97,8 @@ class LoginHandler(BaseHandler):
 class GoogleLoginHandler(BaseHandler):
     rate_scope = "google"
 
-    @api(body=GoogleIn, response=SessionOut)
+    @api(body=GoogleIn, response=SessionOut,
+         rejects={400: "a token Google does not accept, or Google sign-in not configured"})
     async def post(self):
         """Log in (or sign up) with a Google ID token."""
         data = self.parse(GoogleIn)
@@ -105,7 +106,7 @@ class GoogleLoginHandler(BaseHandler):
 
 
 class VerifyEmailHandler(BaseHandler):
-    @api(response=VerifiedOut)
+    @api(response=VerifiedOut, rejects={400: "a link that is not valid, already used or expired"})
     async def get(self, token: str, uidb64: str):
         """Verify an email address from the link in the verification email."""
         user = await auth.verify_email(token, uidb64)
@@ -115,7 +116,7 @@ class VerifyEmailHandler(BaseHandler):
 class ResendVerificationHandler(BaseHandler):
     rate_scope = "resend_verification"
 
-    @api(body=EmailIn, response=MessageOut)
+    @api(body=EmailIn, response=MessageOut, errors={404: "No unverified user has this email address"})
     async def post(self):
         """Send a new verification email (the old link stops working)."""
         data = self.parse(EmailIn)
@@ -126,7 +127,7 @@ class ResendVerificationHandler(BaseHandler):
 class ForgotPasswordHandler(BaseHandler):
     rate_scope = "forgot_password"
 
-    @api(body=EmailIn, response=MessageOut)
+    @api(body=EmailIn, response=MessageOut, errors={404: "No user has this email address"})
     async def post(self):
         """Email a password reset link."""
         data = self.parse(EmailIn)
@@ -137,7 +138,7 @@ class ForgotPasswordHandler(BaseHandler):
 class ResetPasswordHandler(BaseHandler):
     rate_scope = "reset_password"
 
-    @api(body=PasswordIn, response=MessageOut)
+    @api(body=PasswordIn, response=MessageOut, rejects={400: "a link that is not valid, already used or expired"})
     async def post(self, uidb64: str, token: str):
         """Set a new password with the link from the reset email."""
         data = self.parse(PasswordIn)

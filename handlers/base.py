@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -19,6 +20,7 @@ import orjson
 import peewee
 import psycopg2
 import redis.exceptions
+import tornado.httputil
 import tornado.web
 from pydantic import BaseModel, ValidationError
 
@@ -85,17 +87,30 @@ class Route(tornado.web.URLSpec):
 
 def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: Any = None, status: int = 200, summary: str | None = None,
-        content_type: str = "application/json") -> Callable:
-    """Record a method's request and response schemas for the OpenAPI document."""
+        content_type: str = "application/json", *, files: dict[str, str] | None = None,
+        path: dict[str, dict] | None = None, errors: dict[int, str] | None = None,
+        rejects: dict[int, str] | None = None, responses: dict[int, Any] | None = None,
+        tag: str | None = None) -> Callable:
+    """Record a method's request and response schemas for the OpenAPI document
+    (handlers/schema.py builds it; tell the truth here and the document does).
+
+    ``files``: multipart file fields → description. ``path``: JSON schemas of
+    path parameters beyond their route type (enums, formats). ``errors``: error
+    statuses beyond the ones every operation may answer (409…) → when.
+    ``rejects``: statuses answered to input the document allows (a duplicate
+    name, an unknown id in the body…) → why; the schemathesis test reads them.
+    ``responses``: other success statuses → their schema.
+    """
 
     def wrap(fn: Callable) -> Callable:
         doc = (fn.__doc__ or "").strip()
         fn._api = {
             "body": body, "query": query, "response": response, "status": status,
             "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
-            "content_type": content_type,
             # The docstring after its first line: the operation's description.
             "description": "\n".join(doc.splitlines()[1:]).strip(),
+            "content_type": content_type, "files": files or {}, "path": path or {},
+            "errors": errors or {}, "rejects": rejects or {}, "responses": responses or {}, "tag": tag,
         }
         return fn
 
@@ -128,6 +143,8 @@ class BaseHandler(tornado.web.RequestHandler):
     # Content-Security-Policy of HTML responses (a page with its own needs may widen it).
     content_security_policy: str = HTML_CSP
     default_page_size = 12
+    # The 404 message for an id in the path that no row can have.
+    not_found_message = "Not found."
     # Extra keys some endpoints document on their 401 body (e.g. ``valid: false``).
     error_extra: dict[str, Any] = {}
 
@@ -135,6 +152,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def initialize(self, **kwargs: Any) -> None:
         self.route_kwargs = kwargs
+        # Tornado parses form and multipart bodies before prepare(); defer that
+        # until authentication and roles are decided (see _read_form_body).
+        self.request._parse_body = _no_parse
 
     # -- lifecycle --
     def set_default_headers(self) -> None:
@@ -178,6 +198,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise Unauthorized()
         if needed == ADMIN and not self._current_user.is_staff:
             raise Forbidden()
+        self._check_request_input()
 
     def _token_claims(self) -> dict | None:
         header = self.request.headers.get("Authorization", "")
@@ -225,20 +246,64 @@ class BaseHandler(tornado.web.RequestHandler):
                 if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())] + ["OPTIONS"]
 
     # -- input --
-    def json_body(self) -> Any:
+    def _check_request_input(self) -> None:
+        """Input hygiene for everything but a JSON body (checked as it is read):
+        path and query values, then the form or multipart body, parsed only now
+        that the caller is authenticated and allowed. 400 on a NUL character."""
+        for name, value in self.path_kwargs.items():
+            check_text(value, name)
+            if len(value) > MAX_PATH_PARAM or (value.isascii() and value.isdigit() and int(value) > MAX_ID):
+                raise NotFound(self.not_found_message)  # no row has it (ids are PostgreSQL integers)
+        for name, values in self.request.query_arguments.items():
+            check_text(name, name)
+            for value in values:
+                check_text(value.decode("utf-8", "replace"), name)
+        self._read_form_body()
+
+    def _read_form_body(self) -> None:
+        if self.request.method not in ("POST", "PUT", "PATCH") or not self.request.body:
+            return
+        ctype = self.request.headers.get("Content-Type", "")
+        if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            return
+        try:
+            tornado.httputil.HTTPServerRequest._parse_body(self.request)
+        except tornado.httputil.HTTPInputError:
+            raise ValidationFailed(errors={"non_field_errors": ["The form data could not be read."]}) from None
+        for name, values in self.request.body_arguments.items():
+            check_text(name, name)
+            for value in values:
+                check_text(value.decode("utf-8", "replace"), name)
+        for name, files in self.request.files.items():
+            check_text(name, name)
+            for upload in files:
+                check_text(upload.filename, name)
+
+    def json_body(self, check: bool = True) -> Any:
+        """The JSON body; with ``check``, a NUL character anywhere in it is a 400."""
         if not self.request.body:
             return {}
         try:
-            return orjson.loads(self.request.body)
+            data = orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
             raise AppError("Invalid JSON in request body", {"body": ["Request body is not valid JSON."]})
+        if check:
+            check_json(data)
+        return data
 
     def parse(self, schema: type[BaseModel], data: Any = None) -> Any:
-        """Validate the JSON body (or ``data``) against ``schema``; 400 with field errors."""
+        """Validate the JSON body (or ``data``) against ``schema``; 400 with field errors.
+
+        PUT and PATCH need a body (an empty one changes nothing by mistake)."""
         if data is None:
-            data = self.json_body()
+            if not self.request.body.strip() and self.request.method in ("PUT", "PATCH"):
+                raise ValidationFailed(errors={"non_field_errors": ["No data provided."]})
+            data = self.json_body(check=False)
         if not isinstance(data, dict):
             raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        # Unknown fields are ignored, as DRF does: only what the schema reads is checked.
+        data = {k: v for k, v in data.items() if k in input_names(schema)}
+        check_json(data)
         return validate(schema, data)
 
     def query(self, schema: type[BaseModel]) -> Any:
@@ -297,13 +362,13 @@ class BaseHandler(tornado.web.RequestHandler):
         default_size = default_size or self.default_page_size
         errors: dict[str, list[str]] = {}
         try:
-            page = int(self.get_query_argument("page", "1"))
+            page = int(self.get_query_argument("page", "") or "1")  # blank (a form's empty field): the default
             if page < 1:
                 raise ValueError
         except ValueError:
             raise NotFound("Invalid page.")
         try:
-            size = int(self.get_query_argument("page_size", str(default_size)))
+            size = int(self.get_query_argument("page_size", "") or str(default_size))
             if size < 1:
                 raise ValueError
         except ValueError:
@@ -380,6 +445,52 @@ def error_payload(message: str, errors: dict | None = None, extra: dict | None =
     return body
 
 
+MAX_ID = 2_147_483_647  # ids are PostgreSQL integers
+MAX_PATH_PARAM = 1000  # characters of a path parameter (tokens, uuids…)
+NUL_MESSAGE = "Null characters are not allowed."
+
+
+def _no_parse() -> None:
+    return None
+
+
+def check_text(value: str, field: str) -> None:
+    """A NUL character cannot be stored by PostgreSQL: a field error, not a 500."""
+    if "\x00" in value:
+        raise ValidationFailed.field(field or "non_field_errors", NUL_MESSAGE)
+
+
+@functools.lru_cache(maxsize=None)
+def input_names(schema: type[BaseModel]) -> frozenset[str]:
+    """The keys a request schema reads: its fields and their aliases."""
+    names: set[str] = set()
+    for name, field in schema.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif alias is not None and hasattr(alias, "choices"):
+            names.update(c for c in alias.choices if isinstance(c, str))
+        if field.alias:
+            names.add(field.alias)
+    return frozenset(names)
+
+
+def check_json(data: Any, path: str = "") -> None:
+    """``check_text`` over every key and string of a JSON document, errors keyed
+    by the path (``variations.0.sku``)."""
+    if isinstance(data, str):
+        check_text(data, path)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            sub = f"{path}.{key}" if path else str(key)
+            check_text(key, sub)
+            check_json(value, sub)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            check_json(value, f"{path}.{i}" if path else str(i))
+
+
 class NotFoundHandler(BaseHandler):
     """Every unknown path: 404 in the envelope."""
 
@@ -404,19 +515,64 @@ def field_errors(exc: ValidationError) -> dict[str, list[str]]:
     return errors
 
 
+_MESSAGES = {
+    "bool_type": "Must be a valid boolean.",
+    "bool_parsing": "Must be a valid boolean.",
+    "int_type": "A valid integer is required.",
+    "int_parsing": "A valid integer is required.",
+    "int_from_float": "A valid integer is required.",
+    "float_type": "A valid number is required.",
+    "float_parsing": "A valid number is required.",
+    "decimal_type": "A valid number is required.",
+    "decimal_parsing": "A valid number is required.",
+    "string_type": "Not a valid string.",
+    "string_unicode": "Not a valid string.",
+    "json_invalid": "Value must be valid JSON.",
+}
+
+
 def _message(err: dict) -> str:
-    kind = err["type"]
+    """One voice for every field error: DRF's wording, never pydantic's."""
+    kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
         return "This field is required."
-    if kind in ("value_error", "assertion_error") and "error" in err.get("ctx", {}):
-        return str(err["ctx"]["error"])
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
     if err.get("input", ...) is None:
         return "This field may not be null."
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
     if kind == "string_too_long":
-        return f"Ensure this field has no more than {err['ctx']['max_length']} characters."
-    if kind in ("list_type", "model_type", "dict_type"):
+        return f"Ensure this field has no more than {ctx['max_length']} characters."
+    if kind == "string_too_short":
+        if ctx.get("min_length") == 1:
+            return "This field may not be blank."
+        return f"Ensure this field has at least {ctx['min_length']} characters."
+    if kind == "too_long":
+        return f"Ensure this field has no more than {ctx['max_length']} elements."
+    if kind == "too_short":
+        if ctx.get("min_length") == 1:
+            return "This list may not be empty."
+        return f"Ensure this field has at least {ctx['min_length']} elements."
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return f"Ensure this value is greater than or equal to {bound}."
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"Ensure this value is less than or equal to {bound}."
+    if kind in ("literal_error", "enum"):
+        return f'"{err.get("input")}" is not a valid choice.'
+    if kind in ("list_type", "model_type", "dict_type", "model_attributes_type"):
         expected = "a list of items" if kind == "list_type" else "a dictionary"
         return f'Expected {expected} but got type "{type(err.get("input")).__name__}".'
-    if kind == "string_type":
-        return "Not a valid string."
-    return err["msg"]
+    if kind == "string_pattern_mismatch":
+        return "Enter a valid value."
+    if kind == "decimal_max_digits":
+        return f"Ensure that there are no more than {ctx.get('max_digits')} digits in total."
+    if kind == "decimal_max_places":
+        return f"Ensure that there are no more than {ctx.get('decimal_places')} decimal places."
+    if kind == "decimal_whole_digits":
+        return f"Ensure that there are no more than {ctx.get('whole_digits')} digits before the decimal point."
+    if kind.startswith(("date", "datetime")):
+        return "Enter a valid date/time."
+    return "Invalid value."

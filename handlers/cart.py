@@ -132,7 +132,7 @@ class AddItemHandler(BaseHandler):
 class UpdateQuantityHandler(BaseHandler):
     role = USER
 
-    @api(body=UpdateQuantityIn, response=CartItemReplyOut)
+    @api(body=UpdateQuantityIn, response=CartItemReplyOut, rejects={400: "neither item_id nor product_id"})
     async def post(self):
         """Set a line's quantity."""
         data = self.parse(UpdateQuantityIn)
@@ -144,7 +144,7 @@ class UpdateQuantityHandler(BaseHandler):
 class RemoveItemHandler(BaseHandler):
     role = USER
 
-    @api(body=LineIn, status=204)
+    @api(body=LineIn, status=204, rejects={400: "neither item_id nor product_id"})
     async def post(self):
         """Remove a line."""
         data = self.parse(LineIn)
@@ -156,7 +156,8 @@ class RemoveItemHandler(BaseHandler):
 class ApplyDiscountHandler(BaseHandler):
     role = USER
 
-    @api(body=DiscountIn, response=DiscountOut)
+    @api(body=DiscountIn, response=DiscountOut,
+         rejects={400: "an empty cart, or a code that is unknown, expired, used up or not met by the cart"})
     async def post(self):
         """Apply a promo code (case-insensitive) to the cart."""
         data = self.parse(DiscountIn)

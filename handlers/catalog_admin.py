@@ -11,20 +11,20 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, create_model, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, create_model
 
-from handlers.base import ADMIN, BaseHandler, Route, api
+from handlers.base import ADMIN, BaseHandler, Route, api, check_json
 from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import (Adjustment, Code, Details, Dimension, Flag, HexColor, In, Money, OptionalMoney,
-                             OptionalText, Out, Pk, PkList, Quantity, Text, choice, none_to_list, partial,
-                             pk_list)
+from handlers.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
+                             Money, OptionalMoney, OptionalText, OrNull, Out, PageParam, PageSizeParam, Pk, PkList,
+                             Quantity, Query, Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
 from models.errors import AppError, ValidationFailed
 
-Status = Annotated[str, choice(PRODUCT_STATUSES, STATUS_SYNONYMS)]
-DiscountType = Annotated[str | None, choice(DISCOUNT_TYPES, null=True)]
+Status = Annotated[str, choice(PRODUCT_STATUSES, STATUS_SYNONYMS), choice_doc(PRODUCT_STATUSES, STATUS_SYNONYMS)]
+DiscountType = Annotated[str | None, choice(DISCOUNT_TYPES, null=True), choice_doc(DISCOUNT_TYPES, null=True)]
 
 
 # --- schemas ---------------------------------------------------------------------
@@ -47,7 +47,8 @@ class ProductIn(In):
     product_details: Details = []
     category: Pk = None
     tags: PkList = []
-    base_price: Money  # "price" is accepted as an alias
+    base_price: Money = Field(validation_alias=AliasChoices("base_price", "price"),
+                              description="Also accepted as ``price``; errors are keyed by the name sent")
     discount_type: DiscountType = None
     discount_percentage: OptionalMoney = None
     vat_amount: OptionalMoney = None
@@ -61,14 +62,7 @@ class ProductIn(In):
     height: Dimension = None
     length: Dimension = None
     width: Dimension = None
-    variations: Annotated[list[VariationIn], BeforeValidator(none_to_list)] = []
-
-    @model_validator(mode="before")
-    @classmethod
-    def _price_alias(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "base_price" not in data and "price" in data:
-            data = {**data, "base_price": data["price"]}
-        return data
+    variations: Annotated[list[VariationIn], BeforeValidator(none_to_list), OrNull()] = []
 
 
 ProductPatch = partial(ProductIn, "ProductPatch")
@@ -118,7 +112,7 @@ class CategoryIn(In):
     description: OptionalText = ""
 
 
-class CategoryOut(Out):
+class CategoryAdminOut(Out):
     id: int
     name: str
     slug: str
@@ -151,11 +145,11 @@ class BulkStatusIn(In):
 
 
 class BulkActionIn(In):
-    action: str | None = None
-    product_ids: Any = None
+    action: Annotated[str, Doc({"type": "string", "enum": list(admin.BULK_ACTIONS)})]
+    product_ids: Annotated[list[int], Doc({"type": "array", "items": PK_DOC, "minItems": 1})]
 
 
-class MessageOut(Out):
+class ActionMessageOut(Out):
     success: bool | None = None
     message: str
 
@@ -166,23 +160,24 @@ class ImageUploadOut(Out):
     image_id: int
 
 
-class ProductFilters(In):
-    tab: str | None = Field(default=None, description="all | published | low_stock | draft | out_of_stock")
+class ProductFilters(Query):
+    tab: Annotated[str | None, choices_doc(admin.TABS)] = None
     search: str | None = Field(default=None, description="name, SKU or category name")
-    category: str | None = Field(default=None, description="category slug")
+    category: str | None = Field(default=None, description="category slug (or id)")
 
 
 class DashboardQuery(ProductFilters):
-    page: str | None = None
-    page_size: str | None = Field(default=None, description="default 10, at most 100")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="default 10, at most 100")
 
 
 # ``async`` is a Python keyword, hence create_model.
 ExportQuery = create_model("ExportQuery", __base__=ProductFilters, **{"async": (
-    str | None, Field(default=None, description="1: build the file in the background (202 and a job)"))})
+    Annotated[str | None, Doc({"anyOf": [FLAG_DOC["anyOf"][1], BLANK]})],
+    Field(default=None, description="1: build the file in the background (202 and a job)"))})
 
 
-class OrderFormSearchQuery(In):
+class OrderFormSearchQuery(Query):
     q: str | None = Field(default=None, description="2+ characters: name, SKU or description")
 
 
@@ -197,35 +192,38 @@ class OrderFormProductOut(Out):
 
 # --- product methods composed into handlers/products.py ------------------------------------
 
-@api(body=ProductIn, response=ProductOut, status=201)
+PRODUCT_REJECTS = "a category, tag, size or color id that does not exist, or a SKU or barcode already in use"
+
+@api(body=ProductIn, response=ProductOut, status=201, rejects={400: PRODUCT_REJECTS})
 async def create_product(self):
     """Create a product with its tags and variations."""
     data = self.parse(ProductIn)
     self.reply(await admin.create_product(data.model_dump()), 201)
 
 
-@api(body=ProductIn, response=ProductOut)
+@api(body=ProductIn, response=ProductOut, rejects={400: PRODUCT_REJECTS})
 async def replace_product(self, id: str):
     """Replace a product: fields left out take their defaults; tags and variations are replaced."""
     data = self.parse(ProductIn)
     self.reply(await admin.update_product(int(id), data.model_dump()))
 
 
-@api(body=ProductPatch, response=ProductOut)
+@api(body=ProductPatch, response=ProductOut, rejects={400: PRODUCT_REJECTS})
 async def update_product(self, id: str):
     """Change the given fields; ``variations``, when given, replace the product's variations."""
     data = self.parse(ProductPatch)
     self.reply(await admin.update_product(int(id), data.model_dump(exclude_unset=True)))
 
 
-@api(status=204)
+@api(status=204, rejects={400: "a product referenced by orders (archive it instead)"})
 async def delete_product(self, id: str):
     """Delete a product with its variations and images."""
     await admin.delete_product(int(id))
     self.reply(status=204)
 
 
-@api(body=CategoryIn, response=CategoryOut, status=201)
+@api(body=CategoryIn, response=CategoryAdminOut, status=201,
+     rejects={400: "a name already in use, or a parent id that does not exist"})
 async def create_category(self):
     """Create a category (slug made unique from the name)."""
     data = self.parse(CategoryIn)
@@ -237,7 +235,8 @@ async def create_category(self):
 class ProductImageUploadHandler(BaseHandler):
     role = ADMIN
 
-    @api(response=ImageUploadOut, content_type="multipart/form-data")
+    @api(response=ImageUploadOut, files={"image": "JPG or PNG, 5 MB at most"},
+         rejects={400: "a file that is not a JPG or PNG image, or larger than 5 MB"})
     async def post(self, id: str):
         """Add an image (form field ``image``; JPG/PNG, 5 MB at most); the first becomes the main image."""
         files = self.request.files.get("image")
@@ -249,7 +248,7 @@ class ProductImageUploadHandler(BaseHandler):
 class ProductImageRemoveHandler(BaseHandler):
     role = ADMIN
 
-    @api(response=MessageOut)
+    @api(response=ActionMessageOut)
     async def delete(self, id: str, image_id: str):
         """Remove an image; the next one becomes the main image if needed."""
         await admin.remove_product_image(int(id), int(image_id))
@@ -259,16 +258,17 @@ class ProductImageRemoveHandler(BaseHandler):
 class ProductExportHandler(BaseHandler):
     role = ADMIN
 
-    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """Products as CSV, streamed (``?async=1``: 202 and a background job)."""
+        self.query(ExportQuery)
         await export_csv(self, "products")
 
 
 class BulkUpdateStatusHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkStatusIn, response=MessageOut)
+    @api(body=BulkStatusIn, response=ActionMessageOut)
     async def post(self):
         """Set the status of several products."""
         data = self.parse(BulkStatusIn)
@@ -325,17 +325,18 @@ class DashboardProductsHandler(BaseHandler):
 class BulkProductActionHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkActionIn, response=MessageOut)
+    @api(body=BulkActionIn, response=ActionMessageOut)
     async def post(self):
         """Delete, publish, draft, feature or unfeature several products."""
-        body = self.json_body()
-        body = body if isinstance(body, dict) else {}
+        body = self.json_body(check=False)
+        body = {k: v for k, v in body.items() if k in ("action", "product_ids")} if isinstance(body, dict) else {}
+        check_json(body)  # unknown fields are ignored, whatever they hold
         action, ids = body.get("action"), body.get("product_ids")
         if not action or not ids:
             missing = {k: ["This field is required."] for k, v in (("action", action), ("product_ids", ids)) if not v}
             raise AppError("Action and product_ids are required", missing,
                            error="Action and product_ids are required")
-        if action not in admin.BULK_ACTIONS:
+        if not isinstance(action, str) or action not in admin.BULK_ACTIONS:
             raise AppError("Invalid action", {"action": [f'"{action}" is not a valid choice.']},
                            error="Invalid action", valid_actions=list(admin.BULK_ACTIONS))
         try:
@@ -348,9 +349,10 @@ class BulkProductActionHandler(BaseHandler):
 class DashboardExportHandler(BaseHandler):
     role = ADMIN
 
-    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """The dashboard's products CSV (tab/search/category filters; ``?async=1`` for a job)."""
+        self.query(ExportQuery)
         await export_csv(self, "products")
 
 
@@ -360,7 +362,7 @@ class OrderFormProductSearchHandler(BaseHandler):
     @api(query=OrderFormSearchQuery, response=list[OrderFormProductOut])
     async def get(self):
         """Products for the admin order form: at most 10, [] for a query under 2 characters."""
-        self.reply(await admin.search_for_order_form(self.get_query_argument("q", "")))
+        self.reply(await admin.search_for_order_form(self.query(OrderFormSearchQuery).q or ""))
 
 
 def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_out: type[Out]) -> list[Route]:
@@ -375,7 +377,9 @@ def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_
         async def get(self):
             self.reply(await store.list())
 
-        @api(body=schema_in, response=schema_out, status=201, summary=f"Create a {label.lower()}.")
+        @api(body=schema_in, response=schema_out, status=201, summary=f"Create a {label.lower()}.",
+             rejects={400: "a name already in use" + (", or a parent id that does not exist" if label == "Category"
+                                                      else "")})
         async def post(self):
             self.reply(await store.create(self.parse(schema_in).model_dump()), 201)
 
@@ -386,11 +390,15 @@ def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_
         async def get(self, id: str):
             self.reply(await store.get(int(id)))
 
-        @api(body=schema_in, response=schema_out, summary=f"Replace a {label.lower()}.")
+        @api(body=schema_in, response=schema_out, summary=f"Replace a {label.lower()}.",
+             rejects={400: "a name already in use" + (", or a parent that does not exist or would make a cycle"
+                                                      if label == "Category" else "")})
         async def put(self, id: str):
             self.reply(await store.update(int(id), self.parse(schema_in).model_dump()))
 
-        @api(body=schema_patch, response=schema_out, summary=f"Change some fields of a {label.lower()}.")
+        @api(body=schema_patch, response=schema_out, summary=f"Change some fields of a {label.lower()}.",
+             rejects={400: "a name already in use" + (", or a parent that does not exist or would make a cycle"
+                                                      if label == "Category" else "")})
         async def patch(self, id: str):
             self.reply(await store.update(int(id), self.parse(schema_patch).model_dump(exclude_unset=True)))
 
@@ -420,7 +428,7 @@ routes = [
     Route("/api/dashboard/bulk_product_action/", BulkProductActionHandler),
     Route("/api/dashboard/export_products/", DashboardExportHandler),
     Route("/api/product-search/", OrderFormProductSearchHandler),
-    *_crud_routes("/api/categories/", "Category", _categories, CategoryIn, CategoryOut),
+    *_crud_routes("/api/categories/", "Category", _categories, CategoryIn, CategoryAdminOut),
     *_crud_routes("/api/tags/", "Tag", admin.tags, TagIn, TagOut),
     *_crud_routes("/api/sizes/", "Size", admin.sizes, SizeIn, SizeOut),
     *_crud_routes("/api/colors/", "Color", admin.colors, ColorIn, ColorOut),

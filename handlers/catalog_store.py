@@ -5,26 +5,21 @@ replies; the payloads are built there as plain dicts (no pydantic on the way
 out: these are the shop's busiest requests)."""
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
 from handlers.base import api
-from handlers.fields import In, OptionalMoney, OptionalText, Out, Pk, PkList
+from handlers.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
+                             Query, QueryFlag, RequiredPk, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
+from models.catalog.tables import STATUS_SYNONYMS
 
 
 def _blank_to_none(value: object) -> object:
     # Storefront forms send empty parameters (``?category=&in_stock=``): no filter.
     return None if isinstance(value, str) and not value.strip() else value
-
-
-def _required_pk(value: object) -> int:
-    if value is None or value == "":
-        raise ValueError("This field may not be null.")
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
-    return int(value)
 
 
 def _rating(value: object) -> int:
@@ -36,32 +31,68 @@ def _rating(value: object) -> int:
 
 
 Opt = BeforeValidator(_blank_to_none)
-RequiredPk = Annotated[int, BeforeValidator(_required_pk)]
+
+
+def _filter_id(value: object) -> int | None:
+    # A filter on an id no row has (however large) matches nothing: no error.
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+
+
+def _price_filter(value: object) -> Decimal | None:
+    # A price bound to filter on: any decimal number, rounded half-up to the cent.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except (InvalidOperation, TypeError):
+        raise ValueError("A valid number is required.") from None
+    if not number.is_finite():
+        raise ValueError("A valid number is required.")
+    if number < 0:
+        raise ValueError("Ensure this value is greater than or equal to 0.")
+    if number > MAX_PRICE:
+        raise ValueError(f"Ensure this value is less than or equal to {MAX_PRICE}.")
+    return number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+MAX_PRICE = Decimal("9999999999.99")
+PriceFilter = Annotated[Decimal | None, BeforeValidator(_price_filter),
+                        Doc({"anyOf": [{"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
+                                       {"type": "string", "maxLength": 0}]})]
+
+FilterId = Annotated[int | None, BeforeValidator(_filter_id),
+                     Doc({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "maxLength": 0}]})]
 
 
 # --- query and body schemas ---------------------------------------------------
 
-class ProductListQuery(In):
+class ProductListQuery(Query):
     search: Annotated[str | None, Opt] = Field(default=None, description="Full-text and typo-tolerant search")
     q: Annotated[str | None, Opt] = Field(default=None, description="Same as search")
-    category: Pk = Field(default=None, description="Category id (its subcategories too)")
-    min_price: OptionalMoney = Field(default=None, description="Minimum effective (discounted) price")
-    max_price: OptionalMoney = Field(default=None, description="Maximum effective (discounted) price")
-    in_stock: Annotated[bool | None, Opt] = Field(default=None, description="true/false")
-    ordering: Annotated[str | None, Opt] = Field(
-        default=None, description="price, -price, name, -name, created_at, -created_at, rating, -rating")
-    tab: Annotated[str | None, Opt] = Field(
-        default=None, description="all, published, low_stock, out_of_stock, draft, archived (staff)")
-    page: str | None = Field(default=None, description="Page number, from 1")
-    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+    category: FilterId = Field(default=None, description="Category id (its subcategories too)")
+    min_price: PriceFilter = Field(default=None, description="Minimum effective (discounted) price")
+    max_price: PriceFilter = Field(default=None, description="Maximum effective (discounted) price")
+    in_stock: Annotated[QueryFlag, Opt] = Field(default=None, description="true/false")
+    ordering: Annotated[str | None, Opt, Doc({"type": "string", "pattern": list_pattern(list(queries.ORDERINGS))})] = \
+        Field(default=None, description="Comma-separated: " + ", ".join(queries.ORDERINGS))
+    tab: Annotated[str | None, Opt, choices_doc(queries.TABS + tuple(STATUS_SYNONYMS))] = Field(
+        default=None, description="Staff only beyond ``all``/``published``: low_stock, out_of_stock, draft, archived")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
 
-class SearchQuery(In):
+class SearchQuery(Query):
     q: Annotated[str | None, Opt] = Field(default=None, description="Search query")
     search: Annotated[str | None, Opt] = Field(default=None, description="Same as q")
-    category: Pk = Field(default=None, description="Category id (its subcategories too)")
-    page: str | None = Field(default=None, description="Page number, from 1")
-    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+    category: FilterId = Field(default=None, description="Category id (its subcategories too)")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
 
 class RecordViewIn(In):
@@ -69,7 +100,8 @@ class RecordViewIn(In):
 
 
 class ReviewIn(In):
-    rating: Annotated[int, BeforeValidator(_rating)]
+    rating: Annotated[int, BeforeValidator(_rating), Doc({"anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 5}, {"type": "string", "enum": ["1", "2", "3", "4", "5"]}]})]
     content: OptionalText = Field(default="", max_length=5000)
     tag_ids: PkList = Field(default_factory=list, max_length=20)
 
@@ -247,7 +279,7 @@ async def search_products(self):
     self.reply(self.page_envelope(page, size, count, items))
 
 
-@api(body=RecordViewIn, response=SuccessOut, status=201)
+@api(body=RecordViewIn, response=SuccessOut, status=201, errors={404: "No product has this id"})
 async def record_view(self):
     """Record that the current user viewed a product."""
     data = self.parse(RecordViewIn)
@@ -261,7 +293,7 @@ async def recommendations(self, id: str):
     self.reply(await recommend.recommendations(int(id), self.current_user))
 
 
-@api(response=list[RecommendationOut])
+@api(response=list[RecommendationOut], path={"rec_type": {"enum": list(recommend.REC_TYPES), "pattern": None}})
 async def recommendations_by_type(self, id: str, rec_type: str):
     """Up to eight similar or complementary (bought together) products."""
     self.reply(await recommend.recommendations(int(id), self.current_user, rec_type))
@@ -275,7 +307,8 @@ async def list_reviews(self, id: str):
     self.reply(await reviews.list_reviews(int(id), self.current_user))
 
 
-@api(body=ReviewIn, response=ReviewOut, status=201)
+@api(body=ReviewIn, response=ReviewOut, status=201,
+     rejects={400: "a second review of the same product, or a review tag id that does not exist"})
 async def create_review(self, id: str):
     """Review a product (once per user); updates the product's rating."""
     data = self.parse(ReviewIn)
@@ -284,7 +317,7 @@ async def create_review(self, id: str):
     self.reply(review, 201)
 
 
-@api(response=HelpfulOut)
+@api(response=HelpfulOut, rejects={400: "the caller's own review (one cannot mark it helpful)"})
 async def mark_helpful(self, id: str):
     """Mark a review helpful (one vote per user)."""
     count = await reviews.mark_helpful(self.current_user, int(id))

@@ -70,7 +70,7 @@ class PaymentOut(Out):
 class InitiateHandler(BaseHandler):
     role = USER
 
-    @api(body=InitiateIn, response=CheckoutOut)
+    @api(body=InitiateIn, response=CheckoutOut, rejects={400: "an empty cart, items no longer in stock, or an address or shipping method that cannot be used"})
     async def post(self):
         """Price the cart with a shipping method, promo code and tax, and keep it as the open checkout."""
         data = self.parse(InitiateIn)
@@ -83,7 +83,7 @@ class InitiateHandler(BaseHandler):
 class SummaryHandler(BaseHandler):
     role = USER
 
-    @api(response=CheckoutOut)
+    @api(response=CheckoutOut, errors={404: "No checkout in progress"})
     async def get(self):
         """The open checkout."""
         self.reply(await checkout.checkout_summary(self.current_user))
@@ -92,7 +92,7 @@ class SummaryHandler(BaseHandler):
 class PaymentHandler(BaseHandler):
     role = USER
 
-    @api(body=PaymentIn, response=PaymentOut)
+    @api(body=PaymentIn, response=PaymentOut, errors={404: "No checkout in progress"}, rejects={400: "a payment the gateway declines or refuses"})
     async def post(self):
         """Pay the open checkout: a paid order (card) or the provider's page (PayPal, Clover)."""
         data = self.parse(PaymentIn)

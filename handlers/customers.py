@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field
 
 from handlers.base import ADMIN, BaseHandler, Route, api
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import Email, Flag, In, OptionalText, Out, PkList, Text
+from handlers.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
 
@@ -21,12 +21,24 @@ def _lower(value: Any) -> Any:
 CustomerStatus = Annotated[Literal["active", "blocked"], BeforeValidator(_lower)]
 
 
-class CustomerListQuery(CustomerFilters):
+CUSTOMER_REJECTS = {400: "an email address another customer uses, or a phone number that is not valid"}
+
+
+class FilterQuery(CustomerFilters):
+    """The domain's filters, with the dates and balance as the handler checks and documents them."""
+
+    created_at_after: IsoDate | None = None
+    created_at_before: IsoDate | None = None
+    balance: Annotated[str | None, Doc({"anyOf": [{"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
+                                                  BLANK]})] = Field(default=None, description="Minimum balance")
+
+
+class CustomerListQuery(FilterQuery):
     page: int = Field(default=1, ge=1)
     page_size: int = Field(default=10, ge=1, description="Items per page (max 100).")
 
 
-class ExportQuery(CustomerFilters):
+class ExportQuery(FilterQuery):
     async_: Flag = Field(default=False, alias="async", description="1: build the file in the background (202).")
 
 
@@ -78,8 +90,8 @@ class BulkActionIn(In):
 
 class TransactionsQuery(In):
     status: Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"] | None = None
-    created_at_after: dt.date | None = None
-    created_at_before: dt.date | None = None
+    created_at_after: IsoDate | None = None
+    created_at_before: IsoDate | None = None
     ordering: Literal[tuple(queries.TRANSACTION_ORDERINGS)] = "-created_at"  # type: ignore[valid-type]
     page: int = Field(default=1, ge=1)
     page_size: int = Field(default=10, ge=1)
@@ -160,7 +172,13 @@ class BulkOut(Out):
 
 def _filters(handler: BaseHandler) -> dict[str, Any]:
     params = {k: v[-1].decode("utf-8", "replace") for k, v in handler.request.query_arguments.items()}
+    handler.query(_DateChecks)  # YYYY-MM-DD only, in the API's words
     return queries.clean_filters(params)
+
+
+class _DateChecks(In):
+    created_at_after: IsoDate | None = None
+    created_at_before: IsoDate | None = None
 
 
 class CustomerListHandler(BaseHandler):
@@ -175,7 +193,7 @@ class CustomerListHandler(BaseHandler):
         count, rows = await queries.list_customers(filters, page, size)
         self.reply(self.page_envelope(page, size, count, rows))
 
-    @api(body=CustomerIn, response=CustomerDetailOut, status=201)
+    @api(body=CustomerIn, response=CustomerDetailOut, status=201, rejects=CUSTOMER_REJECTS)
     async def post(self):
         """Create a customer, optionally with a user account and an address."""
         data = self.parse(CustomerIn)
@@ -186,7 +204,7 @@ class CustomerListHandler(BaseHandler):
 class AddCustomerHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=CustomerIn, response=CustomerDetailOut, status=201)
+    @api(body=CustomerIn, response=CustomerDetailOut, status=201, rejects=CUSTOMER_REJECTS)
     async def post(self):
         """Create a customer (alias of POST /api/customers/)."""
         data = self.parse(CustomerIn)
@@ -202,21 +220,21 @@ class CustomerHandler(BaseHandler):
         """One customer with default address, last login, photo and recent orders."""
         self.reply(await queries.customer_detail(int(id)))
 
-    @api(body=CustomerPutIn, response=CustomerDetailOut)
+    @api(body=CustomerPutIn, response=CustomerDetailOut, rejects=CUSTOMER_REJECTS)
     async def put(self, id: str):
         """Replace a customer's editable fields (name and email required)."""
         data = self.parse(CustomerPutIn)
         await actions.update_customer(self.current_user, int(id), data.model_dump(exclude_unset=True))
         self.reply(await queries.customer_detail(int(id)))
 
-    @api(body=CustomerUpdateIn, response=CustomerDetailOut)
+    @api(body=CustomerUpdateIn, response=CustomerDetailOut, rejects=CUSTOMER_REJECTS)
     async def patch(self, id: str):
         """Change some of a customer's fields (status blocks or unblocks at once)."""
         data = self.parse(CustomerUpdateIn)
         await actions.update_customer(self.current_user, int(id), data.model_dump(exclude_unset=True))
         self.reply(await queries.customer_detail(int(id)))
 
-    @api(status=204)
+    @api(status=204, rejects={400: "one's own account"})
     async def delete(self, id: str):
         """Delete a customer and its user account."""
         await actions.delete_customer(self.current_user, int(id))
@@ -248,16 +266,18 @@ class CustomerTransactionsHandler(BaseHandler):
 class CustomerExportHandler(BaseHandler):
     role = ADMIN
 
-    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """The filtered customer list as CSV (streamed; ``?async=1`` builds it in the background)."""
+        self.query(_DateChecks)
         await export_csv(self, "customers")
 
 
 class CustomerBulkActionHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkActionIn, query=CustomerFilters, response=BulkOut)
+    @api(body=BulkActionIn, query=FilterQuery, response=BulkOut,
+         rejects={400: "a status or action not valid, or one's own account"})
     async def post(self):
         """Block/unblock or delete selected customers, or all matching the query's filters."""
         data = self.parse(BulkActionIn)

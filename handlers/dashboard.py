@@ -2,19 +2,20 @@
 (quoted in each operation's description of the OpenAPI document)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from handlers.base import ADMIN, BaseHandler, Route, api
-from handlers.fields import In, Out
+from handlers.fields import In, Out, choices_doc
 from models.dashboard import metrics
 
 Period = Literal["day", "week", "month", "year"]
 
 
 class PeriodQuery(In):
-    period: Period = Field(default="week", description="Invalid values → 400 with valid_periods.")
+    period: Annotated[Period, choices_doc(("day", "week", "month", "year"))] = Field(
+        default="week", description="Blank: week. Invalid values → 400 with valid_periods.")
 
 
 class ChartQuery(In):
@@ -73,7 +74,8 @@ class MetricHandler(BaseHandler):
     role = ADMIN
 
     def period(self) -> str:
-        return metrics.check_period(self.get_query_argument("period", None))
+        raw = self.request.query_arguments.get("period")  # as sent: get_query_argument drops control characters
+        return metrics.check_period(raw[-1].decode("utf-8", "replace") if raw else None)
 
 
 class CartMetricsHandler(MetricHandler):

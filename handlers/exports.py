@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from handlers.base import ADMIN, BaseHandler, Route, api
 from handlers.fields import Out
 from models import exports
+from models.errors import ValidationFailed
 
 FILE_CHUNK_BYTES = 256 * 1024
 
@@ -43,7 +44,10 @@ async def export_csv(handler: BaseHandler, kind: str) -> None:
     """
     params = {k: v[-1].decode("utf-8", "replace") for k, v in handler.request.query_arguments.items()}
     filters = exports.clean_filters(kind, params)  # a 400 goes out before any CSV byte
-    if _truthy(params.get("async")):
+    flag = (params.get("async") or "").strip().lower()
+    if flag not in ("", "1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ValidationFailed.field("async", "Must be a valid boolean.")
+    if _truthy(flag):
         job = await exports.start_export(kind, filters, handler.current_user)
         handler.reply({"id": str(job.id), "status": job.status,
                        "status_url": f"{handler.base_url()}/api/exports/{job.id}/"}, 202)
@@ -79,7 +83,7 @@ async def _file_chunks(path: str) -> AsyncIterator[bytes]:
 class ExportJobHandler(BaseHandler):
     role = ADMIN
 
-    @api(response=ExportJobOut)
+    @api(response=ExportJobOut, path={"id": {"format": "uuid", "pattern": None}})
     async def get(self, id: str):
         """Status of an asynchronous export (download_url once it is done)."""
         job = await exports.load_export_job(id)
@@ -89,7 +93,8 @@ class ExportJobHandler(BaseHandler):
 class ExportDownloadHandler(BaseHandler):
     role = ADMIN
 
-    @api(content_type="text/csv")
+    @api(content_type="text/csv", path={"id": {"format": "uuid", "pattern": None}},
+         errors={409: "The export is not finished yet (or failed)"})
     async def get(self, id: str):
         """The CSV file of a finished export (409 while it is still being built)."""
         job, path = await exports.export_file(id)

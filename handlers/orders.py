@@ -15,7 +15,8 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import Flag, In, OptionalMoney, OptionalText, Out, Pk, PkList, Quantity
+from handlers.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, OptionalMoney, OptionalText, Out, PageParam,
+                             PageSizeParam, Pk, PkList, Quantity)
 from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
@@ -59,17 +60,17 @@ PositiveQuantity = Annotated[Quantity, BeforeValidator(_positive)]
 class OrderListQuery(In):
     status: Annotated[Status | None, U] = Field(default=None, description="Order status")
     payment_status: Annotated[PaymentStatus | None, U] = None
-    start_date: Annotated[dt.date | None, B] = Field(default=None, description="Created on or after (YYYY-MM-DD)")
-    end_date: Annotated[dt.date | None, B] = Field(default=None, description="Created on or before (YYYY-MM-DD)")
-    created_at_after: Annotated[dt.date | None, B] = Field(default=None, description="Same as start_date")
-    created_at_before: Annotated[dt.date | None, B] = Field(default=None, description="Same as end_date")
+    start_date: Annotated[IsoDate | None, B] = Field(default=None, description="Created on or after (YYYY-MM-DD)")
+    end_date: Annotated[IsoDate | None, B] = Field(default=None, description="Created on or before (YYYY-MM-DD)")
+    created_at_after: Annotated[IsoDate | None, B] = Field(default=None, description="Same as start_date")
+    created_at_before: Annotated[IsoDate | None, B] = Field(default=None, description="Same as end_date")
     search: Annotated[str | None, B] = Field(default=None, max_length=200,
                                              description="Order number, customer email or name")
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
-    page: str | None = Field(default=None, description="Page number, from 1")
-    page_size: str | None = Field(default=None, description="Items per page (default 12, max 100)")
+    page: PageParam = None
+    page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
     def filters(self, user: Any) -> queries.OrderFilters:
         staff = bool(user.is_staff)
@@ -115,7 +116,7 @@ class OrderIn(ShippingIn):
     customer_id: Pk = Field(default=None, description="Admin only")
     status: Annotated[Status | None, U] = Field(default=None, description="Admin only")
     payment_status: Annotated[PaymentStatus | None, U] = Field(default=None, description="Admin only")
-    order_date: Annotated[dt.date | None, B] = Field(default=None, description="Admin only")
+    order_date: Annotated[IsoDate | None, B] = Field(default=None, description="Admin only")
     order_time: Annotated[dt.time | None, B] = Field(default=None, description="Admin only")
     payment_type: Annotated[PaymentType | None, U] = None
     order_type: Annotated[OrderType | None, U] = None
@@ -178,8 +179,8 @@ class BulkIn(In):
 
 
 class DateQuery(In):
-    start_date: Annotated[dt.date | None, B] = None
-    end_date: Annotated[dt.date | None, B] = None
+    start_date: Annotated[IsoDate | None, B] = None
+    end_date: Annotated[IsoDate | None, B] = None
     status: Annotated[Status | None, U] = None
 
 
@@ -189,14 +190,15 @@ class CustomersQuery(In):
 
 class ExportQuery(In):
     status: Annotated[Status | None, U] = None
-    start_date: Annotated[dt.date | None, B] = None
-    end_date: Annotated[dt.date | None, B] = None
-    created_at_after: Annotated[dt.date | None, B] = None
-    created_at_before: Annotated[dt.date | None, B] = None
+    start_date: Annotated[IsoDate | None, B] = None
+    end_date: Annotated[IsoDate | None, B] = None
+    created_at_after: Annotated[IsoDate | None, B] = None
+    created_at_before: Annotated[IsoDate | None, B] = None
     search: Annotated[str | None, B] = Field(default=None, max_length=200)
     user_id: Annotated[int | None, B] = Field(default=None, ge=1)
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1)
-    async_: str | None = Field(default=None, alias="async", description="1: build the file in the background")
+    async_: Annotated[str | None, Doc({"anyOf": [FLAG_DOC["anyOf"][1], BLANK]})] = Field(
+        default=None, alias="async", description="1: build the file in the background")
 
 
 # --- response schemas (documentation) ---------------------------------------------
@@ -422,7 +424,7 @@ class OrderListHandler(BaseHandler):
             raise NotFound("Invalid page.")
         self.reply(self.page_envelope(page, size, count, results))
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201)
+    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Place an order from items (or the cart); admins: the Create Order modal (full order back)."""
         await _create(self)
@@ -431,7 +433,7 @@ class OrderListHandler(BaseHandler):
 class OrderCreateHandler(BaseHandler):
     role = USER
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201)
+    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Alias of POST /api/orders/."""
         await _create(self)
@@ -535,16 +537,17 @@ class StatusCountsHandler(BaseHandler):
 class ExportHandler(BaseHandler):
     role = ADMIN
 
-    @api(query=ExportQuery, response=ExportStartedOut, content_type="text/csv")
+    @api(query=ExportQuery, content_type="text/csv", responses={202: ExportStartedOut})
     async def get(self):
         """Orders as CSV with the list's filters (streamed; ?async=1 builds a file)."""
+        self.query(ExportQuery)
         await export_csv(self, "orders")
 
 
 class BulkActionHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=BulkIn, response=BulkOut)
+    @api(body=BulkIn, response=BulkOut, rejects={400: "order ids or an action missing or not valid"})
     async def post(self):
         """Update the status of, or delete, many orders."""
         data = self.parse(BulkIn)

@@ -16,6 +16,7 @@ class ProductListHandler(BaseHandler):
 
 
 class ProductHandler(BaseHandler):
+    not_found_message = "Product not found"
     roles = {"PUT": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN}
     get = store.get_product
     put = admin.replace_product
@@ -39,14 +40,17 @@ class RecordViewHandler(BaseHandler):
 
 
 class RecommendationsHandler(BaseHandler):
+    not_found_message = "Product not found"
     get = store.recommendations
 
 
 class RecommendationsByTypeHandler(BaseHandler):
+    not_found_message = "Product not found"
     get = store.recommendations_by_type
 
 
 class ProductReviewsHandler(BaseHandler):
+    not_found_message = "Product not found"
     roles = {"POST": USER}
     get = store.list_reviews
     post = store.create_review

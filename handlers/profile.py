@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Email, In, OptionalText, Out
+from handlers.fields import CountryCode, Email, In, OptionalText, Out
 from models import profiles
 from models.errors import ValidationFailed
 
@@ -12,7 +12,7 @@ from models.errors import ValidationFailed
 class ProfileIn(In):
     full_name: OptionalText | None = Field(default=None, max_length=255)
     phone_number: OptionalText | None = Field(default=None, max_length=20)
-    country_code: OptionalText | None = Field(default=None, max_length=5)
+    country_code: CountryCode = None
 
 
 class DetailsIn(ProfileIn):
@@ -47,7 +47,8 @@ class ProfileHandler(BaseHandler):
 class ProfileDetailHandler(BaseHandler):
     role = USER
 
-    @api(body=ProfileIn, response=ProfileOut)
+    @api(body=ProfileIn, response=ProfileOut,
+         rejects={400: "a phone number that is not valid for its country, or a calling code no country uses"})
     async def put(self, id: str):
         """Update name and phone of the profile ``id`` (must be one's own)."""
         profile = await profiles.load_profile_for(self.current_user, int(id))
@@ -67,7 +68,9 @@ class ProfileDetailHandler(BaseHandler):
 class UpdateDetailsHandler(BaseHandler):
     role = USER
 
-    @api(body=DetailsIn, response=ProfileOut)
+    @api(body=DetailsIn, response=ProfileOut,
+         rejects={400: "a phone number that is not valid for its country, a calling code no country uses, "
+                       "or an email address another account uses"})
     async def patch(self):
         """Update name, email and phone in one call (a new email needs ``current_password``)."""
         data = self.parse(DetailsIn)
@@ -81,7 +84,8 @@ class UpdateDetailsHandler(BaseHandler):
 class UploadPhotoHandler(BaseHandler):
     role = USER
 
-    @api(response=ProfileOut, content_type="multipart/form-data")
+    @api(response=ProfileOut, files={"photo": "JPG or PNG, 2 MB at most (``image`` is accepted too)"},
+         rejects={400: "a file that is not a JPG or PNG image, or larger than 2 MB"})
     async def post(self):
         """Upload a profile photo (form field ``photo``; JPG/PNG, 2 MB at most)."""
         files = self.request.files.get("photo") or self.request.files.get("image")

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from handlers.base import ADMIN, BaseHandler, Route, api
-from handlers.fields import Flag, In, Money, Out, Text, _decimal, partial
+from handlers.fields import Doc, Flag, In, Money, Out, Text, _decimal, partial
 from models.cart import promo as promos
 
 
@@ -35,8 +35,18 @@ def _limit(value: object) -> int | None:
     return number
 
 
-Percentage = Annotated[Decimal, _decimal(null=False, minimum=Decimal("0.01"), max_digits=5)]
-When = Annotated[dt.datetime | None, AfterValidator(_utc_naive)]
+Percentage = Annotated[Decimal, _decimal(null=False, minimum=Decimal("0.01"), max_digits=5), Doc({"anyOf": [
+    {"type": "number", "minimum": 0.01, "maximum": 100},
+    {"type": "string", "pattern": r"^(100(\.0{0,2})?|[1-9]\d?(\.\d{0,2})?|0?\.(0[1-9]|[1-9]\d?))$"}]})]
+def _iso_text(value: object) -> object:
+    # ISO 8601 text only, as documented (pydantic alone would take a Unix timestamp too).
+    if value is not None and not isinstance(value, str):
+        raise ValueError("Datetime has wrong format. Use ISO 8601: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].")
+    return value
+
+
+When = Annotated[dt.datetime | None, BeforeValidator(_iso_text), AfterValidator(_utc_naive)]
+WINDOW = {400: "valid_to before valid_from, or a code already in use"}
 Limit = Annotated[int | None, BeforeValidator(_limit)]
 
 
@@ -76,7 +86,7 @@ class PromoCodeListHandler(BaseHandler):
         """Every promo code, newest first."""
         self.reply([promos.promo_payload(p) for p in await promos.list_promo_codes()])
 
-    @api(body=PromoCodeIn, response=PromoCodeOut, status=201)
+    @api(body=PromoCodeIn, response=PromoCodeOut, status=201, rejects=WINDOW)
     async def post(self):
         """Create a promo code."""
         data = self.parse(PromoCodeIn)
@@ -91,13 +101,13 @@ class PromoCodeHandler(BaseHandler):
         """One promo code."""
         self.reply(promos.promo_payload(await promos.get_promo_code(int(id))))
 
-    @api(body=PromoCodeIn, response=PromoCodeOut)
+    @api(body=PromoCodeIn, response=PromoCodeOut, rejects=WINDOW)
     async def put(self, id: str):
         """Replace a promo code's fields."""
         data = self.parse(PromoCodeIn)
         self.reply(promos.promo_payload(await promos.update_promo_code(int(id), data.model_dump())))
 
-    @api(body=PromoCodePatch, response=PromoCodeOut)
+    @api(body=PromoCodePatch, response=PromoCodeOut, rejects=WINDOW)
     async def patch(self, id: str):
         """Change some fields of a promo code."""
         data = self.parse(PromoCodePatch)

@@ -45,7 +45,7 @@ def _json(body: bytes) -> dict:
 
 
 class StripeWebhookHandler(BaseHandler):
-    @api(response=WebhookOut)
+    @api(response=WebhookOut, rejects={400: "a payload or signature the provider did not make"})
     async def post(self):
         """Stripe events (Stripe-Signature verified with its 5-minute tolerance)."""
         try:
@@ -61,7 +61,7 @@ class StripeWebhookHandler(BaseHandler):
 
 
 class PayPalWebhookHandler(BaseHandler):
-    @api(response=WebhookOut)
+    @api(response=WebhookOut, rejects={400: "a payload or signature the provider did not make"})
     async def post(self):
         """PayPal events (signature verified by PayPal's verify-webhook-signature API)."""
         event = _json(self.request.body)
@@ -79,7 +79,7 @@ class PayPalWebhookHandler(BaseHandler):
 
 
 class CloverWebhookHandler(BaseHandler):
-    @api(response=WebhookOut)
+    @api(response=WebhookOut, rejects={400: "a payload or signature the provider did not make"})
     async def post(self):
         """Clover hosted checkout events (Clover-Signature HMAC verified)."""
         if not clover.verify_signature(self.request.headers.get("Clover-Signature"), self.request.body):

@@ -5,7 +5,7 @@ from pydantic import AliasChoices, Field
 
 from handlers.base import USER, BaseHandler, Route, api
 from handlers.cart import CartItemOut
-from handlers.fields import Flag, In, Out, PkList, PositiveQuantity, RequiredPk
+from handlers.fields import Flag, IdList, In, Out, PositiveQuantity, RequiredPk
 from models.errors import ValidationFailed
 from models.wishlist import actions as wishlist
 
@@ -20,7 +20,7 @@ class MoveToCartIn(In):
 
 
 class BulkDeleteIn(In):
-    wishlist_item_ids: PkList = Field(max_length=500)
+    wishlist_item_ids: IdList = Field(min_length=1, max_length=500)
 
 
 class NotificationsQuery(In):

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import jinja2
+import jinja2.meta
 
 import settings
 
@@ -102,3 +103,72 @@ def _job_key(to: str, subject: str) -> str | None:
 def send(to: str | list[str], name: str, /, **ctx: object) -> str:
     subject, html, text = render(name, **ctx)
     return deliver(build_message(to, subject, html, text))
+
+
+# --- previews (the /preview_email/ page): every template, with sample data -------------
+
+class _Placeholder(jinja2.Undefined):
+    """What a preview shows for a variable it has no sample for: ``[name]``;
+    attributes and items of it are placeholders too, loops run once."""
+
+    def __str__(self) -> str:
+        return f"[{self._undefined_name}]"
+
+    def __getattr__(self, name: str) -> "_Placeholder":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Placeholder(name=name)
+
+    def __getitem__(self, key: object) -> "_Placeholder":
+        return _Placeholder(name=str(key))
+
+    def __iter__(self):
+        yield _Placeholder(name=f"{self._undefined_name} item")
+
+    def __len__(self) -> int:
+        return 1
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_preview_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(settings.ROOT / "emails")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=_Placeholder,
+)
+
+# Sample values by variable name; a template may declare its own in emails/<name>.sample.json.
+SAMPLES = {
+    "email": "ada@example.com", "name": "Ada Lovelace", "full_name": "Ada Lovelace",
+    "link": f"{settings.FRONTEND_URL}/example-link", "url": f"{settings.FRONTEND_URL}/example-link",
+}
+
+
+def template_names() -> list[str]:
+    """Every email: a template with both an ``.html`` and a ``.txt`` part."""
+    folder = settings.ROOT / "emails"
+    return sorted(p.stem for p in folder.glob("*.html") if (folder / f"{p.stem}.txt").exists())
+
+
+def sample_context(name: str) -> dict:
+    import json
+
+    ctx: dict = {"frontend_url": settings.FRONTEND_URL, "year": dt.date.today().year}
+    source = _preview_env.loader.get_source(_preview_env, f"{name}.html")[0]
+    for var in jinja2.meta.find_undeclared_variables(_preview_env.parse(source)):
+        if var in SAMPLES:
+            ctx[var] = SAMPLES[var]
+    declared = settings.ROOT / "emails" / f"{name}.sample.json"
+    if declared.exists():
+        ctx.update(json.loads(declared.read_text()))
+    return ctx
+
+
+def render_preview(name: str, **overrides: object) -> tuple[str, str]:
+    """(subject, html) of template ``name`` with sample data (``overrides`` win)."""
+    if name not in template_names():
+        raise KeyError(name)
+    ctx = {**sample_context(name), **{k: v for k, v in overrides.items() if v}}
+    subject = str(ctx.pop("subject", None) or SUBJECTS.get(name) or name.replace("_", " ").capitalize())
+    return subject, _preview_env.get_template(f"{name}.html").render(subject=subject, **ctx)

@@ -54,6 +54,6 @@ def password_errors(password: str) -> list[str]:
     errors = []
     if len(password) < MIN_LENGTH:
         errors.append(f"This password is too short. It must contain at least {MIN_LENGTH} characters.")
-    if password.isdigit():
+    if password.isascii() and password.isdigit():  # "entirely numeric" as the document says: 0-9
         errors.append("This password is entirely numeric.")
     return errors

@@ -96,11 +96,13 @@ async def update_profile(user: User, profile: Profile, changes: dict[str, Any]) 
                 raise ValidationFailed.field("email", "User with this email address already exists.") from None
             if "email" in user_changes:
                 await _email_changed(user, old_email, user_changes["email"])
-        await Profile.update(**profile_changes).where(Profile.id == profile.id).aio_execute()
+        # Rows are locked in one order (user, customer, profile) so that two
+        # concurrent updates of one account cannot deadlock.
         if "phone_number" in profile_changes:
             await Customer.update(phone=profile_changes["phone_number"],
                                   country_code=profile_changes["country_code"]).where(
                 Customer.user == user.id).aio_execute()
+        await Profile.update(**profile_changes).where(Profile.id == profile.id).aio_execute()
     for key, value in user_changes.items():
         setattr(user, key, value)
     return await Profile.aio_get(Profile.id == profile.id)

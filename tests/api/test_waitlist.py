@@ -65,18 +65,39 @@ async def test_waitlist_signup_sends_confirmation_email(api, mailbox):
 
 
 @pytest.mark.gen_test
-async def test_preview_email_returns_the_waitlist_email_as_html(api):
+async def test_preview_email_lists_every_template_and_renders_each_with_sample_data(api):
+    from models.mail import template_names
+
+    names = template_names()
+    assert {"waitlist", "verification", "password_reset"} <= set(names)
     for path in ("/api/preview_email/", "/preview_email/"):
         resp = await api.get(path)
         assert resp.status == 200, resp
         assert resp.headers["Content-Type"].startswith("text/html")
-        assert "waitlist" in resp.text
-        assert "<html" in resp.text.lower()
+        for name in names:
+            assert f'href="?template={name}"' in resp.text
+    for name in names:
+        resp = await api.get("/preview_email/", params={"template": name})
+        assert resp.status == 200, (name, resp)
+        assert resp.headers["Content-Type"].startswith("text/html")
+        assert "<html" in resp.text.lower(), name
+        if name in ("waitlist", "verification", "password_reset"):  # every variable has a sample value
+            assert "[" not in resp.text.split("<body", 1)[-1].split("©")[0], name
+    waitlist = await api.get("/preview_email/", params={"template": "waitlist"})
+    assert "waitlist" in waitlist.text
+    verification = await api.get("/preview_email/", params={"template": "verification"})
+    assert "ada@example.com" in verification.text and "example-link" in verification.text
+
+
+@pytest.mark.gen_test
+async def test_preview_email_of_an_unknown_template_is_404(api):
+    resp = await api.get("/preview_email/", params={"template": "nope"})
+    assert resp.status == 404
 
 
 @pytest.mark.gen_test
 async def test_preview_email_escapes_the_email_parameter(api):
-    resp = await api.get("/api/preview_email/", params={"email": "<script>alert(1)</script>"})
+    resp = await api.get("/api/preview_email/", params={"template": "waitlist", "email": "<script>alert(1)</script>"})
     assert resp.status == 200
     assert "<script>alert(1)</script>" not in resp.text
     assert "&lt;script&gt;" in resp.text
