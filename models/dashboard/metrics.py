@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -314,7 +315,57 @@ async def _overview_figures(start: dt.date, end: dt.date) -> tuple[dict, dict, d
     return figures[0], figures[1], customers, carts
 
 
+# --- answers cached per process under the versions of what they read ---------------------
+#
+# The overview and the recent orders are read far more often than the data
+# behind them changes. Each is kept per process under the versions of
+# everything it reads, read first in ONE statement: order_version (orders,
+# their items and payments; migration 0008), catalog_version (product images;
+# migration 0003) and dashboard_version (customers and abandoned carts;
+# migration 0011), each bumped by deferred triggers when a change commits.
+# An answer is stored under the versions read before it was built, so a
+# commit in between changes them and it is never served stale; a missing
+# version row (an emptied table) means nothing is cached.
+
+_VERSIONS = """
+  SELECT (SELECT version FROM order_version), (SELECT version FROM catalog_version),
+         (SELECT version FROM dashboard_version)"""
+ANSWER_CACHE_SIZE = 64
+_answers: "OrderedDict[tuple, tuple[tuple, Any]]" = OrderedDict()
+
+
+async def versions() -> tuple | None:
+    """(order, catalog, dashboard) versions, or None when one is missing."""
+    row = (await fetch_prepared(_VERSIONS, {}))[0]
+    return None if None in row else tuple(row)
+
+
+async def _cached(key: tuple, build) -> Any:
+    """The answer ``build()`` gives under the current versions: one statement
+    (the versions) when cached, that plus ``build``'s statements otherwise."""
+    version = await versions()
+    if version is not None:
+        hit = _answers.get(key)
+        if hit is not None and hit[0] == version:
+            _answers.move_to_end(key)
+            return hit[1]
+    answer = await build()
+    if version is not None:
+        _answers[key] = (version, answer)
+        _answers.move_to_end(key)
+        while len(_answers) > ANSWER_CACHE_SIZE:
+            _answers.popitem(last=False)
+    return answer
+
+
 async def overview_metrics(period: str) -> dict[str, Any]:
+    """The overview cards; cached per process (``_cached``) for the period and
+    today's date (periods end today); ``last_updated`` is set on every request."""
+    answer = await _cached(("overview", period, today()), lambda: _overview(period))
+    return {**answer, "last_updated": iso(utcnow())}
+
+
+async def _overview(period: str) -> dict[str, Any]:
     start, end = window(period)
     cur, prev, c, carts = await _overview_figures(start, end)
     rate = round(_rate(carts["abandoned"], cur["orders"]) * 100, 1)
@@ -369,7 +420,12 @@ async def chart_data(metric: str, period: str) -> dict[str, Any]:
 
 async def recent_orders(limit: int) -> dict[str, Any]:
     """The newest orders (index ``orders_created``) with their first item and
-    image, and the number of orders (trigger-kept counts). One statement."""
+    image, and the number of orders (trigger-kept counts). Cached per process
+    (``_cached``): the versions, then one statement unless cached."""
+    return await _cached(("recent_orders", limit), lambda: _recent_orders(limit))
+
+
+async def _recent_orders(limit: int) -> dict[str, Any]:
     rows = await fetch_prepared("""
         SELECT o.id, o.order_number, o.customer_name, o.customer_email, o.total, o.status,
                to_char(o.created_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),

@@ -229,3 +229,75 @@ async def test_openapi_documents_the_metric_definitions(api):
     doc = (await api.get("/api/schema/")).json()
     op = doc["paths"]["/api/dashboard/overview_metrics/"]["get"]
     assert "order_is_sale" in op.get("description", "") + op.get("summary", "")
+
+
+@pytest.mark.gen_test
+async def test_cached_answers_follow_every_write(api, admin, make_user, count_queries):
+    """The overview and the recent orders are cached per process under the
+    order, catalog and dashboard versions: a repeat costs one statement, and
+    every write that changes an answer shows on the next request."""
+    from models.dashboard.metrics import has_cart_tables
+    from models.db import fetch_one
+    from tests.store_catalog_helpers import product
+
+    await has_cart_tables()  # remembered per process: not a statement of the requests below
+    pid = await product("Lamp", images=1)  # a catalog version row
+    c = await customer(make_user, "ann@example.com")
+    user = await make_user(email="bob@example.com")
+    first = await make_order(c, total="10.00")
+    await fetch_one("UPDATE order_item SET product_id = %s WHERE order_id = %s RETURNING id", [pid, first.id])
+
+    async def overview():
+        return (await api.get(D + "overview_metrics/", params={"period": "year"}, user=admin)).json()
+
+    async def recent():
+        return (await api.get(D + "recent_orders/", user=admin)).json()
+
+    async def settled(read):
+        """The answer, read twice: the first builds it (a write came before), the
+        repeat comes from the cache (one statement fewer: only the versions)."""
+        with count_queries() as built:
+            body = await read()
+        with count_queries() as q:
+            again = await read()
+        assert len(q) == len(built) - 1, (built, q)
+        body.pop("last_updated", None), again.pop("last_updated", None)
+        assert again == body
+        return body
+
+    o = await settled(overview)
+    r = await settled(recent)
+    assert o["orders"]["all_orders"]["count"] == 1 and o["revenue"]["total"] == 10.0
+    assert r["total_count"] == 1 and r["recent_orders"][0]["product_image"].endswith(f"/p/{pid}-0.jpg")
+
+    second = await make_order(c, total="5.00")  # an order
+    o, r = await settled(overview), await settled(recent)
+    assert o["orders"]["all_orders"]["count"] == 2 and o["revenue"]["total"] == 15.0
+    assert r["total_count"] == 2 and r["recent_orders"][0]["id"] == second.id
+
+    await Order.update(status="CANCELLED").where(Order.id == second.id).aio_execute()  # its status
+    o, r = await settled(overview), await settled(recent)
+    assert o["orders"]["cancelled"]["count"] == 1 and o["revenue"]["total"] == 10.0
+    assert r["recent_orders"][0]["status"] == "CANCELLED"
+
+    await fetch_one("UPDATE order_item SET quantity = 3 WHERE order_id = %s RETURNING id", [first.id])  # an item
+    assert (await settled(recent))["recent_orders"][1]["items"][0]["quantity"] == 3
+
+    await fetch_one("UPDATE product SET main_image = 'http://testserver/media/new.jpg' WHERE id = %s "
+                    "RETURNING id", [pid])  # the product's image
+    assert (await settled(recent))["recent_orders"][1]["product_image"] == "http://testserver/media/new.jpg"
+
+    before = o["customers"]["total_customers"]
+    await make_user(email="cy@example.com")  # a customer
+    o = await settled(overview)
+    assert o["customers"]["total_customers"] == before + 1
+    active = o["active_customers"]["count"]
+    await Customer.update(status="blocked").where(Customer.id == c.id).aio_execute()  # a customer's status
+    o = await settled(overview)
+    assert o["active_customers"]["count"] == active - 1
+
+    await abandon(user, 1)  # an abandoned cart
+    o = await settled(overview)
+    assert o["abandoned_cart"]["abandoned_count"] == 1
+    await fetch_one("DELETE FROM abandoned_cart RETURNING id")
+    assert (await settled(overview))["abandoned_cart"]["abandoned_count"] == 0
