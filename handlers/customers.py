@@ -27,6 +27,8 @@ CUSTOMER_REJECTS = {400: "an email address another customer uses, or a phone num
 class FilterQuery(CustomerFilters):
     """The domain's filters, with the dates and balance as the handler checks and documents them."""
 
+    status: Annotated[str | None, Doc({"anyOf": [{"type": "string", "enum": ["active", "blocked"]}, BLANK]})] = Field(
+        default=None, description="active or blocked (any case); blank: all")
     created_at_after: IsoDate | None = None
     created_at_before: IsoDate | None = None
     balance: Annotated[str | None, Doc({"anyOf": [{"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},

@@ -188,8 +188,8 @@ class ExportQuery(In):
     created_at_after: Annotated[IsoDate | None, B] = None
     created_at_before: Annotated[IsoDate | None, B] = None
     search: Annotated[str | None, B] = Field(default=None, max_length=200)
-    user_id: Annotated[int | None, B] = Field(default=None, ge=1)
-    customer_id: Annotated[int | None, B] = Field(default=None, ge=1)
+    user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1)
+    customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1)
     async_: Annotated[str | None, Doc({"anyOf": [FLAG_DOC["anyOf"][1], BLANK]})] = Field(
         default=None, alias="async", description="1: build the file in the background")
 
