@@ -36,7 +36,7 @@ def clean_order_filters(params: dict[str, Any]) -> dict[str, Any]:
     for name in ("user_id", "customer_id"):
         value = str(params.get(name) or "").strip()
         if value:
-            if not value.isdigit() or not 0 < int(value) < 2**31:
+            if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**31:
                 errors[name] = ["A valid integer is required."]
             else:
                 out[name] = int(value)

@@ -53,7 +53,7 @@ def verify_signature(header: str | None, body: bytes, now: float | None = None) 
         return False
     parts = dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p)
     stamp, signature = parts.get("t", ""), parts.get("v1", "")
-    if not stamp.isdigit() or not signature:
+    if not (stamp.isascii() and stamp.isdigit()) or not signature:
         return False
     if abs((now or time.time()) - int(stamp)) > TOLERANCE_SECONDS:
         return False

@@ -80,7 +80,7 @@ async def _count_products(filters: dict[str, str], query: pw.ModelSelect) -> int
     category = filters.get("category")
     if category:
         where.append("category_id IN (SELECT id FROM category WHERE slug = %s OR id = %s)")
-        params += [category, int(category) if category.isdigit() and int(category) < 2**31 else 0]
+        params += [category, int(category) if category.isascii() and category.isdigit() and int(category) < 2**31 else 0]
     row = await fetch_one(f"SELECT coalesce(sum(n), 0) FROM product_count WHERE {' AND '.join(where)}", params)
     return int(row[0])
 
@@ -112,7 +112,7 @@ def filtered_products(filters: dict[str, str], *fields: Any) -> pw.ModelSelect:
     category = filters.get("category")
     if category:
         query = query.where((Category.slug == category) | (
-            Category.id == int(category) if category.isdigit() else pw.SQL("false")))
+            Category.id == int(category) if category.isascii() and category.isdigit() else pw.SQL("false")))
     return query
 
 
