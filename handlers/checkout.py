@@ -7,18 +7,14 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Flag, In, OptionalText, Out, Pk
+from handlers.fields import Flag, In, OptionalText, Out, Pk, lower_choice
 from handlers.orders import ShippingIn, idempotent
 from models.orders import checkout
 
 
-def _lower(value: object) -> object:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
 class InitiateIn(ShippingIn):
     shipping_method_id: Pk = None
-    payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(_lower)] = "stripe"
+    payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(lower_choice)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
 
 

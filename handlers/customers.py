@@ -2,23 +2,18 @@
 history, edit, delete, bulk actions and CSV export."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
 from handlers.base import ADMIN, BaseHandler, Route, api
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text
+from handlers.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
 
 
-def _lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-CustomerStatus = Annotated[Literal["active", "blocked"], BeforeValidator(_lower)]
+CustomerStatus = Annotated[Literal["active", "blocked"], BeforeValidator(lower_choice)]
 
 
 CUSTOMER_REJECTS = {400: "an email address another customer uses, or a phone number that is not valid"}
@@ -86,7 +81,7 @@ class CustomerPutIn(CustomerUpdateIn):
 class BulkActionIn(In):
     action: Literal["update_status", "delete"]
     customer_ids: PkList = []
-    status: Annotated[str | None, BeforeValidator(_lower)] = Field(
+    status: Annotated[str | None, BeforeValidator(lower_choice)] = Field(
         default=None, description="Required for update_status: active or blocked.")
     select_all: Flag = False
     exclude_ids: PkList = []

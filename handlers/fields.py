@@ -195,6 +195,15 @@ def _flag(value: Any) -> bool:
     raise ValueError("Must be a valid boolean.")
 
 
+def lower_choice(value: Any) -> Any:
+    """Choices accepted in any case and with surrounding spaces ("Stripe ")."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def upper_choice(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
 def _required_pk(value: Any) -> int:
     if value is None or value == "":
         raise ValueError("This field is required.")

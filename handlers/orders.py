@@ -7,7 +7,6 @@ Business rules live in models/orders/; payloads are built by PostgreSQL
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Annotated, Any, Awaitable, Callable, Literal
 
@@ -16,7 +15,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
-                             PageSizeParam, Pk, PkList, PositiveQuantity)
+                             PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
 from models.db import transaction
 from models.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, idempotency, queries
@@ -75,19 +74,11 @@ class OrderListQuery(In):
 
 
 class ItemIn(In):
-    product_id: Annotated[int, BeforeValidator(lambda v: _required_pk(v))]
+    product_id: RequiredPk
     variation_id: Pk = None
     quantity: PositiveQuantity
     price: OptionalMoney = Field(default=None, description="Unit price (admin orders only)")
     variants: dict[str, Any] = Field(default_factory=dict)
-
-
-def _required_pk(value: Any) -> int:
-    if value is None or value == "":
-        raise ValueError("This field may not be null.")
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise ValueError(f"Incorrect type. Expected pk value, received {type(value).__name__}.")
-    return int(value)
 
 
 class ShippingIn(In):

@@ -2,20 +2,16 @@
 ``support/submit/``."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
 from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import In, OptionalText, Out, Text
+from handlers.fields import In, OptionalText, Out, Text, upper_choice
 from models.support import actions
 
 
-def _upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
-TicketStatus = Annotated[Literal["OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"], BeforeValidator(_upper)]
+TicketStatus = Annotated[Literal["OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"], BeforeValidator(upper_choice)]
 
 
 class TicketIn(In):

@@ -10,10 +10,8 @@ Uses the cart issue's interface: ``models.cart.price_cart``, ``clear_cart``,
 """
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import orjson
