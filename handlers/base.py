@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 import settings
 from models import auth as auth_actions
 from models import ratelimit
-from models.db import iso
+from models.db import RideAlong, iso
 from models.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 log = logging.getLogger("avantlush.http")
@@ -134,9 +134,26 @@ MAX_OFFSET = 2 ** 31 - 1  # no list holds more rows than a SERIAL id can count
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    """Every API handler's base (see the module docstring).
+
+    Ride-along reads: a method whose one hot read depends only on who is
+    asking names it in ``reads`` (method → ``models.db.RideAlong``, supplied
+    by the domain). ``prepare()`` then runs that read in the same statement
+    as the user lookup (``models.auth.user_with_read``): one round trip
+    instead of two, with exactly the checks of ``user_for_claims``. The rows
+    reach the handler as ``self.read_rows`` only once the token is accepted
+    and the method's role check passed (a refused token is 401, a non-staff
+    one on an admin method 403, as without a read, and the rows are dropped);
+    ``read_rows`` is None when no read ran (no token), and the handler passes
+    it to the domain, which then reads for itself. Only reads that are harmless
+    to run for any validly signed token belong here: never a write.
+    """
+
     # Role needed per method; ``role`` is the default for methods not listed.
     role: str | None = PUBLIC
     roles: dict[str, str | None] = {}
+    # Reads that ride along with the user lookup, per method (see above).
+    reads: dict[str, RideAlong] = {}
     # Credential endpoints name their own strict bucket (models.ratelimit.CREDENTIAL_GROUPS):
     # their POSTs count there per client, whether or not a bearer token is sent.
     rate_scope: str | None = None
@@ -149,6 +166,7 @@ class BaseHandler(tornado.web.RequestHandler):
     error_extra: dict[str, Any] = {}
 
     current_user: Any
+    read_rows: list[tuple] | None = None
 
     def initialize(self, **kwargs: Any) -> None:
         self.route_kwargs = kwargs
@@ -191,14 +209,20 @@ class BaseHandler(tornado.web.RequestHandler):
             await ratelimit.hit("anon", self.client_bucket())  # bad tokens cost the sender too
             raise
         await self._rate_limit(claims)
+        rows = None
         if claims is not None:
-            self._current_user = await auth_actions.user_for_claims(claims)
+            read = self.reads.get(self.request.method)
+            if read is None:
+                self._current_user = await auth_actions.user_for_claims(claims)
+            else:
+                self._current_user, rows = await auth_actions.user_with_read(claims, read)
         needed = self.roles.get(self.request.method, self.role)
         if needed is not None and self._current_user is None:
             raise Unauthorized()
         if needed == ADMIN and not self._current_user.is_staff:
             raise Forbidden()
         self._check_request_input()
+        self.read_rows = rows  # only now: the caller is who the token says and may ask
 
     def _token_claims(self) -> dict | None:
         header = self.request.headers.get("Authorization", "")

@@ -102,20 +102,22 @@ class MessageOut(Out):
 
 class CartHandler(BaseHandler):
     role = USER
+    reads = {"GET": cart.CART_READ}  # read with the user: one statement in all
 
     @api(response=CartOut)
     async def get(self):
         """The user's cart with current prices, totals and the applied promo code."""
-        self.reply(cart.cart_payload(await cart.load_cart(self.current_user.id)))
+        self.reply(cart.cart_payload(await cart.load_cart(self.current_user.id, self.read_rows)))
 
 
 class CartSummaryHandler(BaseHandler):
     role = USER
+    reads = {"GET": cart.CART_READ}
 
     @api(response=SummaryOut)
     async def get(self):
         """How many items and what they cost (after the promo discount)."""
-        self.reply(cart.summary_payload(await cart.load_cart(self.current_user.id)))
+        self.reply(cart.summary_payload(await cart.load_cart(self.current_user.id, self.read_rows)))
 
 
 class AddItemHandler(BaseHandler):

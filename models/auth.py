@@ -6,7 +6,8 @@ refresh tokens rotate within it and its access tokens carry its id (``sid``)
 and the user's ``token_version`` (``ver``). Logout revokes the session;
 a password reset, refresh-token reuse, blocking or deletion bump the version
 and so end every session. The one query that loads the user on each request
-reads both, so checking them costs nothing extra.
+reads both, so checking them costs nothing extra; a handler's hot read may
+ride along in that same statement (``user_with_read``, ``models.db.RideAlong``).
 
 Links sent by email are single-use, expiring, bound to the address they were
 sent to, and stored hashed; the email task derives the link from a nonce in
@@ -30,7 +31,7 @@ import peewee as pw
 
 import settings
 from models.accounts import AuthSession, Customer, OneTimeToken, Profile, RefreshToken, User
-from models.db import fetch_prepared, transaction, utcnow
+from models.db import RideAlong, fetch_prepared, transaction, utcnow
 from models.errors import AppError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from models.jobs import enqueue
 from models.passwords import check_password, hash_password, password_errors
@@ -108,15 +109,18 @@ def _claim_version(claims: dict) -> int:
 
 
 _USER_FIELDS = [f.name for f in User._meta.sorted_fields]
+_USER_COLUMNS = len(_USER_FIELDS) + 3  # the user's fields, customer status, session id and revoked_at
 # The user, their customer status and the token's session (none without a sid).
-_USER_SQL = ("SELECT " + ", ".join(f'u."{f.column_name}"' for f in User._meta.sorted_fields)
-             + ", c.status, s.id, s.revoked_at FROM users u LEFT JOIN customer c ON c.user_id = u.id "
-             "LEFT JOIN auth_session s ON s.id = %(sid)s AND s.user_id = u.id WHERE u.id = %(id)s")
+_USER_SELECT = ("SELECT " + ", ".join(f'u."{f.column_name}"' for f in User._meta.sorted_fields)
+                + ", c.status, s.id, s.revoked_at")
+_USER_FROM = ("FROM users u LEFT JOIN customer c ON c.user_id = u.id "
+              "LEFT JOIN auth_session s ON s.id = %(sid)s AND s.user_id = u.id")
+_USER_SQL = f"{_USER_SELECT} {_USER_FROM} WHERE u.id = %(user_id)s"
+_with_read_sql: dict[str, str] = {}
 
 
-async def user_for_claims(claims: dict) -> User:
-    """The active, unblocked user an access token names, if the token's
-    version is current and its session still open (one query)."""
+def _token_ids(claims: dict) -> tuple[int, str | None]:
+    """(user id, session id) an access token names; Unauthorized when the id is no user id."""
     try:
         user_id = int(claims["sub"])
     except (TypeError, ValueError):
@@ -124,12 +128,16 @@ async def user_for_claims(claims: dict) -> User:
     if not 0 < user_id <= 2**31 - 1:
         raise Unauthorized(INVALID_TOKEN)
     sid = claims.get("sid")
-    # Every authenticated request runs this: one prepared statement, no ORM query to build.
-    rows = await fetch_prepared(_USER_SQL, {"id": user_id, "sid": str(sid) if sid is not None else None})
-    row, user = (rows[0] if rows else None), None
+    return user_id, (str(sid) if sid is not None else None)
+
+
+def _checked_user(row: tuple | None, claims: dict, sid: str | None) -> User:
+    """The user of a ``_USER_SQL`` row, if active, not blocked, of the token's
+    version and (with a sid) of an open session; Unauthorized otherwise."""
+    user = None
     if row is not None:
-        user = User(**dict(zip(_USER_FIELDS, row[:-3])))
-        user.customer_status, user.session_id, user.session_revoked_at = row[-3:]
+        user = User(**dict(zip(_USER_FIELDS, row[:_USER_COLUMNS - 3])))
+        user.customer_status, user.session_id, user.session_revoked_at = row[_USER_COLUMNS - 3:_USER_COLUMNS]
     if user is None or not user.is_active or getattr(user, "customer_status", None) == "blocked":
         raise Unauthorized(INVALID_TOKEN)
     if _claim_version(claims) != user.token_version:
@@ -138,6 +146,31 @@ async def user_for_claims(claims: dict) -> User:
                             or getattr(user, "session_revoked_at", None) is not None):
         raise Unauthorized(INVALID_TOKEN)
     return user
+
+
+async def user_for_claims(claims: dict) -> User:
+    """The active, unblocked user an access token names, if the token's
+    version is current and its session still open (one query)."""
+    user_id, sid = _token_ids(claims)
+    # Every authenticated request runs this: one prepared statement, no ORM query to build.
+    rows = await fetch_prepared(_USER_SQL, {"user_id": user_id, "sid": sid})
+    return _checked_user(rows[0] if rows else None, claims, sid)
+
+
+async def user_with_read(claims: dict, read: RideAlong) -> tuple[User, list[tuple]]:
+    """``user_for_claims`` and the rows of ``read`` for the token's user id,
+    in ONE statement (the read joined to the user's row); the same checks,
+    and the rows are never returned when the token is refused."""
+    user_id, sid = _token_ids(claims)
+    sql = _with_read_sql.get(read.sql)
+    if sql is None:
+        # TRUE marks the read's rows: a read without any still gives the user's row, NULLs beside it.
+        sql = _with_read_sql[read.sql] = (
+            f"{_USER_SELECT}, r.* {_USER_FROM} LEFT JOIN (SELECT TRUE, r0.* FROM ({read.sql}) r0) r ON TRUE "
+            "WHERE u.id = %(user_id)s")
+    rows = await fetch_prepared(sql, {"user_id": user_id, "sid": sid})
+    user = _checked_user(rows[0] if rows else None, claims, sid)
+    return user, [r[_USER_COLUMNS + 1:] for r in rows if r[_USER_COLUMNS] is not None]
 
 
 async def end_all_sessions(user_id: int) -> None:

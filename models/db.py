@@ -119,6 +119,28 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
             return await fetch_all(sql, params)
 
 
+class RideAlong:
+    """A hot read that can share the signed-in user's statement: one round
+    trip for "who is asking" and "what they asked for" (``models.auth.
+    user_with_read``; handlers name theirs in ``BaseHandler.reads``).
+
+    ``sql`` is a SELECT whose only parameter is ``%(user_id)s``: the user id
+    the access token names. It runs before that user is confirmed, so it must
+    be harmless to read for any validly signed token (its rows are dropped
+    when the token is refused, and are not handed to a handler whose role
+    check fails). The rows lose their order on the way: sort them in Python.
+    """
+
+    __slots__ = ("sql",)
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    async def fetch(self, user_id: int | None) -> list[tuple]:
+        """The rows on their own (one prepared statement), when no user lookup carried them."""
+        return await fetch_prepared(self.sql, {"user_id": user_id})
+
+
 def connect_params(url: str) -> tuple[str, dict[str, Any]]:
     """Split a ``postgresql://`` URL into peewee's database name and params."""
     parts = urlparse(url)

@@ -21,5 +21,5 @@ from models.cart.actions import (  # noqa: F401
     update_quantity,
 )
 from models.cart.promo import PromoCodeRejected, redeem_promo_code  # noqa: F401
-from models.cart.queries import cart_payload, load_cart, summary_payload  # noqa: F401
+from models.cart.queries import CART_READ, cart_payload, load_cart, summary_payload  # noqa: F401
 from models.cart.tables import AbandonedCart, Cart, CartItem, PromoCode  # noqa: F401

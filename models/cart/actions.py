@@ -6,7 +6,7 @@ by ``item_id`` (the line's id). Adding meets existing lines in one
 ``INSERT ... ON CONFLICT DO UPDATE`` on the unique index
 ``cart_item_line``, whose ``WHERE`` re-checks the stock against the row as
 it is after any concurrent add: concurrent adds add up exactly, and never
-beyond the stock.
+beyond the stock. The product's checks ride in the same statement.
 """
 from __future__ import annotations
 
@@ -51,21 +51,36 @@ _PRODUCT_SQL = f"""SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, 
 FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
 WHERE p.id = %(product_id)s"""
 
-# One statement, so no transaction: the user's cart (created on first use; an
-# existing one is not written), then the line: inserted, or grown while the
-# stock allows it (the WHERE is evaluated on the row as it is once locked,
-# i.e. after any concurrent add). No row back: the line would outgrow the stock.
-_UPSERT_SQL = f"""WITH found AS (SELECT id FROM cart WHERE user_id = %(user_id)s),
+# Adding, in ONE statement (so no transaction): the product as the cart sells
+# it now (``p``; ``ok`` when it is published, the variation is its own and the
+# stock covers the quantity), then only when ok: the user's cart (created on
+# first use; an existing one is not written) and the line, inserted or grown
+# while the stock allows it (the WHERE is evaluated on the row as it is once
+# locked, i.e. after any concurrent add). Always one row back when the product
+# exists: what the reply or the error needs, and the line (NULL when nothing
+# was written: not ok, or the line would outgrow the stock).
+_ADD_SQL = f"""WITH p AS (
+    SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku) AS sku, v.id AS variation_id, v.variation_type,
+        v.variation, GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00) AS unit_price,
+        COALESCE(v.stock_quantity, p.stock_quantity) AS stock, {MAIN_IMAGE_SQL} AS image,
+        p.status = 'published' AND (%(variation_id)s::integer IS NULL OR v.id IS NOT NULL)
+            AND COALESCE(v.stock_quantity, p.stock_quantity) >= %(quantity)s AS ok
+    FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
+    WHERE p.id = %(product_id)s),
+found AS (SELECT id FROM cart WHERE user_id = %(user_id)s),
 created AS (INSERT INTO cart (user_id, created_at, updated_at)
-    SELECT %(user_id)s, {NOW}, {NOW} WHERE NOT EXISTS (SELECT 1 FROM found)
+    SELECT %(user_id)s, {NOW}, {NOW} WHERE NOT EXISTS (SELECT 1 FROM found) AND (SELECT ok FROM p)
     ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING id),
-c AS (SELECT id FROM found UNION ALL SELECT id FROM created)
-INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, created_at, updated_at)
-SELECT c.id, %(product_id)s, %(variation_id)s, %(quantity)s, {NOW}, {NOW} FROM c
-ON CONFLICT (cart_id, product_id, (COALESCE(variation_id, 0))) DO UPDATE
-    SET quantity = cart_item.quantity + EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
-    WHERE cart_item.quantity + EXCLUDED.quantity <= %(stock)s
-RETURNING id, quantity"""
+c AS (SELECT id FROM found UNION ALL SELECT id FROM created),
+line AS (INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, created_at, updated_at)
+    SELECT c.id, p.id, p.variation_id, %(quantity)s, {NOW}, {NOW} FROM c, p WHERE p.ok
+    ON CONFLICT (cart_id, product_id, (COALESCE(variation_id, 0))) DO UPDATE
+        SET quantity = cart_item.quantity + EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
+        WHERE cart_item.quantity + EXCLUDED.quantity <= (SELECT stock FROM p)
+    RETURNING id, quantity)
+SELECT p.id, p.name, p.status, p.sku, p.variation_id, p.variation_type, p.variation, p.unit_price, p.stock,
+    p.image, line.id, line.quantity
+FROM p LEFT JOIN line ON TRUE"""
 
 
 @dataclass
@@ -111,7 +126,7 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
     """Add ``quantity`` of a product (or one of its variations) to the user's
     cart, creating the cart on first use; an existing line grows.
 
-    Two statements (the product; the cart and line in one upsert). Raises
+    One statement (``_ADD_SQL``: the checks, the cart and the line). Raises
     NotFound (unknown or unpublished product), ValidationFailed (bad
     variation, quantity < 1), OutOfStock ("Product is out of stock",
     "Only N left") — and then nothing has changed.
@@ -119,18 +134,25 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
     if quantity < 1 or quantity > MAX_QUANTITY:
         raise ValidationFailed(errors={"quantity": ["Ensure this value is greater than or equal to 1."]
                                        if quantity < 1 else [f"Ensure this value is less than or equal to {MAX_QUANTITY}."]})
-    item = await load_sellable(product_id, variation_id)
+    if not _valid_id(product_id) or (variation_id is not None and not _valid_id(variation_id)):
+        raise NotFound("Product not found")
+    rows = await fetch_prepared(_ADD_SQL, {"user_id": user_id, "product_id": product_id,
+                                           "variation_id": variation_id, "quantity": quantity})
+    row = rows[0] if rows else None
+    if row is None or row[2] != "published":
+        raise NotFound("Product not found")
+    if variation_id is not None and row[4] is None:
+        raise ValidationFailed("Invalid variation for this product",
+                               errors={"variation_id": ["This variation does not belong to the product."]})
+    item = Sellable(row[0], row[1], row[2], row[3], row[4], row[5], row[6], money(row[7]), row[8], row[9])
     if item.stock < quantity:
         raise only_left(item.stock)
-    rows = await fetch_prepared(_UPSERT_SQL, {"user_id": user_id, "product_id": product_id,
-                                              "variation_id": variation_id, "quantity": quantity,
-                                              "stock": item.stock})
-    if not rows:  # the line exists and would outgrow the stock; nothing was written
+    if row[10] is None:  # the line exists and would outgrow the stock; nothing was written
         in_cart = await fetch_one(
             "SELECT ci.quantity FROM cart_item ci JOIN cart c ON c.id = ci.cart_id WHERE c.user_id = %s "
             "AND ci.product_id = %s AND COALESCE(ci.variation_id, 0) = %s", (user_id, product_id, variation_id or 0))
         raise only_left(item.stock, in_cart[0] if in_cart else 0)
-    return item.line(rows[0][0], rows[0][1])
+    return item.line(row[10], row[11])
 
 
 # --- finding, changing and removing lines ---------------------------------------------

@@ -17,8 +17,7 @@ from typing import Any
 import settings
 from models.cart.promo import discount_for, promo_problem
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
-from models.db import fetch_prepared
-from models.db import money
+from models.db import RideAlong, fetch_prepared, money
 
 ZERO = Decimal("0.00")
 
@@ -41,6 +40,8 @@ LEFT JOIN product p ON p.id = ci.product_id
 LEFT JOIN product_variation v ON v.id = ci.variation_id
 WHERE c.user_id = %(user_id)s
 ORDER BY ci.id"""
+# The same read riding along with the signed-in user's lookup (handlers' ``reads``): GET /cart/ in one statement.
+CART_READ = RideAlong(_CART_SQL)
 
 
 def stock_status(status: str, stock: int, quantity: int = 1) -> str:
@@ -109,7 +110,8 @@ class CartState:
 
     def __init__(self, user_id: int, rows: list[tuple]) -> None:
         self.user_id = user_id
-        self.rows = [r for r in rows if r[14] is not None]
+        # In line order whatever the rows' (a ride-along read loses the ORDER BY).
+        self.rows = sorted((r for r in rows if r[14] is not None), key=_item_id)
         first = rows[0] if rows else None
         self.cart_id = first[0] if first else None
         self.created_at = first[1] if first else None
@@ -160,9 +162,16 @@ class CartState:
                              stock_status(r[24], r[25], r[17]), r[25], r[26]) for r in self.rows]
 
 
-async def load_cart(user_id: int) -> CartState:
-    """The user's cart (an empty one without an id when they have none yet). One query."""
-    return CartState(user_id, await fetch_prepared(_CART_SQL, {"user_id": user_id}))
+def _item_id(row: tuple) -> int:
+    return row[14]
+
+
+async def load_cart(user_id: int, rows: list[tuple] | None = None) -> CartState:
+    """The user's cart (an empty one without an id when they have none yet).
+    One query, or none given the rows of ``CART_READ`` (read with the user)."""
+    if rows is None:
+        rows = await CART_READ.fetch(user_id)
+    return CartState(user_id, rows)
 
 
 def cart_payload(cart: CartState) -> dict[str, Any]:

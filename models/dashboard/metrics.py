@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from models.db import fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
 from models.errors import AppError
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
@@ -330,20 +330,28 @@ async def _overview_figures(start: dt.date, end: dt.date) -> tuple[dict, dict, d
 _VERSIONS = """
   SELECT (SELECT version FROM order_version), (SELECT version FROM catalog_version),
          (SELECT version FROM dashboard_version)"""
+# The versions riding along with the staff user's lookup (handlers' ``reads``):
+# a cached answer then costs that one statement. Harmless to read before the
+# user is confirmed (counters), and never used for a non-staff token (403).
+VERSIONS_READ = RideAlong(_VERSIONS)
 ANSWER_CACHE_SIZE = 64
 _answers: "OrderedDict[tuple, tuple[tuple, Any]]" = OrderedDict()
 
 
-async def versions() -> tuple | None:
-    """(order, catalog, dashboard) versions, or None when one is missing."""
-    row = (await fetch_prepared(_VERSIONS, {}))[0]
+async def versions(rows: list[tuple] | None = None) -> tuple | None:
+    """(order, catalog, dashboard) versions, or None when one is missing;
+    from ``VERSIONS_READ``'s rows when given, else read (one statement)."""
+    if rows is None:
+        rows = await VERSIONS_READ.fetch(None)
+    row = rows[0]
     return None if None in row else tuple(row)
 
 
-async def _cached(key: tuple, build) -> Any:
+async def _cached(key: tuple, build, version_rows: list[tuple] | None = None) -> Any:
     """The answer ``build()`` gives under the current versions: one statement
-    (the versions) when cached, that plus ``build``'s statements otherwise."""
-    version = await versions()
+    (the versions) when cached, none given ``version_rows`` (read with the
+    user), plus ``build``'s statements when not cached."""
+    version = await versions(version_rows)
     if version is not None:
         hit = _answers.get(key)
         if hit is not None and hit[0] == version:
@@ -358,10 +366,11 @@ async def _cached(key: tuple, build) -> Any:
     return answer
 
 
-async def overview_metrics(period: str) -> dict[str, Any]:
+async def overview_metrics(period: str, version_rows: list[tuple] | None = None) -> dict[str, Any]:
     """The overview cards; cached per process (``_cached``) for the period and
-    today's date (periods end today); ``last_updated`` is set on every request."""
-    answer = await _cached(("overview", period, today()), lambda: _overview(period))
+    today's date (periods end today); ``last_updated`` is set on every request.
+    ``version_rows``: ``VERSIONS_READ``'s rows, when read with the user."""
+    answer = await _cached(("overview", period, today()), lambda: _overview(period), version_rows)
     return {**answer, "last_updated": iso(utcnow())}
 
 
@@ -418,11 +427,12 @@ async def chart_data(metric: str, period: str) -> dict[str, Any]:
     return {"chart_data": points, "metric_label": CHART_METRICS[metric], "period_label": CHART_PERIODS[period]}
 
 
-async def recent_orders(limit: int) -> dict[str, Any]:
+async def recent_orders(limit: int, version_rows: list[tuple] | None = None) -> dict[str, Any]:
     """The newest orders (index ``orders_created``) with their first item and
     image, and the number of orders (trigger-kept counts). Cached per process
-    (``_cached``): the versions, then one statement unless cached."""
-    return await _cached(("recent_orders", limit), lambda: _recent_orders(limit))
+    (``_cached``): the versions (none given ``version_rows``, ``VERSIONS_READ``'s
+    rows read with the user), then one statement unless cached."""
+    return await _cached(("recent_orders", limit), lambda: _recent_orders(limit), version_rows)
 
 
 async def _recent_orders(limit: int) -> dict[str, Any]:

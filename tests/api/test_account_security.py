@@ -20,6 +20,7 @@ from models.accounts import Customer, OneTimeToken, User
 from tests.api.test_store_auth import (VERIFY_LINK, RESET_LINK, block, google_certs, google_keys,  # noqa: F401
                                        google_token, link_in, login, mailbox, register)
 from tests.conftest import assert_envelope, mail_body, multipart, wait_for_mail
+from tests.orders_factory import make_order
 from tests.store_catalog_helpers import product
 
 PASSWORD = "password123"
@@ -320,6 +321,71 @@ async def test_session_checks_cost_no_extra_query(api, make_user, count_queries)
         resp = await api.post("/api/auth/validate-token/", token=tokens["access_token"])
     assert resp.status == 200
     assert len(queries) == 1, queries  # user, customer status, version and session in one statement
+
+
+# Reads that ride along with the user lookup (BaseHandler.reads): the whole request is one
+# statement, and every check of the lookup still holds on those endpoints.
+RIDE_ALONG = [("/api/cart/", False), ("/api/cart/summary/", False),
+              ("/api/dashboard/recent_orders/", True), ("/api/dashboard/overview_metrics/?period=year", True)]
+
+
+@pytest.mark.gen_test
+async def test_ride_along_endpoints_cost_one_statement(api, make_user, count_queries):
+    from models.dashboard.metrics import has_cart_tables
+
+    await has_cart_tables()  # remembered per process: not a statement of the requests below
+    await product("Lamp", images=1)  # the version rows the dashboard's cache keys on: catalog, orders
+    await make_order(await Customer.aio_get(Customer.user == (await make_user()).id))
+    shopper = (await login(api, (await make_user()).email)).json()["access_token"]
+    staff = (await login(api, (await make_user(is_staff=True)).email)).json()["access_token"]
+    for path, admin_only in RIDE_ALONG:
+        token = staff if admin_only else shopper
+        assert (await api.get(path, token=token)).status == 200  # (the dashboard's answer is now cached)
+        with count_queries() as queries:
+            resp = await api.get(path, token=token)
+        assert resp.status == 200, resp
+        assert len(queries) == 1, (path, queries)  # user, session, customer status and the read
+
+
+@pytest.mark.gen_test
+async def test_ride_along_endpoints_refuse_what_the_user_lookup_refuses(api, make_user):
+    shopper, staff = await make_user(), await make_user(is_staff=True)
+    for path, admin_only in RIDE_ALONG:
+        user = staff if admin_only else shopper
+        if admin_only:  # a valid customer token on an admin read: 403, however the read went
+            customer = (await login(api, shopper.email)).json()["access_token"]
+            assert_envelope(await api.get(path, token=customer), 403)
+        assert_envelope(await api.get(path), 401)
+        assert_envelope(await api.get(path, token="not-a-token"), 401)
+        # An ended session: refused on the very next request.
+        tokens = (await login(api, user.email)).json()
+        assert (await api.get(path, token=tokens["access_token"])).status == 200
+        await api.post("/api/auth/logout/", json={"refresh_token": tokens["refresh_token"]})
+        assert_envelope(await api.get(path, token=tokens["access_token"]), 401)
+        # A blocked customer: refused on the very next request. Blocking also bumps the version (a
+        # trigger); that is undone here, so that the customer status alone must refuse the token.
+        token = await _token(user.id)
+        assert (await api.get(path, token=token)).status == 200
+        await Customer.update(status="blocked").where(Customer.user == user.id).aio_execute()
+        await User.update(token_version=User.token_version - 1).where(User.id == user.id).aio_execute()
+        assert_envelope(await api.get(path, token=token), 401)
+        await Customer.update(status="active").where(Customer.user == user.id).aio_execute()
+        # A token of an older version (a password reset), and a deactivated user.
+        token = await _token(user.id)
+        assert (await api.get(path, token=token)).status == 200
+        await User.update(token_version=User.token_version + 1).where(User.id == user.id).aio_execute()
+        assert_envelope(await api.get(path, token=token), 401)
+        token = await _token(user.id)
+        await User.update(is_active=False).where(User.id == user.id).aio_execute()
+        assert_envelope(await api.get(path, token=token), 401)
+        await User.update(is_active=True).where(User.id == user.id).aio_execute()
+
+
+async def _token(user_id: int) -> str:
+    """An access token of the user's current version (no session)."""
+    from models import auth
+
+    return auth.access_token(await User.aio_get(User.id == user_id))
 
 
 # --- 5. Google pre-registration --------------------------------------------------------------
