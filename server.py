@@ -46,7 +46,7 @@ def setup_logging() -> None:
 
 def make_app(**overrides) -> tornado.web.Application:
     from handlers import all_routes
-    from handlers.base import NotFoundHandler
+    from handlers.base import Application, NotFoundHandler
     from handlers.media import StaticHandler
 
     options = dict(
@@ -58,16 +58,20 @@ def make_app(**overrides) -> tornado.web.Application:
         log_function=_log_request,
     )
     options.update(overrides)
-    return tornado.web.Application(all_routes(), **options)
+    return Application(all_routes(), **options)
+
+
+_access_log = logging.getLogger("avantlush.access")
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not _access_log.isEnabledFor(level):
+        return
     rid = getattr(handler, "request_id", "-")
-    logging.getLogger("avantlush.access").log(
-        level, "%d %s %s %.1fms rid=%s", status, handler.request.method, handler.request.uri,
-        1000.0 * handler.request.request_time(), rid)
+    _access_log.log(level, "%d %s %s %.1fms rid=%s", status, handler.request.method, handler.request.uri,
+                    1000.0 * handler.request.request_time(), rid)
 
 
 async def connect() -> None:

@@ -12,6 +12,7 @@ cache must not take the shop down.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -51,6 +52,7 @@ return 0
 _script = None
 
 
+@functools.lru_cache(maxsize=64)  # a few settings strings, parsed on every request otherwise
 def parse_rate(text: str | None) -> tuple[int, int] | None:
     """``"5/minute"`` → ``(5, 60)``; ``"off"`` or empty → ``None``."""
     if not text or text.strip().lower() in ("off", "none", "0"):

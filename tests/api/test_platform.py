@@ -8,6 +8,7 @@ import types
 
 import pytest
 import tornado.testing
+import tornado.web
 
 import settings
 from handlers.base import BaseHandler, Route, api as api_meta
@@ -291,6 +292,31 @@ async def test_health_is_503_naming_redis_when_it_is_down(api, monkeypatch):
     body = resp.json()
     assert body["database"] == "ok" and body["redis"] != "ok"
     assert "redis" in body["message"]
+
+
+# --- routing -------------------------------------------------------------------------
+
+def test_routing_by_first_segment_finds_what_the_whole_table_finds():
+    """handlers.base.Application tries only the routes a path's first segment
+    can match: the same handler and path arguments as trying them all."""
+    import tornado.httputil
+
+    from server import make_app
+
+    app = make_app()
+    paths = ["/", "/api", "/api/", "/api/v1", "/api/v1/", "/api/v1/v1/cart/", "/api/nope/", "/static/x.css",
+             "/favicon.ico", "/media/a/b.jpg", "/api/cart/x/", "/api/%63art/", "/API/cart/"]
+    for rule in app.wildcard_router.rules:
+        template = getattr(rule, "template", None)
+        if template:
+            path = re.sub(r"\{\w+:int\}", "7", re.sub(r"\{\w+\}", "abc", template))
+            paths += [path, path.rstrip("/"), path.replace("/api/", "/api/v1/", 1), path + "extra/"]
+    assert len(paths) > 200
+    for path in paths:
+        fast = app.find_handler(tornado.httputil.HTTPServerRequest(method="GET", uri=path))
+        full = tornado.web.Application.find_handler(app, tornado.httputil.HTTPServerRequest(method="GET", uri=path))
+        assert (fast.handler_class, fast.path_args, fast.path_kwargs) == \
+            (full.handler_class, full.path_args, full.path_kwargs), path
 
 
 # --- request ids -----------------------------------------------------------------
