@@ -152,7 +152,9 @@ def _claim_version(claims: dict) -> int:
 _USER_FIELDS = [f.name for f in User._meta.sorted_fields]
 _USER_COLUMNS = len(_USER_FIELDS) + 3  # the user's fields, customer status, session id and revoked_at
 # The user, their customer status and the token's session (none without a sid).
-_USER_SELECT = ("SELECT " + ", ".join(f'u."{f.column_name}"' for f in User._meta.sorted_fields)
+# (The uuid as text: a UUID parsed on every request only to be written out as text again.)
+_USER_SELECT = ("SELECT " + ", ".join(f'u."{f.column_name}"' + ("::text" if isinstance(f, pw.UUIDField) else "")
+                                      for f in User._meta.sorted_fields)
                 + ", c.status, s.id, s.revoked_at")
 _USER_FROM = ("FROM users u LEFT JOIN customer c ON c.user_id = u.id "
               "LEFT JOIN auth_session s ON s.id = %(sid)s AND s.user_id = u.id")

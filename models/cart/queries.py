@@ -24,7 +24,7 @@ ZERO = Decimal("0.00")
 UNIT_PRICE_SQL = "GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00)"
 
 # One row per line (one row of NULLs for an empty cart), the cart's fields and
-# totals carried along by window functions; money leaves as text.
+# totals carried along by window functions; money leaves as text. In no order.
 _CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")},
     {iso_sql("GREATEST(c.updated_at, max(ci.updated_at) OVER ())")},
     pc.id, pc.code, pc.discount_percentage, pc.valid_from, pc.valid_to, pc.min_order_amount, pc.usage_limit,
@@ -38,8 +38,7 @@ LEFT JOIN promo_code pc ON pc.id = c.promo_code_id
 LEFT JOIN cart_item ci ON ci.cart_id = c.id
 LEFT JOIN product p ON p.id = ci.product_id
 LEFT JOIN product_variation v ON v.id = ci.variation_id
-WHERE c.user_id = %(user_id)s
-ORDER BY ci.id"""
+WHERE c.user_id = %(user_id)s"""  # (no ORDER BY: CartState puts the lines in order)
 # The same read riding along with the signed-in user's lookup (handlers' ``reads``): GET /cart/ in one statement.
 CART_READ = RideAlong(_CART_SQL)
 
