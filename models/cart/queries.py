@@ -17,7 +17,7 @@ from typing import Any
 import settings
 from models.cart.promo import discount_for, promo_problem
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
-from models.db import RideAlong, fetch_prepared, money
+from models.db import RideAlong, money
 
 ZERO = Decimal("0.00")
 
