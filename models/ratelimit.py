@@ -67,6 +67,7 @@ def _rate(scope: str) -> tuple[int, int] | None:
     return parse_rate(settings.RATE_LIMIT_ANON if scope == "anon" else settings.RATE_LIMIT_USER)
 
 
+@functools.lru_cache(maxsize=4096)  # every request asks; parsing the address each time is waste
 def client_bucket(ip: str) -> str:
     """The bucket of a client address: IPv4 as is, IPv6 per /64 (one subscriber's
     whole network, which a client can hop around in at will)."""
