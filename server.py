@@ -163,10 +163,12 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
 
 
 async def serve(sockets: list) -> None:
+    from models.catalog.engine import engine as search_engine
     from models.passwords import warm_up
 
     await connect()
     await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
+    await search_engine.ready()  # the search index, loaded before the first request
     server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()
