@@ -161,7 +161,7 @@ class Index:
         self.category_ids: set[int] = set()
         self.lexicon: dict[str, int] = {}
         self.variants: dict[str, set[str]] = {}
-        self._terms: list[str] | None = None
+        self._terms: list[str] | None = None  # the words in order (for prefixes), built at first use
         self._prefixes: dict[str, tuple[BitMap64, BitMap64, BitMap64]] = {}
 
     # -- building --
@@ -174,7 +174,8 @@ class Index:
             post = self.postings.get(lexeme)
             if post is None:
                 post = self.postings[lexeme] = Postings()
-                self._terms = None
+                if self._terms is not None:
+                    bisect.insort(self._terms, lexeme)
             post.add(key, f)
             terms.append(lexeme)
             flags.append(f)
@@ -196,7 +197,8 @@ class Index:
                 continue
             if post.discard(key):
                 del self.postings[lexeme]
-                self._terms = None
+                if self._terms is not None:
+                    del self._terms[bisect.bisect_left(self._terms, lexeme)]
         self.statuses[doc.status].discard(key)
         self.bands[doc.band].discard(key)
         self.categories[doc.category_id].discard(key)

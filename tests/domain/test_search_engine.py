@@ -116,6 +116,8 @@ async def test_writes_by_anyone_are_seen_by_the_next_search_without_a_reload(cat
         pid = cur.fetchone()[0]
     total, items = await queries.product_page(queries.ProductFilters(search="loungr"), 1, 12)
     assert (total, [i["id"] for i in items]) == (1, [pid])
+    assert [i["id"] for i in (await queries.product_page(queries.ProductFilters(search="teak lou"), 1, 12))[1]] \
+        == [pid]  # its new words are prefixes too
     with conn.cursor() as cur:
         cur.execute("UPDATE product SET stock_quantity = 0 WHERE id = %s", (pid,))
     assert (await queries.product_page(queries.ProductFilters(search="lounger", in_stock=True), 1, 12))[0] == 0
