@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -167,10 +168,17 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
 
 
 async def serve(sockets: list) -> None:
+    from models.catalog.engine import engine as search_engine
     from models.passwords import warm_up
 
     await connect()
     await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
+    await search_engine.ready()  # the search index, loaded before the first request
+    # What is loaded by now lives as long as the process (modules, the search
+    # index): out of the garbage collector's full passes, which would otherwise
+    # walk every indexed product now and then in the middle of a request.
+    gc.collect()
+    gc.freeze()
     server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
     server.add_sockets(sockets)
     stop = asyncio.Event()

@@ -105,6 +105,9 @@ GOOGLE_CERTS_URL = _env("GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v
 # two. The lexicon's deletion index (migration 0007) covers thresholds down to 4 and 7.
 SEARCH_TYPOS_ONE_FROM = _int("SEARCH_TYPOS_ONE_FROM", 5)
 SEARCH_TYPOS_TWO_FROM = _int("SEARCH_TYPOS_TWO_FROM", 9)
+# Searches answered from an index in each web process (models/catalog/engine.py);
+# off: every search runs in SQL (the same results, slower on large catalogs).
+SEARCH_INDEX = _bool("SEARCH_INDEX", True)
 if not 4 <= SEARCH_TYPOS_ONE_FROM < SEARCH_TYPOS_TWO_FROM or SEARCH_TYPOS_TWO_FROM < 7:
     raise ConfigError("SEARCH_TYPOS_ONE_FROM must be at least 4 and below SEARCH_TYPOS_TWO_FROM, "
                       "which must be at least 7")

@@ -247,9 +247,9 @@ class ReviewTagOut(Out):
 async def list_products(self):
     """Products, filtered, searched, ordered and paginated (shoppers see published ones only).
 
-    ``count`` of a search ordered by relevance: exact up to 1,000 matches; above 1,000, on the
-    first pages (page x page_size <= 120), an estimate (always more than 1,000), exact again on
-    deeper pages. ``next`` links reach every match either way."""
+    ``count`` of a search is exact (searches are answered from each server process's index;
+    only when it is turned off, ``SEARCH_INDEX=0``, is a count above 1,000 on the first pages of a
+    relevance-ordered search an estimate). ``next`` links reach every match."""
     args = self.query(ProductListQuery)
     page, size = self.page_params()
     user = self.current_user
@@ -277,9 +277,9 @@ async def list_categories(self):
 async def search_products(self):
     """Search products by relevance, tolerating typos ("ergonmic chiar").
 
-    ``count`` of a search ordered by relevance: exact up to 1,000 matches; above 1,000, on the
-    first pages (page x page_size <= 120), an estimate (always more than 1,000), exact again on
-    deeper pages. ``next`` links reach every match either way."""
+    ``count`` of a search is exact (searches are answered from each server process's index;
+    only when it is turned off, ``SEARCH_INDEX=0``, is a count above 1,000 on the first pages of a
+    relevance-ordered search an estimate). ``next`` links reach every match."""
     args = self.query(SearchQuery)
     page, size = self.page_params()
     count, items = await queries.search_page(args.q or args.search, args.category, page, size,

@@ -387,3 +387,13 @@ def celery_worker(outbox_relay):
     except subprocess.TimeoutExpired:
         proc.kill()
     log_file.close()
+
+
+@pytest.fixture
+def sql_search():
+    """Searches run in SQL, not from the process's index (models/catalog/engine.py)."""
+    from models.catalog.engine import engine
+
+    engine.enabled = False
+    yield
+    engine.enabled = True

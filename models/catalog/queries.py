@@ -11,6 +11,7 @@ API sends. Writes go through the peewee models elsewhere.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
-from models.catalog import search
+from models.catalog import engine, search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
 from models.db import fetch_all, fetch_prepared, money_number
 from models.errors import NotFound, ValidationFailed
@@ -301,7 +302,16 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
     conditions = product_conditions(f, params)
     order_parts = validate_ordering(f.ordering)
-    query = await search.parse(clean_search(f.search)) if clean_search(f.search) else None
+    text = clean_search(f.search)
+    if text and not order_parts and engine.engine.enabled:
+        found = await indexed_page(text, f, params["offset"], size, _ITEM_COLUMNS)
+        if found is not None:
+            total, rows = found
+            if not rows and page > 1:
+                raise NotFound("Invalid page.")
+            liked = await liked_product_ids(user, [r[0] for r in rows])
+            return total, [product_item(r, liked) for r in rows]
+    query = await search.parse(text) if text else None
     if query:
         if order_parts:
             hits = search.hits_sql(query, conditions, params)
@@ -323,6 +333,71 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
+
+
+# --- search from the process's index (models/catalog/engine.py) -----------------------------
+
+# The page's rows by id, in the index's order, with the search version they
+# must agree with: one statement (one row of NULLs when there are no ids).
+_INDEXED_SQL = """SELECT v.version, v.epoch, v.pruned_to, x.* FROM (SELECT 1) one
+LEFT JOIN search_version v ON TRUE
+LEFT JOIN LATERAL (SELECT {columns}, ids.n FROM unnest(%(ids)s::int[]) WITH ORDINALITY AS ids(id, n)
+  JOIN product p ON p.id = ids.id LEFT JOIN category c ON c.id = p.category_id) x ON TRUE
+ORDER BY x.n"""
+
+
+def _engine_filter(index: engine.Index, f: ProductFilters,
+                   statuses: Sequence[str] | None = None) -> tuple[Any, tuple[int | None, int | None]]:
+    """``product_conditions`` as index bitmaps: (allowed products, price range in cents)."""
+    if statuses is None:
+        statuses = list(engine.ALL_STATUSES) if f.staff else ["published"]
+    bands: set[int] | None = None
+    tab = validate_tab(f.tab)
+    if tab in ("published", "draft", "archived"):
+        statuses = [s for s in statuses if s == tab]
+    elif tab == "low_stock":
+        bands = {1}
+    elif tab == "out_of_stock":
+        bands = {0}
+    if f.in_stock is not None:
+        wanted = {1, 2} if f.in_stock else {0}
+        bands = wanted if bands is None else bands & wanted
+    category = None
+    if f.category_id is not None:
+        category = f.category_id if 0 < f.category_id <= MAX_ID else 0
+    low = math.ceil(f.min_price * 100) if f.min_price is not None else None
+    high = math.floor(f.max_price * 100) if f.max_price is not None else None
+    return index.allowed(statuses, category, bands), (low, high)
+
+
+async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, columns: str,
+                       statuses: Sequence[str] | None = None) -> tuple[int, list[tuple]] | None:
+    """(total, rows of ``columns``) of a most-relevant-first search page from
+    the process's index: ONE statement when the index is current (the page's
+    rows and the version), a catch-up and another when it is not. ``statuses``
+    replaces the published-only rule. None when the index cannot answer
+    (disabled, not loadable, nothing to search for): then the SQL path does."""
+    index = await engine.engine.ready()
+    if index is None:
+        return None
+    words = search.plain_words(text)
+    if words is None:
+        words = await search.pg_words(text)
+    if not words:
+        return None
+    sql = _INDEXED_SQL.format(columns=columns)
+    for _attempt in range(3):
+        query = search.query_from_index(text, words, index)
+        allowed, price = _engine_filter(index, f, statuses)
+        total, ids = index.rank(query, allowed, offset, limit, price)
+        rows = await fetch_prepared(sql, {"ids": ids})
+        version, epoch, pruned_to = rows[0][:3]
+        if version == index.version and epoch == index.epoch:
+            return total, [r[3:-1] for r in rows if r[3] is not None]
+        index = await engine.engine.catch_up(version, epoch, pruned_to)
+        if index is None:
+            return None
+    return None
 
 
 def _walk(f: ProductFilters, page: int, size: int, query: search.SearchQuery) -> str | None:
@@ -400,6 +475,14 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     Raises NotFound for a page past the end.
     """
     text = clean_search(text)
+    if text and engine.engine.enabled:
+        f = ProductFilters(category_id=category_id, staff=staff)
+        found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
+        if found is not None:
+            total, rows = found
+            if not rows and page > 1:
+                raise NotFound("Invalid page.")
+            return total, [search_item(r) for r in rows]
     key = (text, category_id, page, size, staff)
     version = await catalog_version()
     cached = search_cache.get(key, version)

@@ -25,6 +25,7 @@ including the description), then popularity (number of ratings), then id.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +139,63 @@ class SearchQuery:
     def matching(self, weights: str = "") -> str:
         """Every word in one of its spellings (in fields ``weights``, e.g. "A")."""
         return " & ".join("(" + " | ".join(w.spellings(weights)) + ")" for w in self.words)
+
+
+# --- the query's words without a round trip (the in-process index) ---------------------------
+
+# PostgreSQL's English stop words (tsearch_data/english.stop), dropped by the
+# ``catalog`` configuration; tests/domain/test_search_engine.py checks the list.
+STOP_WORDS = frozenset("""i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
+she her hers herself it its itself they them their theirs themselves what which who whom this that these those am
+is are was were be been being have has had having do does did doing a an the and but if or because as until while
+of at by for with about against between into through during before after above below to from up down in out on off
+over under again further then once here there when where why how all any both each few more most other some such
+no nor not only own same so than too very s t can will just don should now""".split())
+# Text whose words PostgreSQL's parser splits exactly as this pattern does
+# (letters and digits; search_fold turns "-", "_" and "/" into spaces).
+_PLAIN = re.compile(r"[A-Za-z0-9\s_/-]*")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def plain_words(text: str) -> list[str] | None:
+    """The query's words as ``to_tsvector('catalog', search_fold(text))`` gives
+    them (first occurrence order, stop words dropped, at most ``MAX_WORDS``),
+    for plain ASCII text; None for anything else (accents, apostrophes,
+    dots…), which PostgreSQL splits instead."""
+    text = text.replace("\x00", "").strip()[:MAX_CHARS]
+    if not _PLAIN.fullmatch(text):
+        return None
+    words: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word not in STOP_WORDS and word not in words:
+            words.append(word)
+    return words[:MAX_WORDS]
+
+
+async def pg_words(text: str) -> list[str]:
+    """The query's words as PostgreSQL's parser splits them (one query)."""
+    rows = await fetch_prepared("SELECT t.lexeme FROM unnest(to_tsvector('catalog', search_fold(%(q)s))) t "
+                                "ORDER BY t.positions[1] LIMIT %(max_words)s",
+                                {"q": text.replace("\x00", "").strip()[:MAX_CHARS], "max_words": MAX_WORDS})
+    return [r[0] for r in rows]
+
+
+def query_from_index(text: str, words: list[str], index: Any) -> SearchQuery | None:
+    """The query's words with their typo'd forms from the index's lexicon
+    (models/catalog/engine.py): what ``parse`` reads from PostgreSQL."""
+    if not words:
+        return None
+    out = []
+    for i, word in enumerate(words):
+        qw = QueryWord(word, prefix=i == len(words) - 1)
+        budget = allowed_typos(word)
+        if len(word) >= settings.SEARCH_TYPOS_ONE_FROM:
+            for candidate in sorted(index.candidates(word, budget)):
+                cost = typo_cost(word, candidate)
+                if 0 < cost <= budget:
+                    qw.typos.setdefault(cost, []).append(candidate)
+        out.append(qw)
+    return SearchQuery(text, out)
 
 
 async def parse(text: str | None) -> SearchQuery | None:

@@ -250,7 +250,7 @@ async def test_prepared_statements_survive_a_session_that_lost_them():
 # --- the search cache ---------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_search_results_are_cached_until_the_catalog_changes(count_queries):
+async def test_search_results_are_cached_until_the_catalog_changes(count_queries, sql_search):
     from models.catalog.tables import Category, ProductImage
 
     cat = await category("Desks")
@@ -284,7 +284,7 @@ async def test_search_results_are_cached_until_the_catalog_changes(count_queries
 
 
 @pytest.mark.gen_test
-async def test_search_is_not_cached_without_a_catalog_version(count_queries):
+async def test_search_is_not_cached_without_a_catalog_version(count_queries, sql_search):
     from models.db import db
 
     await product("Walnut Desk")

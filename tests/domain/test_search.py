@@ -29,6 +29,19 @@ CATALOG = [  # name, description, popularity (num_ratings)
 ]
 
 
+@pytest.fixture(autouse=True, params=["index", "sql"])
+def search_path(request):
+    """Every test here runs twice: searches answered from the process's index
+    (models/catalog/engine.py) and in SQL (the path it falls back to)."""
+    from models.catalog.engine import engine
+
+    if request.param == "index" and "sql_only" in request.keywords:
+        pytest.skip("tests the SQL path's own strategy")
+    engine.enabled = request.param == "index"
+    yield request.param
+    engine.enabled = True
+
+
 @pytest.fixture
 def shop(io_loop):
     async def build():
@@ -259,6 +272,7 @@ async def every_page(search_text: str, size: int, list_page: bool = True) -> lis
         page += 1
 
 
+@pytest.mark.sql_only
 @pytest.mark.gen_test
 @pytest.mark.parametrize("walk_rows", [5, 20, 2000])
 async def test_pages_from_the_popularity_walk_are_the_ranked_pages(many, monkeypatch, walk_rows):
@@ -286,6 +300,7 @@ async def test_pages_from_the_popularity_walk_are_the_ranked_pages(many, monkeyp
     assert True in walked and False in walked
 
 
+@pytest.mark.sql_only
 @pytest.mark.gen_test
 async def test_the_walk_serves_a_first_page_of_name_matches_alone(many):
     """The walk's page is full for "chair" (exact, in names) and for "chiar" (one typo, nothing exact)."""
@@ -298,6 +313,7 @@ async def test_the_walk_serves_a_first_page_of_name_matches_alone(many):
         assert rows == [(True, 0 if q == "chair" else 1)]
 
 
+@pytest.mark.sql_only
 @pytest.mark.gen_test
 async def test_a_large_total_on_a_walked_page_is_an_estimate_above_the_exact_limit(many, monkeypatch):
     published = (await fetch_all("SELECT count(*) FROM product WHERE status = 'published'"))[0][0]

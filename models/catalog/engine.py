@@ -1,0 +1,514 @@
+"""The search index each web process holds: search answered in memory, the way
+a search engine does, with PostgreSQL as the source of truth.
+
+Why: ranking a search in SQL reads every match (thousands of products for
+"chair") on every request, so its cost grows with the catalog. Here each
+word of the catalog has its products as compressed bitmaps (pyroaring), and a
+query is a few bitmap unions and intersections (microseconds) plus ONE
+statement that reads the page's rows by id.
+
+Ranking for free: a product's place in every bitmap is its rank key
+(popularity descending, then id descending, packed in 64 bits), so a bitmap
+read in order IS the ranking within a tier, and a page is a slice. Tiers
+(fewer typos, then name before category/tags before description) are
+bitmaps too, so any page is a few slices and the total is exact.
+
+Kept current by the change feed of migration 0012: the page's statement also
+reads ``search_version``; when it differs from the index's, the process
+catches up (the logged changes after its version: one statement) and answers
+again, so a search never shows what a committed write has changed (read your
+writes across processes). The first load, and reloads after a TRUNCATE or a
+pruned log, run in a thread with their own connection (nothing blocks the
+event loop); ``server.py`` loads the index before it takes requests.
+
+What it holds (about 300 bytes a product): per product its rank key, status,
+category, price, stock band and words; per word three bitmaps (in the name or
+SKU; in name, category or tags; anywhere); per status, category and stock
+band a bitmap; the lexicon (typo candidates) and the category tree.
+"""
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+
+import psycopg2
+from pyroaring import BitMap64
+
+import settings
+from models.catalog.tables import LOW_STOCK_MAX
+from models import cleanup
+from models.db import db, fetch_all
+
+log = logging.getLogger("avantlush.search")
+
+KEY_MAX = 2**31 - 1
+# Past this many changed products, catching up is a reload (in a thread).
+DELTA_MAX = 5000
+ALL_STATUSES = ("published", "draft", "archived")
+
+_A, _B, _ANY = 1, 2, 4
+
+
+def rank_key(product_id: int, popularity: int) -> int:
+    """Ascending keys = popularity descending, then id descending (the search ranking within a tier)."""
+    return ((KEY_MAX - max(0, min(popularity, KEY_MAX))) << 32) | (KEY_MAX - product_id)
+
+
+def key_id(key: int) -> int:
+    return KEY_MAX - (key & 0xFFFFFFFF)
+
+
+def stock_band(stock: int) -> int:
+    """SQL ``product_stock_band``: 0 out of stock, 1 low, 2 in stock."""
+    return 0 if stock <= 0 else 1 if stock <= LOW_STOCK_MAX else 2
+
+
+@dataclass(slots=True)
+class Doc:
+    key: int
+    status: str
+    category_id: int | None
+    price_cents: int
+    band: int
+    terms: str  # its words, space-separated
+    flags: bytes  # per word: 1 in name/SKU, 2 in category/tags, 4 anywhere
+
+
+# A word used by a few products keeps them in a sorted tuple (a bitmap object
+# costs ~450 bytes however small; a catalog has a word per SKU).
+SMALL = 16
+_EMPTY: tuple = ()
+
+
+def _added(keys: Any, key: int) -> Any:
+    if isinstance(keys, tuple):
+        if key in keys:
+            return keys
+        if len(keys) < SMALL:
+            return tuple(sorted(keys + (key,)))
+        keys = BitMap64(keys)
+    keys.add(key)
+    return keys
+
+
+def _discarded(keys: Any, key: int) -> Any:
+    if isinstance(keys, tuple):
+        return tuple(k for k in keys if k != key) if key in keys else keys
+    keys.discard(key)
+    return keys
+
+
+def _bitmap(keys: Any) -> BitMap64:
+    return BitMap64(keys) if isinstance(keys, tuple) else keys
+
+
+class Postings:
+    """A word's products: anywhere, in the name or SKU (a), in name, category or tags (ab)."""
+
+    __slots__ = ("a", "ab", "any")
+
+    def __init__(self) -> None:
+        self.a, self.ab, self.any = _EMPTY, _EMPTY, _EMPTY
+
+    def add(self, key: int, flags: int) -> None:
+        self.any = _added(self.any, key)
+        if flags & _A:
+            self.a = _added(self.a, key)
+        if flags & (_A | _B):
+            self.ab = _added(self.ab, key)
+
+    def discard(self, key: int) -> bool:
+        """Remove ``key``; True when the word has no product left."""
+        self.any, self.a, self.ab = _discarded(self.any, key), _discarded(self.a, key), _discarded(self.ab, key)
+        return not self.any
+
+    def sets(self) -> tuple[BitMap64, BitMap64, BitMap64]:
+        return _bitmap(self.any), _bitmap(self.a), _bitmap(self.ab)
+
+
+def deletes(word: str, k: int) -> set[str]:
+    """``word`` and the strings up to ``k`` (0-2) deletions away (SQL ``search_deletes``)."""
+    out = {word}
+    if k >= 1:
+        ones = {word[:i] + word[i + 1:] for i in range(len(word))}
+        out |= ones
+        if k >= 2:
+            out |= {w[:i] + w[i + 1:] for w in ones for i in range(len(w))}
+    return out
+
+
+def _lexicon_k(word: str) -> int:
+    # The lexicon's own deletion neighbourhood (migration 0007, search_word_added).
+    return 2 if len(word) >= 7 else 1 if len(word) >= 4 else 0
+
+
+class Index:
+    """One consistent picture of what searches read, at ``version``."""
+
+    def __init__(self, version: int, epoch: int, pruned_to: int) -> None:
+        self.version, self.epoch, self.pruned_to = version, epoch, pruned_to
+        self.docs: dict[int, Doc] = {}
+        self.postings: dict[str, Postings] = {}
+        self.statuses: dict[str, BitMap64] = {s: BitMap64() for s in ALL_STATUSES}
+        self.bands: dict[int, BitMap64] = {b: BitMap64() for b in (0, 1, 2)}
+        self.categories: dict[int | None, BitMap64] = {}
+        self.children: dict[int, list[int]] = {}
+        self.category_ids: set[int] = set()
+        self.lexicon: dict[str, int] = {}
+        self.variants: dict[str, set[str]] = {}
+        self._terms: list[str] | None = None  # the words in order (for prefixes), built at first use
+        self._prefixes: dict[str, tuple[BitMap64, BitMap64, BitMap64]] = {}
+
+    # -- building --
+    def add(self, pid: int, status: str, category_id: int | None, price: Any, stock: int, popularity: int,
+            lexemes: Iterable[str], weights: Iterable[str]) -> None:
+        key = rank_key(pid, popularity)
+        terms, flags = [], bytearray()
+        for lexeme, w in zip(lexemes, weights):
+            f = _ANY | (_A if "A" in w else 0) | (_B if "B" in w else 0)
+            post = self.postings.get(lexeme)
+            if post is None:
+                post = self.postings[lexeme] = Postings()
+                if self._terms is not None:
+                    bisect.insort(self._terms, lexeme)
+            post.add(key, f)
+            terms.append(lexeme)
+            flags.append(f)
+        doc = Doc(key, status, category_id, int(Decimal(price) * 100), stock_band(stock), " ".join(terms),
+                  bytes(flags))
+        self.docs[pid] = doc
+        self.statuses.setdefault(status, BitMap64()).add(key)
+        self.bands[doc.band].add(key)
+        self.categories.setdefault(category_id, BitMap64()).add(key)
+
+    def remove(self, pid: int) -> None:
+        doc = self.docs.pop(pid, None)
+        if doc is None:
+            return
+        key = doc.key
+        for lexeme in doc.terms.split(" ") if doc.terms else ():
+            post = self.postings.get(lexeme)
+            if post is None:
+                continue
+            if post.discard(key):
+                del self.postings[lexeme]
+                if self._terms is not None:
+                    del self._terms[bisect.bisect_left(self._terms, lexeme)]
+        self.statuses[doc.status].discard(key)
+        self.bands[doc.band].discard(key)
+        self.categories[doc.category_id].discard(key)
+
+    def set_word(self, word: str, n: int | None) -> None:
+        """The lexicon word's count (None: gone), with its deletion neighbourhood."""
+        if n is None:
+            if self.lexicon.pop(word, None) is not None:
+                for variant in deletes(word, _lexicon_k(word)):
+                    words = self.variants.get(variant)
+                    if words is not None:
+                        words.discard(word)
+                        if not words:
+                            del self.variants[variant]
+            return
+        if word not in self.lexicon:
+            for variant in deletes(word, _lexicon_k(word)):
+                self.variants.setdefault(variant, set()).add(word)
+        self.lexicon[word] = n
+
+    def set_categories(self, rows: Iterable[tuple[int, int | None]]) -> None:
+        self.children, self.category_ids = {}, set()
+        for cid, parent in rows:
+            self.category_ids.add(cid)
+            if parent is not None:
+                self.children.setdefault(parent, []).append(cid)
+
+    def changed(self) -> None:
+        self._prefixes.clear()
+
+    # -- reading --
+    def candidates(self, word: str, k: int) -> set[str]:
+        """Lexicon words sharing a deletion with ``word`` (within ``k`` deletions), itself excluded."""
+        out: set[str] = set()
+        for variant in deletes(word, k):
+            out |= self.variants.get(variant, set())
+        out.discard(word)
+        return out
+
+    def terms_with_prefix(self, prefix: str) -> list[str]:
+        if self._terms is None:
+            self._terms = sorted(self.postings)
+        terms = self._terms
+        start = bisect.bisect_left(terms, prefix)
+        end = bisect.bisect_left(terms, prefix + "\U0010ffff")
+        return terms[start:end]
+
+    def prefix_sets(self, prefix: str) -> tuple[BitMap64, BitMap64, BitMap64]:
+        """(anywhere, in name, in name/category/tags) of the words starting with ``prefix``."""
+        hit = self._prefixes.get(prefix)
+        if hit is None:
+            sets = [self.postings[t].sets() for t in self.terms_with_prefix(prefix)]
+            hit = (BitMap64.union(BitMap64(), *(s[0] for s in sets)),
+                   BitMap64.union(BitMap64(), *(s[1] for s in sets)),
+                   BitMap64.union(BitMap64(), *(s[2] for s in sets)))
+            if len(self._prefixes) > 512:
+                self._prefixes.clear()
+            self._prefixes[prefix] = hit
+        return hit
+
+    def subtree(self, category_id: int) -> BitMap64:
+        """The products of a category and its descendants (a cycle stops)."""
+        if category_id not in self.category_ids:
+            return BitMap64()
+        seen, todo = {category_id}, [category_id]
+        while todo:
+            for child in self.children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        empty = BitMap64()
+        return BitMap64.union(empty, *(self.categories.get(c, empty) for c in seen))
+
+    def price_of(self, key: int) -> int:
+        return self.docs[key_id(key)].price_cents
+
+    def allowed(self, statuses: Iterable[str], category_id: int | None = None,
+                bands: Iterable[int] | None = None) -> BitMap64:
+        """The products a list's filters let through (search aside)."""
+        empty = BitMap64()
+        out = BitMap64.union(empty, *(self.statuses.get(s, empty) for s in statuses))
+        if bands is not None:
+            out &= BitMap64.union(empty, *(self.bands[b] for b in bands))
+        if category_id is not None:
+            out &= self.subtree(category_id)
+        return out
+
+    def _spelling_sets(self, word: Any) -> tuple[BitMap64, BitMap64, BitMap64, BitMap64, BitMap64]:
+        """(exact or prefix, one typo, two typos, in names, in names/categories/tags) of a query word."""
+        empty = BitMap64()
+        if word.prefix:
+            exact, a, ab = self.prefix_sets(word.word)
+        else:
+            post = self.postings.get(word.word)
+            exact, a, ab = post.sets() if post is not None else (empty, empty, empty)
+        typo_sets = []
+        for n in (1, 2):
+            typo_sets.append([self.postings[t].sets() for t in word.typos.get(n, ()) if t in self.postings])
+        one = BitMap64.union(empty, *(s[0] for s in typo_sets[0]))
+        two = BitMap64.union(empty, *(s[0] for s in typo_sets[1]))
+        typos = typo_sets[0] + typo_sets[1]
+        a = BitMap64.union(a, *(s[1] for s in typos))
+        ab = BitMap64.union(ab, *(s[2] for s in typos))
+        return exact, one, two, a, ab
+
+    def rank(self, query: Any, allowed: BitMap64, offset: int, limit: int,
+             price: tuple[int | None, int | None] = (None, None)) -> tuple[int, list[int]]:
+        """(number of matches, the ids of the page) of ``query`` among
+        ``allowed``, ranked as models/catalog/search.py says: fewer typos,
+        then every word in the name (or SKU), then in name/category/tags,
+        then anywhere; then popularity, then id, both descending."""
+        words = [self._spelling_sets(w) for w in query.words]
+        matches = allowed
+        for exact, one, two, _a, _ab in words:
+            matches = matches & (exact | one | two)
+            if not matches:
+                return 0, []
+        low, high = price
+        if low is not None or high is not None:
+            lo, hi = -1 if low is None else low, 2**63 if high is None else high
+            matches = BitMap64(k for k in matches if lo <= self.price_of(k) <= hi)
+        total = len(matches)
+        names, wider = matches, matches
+        for _exact, _one, _two, a, ab in words:
+            names = names & a
+            wider = wider & ab
+        fields = [names, wider - names, matches - wider]
+        tiers: dict[int, BitMap64] = {0: matches}
+        for exact, one, _two, _a, _ab in words:
+            costs = (matches & exact, (matches & one) - exact)
+            rest = matches - costs[0] - costs[1]
+            step: dict[int, BitMap64] = {}
+            for typos, ids in tiers.items():
+                for extra, share in enumerate((costs[0], costs[1], rest)):
+                    part = ids & share
+                    if part:
+                        step[typos + extra] = step[typos + extra] | part if typos + extra in step else part
+            tiers = step
+        page: list[int] = []
+        for typos in sorted(tiers):
+            for field in fields:
+                tier = tiers[typos] & field
+                size = len(tier)
+                if offset >= size:
+                    offset -= size
+                    continue
+                take = tier[offset:offset + limit - len(page)]
+                page.extend(key_id(k) for k in take)
+                offset = 0
+                if len(page) >= limit:
+                    return total, page
+        return total, page
+
+
+# --- loading and catching up ---------------------------------------------------------------
+
+_PRODUCTS_SQL = """SELECT p.id, p.status, p.category_id, p.price::text, p.stock_quantity, p.num_ratings,
+    ARRAY(SELECT u.lexeme FROM unnest(p.search_vector) u), ARRAY(SELECT array_to_string(u.weights, '')
+    FROM unnest(p.search_vector) u)
+FROM product_search p"""
+
+_VERSION_SQL = "SELECT version, epoch, pruned_to FROM search_version"
+
+
+def _load() -> Index:
+    """A whole index from one snapshot (runs in a thread, on its own connection)."""
+    params = {k: v for k, v in db.connect_params.items() if k not in ("pool_params",)}
+    conn = psycopg2.connect(dbname=db.database, **params)
+    try:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            cur.execute(_VERSION_SQL)
+            row = cur.fetchone()
+            if row is None:
+                raise LookupError("no search version")
+            index = Index(*row)
+            cur.execute("SELECT word, n FROM search_word")
+            for word, n in cur:
+                index.set_word(word, n)
+            cur.execute("SELECT id, parent_id FROM category")
+            index.set_categories(cur.fetchall())
+        with conn.cursor(name="search_index_load") as cur:  # streamed, not all in memory at once
+            cur.itersize = 5000
+            cur.execute(_PRODUCTS_SQL)
+            for pid, status, category_id, price, stock, popularity, lexemes, weights in cur:
+                index.add(pid, status, category_id, price, stock, popularity, lexemes, weights)
+        conn.rollback()
+        return index
+    finally:
+        conn.close()
+
+
+_DELTA_SQL = f"""WITH ch AS (SELECT DISTINCT kind, product_id, word FROM search_change
+    WHERE version > %(since)s AND version <= %(upto)s LIMIT {DELTA_MAX + 1})
+SELECT 'p', c.product_id, p.status, p.category_id, p.price::text, p.stock_quantity, p.num_ratings,
+    ARRAY(SELECT u.lexeme FROM unnest(p.search_vector) u),
+    ARRAY(SELECT array_to_string(u.weights, '') FROM unnest(p.search_vector) u), NULL::text, NULL::int
+FROM ch c LEFT JOIN product_search p ON p.id = c.product_id WHERE c.kind = 'p'
+UNION ALL SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.word, s.n
+FROM ch c LEFT JOIN search_word s ON s.word = c.word WHERE c.kind = 'w'
+UNION ALL SELECT 'c', k.id, NULL, k.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM category k WHERE EXISTS (SELECT 1 FROM ch WHERE kind = 'c')
+UNION ALL SELECT 'C', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+WHERE EXISTS (SELECT 1 FROM ch WHERE kind = 'c')"""
+
+
+class Engine:
+    """The process's index and how it stays current. ``enabled`` off: every
+    search takes the SQL path (models/catalog/search.py)."""
+
+    def __init__(self) -> None:
+        self.enabled = settings.SEARCH_INDEX
+        self.index: Index | None = None
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: Any = None
+        self.loads = 0  # full loads so far (tests, logs)
+
+    def _get_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    def reset(self) -> None:
+        self.index = None
+
+    async def load(self) -> Index | None:
+        """A full load, in a thread; None when there is nothing to load from (no version row)."""
+        loop = asyncio.get_running_loop()
+        try:
+            index = await loop.run_in_executor(None, _load)
+        except LookupError:
+            self.index = None
+            return None
+        self.loads += 1
+        self.index = index
+        log.info("search index loaded: %d products, %d words, version %s", len(index.docs), len(index.postings),
+                 index.version)
+        return index
+
+    async def ready(self) -> Index | None:
+        """The index, loaded if it is not yet (None: search takes the SQL path)."""
+        if not self.enabled:
+            return None
+        if self.index is not None:
+            return self.index
+        async with self._get_lock():
+            if self.index is None:
+                rows = await fetch_all(_VERSION_SQL)
+                if not rows:
+                    return None
+                await self.load()
+            return self.index
+
+    async def catch_up(self, version: int | None, epoch: int | None, pruned_to: int | None) -> Index | None:
+        """Bring the index to ``version`` (read by a page's statement): the
+        logged changes since, or a reload when the log cannot tell them."""
+        if not self.enabled or version is None:
+            self.index = None
+            return None
+        async with self._get_lock():
+            index = self.index
+            if index is not None and index.version >= version and index.epoch == epoch:
+                return index
+            if index is None or index.epoch != epoch or index.version < (pruned_to or 0):
+                return await self.load()
+            rows = await fetch_all(_DELTA_SQL, {"since": index.version, "upto": version})
+            if len(rows) > DELTA_MAX:
+                return await self.load()
+            for kind, pid, status, category_id, price, stock, popularity, lexemes, weights, word, n in rows:
+                if kind == "p":
+                    index.remove(pid)
+                    if status is not None:
+                        index.add(pid, status, category_id, price, stock, popularity, lexemes, weights)
+                elif kind == "w":
+                    index.set_word(word, n)
+            if any(r[0] == "C" for r in rows):
+                index.set_categories([(r[1], r[3]) for r in rows if r[0] == "c"])
+            index.version = version
+            index.changed()
+            return index
+
+
+engine = Engine()
+
+# Changes kept in the log: a process whose index is further behind reloads it.
+FEED_KEEP_VERSIONS = 10000
+
+
+async def prune_feed() -> int:
+    """Clean-up hook: drop logged changes older than ``FEED_KEEP_VERSIONS``
+    versions, and say so in ``search_version.pruned_to``."""
+    rows = await fetch_all("SELECT version FROM search_version")
+    if not rows:
+        return 0
+    upto = rows[0][0] - FEED_KEEP_VERSIONS
+    if upto <= 0:
+        return 0
+    removed = await fetch_all("WITH gone AS (DELETE FROM search_change WHERE version <= %s RETURNING 1) "
+                              "SELECT count(*) FROM gone", (upto,))
+    await fetch_all("UPDATE search_version SET pruned_to = greatest(pruned_to, %s) RETURNING 1", (upto,))
+    return removed[0][0]
+
+
+cleanup.register("search_feed", prune_feed)
+
+
+def _release_on_fork() -> None:
+    # A forked web process builds its own index (and its own lock).
+    engine.index, engine._lock, engine._lock_loop = None, None, None
+
+
+os.register_at_fork(after_in_child=_release_on_fork)
