@@ -1,6 +1,6 @@
 """The cart's read side: the whole cart (lines with their current prices,
-stock and image, and the applied promo code) in ONE query whatever it holds,
-and the arithmetic of its totals.
+stock and image, and the applied promo code) in ONE query whatever it holds
+(one row, the lines as JSON), and the arithmetic of its totals.
 
 Prices always come from the catalog as it is now: a line's unit price is the
 product's effective price (base price less its discount) plus the
@@ -14,6 +14,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
+
 import settings
 from models.cart.promo import discount_for, promo_problem
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
@@ -23,22 +25,24 @@ ZERO = Decimal("0.00")
 
 UNIT_PRICE_SQL = "GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00)"
 
-# One row per line (one row of NULLs for an empty cart), the cart's fields and
-# totals carried along by window functions; money leaves as text. In no order.
-_CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")},
-    {iso_sql("GREATEST(c.updated_at, max(ci.updated_at) OVER ())")},
+# ONE row per cart (none without a cart): the cart's fields, its applied
+# promo code, the totals and the lines, in line order, as JSON text (so the
+# cart's and the promo code's fields, and the user's when the read rides
+# along, are sent once, not once per line); money leaves as text.
+_CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")}, {iso_sql("GREATEST(c.updated_at, l.updated_at)")},
     pc.id, pc.code, pc.discount_percentage, pc.valid_from, pc.valid_to, pc.min_order_amount, pc.usage_limit,
-    pc.times_used, pc.is_active,
-    COALESCE(sum({UNIT_PRICE_SQL} * ci.quantity) OVER (), 0.00), COALESCE(sum(ci.quantity) OVER (), 0),
-    ci.id, ci.product_id, ci.variation_id, ci.quantity, p.name, COALESCE(v.sku, p.sku), v.variation_type,
-    v.variation, {UNIT_PRICE_SQL}::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
-    COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}
+    pc.times_used, pc.is_active, COALESCE(l.subtotal, 0.00), COALESCE(l.items, 0), l.lines
 FROM cart c
 LEFT JOIN promo_code pc ON pc.id = c.promo_code_id
-LEFT JOIN cart_item ci ON ci.cart_id = c.id
-LEFT JOIN product p ON p.id = ci.product_id
-LEFT JOIN product_variation v ON v.id = ci.variation_id
-WHERE c.user_id = %(user_id)s"""  # (no ORDER BY: CartState puts the lines in order)
+LEFT JOIN LATERAL (
+    SELECT max(ci.updated_at) AS updated_at, sum({UNIT_PRICE_SQL} * ci.quantity) AS subtotal,
+        sum(ci.quantity) AS items,
+        json_agg(json_build_array(ci.id, ci.product_id, ci.variation_id, ci.quantity, p.name, COALESCE(v.sku, p.sku),
+            v.variation_type, v.variation, ({UNIT_PRICE_SQL})::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
+            COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}) ORDER BY ci.id)::text AS lines
+    FROM cart_item ci JOIN product p ON p.id = ci.product_id LEFT JOIN product_variation v ON v.id = ci.variation_id
+    WHERE ci.cart_id = c.id) l ON TRUE
+WHERE c.user_id = %(user_id)s"""
 # The same read riding along with the signed-in user's lookup (handlers' ``reads``): GET /cart/ in one statement.
 CART_READ = RideAlong(_CART_SQL)
 
@@ -104,14 +108,17 @@ def line_payload(item_id: int, product_id: int, variation_id: int | None, variat
 
 
 class CartState:
-    """A user's cart as stored, priced with today's prices (the rows of
-    ``_CART_SQL``; ``lines`` builds Decimal lines for the paths that need them)."""
+    """A user's cart as stored, priced with today's prices (the row of
+    ``_CART_SQL``; ``lines`` builds Decimal lines for the paths that need them).
+
+    ``rows``: the lines as lists, in line order: item id, product id, variation
+    id, quantity, name, sku, variation type, variation name, unit price and
+    line total (text), product status, stock, image."""
 
     def __init__(self, user_id: int, rows: list[tuple]) -> None:
         self.user_id = user_id
-        # In line order whatever the rows' (a ride-along read loses the ORDER BY).
-        self.rows = sorted((r for r in rows if r[14] is not None), key=_item_id)
         first = rows[0] if rows else None
+        self.rows: list[list] = orjson.loads(first[14]) if first is not None and first[14] is not None else []
         self.cart_id = first[0] if first else None
         self.created_at = first[1] if first else None
         self.updated_at = first[2] if first else None
@@ -127,10 +134,10 @@ class CartState:
     @property
     def lines(self) -> list[CartLine]:
         if self._lines is None:
-            self._lines = [CartLine(item_id=r[14], product_id=r[15], variation_id=r[16], quantity=r[17], name=r[18],
-                                    sku=r[19], variation_type=r[20], variation_name=r[21],
-                                    unit_price=Decimal(r[22]), line_total=Decimal(r[23]), status=r[24], stock=r[25],
-                                    image=r[26]) for r in self.rows]
+            self._lines = [CartLine(item_id=r[0], product_id=r[1], variation_id=r[2], quantity=r[3], name=r[4],
+                                    sku=r[5], variation_type=r[6], variation_name=r[7], unit_price=Decimal(r[8]),
+                                    line_total=Decimal(r[9]), status=r[10], stock=r[11], image=r[12])
+                           for r in self.rows]
         return self._lines
 
     def promo_problem(self, now: dt.datetime | None = None) -> str | None:
@@ -157,12 +164,8 @@ class CartState:
 
     def items_payload(self) -> list[dict[str, Any]]:
         """The lines as the API sends them, straight from the rows (the hot path)."""
-        return [line_payload(r[14], r[15], r[16], r[21], r[17], r[18], r[19], r[22], r[23],
-                             stock_status(r[24], r[25], r[17]), r[25], r[26]) for r in self.rows]
-
-
-def _item_id(row: tuple) -> int:
-    return row[14]
+        return [line_payload(r[0], r[1], r[2], r[7], r[3], r[4], r[5], r[8], r[9],
+                             stock_status(r[10], r[11], r[3]), r[11], r[12]) for r in self.rows]
 
 
 async def load_cart(user_id: int, rows: list[tuple] | None = None) -> CartState:
