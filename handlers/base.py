@@ -246,6 +246,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self._current_user = None
         if self.request.method == "OPTIONS":
             return
+        if self.request.method not in _methods_of(type(self)):
+            # 405 for everyone, before authenticating: no token changes what a path offers.
+            raise tornado.web.HTTPError(405)
         if self.rate_scope and self.request.method == "POST":
             # A credential endpoint: its own strict bucket per client, and the
             # Authorization header is not even looked at, so no token (valid or
@@ -521,6 +524,11 @@ def error_payload(message: str, errors: dict | None = None, extra: dict | None =
 MAX_ID = 2_147_483_647  # ids are PostgreSQL integers
 MAX_PATH_PARAM = 1000  # characters of a path parameter (tokens, uuids…)
 NUL_MESSAGE = "Null characters are not allowed."
+
+
+@functools.cache
+def _methods_of(handler: type[BaseHandler]) -> frozenset[str]:
+    return frozenset(handler.allowed_methods())
 
 
 def _no_parse() -> None:

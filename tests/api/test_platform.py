@@ -66,6 +66,17 @@ async def test_405_lists_every_method_of_the_resource(api, make_user):
 
 
 @pytest.mark.gen_test
+async def test_a_method_a_path_does_not_offer_is_405_whoever_asks(api, make_user):
+    """Before authentication: no token, a bad one or a refused one changes what a path offers."""
+    user = await make_user()
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        resp = await api.put("/api/addresses/", json={}, headers=headers)
+        assert_envelope(resp, 405)
+    assert_envelope(await api.delete("/api/cart/summary/", user=user), 405)
+    assert_envelope(await api.delete("/api/cart/summary/"), 405)  # not 401
+
+
+@pytest.mark.gen_test
 async def test_500_never_leaks_a_traceback(api):
     resp = await api.get("/api/test-only/boom/")
     body = assert_envelope(resp, 500)
