@@ -113,7 +113,12 @@ async def load_sellable(product_id: int, variation_id: int | None) -> Sellable:
     if not _valid_id(product_id) or (variation_id is not None and not _valid_id(variation_id)):
         raise NotFound("Product not found")
     rows = await fetch_prepared(_PRODUCT_SQL, {"product_id": product_id, "variation_id": variation_id})
-    row = rows[0] if rows else None
+    return _sellable(rows[0] if rows else None, variation_id)
+
+
+def _sellable(row: tuple | None, variation_id: int | None) -> Sellable:
+    """The product row of ``_PRODUCT_SQL`` (or ``_ADD_SQL``) as sold now; NotFound
+    when there is none or it is withdrawn, ValidationFailed for another product's variation."""
     if row is None or row[2] != "published":
         raise NotFound("Product not found")
     if variation_id is not None and row[4] is None:
@@ -139,12 +144,7 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
     rows = await fetch_prepared(_ADD_SQL, {"user_id": user_id, "product_id": product_id,
                                            "variation_id": variation_id, "quantity": quantity})
     row = rows[0] if rows else None
-    if row is None or row[2] != "published":
-        raise NotFound("Product not found")
-    if variation_id is not None and row[4] is None:
-        raise ValidationFailed("Invalid variation for this product",
-                               errors={"variation_id": ["This variation does not belong to the product."]})
-    item = Sellable(row[0], row[1], row[2], row[3], row[4], row[5], row[6], money(row[7]), row[8], row[9])
+    item = _sellable(row, variation_id)
     if item.stock < quantity:
         raise only_left(item.stock)
     if row[10] is None:  # the line exists and would outgrow the stock; nothing was written
