@@ -40,8 +40,8 @@ import psycopg2
 from pyroaring import BitMap64
 
 import settings
-from models.catalog.tables import LOW_STOCK_MAX
 from models import cleanup
+from models.catalog.tables import LOW_STOCK_MAX
 from models.db import db, fetch_all
 
 log = logging.getLogger("avantlush.search")
@@ -355,10 +355,11 @@ class Index:
 
 # --- loading and catching up ---------------------------------------------------------------
 
-_PRODUCTS_SQL = """SELECT p.id, p.status, p.category_id, p.price::text, p.stock_quantity, p.num_ratings,
-    ARRAY(SELECT u.lexeme FROM unnest(p.search_vector) u), ARRAY(SELECT array_to_string(u.weights, '')
-    FROM unnest(p.search_vector) u)
-FROM product_search p"""
+# What the index holds of a product_search row ``p``: Index.add's arguments after the id.
+_DOC_COLUMNS = """p.status, p.category_id, p.price::text, p.stock_quantity, p.num_ratings,
+    ARRAY(SELECT u.lexeme FROM unnest(p.search_vector) u),
+    ARRAY(SELECT array_to_string(u.weights, '') FROM unnest(p.search_vector) u)"""
+_PRODUCTS_SQL = f"SELECT p.id, {_DOC_COLUMNS} FROM product_search p"
 
 _VERSION_SQL = "SELECT version, epoch, pruned_to FROM search_version"
 
@@ -393,9 +394,7 @@ def _load() -> Index:
 
 _DELTA_SQL = f"""WITH ch AS (SELECT DISTINCT kind, product_id, word FROM search_change
     WHERE version > %(since)s AND version <= %(upto)s LIMIT {DELTA_MAX + 1})
-SELECT 'p', c.product_id, p.status, p.category_id, p.price::text, p.stock_quantity, p.num_ratings,
-    ARRAY(SELECT u.lexeme FROM unnest(p.search_vector) u),
-    ARRAY(SELECT array_to_string(u.weights, '') FROM unnest(p.search_vector) u), NULL::text, NULL::int
+SELECT 'p', c.product_id, {_DOC_COLUMNS}, NULL::text, NULL::int
 FROM ch c LEFT JOIN product_search p ON p.id = c.product_id WHERE c.kind = 'p'
 UNION ALL SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.word, s.n
 FROM ch c LEFT JOIN search_word s ON s.word = c.word WHERE c.kind = 'w'
@@ -421,9 +420,6 @@ class Engine:
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
-
-    def reset(self) -> None:
-        self.index = None
 
     async def load(self) -> Index | None:
         """A full load, in a thread; None when there is nothing to load from (no version row)."""

@@ -307,8 +307,6 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
         found = await indexed_page(text, f, params["offset"], size, _ITEM_COLUMNS)
         if found is not None:
             total, rows = found
-            if not rows and page > 1:
-                raise NotFound("Invalid page.")
             liked = await liked_product_ids(user, [r[0] for r in rows])
             return total, [product_item(r, liked) for r in rows]
     query = await search.parse(text) if text else None
@@ -375,7 +373,7 @@ async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, co
     """(total, rows of ``columns``) of a most-relevant-first search page from
     the process's index: ONE statement when the index is current (the page's
     rows and the version), a catch-up and another when it is not. ``statuses``
-    replaces the published-only rule. None when the index cannot answer
+    replaces the published-only rule. NotFound past the last page. None when the index cannot answer
     (disabled, not loadable, nothing to search for): then the SQL path does."""
     index = await engine.engine.ready()
     if index is None:
@@ -393,7 +391,10 @@ async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, co
         rows = await fetch_prepared(sql, {"ids": ids})
         version, epoch, pruned_to = rows[0][:3]
         if version == index.version and epoch == index.epoch:
-            return total, [r[3:-1] for r in rows if r[3] is not None]
+            page = [r[3:-1] for r in rows if r[3] is not None]
+            if not page and offset > 0:
+                raise NotFound("Invalid page.")  # past the end (as _page_from_window)
+            return total, page
         index = await engine.engine.catch_up(version, epoch, pruned_to)
         if index is None:
             return None
@@ -480,8 +481,6 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
         found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
         if found is not None:
             total, rows = found
-            if not rows and page > 1:
-                raise NotFound("Invalid page.")
             return total, [search_item(r) for r in rows]
     key = (text, category_id, page, size, staff)
     version = await catalog_version()
