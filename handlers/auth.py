@@ -88,7 +88,7 @@ class RegisterHandler(BaseHandler):
 class LoginHandler(BaseHandler):
     rate_scope = "login"
 
-    @api(body=LoginIn, response=SessionOut)
+    @api(body=LoginIn, response=SessionOut, errors={403: "The account is blocked"})
     async def post(self):
         """Log in with email and password."""
         data = self.parse(LoginIn)
@@ -99,7 +99,7 @@ class LoginHandler(BaseHandler):
 class GoogleLoginHandler(BaseHandler):
     rate_scope = "google"
 
-    @api(body=GoogleIn, response=SessionOut,
+    @api(body=GoogleIn, response=SessionOut, errors={403: "The account is blocked"},
          rejects={400: "a token Google does not accept, or Google sign-in not configured"})
     async def post(self):
         """Log in (or sign up) with a Google ID token."""

@@ -9,7 +9,7 @@ from pydantic import Field
 from handlers.core.base import USER, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
+from handlers.core.fields import In, MoneyText, Out, Pk, PositiveQuantity, RequiredPk, Text
 from models import cart
 from models.cart import abandoned
 
@@ -44,8 +44,8 @@ class CartItemOut(Out):
     quantity: int
     product_name: str
     sku: str
-    product_price: str
-    line_total: str
+    product_price: MoneyText
+    line_total: MoneyText
     stock_status: str = Field(description="active, out_of_stock, insufficient_stock or unavailable")
     stock_quantity: int
     product_image: str | None
@@ -53,7 +53,7 @@ class CartItemOut(Out):
 
 class AppliedPromoOut(Out):
     code: str
-    discount_percentage: str
+    discount_percentage: MoneyText
     is_valid: bool
     message: str | None
 
@@ -64,9 +64,9 @@ class CartOut(Out):
     items: list[CartItemOut]
     total_items: int
     items_count: int
-    subtotal: str
-    discount: str
-    total: str
+    subtotal: MoneyText
+    discount: MoneyText
+    total: MoneyText
     promo_code: AppliedPromoOut | None
     created_at: str | None
     updated_at: str | None
@@ -74,10 +74,10 @@ class CartOut(Out):
 
 class SummaryOut(Out):
     total_items: int
-    total_price: str
+    total_price: MoneyText
     items_count: int
-    subtotal: str
-    discount: str
+    subtotal: MoneyText
+    discount: MoneyText
     promo_code: AppliedPromoOut | None
 
 
@@ -91,10 +91,10 @@ class DiscountOut(Out):
     success: bool
     message: str
     code: str
-    discount_percentage: str
-    discount_amount: str
-    total_before_discount: str
-    total_after_discount: str
+    discount_percentage: MoneyText
+    discount_amount: MoneyText
+    total_before_discount: MoneyText
+    total_after_discount: MoneyText
 
 
 class MessageOut(Out):

@@ -20,7 +20,7 @@ from handlers.core.validation import check_json
 from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.core.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
-                             Money, OptionalMoney, OptionalText, OrNull, Out, PageParam, PageSizeParam, Pk, PkList,
+                             Money, OptionalMoney, OptionalText, OrNull, MoneyText, Out, PageParam, PageSizeParam, Pk, PkList,
                              Quantity, Query, Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
@@ -71,6 +71,17 @@ class ProductIn(In):
 ProductPatch = partial(ProductIn, "ProductPatch")
 
 
+class GalleryImageOut(Out):
+    id: int
+    image_url: str
+    is_main: bool
+
+
+class AllImagesOut(Out):
+    main_image: str | None
+    gallery: list[GalleryImageOut]
+
+
 class ProductOut(Out):
     id: int
     name: str
@@ -87,10 +98,10 @@ class ProductOut(Out):
     is_liked: bool
     available_sizes: list[SizeOut]
     available_colors: list[ColorOut]
-    base_price: str
+    base_price: MoneyText
     discount_type: str | None
-    discount_percentage: str | None
-    vat_amount: str | None
+    discount_percentage: MoneyText | None
+    vat_amount: MoneyText | None
     sku: str
     barcode: str | None
     stock_quantity: int
@@ -103,8 +114,8 @@ class ProductOut(Out):
     created_at: str
     added_date_formatted: str
     variants_count: int
-    all_images: dict
-    price: str
+    all_images: AllImagesOut
+    price: MoneyText
     slug: str
     updated_at: str
 
@@ -188,7 +199,7 @@ class OrderFormProductOut(Out):
     id: int
     name: str
     sku: str
-    price: str
+    price: MoneyText
     stock_quantity: int
     image: str | None
 
@@ -305,10 +316,58 @@ class ProductColorsHandler(BaseHandler):
         self.reply(await admin.colors.list())
 
 
+TabCountsOut = create_model("TabCountsOut", __base__=Out, **{tab: (int, ...) for tab in admin.TABS})
+
+
+class DashboardProductOut(Out):
+    id: int
+    name: str
+    sku: str
+    category: str | None
+    category_id: int | None
+    variants: str = Field(description='"2 Variants"')
+    variant_count: int
+    stock_quantity: int
+    stock_status: str
+    stock_label: str
+    stock_color: str
+    price: float = Field(description="A number, as the spec shows")
+    status: str
+    status_color: str
+    created_at: str = Field(description='"07 Dec 2026", as the spec shows')
+    updated_at: str
+    main_image: str | None
+    is_featured: bool
+    rating: float
+    num_ratings: int
+
+
+class PaginationOut(Out):
+    current_page: int
+    total_pages: int
+    total_count: int
+    page_size: int
+    has_next: bool
+    has_previous: bool
+
+
+class DashboardFiltersOut(Out):
+    tab: str
+    search: str
+    category: str | None
+
+
+class DashboardProductsOut(Out):
+    products: list[DashboardProductOut]
+    pagination: PaginationOut
+    filters: DashboardFiltersOut
+    tab_counts: TabCountsOut  # type: ignore[valid-type]
+
+
 class TabCountsHandler(BaseHandler):
     role = ADMIN
 
-    @api(response=dict[str, int])
+    @api(response=TabCountsOut)
     async def get(self):
         """Products per dashboard tab (all, published, low_stock, draft, out_of_stock)."""
         self.reply(await admin.tab_counts())
@@ -317,7 +376,7 @@ class TabCountsHandler(BaseHandler):
 class DashboardProductsHandler(BaseHandler):
     role = ADMIN
 
-    @api(query=DashboardQuery, response=dict)
+    @api(query=DashboardQuery, response=DashboardProductsOut)
     async def get(self):
         """The dashboard's product table: products, pagination, filters and tab counts."""
         filters = admin.clean_product_filters(self.query(ProductFilters).model_dump())

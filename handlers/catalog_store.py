@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from handlers.core.openapi import api
-from handlers.core.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
+from handlers.core.fields import (Doc, In, OptionalText, MoneyText, Out, PageParam, PageSizeParam, PkList,
                              Query, QueryFlag, RequiredPk, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
@@ -113,7 +113,7 @@ class ProductItemOut(Out):
     name: str
     slug: str
     description: str
-    price: str
+    price: MoneyText
     category: int | None
     category_name: str | None
     images: list[str]
@@ -126,7 +126,7 @@ class ProductItemOut(Out):
     rating: str
     num_ratings: int
     is_liked: bool
-    product_details: list[Any]
+    product_details: list[str]
     created_at: str
     updated_at: str
 
@@ -153,7 +153,7 @@ class VariationOut(Out):
     id: int
     variation_type: str
     variation: str
-    price_adjustment: str
+    price_adjustment: MoneyText
     stock_quantity: int
     sku: str | None
     is_default: bool
@@ -163,9 +163,9 @@ class VariationOut(Out):
 
 
 class ProductDetailOut(ProductItemOut):
-    base_price: str
+    base_price: MoneyText
     discount_type: str | None
-    discount_percentage: str | None
+    discount_percentage: MoneyText | None
     tags: list[int]
     variations: list[VariationOut]
 
@@ -182,7 +182,7 @@ class SearchItemOut(Out):
     name: str
     slug: str
     description: str
-    price: str
+    price: MoneyText
     main_image: str | None
     category_name: str | None
 
@@ -201,7 +201,7 @@ class SuccessOut(Out):
 class RecommendationOut(Out):
     id: int
     name: str
-    price: str
+    price: MoneyText
     main_image: str | None
     slug: str
     rating: str

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field
 from handlers.core.base import USER, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Flag, In, OptionalText, Out, Pk, lower_choice
+from handlers.core.fields import Flag, In, OptionalText, MoneyText, Out, Pk, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.orders import ShippingIn
 from models.orders import checkout
@@ -30,7 +30,7 @@ class PaymentIn(In):
 class ShippingMethodBriefOut(Out):
     id: int
     name: str
-    price: str
+    price: MoneyText
 
 
 class CheckoutItemOut(Out):
@@ -39,17 +39,17 @@ class CheckoutItemOut(Out):
     name: str
     sku: str
     quantity: int
-    price: str
-    subtotal: str
+    price: MoneyText
+    subtotal: MoneyText
 
 
 class CheckoutOut(Out):
     checkout_id: str
-    subtotal: str
-    shipping_cost: str
-    tax: str
-    discount: str
-    total: str
+    subtotal: MoneyText
+    shipping_cost: MoneyText
+    tax: MoneyText
+    discount: MoneyText
+    total: MoneyText
     promo_code: str | None
     shipping_method: ShippingMethodBriefOut | None
     payment_method: str
@@ -61,7 +61,7 @@ class PaymentOut(Out):
     order_id: int
     order_number: str
     transaction_id: str | None
-    amount: str
+    amount: MoneyText
     status: str
     redirect_url: str | None = None
 
@@ -91,7 +91,9 @@ class SummaryHandler(BaseHandler):
 class PaymentHandler(BaseHandler):
     role = USER
 
-    @api(body=PaymentIn, response=PaymentOut, errors={404: "No checkout in progress"}, rejects={400: "a payment the gateway declines or refuses"})
+    @api(body=PaymentIn, response=PaymentOut, idempotent=True, rejects={400: "a payment the gateway declines or refuses"},
+         errors={404: "No checkout in progress",
+                 422: "The Idempotency-Key was used before with a different body"})
     async def post(self):
         """Pay the open checkout: a paid order (card) or the provider's page (PayPal, Clover)."""
         data = self.parse(PaymentIn)

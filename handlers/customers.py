@@ -10,7 +10,7 @@ from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
+from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, MoneyText, Out, PkList, Text, lower_choice
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
 
@@ -105,7 +105,7 @@ class CustomerOut(Out):
     phone: str
     status: CustomerStatus
     orders_count: int
-    balance: str
+    balance: MoneyText
     created_at: str
 
 
@@ -120,25 +120,46 @@ class RecentOrderOut(Out):
     id: int
     order_number: str
     status: str
-    total: str
+    total: MoneyText
     created_at: str
+
+
+class UserDetailsOut(Out):
+    last_login: str | None
+    profile_photo_url: str | None
+
+
+class DefaultAddressOut(Out):
+    full_name: str | None
+    email: str | None
+    phone_number: str | None
+    street_address: str | None
+    city: str | None
+    state: str | None
+    zip_code: str | None
+    country: str | None
+
+
+class TransactionPaymentOut(Out):
+    method: str | None
+    status: str
 
 
 class CustomerDetailOut(CustomerOut):
     country_code: str
     local_phone_number: str
     user_id: int | None
-    user_details: dict
-    default_address: dict | None
+    user_details: UserDetailsOut
+    default_address: DefaultAddressOut | None
     recent_orders: list[RecentOrderOut]
     last_transaction_date: str | None
 
 
 class StatisticsOut(Out):
     total_orders: int
-    total_spent: str
+    total_spent: MoneyText
     monthly_orders: int
-    avg_order_value: str
+    avg_order_value: MoneyText
     abandoned_carts_count: int
     order_status_counts: dict[str, int]
     recent_orders: list[RecentOrderOut]
@@ -151,11 +172,11 @@ class TransactionOut(Out):
     customer_email: str
     products_display_string: str
     items_count: int
-    total: str
+    total: MoneyText
     status: str
     status_display: str
     payment_status: str
-    payment: dict
+    payment: TransactionPaymentOut
     created_at: str
 
 

@@ -2,14 +2,14 @@
 (quoted in each operation's description of the OpenAPI document)."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import In, Out, choices_doc
+from handlers.core.fields import In, MoneyText, Out, choices_doc
 from models.dashboard import metrics
 
 Period = Literal["day", "week", "month", "year"]
@@ -29,30 +29,136 @@ class RecentQuery(In):
     limit: int = Field(default=6, ge=1, le=100)
 
 
-class Envelope(Out):
+def _per_status(name: str, model: type[Out], first: str, suffix: str = "") -> type[Out]:
+    """An object with one key per order status (lower case, + ``suffix``) after ``first``."""
+    keys = [first] + [s.lower() + suffix for s in metrics.STATUSES]
+    return create_model(name, __base__=Out, **{key: (model, ...) for key in keys})
+
+
+class StatusCount(Out):
+    status: str
+    count: int
+
+
+class StatusFigures(Out):
+    count: int
+    total_value: float = Field(description="A number, as the spec shows")
+    avg_order_value: float
+
+
+class CountGrowth(Out):
+    count: int
+    growth: float = Field(description="Percent change from the previous period (12.5)")
+
+
+StatusSummary = _per_status("StatusSummary", StatusFigures, "all")
+OrdersCard = _per_status("OrdersCard", CountGrowth, "all_orders")
+
+
+class OrderMetrics(Out):
+    orders_by_status: list[StatusCount]
+    status_summary: StatusSummary  # type: ignore[valid-type]
+    total_revenue: MoneyText
+    total_orders: int
+    period: Period
+
+
+class OrderMetricsOut(Out):
     success: bool
-    data: Any
+    data: OrderMetrics
+    status_summary: StatusSummary  # type: ignore[valid-type]
+
+
+class CartMetrics(Out):
+    abandoned_rate: float = Field(description="A fraction (0.75)")
+    total_carts: int
+    abandoned_carts: int
+    recovered_carts: int
+    recovered_revenue: MoneyText
+    period: Period
+
+
+class CartMetricsOut(Out):
+    success: bool
+    data: CartMetrics
+
+
+class CustomerMetrics(Out):
+    total_customers: int
+    active_customers: int
+    new_customers: int
+    growth_rate: float = Field(description="A fraction (0.25)")
+    period: Period
+
+
+class CustomerMetricsOut(Out):
+    success: bool
+    data: CustomerMetrics
+
+
+class TrendDay(Out):
+    date: str = Field(description="YYYY-MM-DD")
+    revenue: MoneyText
+    orders: int
+
+
+class SalesTrendOut(Out):
+    success: bool
+    data: list[TrendDay]
+
+
+class AbandonedCartCard(Out):
+    rate: float = Field(description="A percentage (25.5)")
+    change: float
+    total_carts: int
+    abandoned_count: int
+    recovered_count: int
+    recovered_revenue: float
+
+
+class CustomersCard(Out):
+    new_customers: int
+    new_customers_growth: float
+    total_customers: int
+    total_growth: float
+
+
+class RevenueCard(Out):
+    total: float
+    growth: float
 
 
 class OverviewOut(Out):
-    abandoned_cart: dict
-    customers: dict
-    active_customers: dict
-    orders: dict
-    revenue: dict
+    abandoned_cart: AbandonedCartCard
+    customers: CustomersCard
+    active_customers: CountGrowth
+    orders: OrdersCard  # type: ignore[valid-type]
+    revenue: RevenueCard
     period: Period
     last_updated: str
 
 
+class CountLabel(Out):
+    count: int
+    label: str
+
+
+_SummaryCounts = _per_status("SummaryCounts", CountLabel, "all_orders", "_orders")
+
+
+class Summary(_SummaryCounts):  # type: ignore[valid-type, misc]
+    total_revenue: float
+
+
 class SummaryOut(Out):
-    summary: dict
+    summary: Summary
     period: Period
     last_updated: str
 
 
 class ChartPoint(Out):
     date: str
-    value: str | int
+    value: MoneyText | int = Field(description="sales: a money string; counts: an integer")
 
 
 class ChartOut(Out):
@@ -61,9 +167,33 @@ class ChartOut(Out):
     period_label: str
 
 
+class RecentLine(Out):
+    product_name: str
+    quantity: int
+    price: MoneyText
+
+
+class RecentOrder(Out):
+    id: int
+    order_number: str
+    customer_name: str
+    customer_email: str
+    user_email: str
+    total: float = Field(description="A number, as the spec shows")
+    status: str
+    status_display: str
+    created_at: str
+    product_image: str | None
+    items_count: int
+    first_product_name: str | None
+    items: list[RecentLine]
+
+
 class RecentOut(Out):
-    recent_orders: list[dict]
+    recent_orders: list[RecentOrder]
     total_count: int
+    success: bool
+    data: list[RecentOrder] = Field(description="The same list as recent_orders")
 
 
 def _described(fn):
@@ -81,7 +211,7 @@ class MetricHandler(BaseHandler):
 
 
 class CartMetricsHandler(MetricHandler):
-    @api(query=PeriodQuery, response=Envelope)
+    @api(query=PeriodQuery, response=CartMetricsOut)
     @_described
     async def get(self):
         """Cart metrics: total and abandoned carts, abandoned rate (a fraction), recovered revenue."""
@@ -89,7 +219,7 @@ class CartMetricsHandler(MetricHandler):
 
 
 class CustomerMetricsHandler(MetricHandler):
-    @api(query=PeriodQuery, response=Envelope)
+    @api(query=PeriodQuery, response=CustomerMetricsOut)
     @_described
     async def get(self):
         """Customer metrics: total, active, new customers and growth rate (a fraction)."""
@@ -97,7 +227,7 @@ class CustomerMetricsHandler(MetricHandler):
 
 
 class OrderMetricsHandler(MetricHandler):
-    @api(query=PeriodQuery, response=Envelope)
+    @api(query=PeriodQuery, response=OrderMetricsOut)
     @_described
     async def get(self):
         """Order metrics: orders by status, status_summary, revenue and order count."""
@@ -106,7 +236,7 @@ class OrderMetricsHandler(MetricHandler):
 
 
 class SalesTrendHandler(MetricHandler):
-    @api(query=PeriodQuery, response=Envelope)
+    @api(query=PeriodQuery, response=SalesTrendOut)
     @_described
     async def get(self):
         """Revenue and orders per day of the period (every day, empty ones included)."""

@@ -15,17 +15,24 @@ from pydantic import Field
 
 import settings
 from handlers.core.base import BaseHandler
-from handlers.core.fields import Query, choices_doc
+from handlers.core.fields import Out, Query, choices_doc
 from handlers.core.openapi import api, build_openapi
 from handlers.core.routing import Route
 from models.core.errors import NotFound
 from models.core.mail import render_preview, template_names
 
 
+class IndexOut(Out):
+    name: str
+    docs: str
+    schema_: str = Field(alias="schema")
+    health: str
+
+
 class SchemaHandler(BaseHandler):
     _cache: dict | None = None
 
-    @api(response=dict)
+    @api(response=dict)  # an OpenAPI 3.1 document: its own schema is the OpenAPI specification
     async def get(self):
         """The OpenAPI 3.1 document of this API."""
         if SchemaHandler._cache is None:  # the application's own route table
@@ -34,7 +41,7 @@ class SchemaHandler(BaseHandler):
 
 
 class IndexHandler(BaseHandler):
-    @api(response=dict)
+    @api(response=IndexOut)
     async def get(self):
         """Where to start: links to the docs page, the OpenAPI document and the health check."""
         base = self.base_url()

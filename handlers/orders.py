@@ -17,7 +17,7 @@ from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
+from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, MoneyText, Out, PageParam,
                              PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, queries
@@ -196,8 +196,8 @@ class OrderItemOut(Out):
     product_sku: str
     variation_id: int | None
     quantity: int
-    unit_price: str
-    total_price: str
+    unit_price: MoneyText
+    total_price: MoneyText
     variants: dict[str, Any]
     product_image: str | None
 
@@ -206,7 +206,7 @@ class PaymentOut(Out):
     id: int
     method: str
     provider: str
-    amount: str
+    amount: MoneyText
     status: str
     transaction_id: str | None
     created_at: str
@@ -221,11 +221,11 @@ class OrderOut(Out):
     customer_id: int | None
     items: list[OrderItemOut]
     products_display_string: str
-    subtotal: str
-    discount: str
-    shipping_cost: str
-    tax: str
-    total: str
+    subtotal: MoneyText
+    discount: MoneyText
+    shipping_cost: MoneyText
+    tax: MoneyText
+    total: MoneyText
     status: str
     status_display: str
     payment_status: str
@@ -261,7 +261,7 @@ class OrderCreatedOut(Out):
     message: str
     order_id: int
     order_number: str
-    total: str
+    total: MoneyText
 
 
 class StatusOut(Out):
@@ -283,7 +283,7 @@ class OrderBriefOut(Out):
     order_number: str
     customer_email: str
     customer_name: str
-    total: str
+    total: MoneyText
     status: str
     created_at: str
 
@@ -360,16 +360,22 @@ class OrderListHandler(BaseHandler):
             raise NotFound("Invalid page.")
         self.reply(self.page_envelope(page, size, count, results))
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
+    @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
+         errors={422: "The Idempotency-Key was used before with a different body"},
+         rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
-        """Place an order from items (or the cart); admins: the Create Order modal (full order back)."""
+        """Place an order from items (or the cart); admins: the Create Order modal (full order back).
+
+        A customer gets the short answer (OrderCreatedOut), a staff user the whole order (OrderOut)."""
         await _create(self)
 
 
 class OrderCreateHandler(BaseHandler):
     role = USER
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
+    @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
+         errors={422: "The Idempotency-Key was used before with a different body"},
+         rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Alias of POST /api/orders/."""
         await _create(self)

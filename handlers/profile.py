@@ -32,6 +32,7 @@ class ProfileOut(Out):
     formatted_phone_number: str | None
     photo: str | None
     photo_url: str | None
+    is_verified: bool
     updated_at: str
     available_country_codes: dict[str, str] | None = None
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Doc, Flag, In, Money, Out, Text, _decimal, partial
+from handlers.core.fields import Doc, Flag, In, Money, MoneyText, Out, Text, _decimal, partial
 from models.cart import promo as promos
 
 
@@ -69,10 +69,10 @@ PromoCodePatch = partial(PromoCodeIn, "PromoCodePatch")
 class PromoCodeOut(Out):
     id: int
     code: str
-    discount_percentage: str
+    discount_percentage: MoneyText
     valid_from: str | None
     valid_to: str | None
-    min_order_amount: str
+    min_order_amount: MoneyText
     usage_limit: int | None
     times_used: int
     is_active: bool

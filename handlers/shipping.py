@@ -6,7 +6,7 @@ from pydantic import Field
 from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Flag, In, Money, OptionalText, Out, Quantity, Text, partial
+from handlers.core.fields import Flag, In, Money, OptionalText, MoneyText, Out, Quantity, Text, partial
 from models import shipping
 from models.catalog.queries import is_staff
 
@@ -25,7 +25,7 @@ ShippingMethodPatch = partial(ShippingMethodIn, "ShippingMethodPatch")
 class ShippingMethodOut(Out):
     id: int
     name: str
-    price: str
+    price: MoneyText
     estimated_days: int
     description: str
     delivery_date: str = Field(description="Now plus estimated_days business days (UTC)")

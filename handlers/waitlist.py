@@ -13,9 +13,14 @@ class WaitlistIn(In):
     email: Email
 
 
+class WaitlistEntryOut(Out):
+    email: str
+    created_at: str
+
+
 class WaitlistOut(Out):
     message: str
-    data: dict
+    data: WaitlistEntryOut
 
 
 class WaitlistSignupHandler(BaseHandler):

@@ -7,7 +7,7 @@ from handlers.core.base import USER, BaseHandler
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.cart import CartItemOut
-from handlers.core.fields import Flag, IdList, In, Out, PositiveQuantity, RequiredPk
+from handlers.core.fields import Flag, IdList, In, MoneyText, Out, PositiveQuantity, RequiredPk
 from models.core.errors import ValidationFailed
 from models.wishlist import actions as wishlist
 
@@ -36,7 +36,7 @@ class WishlistProductOut(Out):
     description: str
     main_image: str | None
     images: list[str]
-    price: str
+    price: MoneyText
     is_liked: bool
     status: str
     stock_quantity: int
@@ -56,7 +56,7 @@ class ProductDetailsOut(Out):
     description: str
     main_image: str | None
     images: list[str]
-    price: str
+    price: MoneyText
     status: str
     is_liked: bool
 
@@ -83,8 +83,8 @@ class NotificationOut(Out):
     created_at: str
     product: int
     variation: int | None
-    old_price: str | None
-    new_price: str | None
+    old_price: MoneyText | None
+    new_price: MoneyText | None
 
 
 class MarkedOut(Out):

@@ -206,6 +206,23 @@ class Response:
         return f"<Response {self.status} {self.body[:300]!r}>"
 
 
+def _check_against_document(method: str, path: str, resp: Response) -> None:
+    """Every answer matches the OpenAPI document (tests/document_check.py)."""
+    from tests.document_check import problem
+
+    content_type = resp.headers.get("Content-Type", "")
+    body = resp.json() if content_type.startswith("application/json") and resp.body else None
+    found = problem(method, path, resp.status, content_type, body)
+    if found is None:
+        return
+    log = os.environ.get("DOCUMENT_CHECK_LOG")
+    if log:  # survey mode: collect every mismatch of a run instead of failing the test
+        with open(log, "a") as out:
+            out.write(found + "\n")
+        return
+    raise AssertionError(f"the answer does not match the API document: {found}")
+
+
 class ApiClient:
     """``await api.post("/api/x/", json={...}, user=u)`` against the test server."""
 
@@ -228,7 +245,9 @@ class ApiClient:
         url = self.base_url + path + (("?" + urlencode(params)) if params else "")
         raw = await self.http_client.fetch(url, method=method, body=body, headers=headers, raise_error=False,
                                            allow_nonstandard_methods=True, request_timeout=60)
-        return Response(raw)
+        resp = Response(raw)
+        _check_against_document(method, path, resp)
+        return resp
 
     async def get(self, path: str, **kw) -> Response:
         return await self.request("GET", path, **kw)

@@ -82,10 +82,16 @@ class Query(In):
     model_config = ConfigDict(extra="ignore", str_max_length=1000)
 
 
-class Out(BaseModel):
-    """Response schema base (documentation of the shapes handlers send)."""
+# Money in answers: a two-decimal string ("1305.59"), as NUMERIC(12,2) holds it.
+MONEY_PATTERN = r"^-?\d{1,10}\.\d{2}$"
+MoneyText = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["99.99"])]
 
-    model_config = ConfigDict(extra="allow")
+
+class Out(BaseModel):
+    """Response schema base: the shapes handlers send, closed (the document says
+    ``additionalProperties: false``, and tests check every answer against it)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # --- DRF-style scalar types: what the dashboard's forms send (numbers as strings,
@@ -227,7 +233,9 @@ def _pk(value: Any) -> int | None:
 
 PK_DOC = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT},
                     {"type": "string", "pattern": r"^[1-9]\d{0,8}$"}]}
-FLAG_DOC = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1, "true", "false", "1", "0", "yes", "no", "on", "off"]}]}
+# One type per variant (code generators refuse an enum that mixes types).
+FLAG_DOC = {"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]},
+                      {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}]}
 
 
 def pk_list(value: Any) -> list[int]:
@@ -245,11 +253,8 @@ def pk_list(value: Any) -> list[int]:
 
 
 def _text(value: Any) -> Any:
-    """Numbers sent for text fields (an all-digit SKU) are taken as text."""
-    if isinstance(value, float) and value.is_integer():  # JSON 12.0 (or 1e30) is an integer
-        value = int(value)
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return str(value)
+    """Text is a JSON string: the document types it so, and a generated client
+    (or a TypeScript type) then has one type to send, not ``string | number``."""
     if value is not None and not isinstance(value, str):
         raise ValueError("Not a valid string.")
     return value
@@ -295,7 +300,8 @@ def _details(value: Any) -> list[str]:
 
 def choice_doc(choices: tuple[str, ...], synonyms: dict[str, str] | None = None, null: bool = False) -> Doc:
     values: list = [*choices, *(synonyms or {})]
-    return Doc({"enum": values + [None]} if null else {"type": "string", "enum": values})
+    text = {"type": "string", "enum": values}
+    return Doc(nullable(text) if null else text)
 
 
 def choice(choices: tuple[str, ...], synonyms: dict[str, str] | None = None, null: bool = False):
@@ -343,8 +349,8 @@ def _country_code_doc() -> Doc:
                                "available_country_codes); null or blank for none"})
 
 
-_TEXT_DOC = {"type": ["string", "integer"], "pattern": NOT_BLANK, "description": "Text (a number is taken as text)"}
-_OPTIONAL_TEXT_DOC = {"type": ["string", "integer", "null"], "pattern": NO_NUL}
+_TEXT_DOC = {"type": "string", "pattern": NOT_BLANK}
+_OPTIONAL_TEXT_DOC = {"anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "null"}]}
 
 Text = Annotated[str, BeforeValidator(_required_text), AfterValidator(_not_blank), Doc(_TEXT_DOC)]
 OptionalText = Annotated[str, BeforeValidator(_optional_text), Doc(_OPTIONAL_TEXT_DOC)]

@@ -10,6 +10,7 @@ operation may answer.
 from __future__ import annotations
 
 import re
+import types
 import typing
 from typing import Any, Callable
 
@@ -31,6 +32,45 @@ TAGS = {
     "categories": "taxonomy", "tags": "taxonomy", "sizes": "taxonomy", "colors": "taxonomy",
     "preview_email": "emails", "schema": "meta", "docs": "meta", "": "meta",
 }
+
+# Every operation's tag is "<group>/<resource>"; the groups (x-tagGroups) say who calls it.
+GROUPS = {
+    "storefront": "The shop's pages: catalog, search, cart, wishlist, checkout, orders, reviews, support",
+    "account": "Signing up and in, sessions, the customer's profile and addresses",
+    "admin": "The admin dashboard: staff users only",
+    "platform": "Health, this document, email previews and payment providers' webhooks",
+}
+ACCOUNT = {"auth", "profile", "addresses", "countries"}
+PLATFORM = {"meta", "health", "emails", "webhooks"}
+
+# Response headers, documented once (components/headers) and referred to where they are sent.
+HEADERS = {
+    "X-Request-ID": {"description": "This request's id (also in every log line it caused); quote it to support",
+                     "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}},
+    "WWW-Authenticate": {"description": "The scheme to authenticate with: `Bearer realm=\"api\"`",
+                         "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the stored first answer to an earlier request "
+                                           "with the same Idempotency-Key (nothing new was created)",
+                            "schema": {"type": "string", "enum": ["true"]}},
+    "Content-Disposition": {"description": "`attachment; filename=…` of a file download",
+                            "schema": {"type": "string"}},
+    "Allow": {"description": "On a 405 (a method the path does not have): the methods it has",
+              "schema": {"type": "string"}},
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any unique string (a UUID) chosen by the client per intended action. The same key from the "
+                   "same user within 24 hours answers the first request's status and body again, with "
+                   "`Idempotent-Replayed: true`, and creates or charges nothing new; the same key with a "
+                   "different body answers 422. Send one on every retry of a request whose answer you did not get.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x21-\x7e]+$"},
+}
+
+
+def _header(name: str) -> dict:
+    return {"$ref": f"#/components/headers/{name}"}
+
 
 ERROR_TEXT = {
     400: "Validation error: field errors keyed by the field sent (a NUL character in any text is one)",
@@ -60,7 +100,7 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
         content_type: str = "application/json", *, files: dict[str, str] | None = None,
         path: dict[str, dict] | None = None, errors: dict[int, str] | None = None,
         rejects: dict[int, str] | None = None, responses: dict[int, Any] | None = None,
-        tag: str | None = None) -> Callable:
+        tag: str | None = None, idempotent: bool = False, headers: tuple[str, ...] = ()) -> Callable:
     """Record a method's request and response schemas for the OpenAPI document
     (``build_openapi`` below builds it; tell the truth here and the document does).
 
@@ -70,6 +110,9 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
     ``rejects``: statuses answered to input the document allows (a duplicate
     name, an unknown id in the body…) → why; the schemathesis test reads them.
     ``responses``: other success statuses → their schema.
+    ``idempotent``: the operation honours an ``Idempotency-Key`` header
+    (handlers/core/idempotency.py). ``headers``: names (of ``HEADERS``) its
+    success answers carry besides X-Request-ID.
     """
 
     def wrap(fn: Callable) -> Callable:
@@ -81,6 +124,7 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
             "description": "\n".join(doc.splitlines()[1:]).strip(),
             "content_type": content_type, "files": files or {}, "path": path or {},
             "errors": errors or {}, "rejects": rejects or {}, "responses": responses or {}, "tag": tag,
+            "idempotent": idempotent, "headers": headers,
         }
         return fn
 
@@ -101,6 +145,8 @@ class _Models:
             self.pending.append((tp, mode, ref))
             return ref
         origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (typing.Union, types.UnionType):  # true alternatives (a customer's or a staff user's answer)
+            return {"anyOf": [{"type": "null"} if a is type(None) else self.schema(a, mode) for a in args]}
         if origin is list and args:
             return {"type": "array", "items": self.schema(args[0], mode)}
         if origin is dict and len(args) == 2:
@@ -114,9 +160,16 @@ class _Models:
         if not keys:
             return {}
         refs, top = models_json_schema(keys, ref_template="#/components/schemas/{model}")
+        defs = top.get("$defs", {})
+        # Two models of one name in different modules come out as "handlers__orders__PaymentOut":
+        # a plain, unique name ("OrdersPaymentOut") instead, which code generators can use.
+        renames = {name: _plain_name(name, defs) for name in defs if "__" in name}
+        if renames:
+            defs = {renames.get(name, name): schema for name, schema in defs.items()}
+            _rename_refs(defs, renames)
+            _rename_refs(refs, renames)
         for model, mode, ref in self.pending:
             ref.update(refs[(model, mode)])
-        defs = top.get("$defs", {})
         # Schemas a request may use (bodies and what they nest): their text never holds NUL.
         self.request_names = set()
         pending = [refs[key]["$ref"].rsplit("/", 1)[-1] for key in keys if key[1] == "validation"]
@@ -129,11 +182,36 @@ class _Models:
         return defs
 
 
-def _tag(path: str, meta: dict) -> str:
+def _plain_name(name: str, defs: dict) -> str:
+    parts = name.split("__")
+    plain = "".join(p.replace("_", " ").title().replace(" ", "") for p in parts[1:-1]) + parts[-1]
+    return plain if plain not in defs else name.replace("__", "_")
+
+
+def _rename_refs(node: Any, renames: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in renames:
+            node["$ref"] = ref.rsplit("/", 1)[0] + "/" + renames[ref.rsplit("/", 1)[-1]]
+        for value in node.values():
+            _rename_refs(value, renames)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _rename_refs(value, renames)
+
+
+def _tag(path: str, meta: dict, role: str | None) -> str:
+    """``<group>/<resource>``: admin for staff-only operations, account for
+    sign-up, sessions and the profile, platform for the API's own pages and
+    providers' webhooks, storefront for the rest."""
     if meta["tag"]:
-        return meta["tag"]
-    segment = path[len("/api/"):].split("/", 1)[0] if path.startswith("/api/") else path.strip("/")
-    return TAGS.get(segment, segment)
+        resource = meta["tag"]
+    else:
+        segment = path[len("/api/"):].split("/", 1)[0] if path.startswith("/api/") else path.strip("/")
+        resource = TAGS.get(segment, segment)
+    group = ("admin" if role == ADMIN else "platform" if resource in PLATFORM
+             else "account" if resource in ACCOUNT else "storefront")
+    return f"{group}/{resource}"
 
 
 def _operation_id(method: str, path: str) -> str:
@@ -200,7 +278,7 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     path = route.openapi_path
     role = handler.roles.get(method.upper(), handler.role)
     op: dict[str, Any] = {"summary": meta["summary"], "operationId": _operation_id(method, path),
-                          "tags": [_tag(path, meta)], "parameters": _path_params(route, meta)}
+                          "tags": [_tag(path, meta, role)], "parameters": _path_params(route, meta)}
     description = [meta["description"]] if meta["description"] else []
     if role:
         op["security"] = [{"bearer": []}]
@@ -208,6 +286,8 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
         description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
     if meta["query"] is not None:
         op["parameters"] += _query_params(meta["query"])
+    if meta["idempotent"]:
+        op["parameters"].append(dict(IDEMPOTENCY_KEY))
     if not op["parameters"]:
         del op["parameters"]
     if meta["body"] is not None:
@@ -237,6 +317,13 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     for code, tp in meta["responses"].items():
         responses[str(code)] = {"description": "Success" if code < 400 else ERROR_TEXT.get(code, "Error"),
                                 "content": {"application/json": {"schema": models.schema(tp, "serialization")}}}
+    for code, response in responses.items():
+        names = ["X-Request-ID", *meta["headers"]]
+        if meta["idempotent"]:
+            names.append("Idempotent-Replayed")
+        if success_type == "text/csv" and code == str(status):
+            names.append("Content-Disposition")
+        response["headers"] = {name: _header(name) for name in names}
 
     errors: dict[int, str] = {}
     if not _prepares_itself(handler):
@@ -259,10 +346,9 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
         if str(code) in responses:
             continue
         response: dict[str, Any] = {"description": errors[code], "content": {"application/json": {"schema": ERROR_REF}}}
-        if code == 429:
-            response["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
-        if code == 401:
-            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        names = ["X-Request-ID"] + (["Retry-After"] if code == 429 else []) + (
+            ["WWW-Authenticate"] if code == 401 else []) + (["Idempotent-Replayed"] if meta["idempotent"] else [])
+        response["headers"] = {name: _header(name) for name in names}
         responses[str(code)] = response
     op["responses"] = responses
     if meta["rejects"]:
@@ -279,6 +365,7 @@ def _tidy(node: Any, requests: bool = True) -> None:
     text the client sends (PostgreSQL cannot store it; the server answers 400)."""
     if isinstance(node, dict):
         _bounds_into_variants(node)
+        _nullable_as_type(node)
         if "default" in node and node["default"] is None and not _allows_null(node):
             del node["default"]
         node.pop("title", None) if isinstance(node.get("title"), str) and "properties" not in node else None
@@ -292,6 +379,23 @@ def _tidy(node: Any, requests: bool = True) -> None:
     elif isinstance(node, list):
         for value in node:
             _tidy(value, requests)
+
+
+def _nullable_as_type(node: dict) -> None:
+    """``anyOf: [{type: T, …}, {type: null}]`` → ``type: [T, "null"]``: the same
+    schema in OpenAPI 3.1 without a union (a generator then makes an Optional
+    field, not a union type)."""
+    variants = node.get("anyOf")
+    if not variants or len(variants) != 2 or {"type": "null"} not in variants:
+        return
+    other = variants[0] if variants[1] == {"type": "null"} else variants[1]
+    if not isinstance(other.get("type"), str) or other["type"] == "null" or any(k in node for k in other):
+        return
+    node.pop("anyOf")
+    node.update(other)
+    node["type"] = [other["type"], "null"]
+    if "enum" in node and None not in node["enum"]:
+        node["enum"] = [*node["enum"], None]
 
 
 def _bounds_into_variants(node: dict) -> None:
@@ -325,6 +429,72 @@ def _allows_null(node: dict) -> bool:
     return any(isinstance(v, dict) and _allows_null(v) for v in node.get("anyOf", []) + node.get("oneOf", []))
 
 
+def example(schema: Any, schemas: dict, name: str = "", depth: int = 0) -> Any:
+    """An example value of ``schema``, built from the schema itself (a field's
+    ``examples``, else its enum, format or type), so that it cannot drift from
+    the model it shows; tests/api/test_openapi_document.py validates each one."""
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:
+        return example(schemas[schema["$ref"].rsplit("/", 1)[-1]], schemas, name, depth)
+    for key in ("examples", "enum"):
+        values = [v for v in schema.get(key, []) if v is not None]
+        if values:
+            return values[0]
+    if "const" in schema:
+        return schema["const"]
+    variants = schema.get("anyOf") or schema.get("oneOf")
+    if variants:
+        chosen = next((v for v in variants if v.get("type") != "null"), variants[0])
+        return example(chosen, schemas, name, depth)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        out = {key: example(value, schemas, key, depth + 1) for key, value in schema.get("properties", {}).items()}
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and not out and depth < 6:
+            out["key"] = example(extra, schemas, "", depth + 1)
+        return out
+    if kind == "array":
+        return [example(schema.get("items", {}), schemas, name, depth + 1)] if depth < 6 else []
+    if kind == "integer":
+        return max(int(schema.get("minimum", 1)), 1) if schema.get("maximum", 1) >= 1 else schema["maximum"]
+    if kind == "number":
+        return max(float(schema.get("minimum", 1.5)), 1.5) if schema.get("maximum", 2) >= 1.5 else schema["maximum"]
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if kind == "string":
+        fmt = schema.get("format")
+        if fmt in _FORMATS:
+            return _FORMATS[fmt]
+        for candidate in (_NAMED.get(name), "text", "99.99", "1", ""):
+            if candidate is not None and re.search(schema.get("pattern", ""), candidate) \
+                    and len(candidate) >= schema.get("minLength", 0):
+                return candidate
+        return "text"
+    return None
+
+
+_FORMATS = {"date-time": "2026-12-07T10:30:00Z", "date": "2026-12-07", "email": "ada@example.com",
+            "uri": "https://api.avantlush.com/media/example.jpg", "uuid": "5f0c6c2e-8c3a-4d8e-9a51-1b2c3d4e5f60",
+            "binary": ""}
+_NAMED = {"email": "ada@example.com", "created_at": "2026-12-07T10:30:00Z", "updated_at": "2026-12-07T10:30:00Z",
+          "order_number": "ORD-20261207-0001", "status": "PENDING", "name": "Oak dining chair",
+          "message": "Done.", "date": "2026-12-07"}
+
+
+def _add_examples(paths: dict, schemas: dict) -> None:
+    for item in paths.values():
+        for op in item.values():
+            for response in op["responses"].items():
+                content = response[1].get("content", {}).get("application/json")
+                if content is not None and content.get("schema") not in (None, ERROR_REF):
+                    content["example"] = example(content["schema"], schemas)
+
+
 def build_openapi(routes: list) -> dict:
     paths: dict[str, dict] = {}
     models = _Models()
@@ -342,6 +512,8 @@ def build_openapi(routes: list) -> dict:
     for name, schema in schemas.items():
         _tidy(schema, requests=name in models.request_names)
     _tidy(paths)
+    _add_examples(paths, schemas)
+    tags = sorted({op["tags"][0] for item in paths.values() for op in item.values()})
     return {
         "openapi": "3.1.0",
         "info": {"title": "AvantLush API", "version": "1.0.0",
@@ -349,8 +521,10 @@ def build_openapi(routes: list) -> dict:
                                 "Errors share one envelope (`Error`); `/api/v1/…` is an alias of `/api/…` and "
                                 "the trailing slash is optional."},
         "servers": [{"url": "/"}],
-        "tags": [{"name": t} for t in sorted({op["tags"][0] for item in paths.values() for op in item.values()})],
+        "tags": [{"name": t} for t in tags],
+        "x-tagGroups": [{"name": group, "description": text, "tags": [t for t in tags if t.startswith(group + "/")]}
+                        for group, text in GROUPS.items()],
         "paths": paths,
-        "components": {"schemas": schemas,
+        "components": {"schemas": schemas, "headers": HEADERS,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }

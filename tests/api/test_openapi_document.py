@@ -98,3 +98,144 @@ def test_statuses_for_input_the_document_allows_are_explained(document):
     op = document["paths"]["/api/tags/"]["post"]
     assert op["x-valid-input-statuses"] == [400]
     assert "name already in use" in op["responses"]["400"]["description"]
+
+
+# --- a document a client can be generated from -------------------------------------------
+
+def _resolve(document: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = document["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _success_schemas(document: dict):
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            for code, response in op["responses"].items():
+                content = response.get("content", {}).get("application/json")
+                if code.startswith("2") and content is not None:
+                    yield f"{method} {path} {code}", content
+
+
+# The OpenAPI document itself (its schema is the OpenAPI specification) and the
+# variants an admin attaches to an order line (whatever the admin's form sent).
+FREE_FORM = {"get /api/schema/ 200", "OrderItemOut.variants"}
+
+
+def test_every_success_answer_has_a_closed_typed_schema(document):
+    """No open object, no untyped value in any success answer: a generated client
+    gets a class with typed attributes for each (a free map only where keys are data)."""
+    problems = []
+
+    def walk(node: dict, where: str, seen: frozenset) -> None:
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(_resolve(document, node), name, seen | {name})
+            return
+        for variant in node.get("anyOf", []):
+            walk(variant, where, seen)
+        kinds = node.get("type")
+        if not kinds and not any(k in node for k in ("anyOf", "const", "enum")):
+            problems.append(f"{where}: untyped")
+        if kinds == "object" or (isinstance(kinds, list) and "object" in kinds):
+            extra = node.get("additionalProperties")
+            if node.get("properties") and extra is not False:
+                problems.append(f"{where}: open object")
+            elif not node.get("properties") and not isinstance(extra, dict) and where not in FREE_FORM:
+                problems.append(f"{where}: an object without properties or typed values")
+            if isinstance(extra, dict) and extra:
+                walk(extra, where + ".*", seen)
+        for key, prop in node.get("properties", {}).items():
+            if f"{where}.{key}" not in FREE_FORM:
+                walk(prop, f"{where}.{key}", seen)
+        if "items" in node:
+            walk(node["items"], where + "[]", seen)
+
+    for where, content in _success_schemas(document):
+        if where not in FREE_FORM:
+            walk(content["schema"], where, frozenset())
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_each_answer_has_an_example_that_matches_its_schema(document):
+    from jsonschema import Draft202012Validator
+
+    wrong = []
+    for where, content in _success_schemas(document):
+        if where in FREE_FORM:
+            continue
+        assert "example" in content, where
+        validator = Draft202012Validator({"allOf": [content["schema"]], "components": document["components"]})
+        wrong += [f"{where}: {e.message[:200]}" for e in validator.iter_errors(content["example"])]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_text_is_a_string_and_money_a_two_decimal_string(document):
+    """No field typed "string or integer" (a generated TypeScript type was
+    ``string | number | null`` for an address); money in answers has a pattern."""
+    mixed = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            kinds = node.get("type")
+            if isinstance(kinds, list) and "string" in kinds and ({"integer", "number"} & set(kinds)):
+                mixed.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(document, "")
+    assert not mixed, mixed
+    cart = document["components"]["schemas"]["CartOut"]["properties"]
+    assert cart["total"]["pattern"] == r"^-?\d{1,10}\.\d{2}$"
+    assert cart["items"]["items"]["$ref"].endswith("/CartItemOut")
+    shipping = document["components"]["schemas"]["InitiateIn"]["properties"]["shipping_address"]
+    assert shipping["type"] == ["string", "null"]
+
+
+def test_dashboard_answers_are_typed_as_the_spec_shows(document):
+    schemas = document["components"]["schemas"]
+    overview = schemas["OverviewOut"]
+    assert overview["additionalProperties"] is False
+    card = _resolve(document, overview["properties"]["abandoned_cart"])
+    assert card["properties"]["rate"]["type"] == "number"  # a percentage, a number as in the spec
+    orders = _resolve(document, overview["properties"]["orders"])
+    assert {"all_orders", "pending", "delivered"} <= set(orders["properties"]) and orders["additionalProperties"] is False
+    cart = _resolve(document, schemas["CartMetricsOut"]["properties"]["data"])
+    assert cart["properties"]["abandoned_rate"]["type"] == "number"
+    assert cart["properties"]["recovered_revenue"]["type"] == "string"
+    products = document["paths"]["/api/dashboard/product_management_data/"]["get"]["responses"]["200"]
+    assert products["content"]["application/json"]["schema"]["$ref"].endswith("/DashboardProductsOut")
+
+
+def test_headers_are_documented(document):
+    headers = document["components"]["headers"]
+    assert {"Idempotent-Replayed", "Retry-After", "WWW-Authenticate", "X-Request-ID", "Allow",
+            "Content-Disposition"} <= set(headers)
+    for path in ("/api/orders/", "/api/checkout/payment/"):
+        op = document["paths"][path]["post"]
+        assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op["parameters"]), path
+        success = next(r for code, r in op["responses"].items() if code.startswith("2"))
+        assert "Idempotent-Replayed" in success["headers"] and "422" in op["responses"]
+    products = document["paths"]["/api/products/"]["get"]["responses"]
+    assert products["429"]["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+    assert "WWW-Authenticate" in products["401"]["headers"]
+    assert "Content-Disposition" in document["paths"]["/api/products/export/"]["get"]["responses"]["200"]["headers"]
+
+
+def test_operations_are_grouped_storefront_account_admin(document):
+    groups = {g["name"]: g["tags"] for g in document["x-tagGroups"]}
+    assert list(groups) == ["storefront", "account", "admin", "platform"]
+    tag_of = {(m, p): op["tags"][0] for p, item in document["paths"].items() for m, op in item.items()}
+    assert tag_of[("get", "/api/products/")] == "storefront/products"
+    assert tag_of[("post", "/api/cart/add-item/")] == "storefront/cart"
+    assert tag_of[("post", "/api/auth/login/")] == "account/auth"
+    assert tag_of[("get", "/api/dashboard/overview_metrics/")] == "admin/dashboard"
+    assert tag_of[("get", "/api/customers/")] == "admin/customers"
+    for (method, path), tag in tag_of.items():
+        assert tag in groups[tag.split("/")[0]], (method, path)
+        if document["paths"][path][method].get("x-required-role") == "admin":
+            assert tag.startswith("admin/"), (method, path)
