@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -406,6 +408,45 @@ def celery_worker(outbox_relay):
     except subprocess.TimeoutExpired:
         proc.kill()
     log_file.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """``python server.py`` on the test database and Redis, on a free port (its outbox
+    relay included; a test that needs emails or exports also asks for ``celery_worker``)."""
+    port = _free_port()
+    env = dict(os.environ, PORT=str(port), DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL,
+               DATA_DIR=str(RUN_DIR), BACKEND_URL=f"http://127.0.0.1:{port}", WEB_CONCURRENCY="2")
+    log_path = TEST_DATA / f"fuzz-server-{os.getpid()}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/health/", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("test server did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    server_errors = [line for line in log_path.read_text().splitlines() if " ERROR " in line]
+    log_path.unlink(missing_ok=True)
+    assert not server_errors, "server logged errors:\n" + "\n".join(server_errors[:20])
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ TAGS = {
     "preview_email": "emails", "schema": "meta", "docs": "meta", "": "meta",
 }
 
-# Every operation's tag is "<group>/<resource>"; the groups (x-tagGroups) say who calls it.
+# Every operation's tag is "<group>: <resource>"; the groups (x-tagGroups) say who calls it.
 GROUPS = {
     "storefront": "The shop's pages: catalog, search, cart, wishlist, checkout, orders, reviews, support",
     "account": "Signing up and in, sessions, the customer's profile and addresses",
@@ -166,6 +166,8 @@ class _Models:
         renames = {name: _plain_name(name, defs) for name in defs if "__" in name}
         if renames:
             defs = {renames.get(name, name): schema for name, schema in defs.items()}
+            for name in renames.values():
+                defs[name]["title"] = name  # generators name classes after the title
             _rename_refs(defs, renames)
             _rename_refs(refs, renames)
         for model, mode, ref in self.pending:
@@ -201,7 +203,7 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> None:
 
 
 def _tag(path: str, meta: dict, role: str | None) -> str:
-    """``<group>/<resource>``: admin for staff-only operations, account for
+    """``<group>: <resource>``: admin for staff-only operations, account for
     sign-up, sessions and the profile, platform for the API's own pages and
     providers' webhooks, storefront for the rest."""
     if meta["tag"]:
@@ -211,7 +213,7 @@ def _tag(path: str, meta: dict, role: str | None) -> str:
         resource = TAGS.get(segment, segment)
     group = ("admin" if role == ADMIN else "platform" if resource in PLATFORM
              else "account" if resource in ACCOUNT else "storefront")
-    return f"{group}/{resource}"
+    return f"{group}: {resource}"
 
 
 def _operation_id(method: str, path: str) -> str:
@@ -522,7 +524,7 @@ def build_openapi(routes: list) -> dict:
                                 "the trailing slash is optional."},
         "servers": [{"url": "/"}],
         "tags": [{"name": t} for t in tags],
-        "x-tagGroups": [{"name": group, "description": text, "tags": [t for t in tags if t.startswith(group + "/")]}
+        "x-tagGroups": [{"name": group, "description": text, "tags": [t for t in tags if t.startswith(group + ": ")]}
                         for group, text in GROUPS.items()],
         "paths": paths,
         "components": {"schemas": schemas, "headers": HEADERS,
