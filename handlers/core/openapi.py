@@ -367,7 +367,6 @@ def _tidy(node: Any, requests: bool = True) -> None:
     text the client sends (PostgreSQL cannot store it; the server answers 400)."""
     if isinstance(node, dict):
         _bounds_into_variants(node)
-        _nullable_as_type(node)
         if "default" in node and node["default"] is None and not _allows_null(node):
             del node["default"]
         node.pop("title", None) if isinstance(node.get("title"), str) and "properties" not in node else None
@@ -378,6 +377,7 @@ def _tidy(node: Any, requests: bool = True) -> None:
             node["pattern"] = NO_NUL
         for key, value in node.items():
             _tidy(value, requests and key != "responses")
+        _nullable_as_type(node)  # after its variants are tidied (an inner one may collapse first)
     elif isinstance(node, list):
         for value in node:
             _tidy(value, requests)
@@ -391,11 +391,14 @@ def _nullable_as_type(node: dict) -> None:
     if not variants or len(variants) != 2 or {"type": "null"} not in variants:
         return
     other = variants[0] if variants[1] == {"type": "null"} else variants[1]
-    if not isinstance(other.get("type"), str) or other["type"] == "null" or any(k in node for k in other):
+    kind = other.get("type")
+    if isinstance(kind, list) and "null" in kind:  # already nullable (an OrNull around a nullable type)
+        kind = [k for k in kind if k != "null"][0] if len(kind) == 2 else None
+    if not isinstance(kind, str) or kind == "null" or any(k in node and node[k] != v for k, v in other.items()):
         return
     node.pop("anyOf")
     node.update(other)
-    node["type"] = [other["type"], "null"]
+    node["type"] = [kind, "null"]
     if "enum" in node and None not in node["enum"]:
         node["enum"] = [*node["enum"], None]
 

@@ -153,3 +153,16 @@ async def test_a_json_float_price_is_rounded_half_up_to_the_cent(api, make_user)
     assert resp.status == 201 and resp.json()["base_price"] == "0.57", resp
     resp = await api.post("/api/products/", json={"name": "Chair", "sku": "CH-3", "price": "0.571"}, user=admin)
     assert assert_envelope(resp, 400)["errors"]["price"]
+
+
+@pytest.mark.gen_test
+async def test_a_number_sent_for_text_is_a_field_error_as_the_document_types_text(api, make_user):
+    """Text is typed ``string`` in the document (a generated client sends one type),
+    so a number for a text field is refused, not silently stored as its digits."""
+    user = await make_user()
+    resp = await api.post("/api/support/submit/", json={"subject": 12345, "message": "Hello"}, user=user)
+    assert assert_envelope(resp, 400)["errors"] == {"subject": ["Not a valid string."]}
+    resp = await api.patch("/api/profile/update-details/", json={"full_name": 7}, user=user)
+    assert assert_envelope(resp, 400)["errors"] == {"full_name": ["Not a valid string."]}
+    resp = await api.post("/api/support/submit/", json={"subject": "Order 12345", "message": "Hello"}, user=user)
+    assert resp.status == 201, resp

@@ -239,3 +239,15 @@ def test_operations_are_grouped_storefront_account_admin(document):
         assert tag in groups[tag.split(": ")[0]], (method, path)
         if document["paths"][path][method].get("x-required-role") == "admin":
             assert tag.startswith("admin: "), (method, path)
+
+
+def test_an_answer_that_changes_a_field_type_or_adds_a_field_is_caught(document):
+    """What every test's answers go through (tests/document_check.py, called by the
+    test client): the closed schemas make a drifted answer fail the build."""
+    from tests.document_check import problem
+
+    cart = document["paths"]["/api/cart/"]["get"]["responses"]["200"]["content"]["application/json"]["example"]
+    assert problem("GET", "/api/cart/", 200, "application/json", cart) is None
+    assert "total" in problem("GET", "/api/cart/", 200, "application/json", {**cart, "total": 216.0})
+    assert "total_price" in problem("GET", "/api/v1/cart", 200, "application/json", {**cart, "total_price": "1.00"})
+    assert "not documented" in problem("GET", "/api/cart/", 418, "application/json", {})
