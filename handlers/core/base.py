@@ -109,7 +109,8 @@ class BaseHandler(tornado.web.RequestHandler):
         allowed = settings.CORS_ALLOWED_ORIGINS
         if origin and ("*" in allowed or origin in allowed):
             self.set_header("Access-Control-Allow-Origin", origin if "*" not in allowed else "*")
-            self.set_header("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Content-Disposition, Idempotent-Replayed")
+            self.set_header("Access-Control-Expose-Headers",
+                            "Retry-After, X-Request-ID, Content-Disposition, Idempotent-Replayed")
             self.set_header("Vary", "Origin")
         # Here rather than in prepare(): send_error() clears the headers and calls
         # this again, so error responses (the ones worth tracing) keep the id too.

@@ -21,6 +21,7 @@ from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
 from handlers.core.routing import Route
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM
+from models.orders import idempotency
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -64,7 +65,8 @@ IDEMPOTENCY_KEY = {
                    "same user within 24 hours answers the first request's status and body again, with "
                    "`Idempotent-Replayed: true`, and creates or charges nothing new; the same key with a "
                    "different body answers 422. Send one on every retry of a request whose answer you did not get.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x21-\x7e]+$"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH,
+               "pattern": idempotency.KEY_PATTERN},
 }
 
 
@@ -486,16 +488,29 @@ def example(schema: Any, schemas: dict, name: str = "", depth: int = 0) -> Any:
 _FORMATS = {"date-time": "2026-12-07T10:30:00Z", "date": "2026-12-07", "email": "ada@example.com",
             "uri": "https://api.avantlush.com/media/example.jpg", "uuid": "5f0c6c2e-8c3a-4d8e-9a51-1b2c3d4e5f60",
             "binary": ""}
-_NAMED = {"email": "ada@example.com", "created_at": "2026-12-07T10:30:00Z", "updated_at": "2026-12-07T10:30:00Z",
+_IMAGE = "https://api.avantlush.com/media/products/oak-chair.jpg"
+_NAMED = {"email": "ada@example.com", "customer_email": "ada@example.com", "user_email": "ada@example.com",
+          "created_at": "2026-12-07T10:30:00Z", "updated_at": "2026-12-07T10:30:00Z", "date": "2026-12-07",
           "order_number": "ORD-20261207-0001", "status": "PENDING", "name": "Oak dining chair",
-          "message": "Done.", "date": "2026-12-07"}
+          "product_name": "Oak dining chair", "first_product_name": "Oak dining chair", "message": "Done.",
+          "sku": "OAK-CH-01", "slug": "oak-dining-chair", "description": "Solid oak, oiled.",
+          "category_name": "Dining chairs", "variation_name": "Natural oak", "code": "WELCOME10",
+          "full_name": "Ada Lovelace", "customer_name": "Ada Lovelace", "phone_number": "+2348012345678",
+          "street_address": "12 Marina Road", "shipping_address": "12 Marina Road", "city": "Lagos",
+          "state": "Lagos", "country": "Nigeria", "zip_code": "101001", "rating": "4.50",
+          "next": "https://api.avantlush.com/api/products/?page=3",
+          "previous": "https://api.avantlush.com/api/products/?page=1",
+          "images": _IMAGE, "main_image": _IMAGE, "product_image": _IMAGE, "image_url": _IMAGE, "photo_url": _IMAGE,
+          "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+          "refresh_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+          "token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"}
 
 
 def _add_examples(paths: dict, schemas: dict) -> None:
     for item in paths.values():
         for op in item.values():
-            for response in op["responses"].items():
-                content = response[1].get("content", {}).get("application/json")
+            for response in op["responses"].values():
+                content = response.get("content", {}).get("application/json")
                 if content is not None and content.get("schema") not in (None, ERROR_REF):
                     content["example"] = example(content["schema"], schemas)
 
@@ -524,7 +539,10 @@ def build_openapi(routes: list) -> dict:
         "info": {"title": "AvantLush API", "version": "1.0.0",
                  "description": "Storefront and admin dashboard API of the AvantLush furniture and home store. "
                                 "Errors share one envelope (`Error`); `/api/v1/…` is an alias of `/api/…` and "
-                                "the trailing slash is optional."},
+                                "the trailing slash is optional. A method a path does not have answers 405 "
+                                "with `Allow`; every answer carries `X-Request-ID`. Operations are tagged "
+                                "`<group>: <resource>`, the groups (storefront, account, admin, platform) "
+                                "listed in `x-tagGroups`."},
         "servers": [{"url": "/"}],
         "tags": [{"name": t} for t in tags],
         "x-tagGroups": [{"name": group, "description": text, "tags": [t for t in tags if t.startswith(group + ": ")]}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ TTL_HOURS = 24
 WAIT_SECONDS = 30
 STALE_SECONDS = 120  # a claim this old without a response belongs to a request that died
 MAX_KEY_LENGTH = 255
+# Printable ASCII (what a UUID or any token is), as the API document states it.
+KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
 
 
 class IdempotencyMismatch(AppError):
@@ -56,8 +59,9 @@ def request_hash(body: Any) -> str:
 
 async def claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> Claim:
     key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidIdempotencyKey(errors={"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
+    if len(key) > MAX_KEY_LENGTH or not re.fullmatch(KEY_PATTERN, key):
+        raise InvalidIdempotencyKey(errors={"Idempotency-Key": [
+            f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."]})
     # Expired records, and claims left by requests that died, make way.
     await db.aio_execute_sql(
         "DELETE FROM idempotency_record WHERE user_id = %s AND endpoint = %s AND key = %s AND ("

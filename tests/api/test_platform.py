@@ -108,6 +108,7 @@ async def test_cors_headers_stay_on_error_responses(api):
     assert resp.status == 401
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert "Retry-After" in resp.headers["Access-Control-Expose-Headers"]
+    assert "Idempotent-Replayed" in resp.headers["Access-Control-Expose-Headers"]  # a browser app reads it
 
 
 @pytest.mark.gen_test

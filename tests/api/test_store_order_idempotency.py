@@ -76,4 +76,6 @@ async def test_blank_or_huge_key_is_400(api, make_user):
     pid = await product("Desk", stock=10)
     assert_envelope(await post(api, user, [{"product_id": pid, "quantity": 1}], " "), 400)
     assert_envelope(await post(api, user, [{"product_id": pid, "quantity": 1}], "x" * 300), 400)
+    # Outside the documented pattern (printable ASCII): refused, as the document says.
+    assert_envelope(await post(api, user, [{"product_id": pid, "quantity": 1}], "clé-1"), 400)
     assert await count("orders") == 0
