@@ -19,7 +19,7 @@ from handlers.core.routing import Route
 from handlers.core.validation import check_json
 from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
+from handlers.core.fields import (PK_DOC, QUERY_FLAG_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
                              Money, OptionalMoney, OptionalText, OrNull, MoneyText, Out, PageParam, PageSizeParam, Pk, PkList,
                              Quantity, Query, Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
 from models.catalog import admin
@@ -187,7 +187,7 @@ class DashboardQuery(ProductFilters):
 
 # ``async`` is a Python keyword, hence create_model.
 ExportQuery = create_model("ExportQuery", __base__=ProductFilters, **{"async": (
-    Annotated[str | None, Doc({"anyOf": [FLAG_DOC["anyOf"][1], BLANK]})],
+    Annotated[str | None, Doc(QUERY_FLAG_DOC)],
     Field(default=None, description="1: build the file in the background (202 and a job)"))})
 
 

@@ -92,8 +92,7 @@ class PaymentHandler(BaseHandler):
     role = USER
 
     @api(body=PaymentIn, response=PaymentOut, idempotent=True, rejects={400: "a payment the gateway declines or refuses"},
-         errors={404: "No checkout in progress",
-                 422: "The Idempotency-Key was used before with a different body"})
+         errors={404: "No checkout in progress"})
     async def post(self):
         """Pay the open checkout: a paid order (card) or the provider's page (PayPal, Clover)."""
         data = self.parse(PaymentIn)

@@ -17,7 +17,7 @@ from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, MoneyText, Out, PageParam,
+from handlers.core.fields import (QUERY_FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, MoneyText, Out, PageParam,
                              PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, queries
@@ -183,7 +183,7 @@ class ExportQuery(In):
     search: Annotated[str | None, B] = Field(default=None, max_length=200)
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1)
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1)
-    async_: Annotated[str | None, Doc({"anyOf": [FLAG_DOC["anyOf"][1], BLANK]})] = Field(
+    async_: Annotated[str | None, Doc(QUERY_FLAG_DOC)] = Field(
         default=None, alias="async", description="1: build the file in the background")
 
 
@@ -361,7 +361,6 @@ class OrderListHandler(BaseHandler):
         self.reply(self.page_envelope(page, size, count, results))
 
     @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
-         errors={422: "The Idempotency-Key was used before with a different body"},
          rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Place an order from items (or the cart); admins: the Create Order modal (full order back).
@@ -374,7 +373,6 @@ class OrderCreateHandler(BaseHandler):
     role = USER
 
     @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
-         errors={422: "The Idempotency-Key was used before with a different body"},
          rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
     async def post(self):
         """Alias of POST /api/orders/."""

@@ -234,8 +234,10 @@ def _pk(value: Any) -> int | None:
 PK_DOC = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT},
                     {"type": "string", "pattern": r"^[1-9]\d{0,8}$"}]}
 # One type per variant (code generators refuse an enum that mixes types).
-FLAG_DOC = {"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]},
-                      {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}]}
+FLAG_TEXT = ["true", "false", "1", "0", "yes", "no", "on", "off"]
+FLAG_DOC = {"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}, {"type": "string", "enum": FLAG_TEXT}]}
+# A flag in a query string is text (blank: not set).
+QUERY_FLAG_DOC = {"type": "string", "enum": [*FLAG_TEXT, ""]}
 
 
 def pk_list(value: Any) -> list[int]:

@@ -117,6 +117,9 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
     success answers carry besides X-Request-ID.
     """
 
+    if idempotent:  # the same key again with another body: input the document allows, answered 422
+        rejects = {**(rejects or {}), 422: "an Idempotency-Key this user sent before with a different body"}
+
     def wrap(fn: Callable) -> Callable:
         doc = (fn.__doc__ or "").strip()
         fn._api = {
