@@ -81,6 +81,16 @@ EMAIL_FROM = _env("EMAIL_FROM", "AvantLush <no-reply@avantlush.com>")
 ADMIN_NOTIFICATION_EMAILS = [e.strip() for e in (_env("ADMIN_NOTIFICATION_EMAILS", "") or "").split(",") if e.strip()]
 
 CLOUDINARY_URL = _env("CLOUDINARY_URL")
+# Where export files and uploads live (models/storage.py): unset, under DATA_DIR
+# (one machine); s3://BUCKET/PREFIX, any S3-compatible store that every process shares.
+STORAGE_URL = _env("STORAGE_URL")
+S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")  # unset: AWS itself
+AWS_ACCESS_KEY_ID = _env("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = _env("AWS_SECRET_ACCESS_KEY")
+AWS_DEFAULT_REGION = _env("AWS_DEFAULT_REGION", "us-east-1")
+# Image URLs are built when read: MEDIA_URL + the stored key (a CDN or the
+# bucket's public address may go here); by default this server's /media/.
+MEDIA_URL = (_env("MEDIA_URL", f"{BACKEND_URL}/media/") or "").rstrip("/") + "/"
 # Uploaded images: larger ones are refused before they are decoded.
 IMAGE_MAX_SIDE = _int("IMAGE_MAX_SIDE", 8000)
 IMAGE_MAX_PIXELS = _int("IMAGE_MAX_PIXELS", 40_000_000)

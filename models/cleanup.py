@@ -15,11 +15,11 @@ import asyncio
 import datetime as dt
 import importlib
 import logging
-import os
 import time
 from typing import Awaitable, Callable
 
 import settings
+from models import storage
 from models.db import fetch_all, utcnow
 
 log = logging.getLogger("avantlush.cleanup")
@@ -48,35 +48,35 @@ async def prune_outbox() -> int:
 
 
 async def prune_exports() -> int:
-    from models.exports import ExportJob
+    from models.exports import ExportJob, export_key
 
     cutoff = utcnow() - dt.timedelta(hours=settings.EXPORT_RETENTION_HOURS)
     jobs = await ExportJob.select(ExportJob.id).where(
         ExportJob.status.in_(["done", "failed"]) & (ExportJob.finished_at < cutoff)
         & ExportJob.file.is_null(False)).aio_execute()
     ids = [job.id for job in jobs]
+    files = storage.get()
+    count = 0
+    for job_id in ids:
+        if await files.exists(export_key(job_id)):
+            await files.delete(export_key(job_id))
+            count += 1
     loop = asyncio.get_running_loop()
 
-    def remove_files() -> int:
-        count = 0
-        for job_id in ids:
+    def remove_leftovers() -> int:
+        removed = 0
+        oldest = time.time() - settings.EXPORT_RETENTION_HOURS * 3600
+        # A crashed export's half-built file, where it was being built.
+        for part in [*settings.EXPORT_DIR.glob("*.part"), *(settings.DATA_DIR / "scratch").glob("*.part")]:
             try:
-                os.unlink(settings.EXPORT_DIR / f"{job_id}.csv")
-                count += 1
+                if part.stat().st_mtime < oldest:
+                    part.unlink()
+                    removed += 1
             except FileNotFoundError:
                 pass
-        oldest = time.time() - settings.EXPORT_RETENTION_HOURS * 3600
-        if settings.EXPORT_DIR.exists():
-            for part in settings.EXPORT_DIR.glob("*.part"):  # a crashed export's leftovers
-                try:
-                    if part.stat().st_mtime < oldest:
-                        part.unlink()
-                        count += 1
-                except FileNotFoundError:
-                    pass
-        return count
+        return removed
 
-    count = await loop.run_in_executor(None, remove_files)
+    count += await loop.run_in_executor(None, remove_leftovers)
     if ids:
         await ExportJob.update(file=None).where(ExportJob.id.in_(ids)).aio_execute()
     return count

@@ -161,10 +161,20 @@ def connect_params(url: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
+def session_options() -> str:
+    """libpq ``options`` of every connection: the settings the SQL reads by
+    name (``avantlush.media_url``: see models/media.py and migration 0015)."""
+    import settings
+
+    value = settings.MEDIA_URL.replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"-c avantlush.media_url={value}"
+
+
 def init_db(url: str, pool_size: int = 10, timeout: int = 5) -> None:
     name, params = connect_params(url)
     params["pool_params"] = {"minsize": 0, "maxsize": pool_size, "timeout": timeout}
     params["connect_timeout"] = timeout
+    params["options"] = session_options()
     db.init(name, **params)
 
 
