@@ -149,6 +149,10 @@ OUTBOX_REDELIVER_SECONDS = _float("OUTBOX_REDELIVER_SECONDS", 300.0)
 # A running job renews its lease every third of this; a job whose worker died
 # (no renewal for this long) is published again.
 OUTBOX_RUN_LEASE_SECONDS = _float("OUTBOX_RUN_LEASE_SECONDS", 30.0)
+# Celery workers beat every OUTBOX_WORKER_HEARTBEAT_SECONDS; a job received by a
+# worker silent for OUTBOX_WORKER_DEAD_SECONDS (killed) is published again.
+OUTBOX_WORKER_HEARTBEAT_SECONDS = _float("OUTBOX_WORKER_HEARTBEAT_SECONDS", 10.0)
+OUTBOX_WORKER_DEAD_SECONDS = _float("OUTBOX_WORKER_DEAD_SECONDS", 30.0)
 OUTBOX_RETENTION_DAYS = _float("OUTBOX_RETENTION_DAYS", 7.0)  # finished rows are pruned after this
 EXPORT_RETENTION_HOURS = _float("EXPORT_RETENTION_HOURS", 24.0)  # finished export files and jobs
 SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 25.0)  # SIGTERM: time to finish in-flight work

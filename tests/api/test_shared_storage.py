@@ -131,7 +131,7 @@ async def test_migration_strips_this_servers_address_from_stored_image_urls():
                     "VALUES (%s, 'seed/chair-1.jpg', 'https://shop.example.com:8443/media/seed/chair-1.jpg', "
                     "true, 0, now()), (%s, 'cloudinary:x', 'https://res.cloudinary.com/demo/image/upload/x.jpg', "
                     "false, 1, now()) RETURNING 1", (product_id, product_id))
-    sql = (settings.ROOT / "migrations" / "0015_media_keys.sql").read_text()
+    sql = (settings.ROOT / "migrations" / "0015_several_machines.sql").read_text()
     await fetch_all(sql.split("-- Rows written", 1)[1].split("\n", 1)[1] + " SELECT 1")
     assert await fetch_one("SELECT main_image FROM product WHERE id = %s", (product_id,)) == ("seed/chair-1.jpg",)
     assert [r[0] for r in await fetch_all("SELECT image_url FROM product_image ORDER BY position")] == [

@@ -21,3 +21,13 @@ UPDATE review_image SET image_url = regexp_replace(image_url, '^[a-zA-Z][a-zA-Z0
   WHERE image_url ~ '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+/media/';
 UPDATE profile SET photo_url = regexp_replace(photo_url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+/media/', '')
   WHERE photo_url ~ '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+/media/';
+
+-- Jobs a dead worker held (models/outbox.py): a worker records which jobs it
+-- has received (reserved_by, set as the message arrives, before it runs) and
+-- beats in outbox_worker every OUTBOX_WORKER_HEARTBEAT_SECONDS. A relay
+-- republishes a published job whose worker has not beaten for
+-- OUTBOX_WORKER_DEAD_SECONDS, instead of waiting for its whole lease.
+ALTER TABLE "outbox_job" ADD COLUMN "reserved_by" TEXT;
+CREATE TABLE "outbox_worker" ("name" TEXT NOT NULL PRIMARY KEY, "seen_at" TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE INDEX "outbox_job_reserved" ON "outbox_job" ("reserved_by")
+  WHERE "finished_at" IS NULL AND "reserved_by" IS NOT NULL;
