@@ -155,6 +155,10 @@ OUTBOX_WORKER_HEARTBEAT_SECONDS = _float("OUTBOX_WORKER_HEARTBEAT_SECONDS", 10.0
 OUTBOX_WORKER_DEAD_SECONDS = _float("OUTBOX_WORKER_DEAD_SECONDS", 30.0)
 OUTBOX_RETENTION_DAYS = _float("OUTBOX_RETENTION_DAYS", 7.0)  # finished rows are pruned after this
 EXPORT_RETENTION_HOURS = _float("EXPORT_RETENTION_HOURS", 24.0)  # finished export files and jobs
+# Slow clients: the time to send a request's head (also the idle keep-alive
+# timeout: Tornado measures both with one clock) and then its body.
+HTTP_HEADER_TIMEOUT_SECONDS = _float("HTTP_HEADER_TIMEOUT_SECONDS", 20.0)
+HTTP_BODY_TIMEOUT_SECONDS = _float("HTTP_BODY_TIMEOUT_SECONDS", 60.0)
 SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 25.0)  # SIGTERM: time to finish in-flight work
 
 

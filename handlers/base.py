@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 import settings
 from models import auth as auth_actions
 from models import ratelimit
-from models.db import RideAlong, iso
+from models.db import RideAlong, connection_lost, iso
 from models.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 log = logging.getLogger("avantlush.http")
@@ -468,6 +468,8 @@ class BaseHandler(tornado.web.RequestHandler):
                 return
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
+        if connection_lost(e):  # a pooled connection lost with the server: the database's 503
+            e = peewee.OperationalError(f"database connection lost: {e}")
         if isinstance(e, _DB_ERRORS + _REDIS_ERRORS + (asyncio.TimeoutError,)):
             log.warning("%s %s: backing service unavailable: %r", self.request.method, self.request.path, e)
             if not self._finished:
