@@ -15,6 +15,7 @@ from models.db import fetch_all, fetch_one
 from models.exports import ExportJob
 from models.media import media_url
 from tests.api.admin_catalog_helpers import assert_envelope, make_product, png_bytes
+from tests.api.test_admin_products import fake_cloudinary  # noqa: F401 (a fixture)
 from tests.conftest import multipart
 
 
@@ -137,3 +138,26 @@ async def test_migration_strips_this_servers_address_from_stored_image_urls():
     assert await fetch_one("SELECT main_image FROM product WHERE id = %s", (product_id,)) == ("seed/chair-1.jpg",)
     assert [r[0] for r in await fetch_all("SELECT image_url FROM product_image ORDER BY position")] == [
         "seed/chair-1.jpg", "https://res.cloudinary.com/demo/image/upload/x.jpg"]
+
+
+@pytest.mark.gen_test
+async def test_cloudinary_task_reads_the_upload_from_the_shared_store(api, admin, s3_storage, monkeypatch,
+                                                                     fake_cloudinary):
+    """The worker that copies an upload to Cloudinary runs elsewhere than the
+    web process that received it: it reads the file from the shared store."""
+    from tasks import images
+
+    prefix, received = fake_cloudinary
+    product_id = await make_product("Chair", "C-1", stock=3)
+    data = png_bytes()
+    body, headers = multipart({"image": ("chair.png", data, "image/png")})
+    out = (await api.post(f"/api/products/{product_id}/upload-image/", body=body, headers=headers,
+                          user=admin)).json()
+    key = out["image_url"].split("/media/", 1)[1]
+    forget_local_disk()
+    monkeypatch.setattr(settings, "CLOUDINARY_URL", f"cloudinary://key:secret@demo?upload_prefix={prefix}")
+    assert await images._move("product", out["image_id"], key) == "https://res.cloudinary.com/demo/image/upload/abc.png"
+    assert received[0]["files"]["file"] == data
+    assert not await s3_storage.exists(f"media/{key}")  # the copy in the store is gone once moved
+    detail = (await api.get(f"/api/products/{product_id}/")).json()
+    assert detail["main_image"] == "https://res.cloudinary.com/demo/image/upload/abc.png"
