@@ -653,6 +653,8 @@ def main(argv: list[str] | None = None) -> None:
     mail.set_defaults(fn=cmd_mail)
     args = parser.parse_args(argv)
     setup_logging()
+    if getattr(args, "fn", None) not in (cmd_dev, cmd_mail):  # every process of a deployment
+        settings.check_production()
     (getattr(args, "fn", None) or cmd_serve)(args)
 
 

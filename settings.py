@@ -186,12 +186,14 @@ SECRET_KEY = _secret_key()
 
 
 def check_production() -> None:
-    """Refuse to start a production process that lacks what it needs."""
+    """Refuse to start a production process that lacks what it needs: its own
+    services (nothing embedded) and storage that every process shares."""
     if not PRODUCTION:
         return
     missing = [name for name, value in {
         "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
+        "STORAGE_URL": STORAGE_URL,
         "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
     }.items() if not value]
@@ -203,10 +205,15 @@ def resolve_services() -> tuple[str, str]:
     """The database and Redis URLs, starting embedded servers where unset."""
     global DATABASE_URL, REDIS_URL
     if not DATABASE_URL or not REDIS_URL:
+        check_production()
         from models import embedded
 
-        if not DATABASE_URL:
-            DATABASE_URL = embedded.ensure_postgres(DATA_DIR / "pg")
-        if not REDIS_URL:
-            REDIS_URL = embedded.ensure_redis(DATA_DIR / "redis")
+        try:
+            if not DATABASE_URL:
+                DATABASE_URL = embedded.ensure_postgres(DATA_DIR / "pg")
+            if not REDIS_URL:
+                REDIS_URL = embedded.ensure_redis(DATA_DIR / "redis")
+        except ImportError as exc:  # a production install (requirements.txt) has no embedded servers
+            raise ConfigError(f"DATABASE_URL and REDIS_URL must be set: the embedded servers ({exc.name}) "
+                              "are development packages (pip install -r requirements-dev.txt)") from None
     return DATABASE_URL, REDIS_URL
