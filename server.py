@@ -346,6 +346,7 @@ def cmd_serve(_args: argparse.Namespace) -> None:
     settings.resolve_services()
     sockets = tornado.netutil.bind_sockets(settings.PORT)
     if settings.WEB_CONCURRENCY > 1:
+        preload_shared_state()
         fork_workers(settings.WEB_CONCURRENCY)  # returns in each child
     try:
         import uvloop
@@ -354,6 +355,25 @@ def cmd_serve(_args: argparse.Namespace) -> None:
     except ImportError:
         pass
     asyncio.run(serve(sockets))
+
+
+def preload_shared_state() -> None:
+    """What every web process reads and rarely changes, loaded once before the
+    fork so the processes share its memory (copy-on-write): the search index.
+    Frozen out of the garbage collector, whose passes would otherwise write to
+    (and so copy) every page of it in each process."""
+    from models.catalog.engine import engine as search_engine
+    from models.db import init_db
+
+    database_url, _ = settings.resolve_services()
+    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.DB_TIMEOUT_SECONDS)
+    try:
+        search_engine.preload()
+    except Exception:  # the children load their own (or search in SQL) rather than not start
+        log.warning("search index preload failed; each web process loads its own", exc_info=True)
+        search_engine.index = None
+    gc.collect()
+    gc.freeze()
 
 
 def fork_workers(count: int) -> None:
