@@ -359,11 +359,15 @@ def cmd_serve(_args: argparse.Namespace) -> None:
 
 def preload_shared_state() -> None:
     """What every web process reads and rarely changes, loaded once before the
-    fork so the processes share its memory (copy-on-write): the search index.
+    fork so the processes share its memory (copy-on-write): the search index,
+    and the code (every handler module, its schemas and routes: the app is
+    built once here, then again in each process from the imported modules).
     Frozen out of the garbage collector, whose passes would otherwise write to
     (and so copy) every page of it in each process."""
     from models.catalog.engine import engine as search_engine
     from models.db import init_db
+
+    make_app()  # imports every handler, schema and domain module
 
     database_url, _ = settings.resolve_services()
     init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.DB_TIMEOUT_SECONDS)
