@@ -61,7 +61,7 @@ MEDIA_DIR = DATA_DIR / "media"
 MAIL_DIR = DATA_DIR / "mail"
 EXPORT_DIR = DATA_DIR / "exports"
 
-# Unset: the embedded servers of models/embedded.py are used (see resolve_services()).
+# Unset: the embedded servers of models/core/embedded.py are used (see resolve_services()).
 DATABASE_URL = _env("DATABASE_URL")
 REDIS_URL = _env("REDIS_URL")
 DB_POOL_SIZE = _int("DB_POOL_SIZE", 20)
@@ -81,7 +81,7 @@ EMAIL_FROM = _env("EMAIL_FROM", "AvantLush <no-reply@avantlush.com>")
 ADMIN_NOTIFICATION_EMAILS = [e.strip() for e in (_env("ADMIN_NOTIFICATION_EMAILS", "") or "").split(",") if e.strip()]
 
 CLOUDINARY_URL = _env("CLOUDINARY_URL")
-# Where export files and uploads live (models/storage.py): unset, under DATA_DIR
+# Where export files and uploads live (models/core/storage.py): unset, under DATA_DIR
 # (one machine); s3://BUCKET/PREFIX, any S3-compatible store that every process shares.
 STORAGE_URL = _env("STORAGE_URL")
 S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")  # unset: AWS itself
@@ -137,7 +137,7 @@ ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
 SEED_DEMO = _bool("SEED_DEMO", default=True)
 LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 
-# Background work (models/outbox.py): the relay runs in each web process unless
+# Background work (models/core/outbox.py): the relay runs in each web process unless
 # OUTBOX_RELAY=0 (then run `python server.py relay` somewhere).
 OUTBOX_RELAY = _bool("OUTBOX_RELAY", default=True)
 OUTBOX_POLL_SECONDS = _float("OUTBOX_POLL_SECONDS", 2.0)  # fallback poll besides LISTEN/NOTIFY
@@ -206,7 +206,7 @@ def resolve_services() -> tuple[str, str]:
     global DATABASE_URL, REDIS_URL
     if not DATABASE_URL or not REDIS_URL:
         check_production()
-        from models import embedded
+        from models.core import embedded
 
         try:
             if not DATABASE_URL:

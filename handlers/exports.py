@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 from typing import AsyncIterator
 
-from handlers.base import ADMIN, BaseHandler, Route, api
-from handlers.fields import Out
-from models import exports
-from models.errors import ValidationFailed
+from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Out
+from models.core import exports
+from models.core.errors import ValidationFailed
 
 
 class ExportStartedOut(Out):

@@ -1,7 +1,7 @@
 """Uploaded files (when Cloudinary is not configured), and the static files of the app.
 
 ``/media/<key>`` serves the upload ``media/<key>`` of the storage
-(models/storage.py): from ``DATA_DIR/media`` on one machine, or read from the
+(models/core/storage.py): from ``DATA_DIR/media`` on one machine, or read from the
 shared object store, so that any web process serves what any other received.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import contextlib
 import tornado.web
 
 import settings
-from models import storage
+from models.core import storage
 
 
 class StaticHandler(tornado.web.StaticFileHandler):

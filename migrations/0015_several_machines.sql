@@ -2,7 +2,7 @@
 -- address is made when a row is read, so a database restored elsewhere, or a
 -- server on another port or domain, serves every image.
 --
--- media_url(key): the SQL twin of models.media.media_url (a test checks they
+-- media_url(key): the SQL twin of models.core.media.media_url (a test checks they
 -- agree). A key gets the prefix of the connection setting avantlush.media_url
 -- (MEDIA_URL, set by models.db.init_db on every pooled connection); an absolute
 -- URL (Cloudinary's) is left as it is. A one-expression SQL function:

@@ -1,6 +1,6 @@
 """Copy stored uploads to Cloudinary and point their owner at the new URL.
 
-The upload is read from the shared storage (models/storage.py), not from the
+The upload is read from the shared storage (models/core/storage.py), not from the
 disk of the process that received it."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import asyncio
 import functools
 
 from celery_app import app
-from models import storage
-from models.accounts import Profile
-from models.db import transaction
-from models.media import cloudinary_options, delete_upload
+from models.accounts.tables import Profile
+from models.core.db import transaction
+from models.core import storage
+from models.core.media import cloudinary_options, delete_upload
 from tasks._runner import run_async
 
 

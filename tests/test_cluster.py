@@ -19,7 +19,7 @@ import uuid
 import orjson
 import pytest
 
-from models import embedded
+from models.core import embedded
 from tests.api.admin_catalog_helpers import png_bytes
 from tests.conftest import RUN_DIR, ROOT, TEST_DATA, multipart
 from tests.test_processes import free_port, wait_healthy

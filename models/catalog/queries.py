@@ -22,8 +22,8 @@ import orjson
 
 from models.catalog import engine, search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
-from models.db import fetch_all, fetch_prepared, money_number
-from models.errors import NotFound, ValidationFailed
+from models.core.db import fetch_all, fetch_prepared, money_number
+from models.core.errors import NotFound, ValidationFailed
 
 # ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
 ORDERINGS: dict[str, str] = {
@@ -42,7 +42,7 @@ SEARCH_MAX_CHARS = search.MAX_CHARS
 MAX_ID = 2**31 - 1  # ids are SERIAL (PostgreSQL integer)
 
 # The first image is the main one unless the product names its own.
-# Rows keep keys; media_url() (migration 0015, twin of models.media.media_url)
+# Rows keep keys; media_url() (migration 0015, twin of models.core.media.media_url)
 # makes the address as the row is read: a prefix concatenation, inlined by PostgreSQL.
 MAIN_IMAGE_SQL = ("COALESCE(media_url(p.main_image), (SELECT media_url(i.image_url) FROM product_image i "
                   "WHERE i.product_id = p.id ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))")

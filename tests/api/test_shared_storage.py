@@ -1,5 +1,5 @@
 """Files any process can serve: exports and uploads live in the storage
-(models/storage.py), here a real S3-compatible server (moto's server mode)
+(models/core/storage.py), here a real S3-compatible server (moto's server mode)
 reached through boto3; image rows keep keys and the address is made on read."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import shutil
 import pytest
 
 import settings
-from models import exports, storage
-from models.db import fetch_all, fetch_one
-from models.exports import ExportJob
-from models.media import media_url
+from models.core import exports, storage
+from models.core.db import fetch_all, fetch_one
+from models.core.exports import ExportJob
+from models.core.media import media_url
 from tests.api.admin_catalog_helpers import assert_envelope, make_product, png_bytes
 from tests.api.test_admin_products import fake_cloudinary  # noqa: F401 (a fixture)
 from tests.conftest import multipart

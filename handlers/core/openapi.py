@@ -1,0 +1,356 @@
+"""The OpenAPI 3.1 document: ``@api`` records each handler method's schemas
+and answers, and ``build_openapi`` builds the document from the routes and
+that metadata (served by handlers/docs.py at ``/api/schema/``).
+
+What the document states comes from the code: pydantic models (with the
+``Doc`` schemas of handlers/core/fields.py for types whose validators accept more
+than their Python type), route parameter types, roles, and the statuses each
+operation may answer.
+"""
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any, Callable
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
+from handlers.core.routing import Route
+from handlers.core.validation import MAX_ID, MAX_PATH_PARAM
+
+METHODS = ("get", "post", "put", "patch", "delete")
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+# The first path segment after /api/ → the resource tag the operation is listed under.
+TAGS = {
+    "register": "auth", "verify-email": "auth", "resend-verification": "auth", "forgot-password": "auth",
+    "reset-password": "auth", "profiles": "profile", "product-search": "dashboard", "review-tags": "reviews",
+    "categories": "taxonomy", "tags": "taxonomy", "sizes": "taxonomy", "colors": "taxonomy",
+    "preview_email": "emails", "schema": "meta", "docs": "meta", "": "meta",
+}
+
+ERROR_TEXT = {
+    400: "Validation error: field errors keyed by the field sent (a NUL character in any text is one)",
+    401: "Authentication credentials were not provided, or the bearer token is invalid or expired",
+    403: "You do not have permission to perform this action",
+    404: "Not found",
+    409: "Conflict",
+    422: "Unprocessable",
+    429: "Request was throttled (see Retry-After)",
+    503: "Service unavailable: a backing service (database, Redis) is not reachable",
+}
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["status", "success", "message", "errors"],
+    "properties": {
+        "status": {"const": "error"}, "success": {"const": False}, "message": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+    "additionalProperties": True,
+    "description": "Every 4xx/5xx answer. Some endpoints add keys (valid_periods, error…).",
+}
+
+
+def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+        response: Any = None, status: int = 200, summary: str | None = None,
+        content_type: str = "application/json", *, files: dict[str, str] | None = None,
+        path: dict[str, dict] | None = None, errors: dict[int, str] | None = None,
+        rejects: dict[int, str] | None = None, responses: dict[int, Any] | None = None,
+        tag: str | None = None) -> Callable:
+    """Record a method's request and response schemas for the OpenAPI document
+    (``build_openapi`` below builds it; tell the truth here and the document does).
+
+    ``files``: multipart file fields → description. ``path``: JSON schemas of
+    path parameters beyond their route type (enums, formats). ``errors``: error
+    statuses beyond the ones every operation may answer (409…) → when.
+    ``rejects``: statuses answered to input the document allows (a duplicate
+    name, an unknown id in the body…) → why; the schemathesis test reads them.
+    ``responses``: other success statuses → their schema.
+    """
+
+    def wrap(fn: Callable) -> Callable:
+        doc = (fn.__doc__ or "").strip()
+        fn._api = {
+            "body": body, "query": query, "response": response, "status": status,
+            "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
+            # The docstring after its first line: the operation's description.
+            "description": "\n".join(doc.splitlines()[1:]).strip(),
+            "content_type": content_type, "files": files or {}, "path": path or {},
+            "errors": errors or {}, "rejects": rejects or {}, "responses": responses or {}, "tag": tag,
+        }
+        return fn
+
+    return wrap
+
+
+class _Models:
+    """Collects the pydantic models an operation refers to; their schemas are
+    generated together at the end so that names never collide."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[type[BaseModel], str, dict]] = []
+        self.request_names: set[str] = set()
+
+    def schema(self, tp: Any, mode: str) -> dict:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            ref: dict = {}
+            self.pending.append((tp, mode, ref))
+            return ref
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list and args:
+            return {"type": "array", "items": self.schema(args[0], mode)}
+        if origin is dict and len(args) == 2:
+            return {"type": "object", "additionalProperties": self.schema(args[1], mode)}
+        if tp is dict:
+            return {"type": "object"}
+        return TypeAdapter(tp).json_schema(mode=mode)
+
+    def resolve(self) -> dict:
+        keys = list(dict.fromkeys((model, mode) for model, mode, _ in self.pending))
+        if not keys:
+            return {}
+        refs, top = models_json_schema(keys, ref_template="#/components/schemas/{model}")
+        for model, mode, ref in self.pending:
+            ref.update(refs[(model, mode)])
+        defs = top.get("$defs", {})
+        # Schemas a request may use (bodies and what they nest): their text never holds NUL.
+        self.request_names = set()
+        pending = [refs[key]["$ref"].rsplit("/", 1)[-1] for key in keys if key[1] == "validation"]
+        while pending:
+            name = pending.pop()
+            if name in self.request_names or name not in defs:
+                continue
+            self.request_names.add(name)
+            pending += [ref.rsplit("/", 1)[-1] for ref in re.findall(r"'\$ref': '([^']+)'", str(defs[name]))]
+        return defs
+
+
+def _tag(path: str, meta: dict) -> str:
+    if meta["tag"]:
+        return meta["tag"]
+    segment = path[len("/api/"):].split("/", 1)[0] if path.startswith("/api/") else path.strip("/")
+    return TAGS.get(segment, segment)
+
+
+def _operation_id(method: str, path: str) -> str:
+    """``get /api/products/{id}/`` → ``get_products_id``: unique per path and method."""
+    words = re.sub(r"[^A-Za-z0-9]+", "_", path.replace("/api/", "/", 1)).strip("_")
+    return f"{method}_{words or 'root'}"
+
+
+def _path_params(route: Route, meta: dict) -> list[dict]:
+    params = []
+    for match in re.finditer(r"\{(\w+)(?::(\w+))?\}", route.template):
+        name, kind = match.group(1), match.group(2) or "str"
+        if kind == "int":
+            schema: dict = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+        else:
+            schema = {"type": "string", "pattern": r"^[^/\x00]+$", "maxLength": MAX_PATH_PARAM}
+        schema.update(meta["path"].get(name, {}))
+        schema = {k: v for k, v in schema.items() if v is not None}  # ``"pattern": None`` drops the default
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return params
+
+
+def _query_params(model: type[BaseModel]) -> list[dict]:
+    props = model.model_json_schema(mode="validation").get("properties", {})
+    params = []
+    for name, field in model.model_fields.items():
+        key = field.validation_alias if isinstance(field.validation_alias, str) else field.alias or name
+        schema = dict(props.get(key, {}))
+        schema.pop("title", None)
+        description = schema.pop("description", None) or field.description or ""
+        variants = [v for v in schema.get("anyOf", []) if v.get("type") != "null"]
+        if variants:  # a query value is never JSON null: an absent parameter is
+            schema["anyOf"] = variants
+            if len(variants) == 1:
+                schema.pop("anyOf")
+                schema.update(variants[0])
+        if schema.get("default", 0) is None:
+            schema.pop("default")
+        param = {"name": key, "in": "query", "required": field.is_required(), "schema": schema or {"type": "string"}}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _names_ids(model: type[BaseModel]) -> bool:
+    """Whether a request body refers to rows by id (a pk field, nested too)."""
+    marker = PK_DOC["anyOf"][1]
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            return node == marker or any(walk(v) for v in node.values())
+        return isinstance(node, list) and any(walk(v) for v in node)
+
+    return walk(model.model_json_schema(mode="validation"))
+
+
+def _prepares_itself(handler: type) -> bool:
+    """Handlers with their own prepare() (health, 404) skip auth and rate limits."""
+    return handler.prepare is not BaseHandler.prepare
+
+
+def _operation(route: Route, handler: type, method: str, meta: dict, models: _Models) -> dict:
+    path = route.openapi_path
+    role = handler.roles.get(method.upper(), handler.role)
+    op: dict[str, Any] = {"summary": meta["summary"], "operationId": _operation_id(method, path),
+                          "tags": [_tag(path, meta)], "parameters": _path_params(route, meta)}
+    description = [meta["description"]] if meta["description"] else []
+    if role:
+        op["security"] = [{"bearer": []}]
+        op["x-required-role"] = role  # "user" or "admin" (staff)
+        description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
+    if meta["query"] is not None:
+        op["parameters"] += _query_params(meta["query"])
+    if not op["parameters"]:
+        del op["parameters"]
+    if meta["body"] is not None:
+        body = meta["body"]
+        required = method in ("put", "patch") or any(f.is_required() for f in body.model_fields.values())
+        op["requestBody"] = {"required": required, "content": {
+            "application/json": {"schema": models.schema(body, "validation")}}}
+    elif meta["files"]:
+        props = {name: {"type": "string", "format": "binary", "description": text}
+                 for name, text in meta["files"].items()}
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "properties": props, "required": list(props)}}}}
+
+    status = meta["status"]
+    responses: dict[str, Any] = {}
+    success_type = "application/json" if meta["content_type"] == "multipart/form-data" else meta["content_type"]
+    if status == 204:
+        responses["204"] = {"description": "No content"}
+    elif success_type != "application/json":
+        responses[str(status)] = {"description": "Success",
+                                  "content": {success_type: {"schema": {"type": "string"}}}}
+    elif meta["response"] is not None:
+        responses[str(status)] = {"description": "Success", "content": {
+            "application/json": {"schema": models.schema(meta["response"], "serialization")}}}
+    else:
+        responses[str(status)] = {"description": "Success"}
+    for code, tp in meta["responses"].items():
+        responses[str(code)] = {"description": "Success" if code < 400 else ERROR_TEXT.get(code, "Error"),
+                                "content": {"application/json": {"schema": models.schema(tp, "serialization")}}}
+
+    errors: dict[int, str] = {}
+    if not _prepares_itself(handler):
+        errors[400] = ERROR_TEXT[400]
+        errors[401] = ERROR_TEXT[401] + ("" if role else " (only when a bearer token is sent)")
+        if role:
+            errors[403] = ERROR_TEXT[403] + (" (a staff user is required)" if role == ADMIN else "")
+        paginated = meta["query"] is not None and "page" in meta["query"].model_fields
+        names_ids = meta["body"] is not None and _names_ids(meta["body"])
+        if route.regex.groupindex or paginated or names_ids:
+            errors[404] = "Not found" + (" (or a page out of range)" if paginated else "") + (
+                " (or an id in the body names nothing the caller may see)" if names_ids else "")
+        errors[429] = ERROR_TEXT[429]
+    errors[503] = ERROR_TEXT[503]
+    errors.update(meta["errors"])
+    for code, reason in meta["rejects"].items():
+        known = errors.get(code, ERROR_TEXT.get(code, "Error"))
+        errors[code] = f"{known}; also for input this document allows: {reason}"
+    for code in sorted(errors):
+        if str(code) in responses:
+            continue
+        response: dict[str, Any] = {"description": errors[code], "content": {"application/json": {"schema": ERROR_REF}}}
+        if code == 429:
+            response["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+        if code == 401:
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        responses[str(code)] = response
+    op["responses"] = responses
+    if meta["rejects"]:
+        # Read by the schemathesis test (tests/api/test_openapi_fuzz.py): statuses this operation
+        # answers to input the schema allows, each explained in its response's description.
+        op["x-valid-input-statuses"] = sorted(meta["rejects"])
+    if description:
+        op["description"] = "\n\n".join(description)
+    return op
+
+
+def _tidy(node: Any, requests: bool = True) -> None:
+    """No ``default: null`` on a type that does not allow null; no NUL in any
+    text the client sends (PostgreSQL cannot store it; the server answers 400)."""
+    if isinstance(node, dict):
+        _bounds_into_variants(node)
+        if "default" in node and node["default"] is None and not _allows_null(node):
+            del node["default"]
+        node.pop("title", None) if isinstance(node.get("title"), str) and "properties" not in node else None
+        types = node.get("type")
+        texty = types == "string" or (isinstance(types, list) and "string" in types)
+        if requests and texty and not any(k in node for k in ("pattern", "enum", "const", "format")) \
+                and node.get("maxLength") != 0:
+            node["pattern"] = NO_NUL
+        for key, value in node.items():
+            _tidy(value, requests and key != "responses")
+    elif isinstance(node, list):
+        for value in node:
+            _tidy(value, requests)
+
+
+def _bounds_into_variants(node: dict) -> None:
+    """A field-level ``maximum``/``minimum`` (``json_schema_extra``) on a type
+    documented as number-or-numeric-text: the bound goes into the number
+    variant, and the text variant is narrowed to numbers below it."""
+    if "anyOf" not in node or not any(k in node for k in ("maximum", "minimum")):
+        return
+    bounds = {k: node.pop(k) for k in ("maximum", "minimum") if k in node}
+    for variant in node["anyOf"]:
+        if variant.get("type") in ("integer", "number"):
+            if "maximum" in bounds:
+                variant["maximum"] = min(variant.get("maximum", bounds["maximum"]), bounds["maximum"])
+            if "minimum" in bounds:
+                variant["minimum"] = max(variant.get("minimum", bounds["minimum"]), bounds["minimum"])
+        elif variant.get("type") == "string" and "maximum" in bounds and variant.get("pattern") in _INT_TEXT:
+            digits = max(1, len(str(int(bounds["maximum"]))) - 1)  # text below 10**digits <= maximum
+            variant["pattern"] = (rf"^\+?0*[1-9]\d{{0,{digits - 1}}}$" if variant["pattern"] == INT_TEXT_POSITIVE
+                                  else rf"^\+?\d{{1,{digits}}}$")
+
+
+_INT_TEXT = (r"^\+?\d{1,9}$", INT_TEXT_POSITIVE)
+
+
+def _allows_null(node: dict) -> bool:
+    types = node.get("type")
+    if types == "null" or (isinstance(types, list) and "null" in types):
+        return True
+    if None in node.get("enum", []):
+        return True
+    return any(isinstance(v, dict) and _allows_null(v) for v in node.get("anyOf", []) + node.get("oneOf", []))
+
+
+def build_openapi(routes: list) -> dict:
+    paths: dict[str, dict] = {}
+    models = _Models()
+    for route in routes:
+        if not isinstance(route, Route) or not route.template.startswith("/api/"):
+            continue
+        handler = route.handler_class
+        item = paths.setdefault(route.openapi_path, {})
+        for method in METHODS:
+            meta = getattr(getattr(handler, method, None), "_api", None)
+            if meta is not None:
+                item[method] = _operation(route, handler, method, meta, models)
+    schemas = models.resolve()
+    schemas["Error"] = ERROR_SCHEMA
+    for name, schema in schemas.items():
+        _tidy(schema, requests=name in models.request_names)
+    _tidy(paths)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "AvantLush API", "version": "1.0.0",
+                 "description": "Storefront and admin dashboard API of the AvantLush furniture and home store. "
+                                "Errors share one envelope (`Error`); `/api/v1/…` is an alias of `/api/…` and "
+                                "the trailing slash is optional."},
+        "servers": [{"url": "/"}],
+        "tags": [{"name": t} for t in sorted({op["tags"][0] for item in paths.values() for op in item.values()})],
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }

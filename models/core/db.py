@@ -1,0 +1,296 @@
+"""The database: one peewee-async PostgreSQL pool per process, the base model,
+transactions with after-commit hooks, and money helpers.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import hashlib
+import logging
+import re
+import weakref
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qs, unquote, urlparse
+
+import peewee
+import peewee_async
+
+log = logging.getLogger("avantlush.db")
+
+
+class _PoolBackend(peewee_async.pool.AioPgPoolBackend):
+    """aiopg's pool, minus a race: a free connection that the server ended (a
+    restart, ``pg_terminate_backend``) can be noticed closed between the pool's
+    check and its hand-over, and aiopg then fails the request with an
+    AssertionError (a 500). Such a connection is dropped and another taken."""
+
+    async def acquire(self):
+        for _ in range(4):
+            try:
+                conn = await super().acquire()
+            except AssertionError:
+                continue  # the closed one is gone from the pool already
+            if not conn.closed:
+                return conn
+            await self.release(conn)  # the pool forgets closed connections
+        return await super().acquire()
+
+
+class Database(peewee_async.PostgresqlDatabase):
+    """peewee-async PostgreSQL (aiopg pool) that can record the SQL it runs.
+
+    ``query_log`` is a list while a test counts queries, ``None`` otherwise.
+    """
+
+    pool_backend_cls = _PoolBackend
+    query_log: list[str] | None = None
+
+    async def aio_execute_sql(self, sql, params=None, fetch_results=None):
+        if self.query_log is not None:
+            self.query_log.append(sql)
+        try:
+            return await super().aio_execute_sql(sql, params, fetch_results=fetch_results)
+        except RuntimeError as exc:
+            if not connection_lost(exc):
+                raise
+            raise peewee.OperationalError(f"database connection lost: {exc}") from exc
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """A pooled connection whose socket the event loop had already dropped (the
+    server restarted or ended the session): uvloop's "the handler is closed"."""
+    return isinstance(exc, RuntimeError) and "the handler is closed" in str(exc)
+
+
+db = Database(None)
+
+
+async def fetch_all(sql: str, params: Any = ()) -> list[tuple]:
+    """Rows of a hand-written statement (``%s`` or ``%(name)s`` parameters)."""
+    return await db.aio_execute_sql(sql, params or (), fetch_results=_all_rows)
+
+
+async def fetch_one(sql: str, params: Any = ()) -> tuple | None:
+    """The first row of a hand-written statement, or None."""
+    return await db.aio_execute_sql(sql, params or (), fetch_results=_one_row)
+
+
+async def _all_rows(_db: Any, cursor: Any) -> list[tuple]:
+    return await cursor.fetchall()
+
+
+async def _one_row(_db: Any, cursor: Any) -> tuple | None:
+    return await cursor.fetchone()
+
+
+# --- prepared statements (the hot reads of the catalog, the cart, the signed-in user) -----
+
+# Planning costs PostgreSQL about as much as running a page query (a search
+# with its trigram index estimates, more), so the hot queries are prepared
+# once per pooled connection (psycopg2 has no protocol-level prepare: SQL
+# PREPARE/EXECUTE). Their generic plans stay on the indexes: a search's
+# full-text and trigram branches are each a bitmap index scan whatever the
+# words. There are few shapes: the filters present and the number of words.
+MAX_PREPARED_PER_CONNECTION = 200
+_statements: dict[str, tuple[str, str, list[str]]] = {}  # sql -> (name, PREPARE body, parameter names)
+_prepared: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()  # connection -> names
+_NAMED_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _statement(sql: str) -> tuple[str, str, list[str]]:
+    stmt = _statements.get(sql)
+    if stmt is None:
+        names: list[str] = []
+
+        def positional(match: re.Match) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        # ``%%`` stays: the PREPARE text still goes through the driver's formatting.
+        stmt = ("q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], _NAMED_PARAM.sub(positional, sql), names)
+        _statements[sql] = stmt
+    return stmt
+
+
+async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Rows of ``sql`` (named ``%(name)s`` parameters), run as a prepared statement.
+
+    The PREPARE happens once per pooled connection and is not a request's
+    query (it bypasses the query log); the EXECUTE is.
+    """
+    name, body, names = _statement(sql)
+    args = [params[n] for n in names]
+    execute = f"EXECUTE {name}(" + ", ".join(["%s"] * len(args)) + ")" if args else f"EXECUTE {name}"
+    async with db.aio_connection() as conn:
+        ready = _prepared.setdefault(conn, set())
+        if name not in ready:
+            if len(ready) >= MAX_PREPARED_PER_CONNECTION:
+                return await fetch_all(sql, params)
+            with peewee.__exception_wrapper__:
+                async with conn.cursor() as cursor:
+                    if not ready:
+                        # Plan once per connection: left to itself PostgreSQL keeps
+                        # re-planning a typo search (its custom plans look cheaper).
+                        # Only prepared statements (and PL/pgSQL's cached plans) follow this.
+                        await cursor.execute("SET plan_cache_mode = force_generic_plan", ())
+                    await cursor.execute(f"PREPARE {name} AS {body}", ())
+            ready.add(name)
+        try:
+            return await fetch_all(execute, args)
+        except peewee.DatabaseError as exc:
+            causes = [*exc.args[:1], exc.__cause__, exc.__context__]
+            if not any(getattr(c, "pgcode", None) == "26000" for c in causes):  # invalid_sql_statement_name
+                raise
+            # The session lost its statements (e.g. DISCARD ALL): prepare again next time.
+            ready.clear()
+            return await fetch_all(sql, params)
+
+
+class RideAlong:
+    """A hot read that can share the signed-in user's statement: one round
+    trip for "who is asking" and "what they asked for" (``models.accounts.
+    sessions.user_with_read``; handlers name theirs in ``BaseHandler.reads``).
+
+    ``sql`` is a SELECT whose only parameter is ``%(user_id)s``: the user id
+    the access token names. It runs before that user is confirmed, so it must
+    be harmless to read for any validly signed token (its rows are dropped
+    when the token is refused, and are not handed to a handler whose role
+    check fails). The rows lose their order on the way: sort them in Python.
+    """
+
+    __slots__ = ("sql",)
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    async def fetch(self, user_id: int | None) -> list[tuple]:
+        """The rows on their own (one prepared statement), when no user lookup carried them."""
+        return await fetch_prepared(self.sql, {"user_id": user_id})
+
+
+def connect_params(url: str) -> tuple[str, dict[str, Any]]:
+    """Split a ``postgresql://`` URL into peewee's database name and params."""
+    parts = urlparse(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    params: dict[str, Any] = {}
+    host = unquote(parts.hostname or "") or query.pop("host", None)
+    if host:
+        params["host"] = host
+    if parts.port:
+        params["port"] = parts.port
+    if parts.username:
+        params["user"] = unquote(parts.username)
+    if parts.password:
+        params["password"] = unquote(parts.password)
+    if "sslmode" in query:
+        params["sslmode"] = query["sslmode"]
+    name = unquote(parts.path.lstrip("/")) or "postgres"
+    return name, params
+
+
+def session_options() -> str:
+    """libpq ``options`` of every connection: the settings the SQL reads by
+    name (``avantlush.media_url``: see models/core/media.py and migration 0015)."""
+    import settings
+
+    value = settings.MEDIA_URL.replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"-c avantlush.media_url={value}"
+
+
+def init_db(url: str, pool_size: int = 10, timeout: int = 5) -> None:
+    name, params = connect_params(url)
+    params["pool_params"] = {"minsize": 0, "maxsize": pool_size, "timeout": timeout}
+    params["connect_timeout"] = timeout
+    params["options"] = session_options()
+    db.init(name, **params)
+
+
+class BaseModel(peewee_async.AioModel):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: every timestamp column holds UTC."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def iso(value: dt.datetime | dt.date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds") + "Z"
+    return value.isoformat()
+
+
+# --- money -----------------------------------------------------------------
+
+CENT = Decimal("0.01")
+
+
+def money(value: Any) -> Decimal:
+    """Round to the cent, half up. The one rounding rule of the project."""
+    return Decimal(str(value) if not isinstance(value, Decimal) else value).quantize(CENT, ROUND_HALF_UP)
+
+
+def money_str(value: Any) -> str | None:
+    return None if value is None else f"{money(value):.2f}"
+
+
+def money_number(value: Any) -> Any:
+    """A bare JSON number with two decimals (``209.99``, ``349.00``), for the
+    few fields the spec shows as numbers; everywhere else money is a string."""
+    import orjson
+
+    return None if value is None else orjson.Fragment(f"{money(value):.2f}".encode())
+
+
+class MoneyField(peewee.DecimalField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("auto_round", True)
+        super().__init__(*args, **kwargs)
+
+
+# --- transactions ------------------------------------------------------------
+
+_after_commit: contextvars.ContextVar[list | None] = contextvars.ContextVar("after_commit", default=None)
+
+
+@contextlib.asynccontextmanager
+async def transaction():
+    """A transaction (a savepoint when nested) whose after-commit hooks run once
+    the outermost block has committed, and never if it rolls back."""
+    pending = _after_commit.get()
+    if pending is not None:
+        async with db.aio_atomic():
+            yield
+        return
+    hooks: list[Callable[[], Awaitable[None]]] = []
+    token = _after_commit.set(hooks)
+    try:
+        async with db.aio_atomic():
+            yield
+    finally:
+        _after_commit.reset(token)
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception:  # the data is committed; a failed side effect must not undo the reply
+            log.exception("after-commit hook failed")
+
+
+async def on_commit(hook: Callable[[], Awaitable[None]]) -> None:
+    """Run ``hook`` after the current transaction commits (now if there is none)."""
+    pending = _after_commit.get()
+    if pending is None:
+        await hook()
+    else:
+        pending.append(hook)
