@@ -1,6 +1,7 @@
 """Periodic clean-up, run hourly by Celery beat (``tasks.maintenance.cleanup``).
 
-* finished outbox rows (``state = 'done'``) older than ``OUTBOX_RETENTION_DAYS``
+* finished outbox rows (``state = 'done'``) older than ``OUTBOX_RETENTION_DAYS``, and workers
+  (``outbox_worker``) silent for a day
   (failed rows stay until retried with ``python server.py jobs --retry``);
 * files of finished CSV exports older than ``EXPORT_RETENTION_HOURS`` (the
   ExportJob row stays; its download then answers 404 "no longer available"),
@@ -33,6 +34,8 @@ def register(name: str, fn: Callable[[], Awaitable[int]]) -> None:
 
 
 async def prune_outbox() -> int:
+    # Workers gone for a day (each start of a worker beats under a name of its own).
+    await fetch_all("DELETE FROM outbox_worker WHERE seen_at < now() - interval '1 day' RETURNING 1")
     removed = 0
     while True:
         rows = await fetch_all(

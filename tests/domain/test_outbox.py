@@ -243,3 +243,13 @@ def test_a_job_held_by_a_killed_worker_runs_again_within_a_minute(monkeypatch):
                     proc.wait(15)
                 except Exception:
                     proc.kill()
+
+
+@pytest.mark.gen_test
+async def test_cleanup_forgets_workers_silent_for_a_day():
+    from models.core.cleanup import prune_outbox
+
+    sql("INSERT INTO outbox_worker (name, seen_at) VALUES ('old@host#1-a', now() - interval '2 days'),"
+        " ('live@host#2-b', now())")
+    await prune_outbox()
+    assert sql("SELECT name FROM outbox_worker ORDER BY name") == [("live@host#2-b",)]
