@@ -250,4 +250,5 @@ def test_an_answer_that_changes_a_field_type_or_adds_a_field_is_caught(document)
     assert problem("GET", "/api/cart/", 200, "application/json", cart) is None
     assert "total" in problem("GET", "/api/cart/", 200, "application/json", {**cart, "total": 216.0})
     assert "total_price" in problem("GET", "/api/v1/cart", 200, "application/json", {**cart, "total_price": "1.00"})
-    assert "not documented" in problem("GET", "/api/cart/", 418, "application/json", {})
+    assert "not documented" in problem("GET", "/api/cart/", 202, "application/json", {})
+    assert "required property" in problem("GET", "/api/cart/", 413, "application/json", {"message": "Too large"})
