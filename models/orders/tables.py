@@ -13,9 +13,9 @@ from models.accounts import Customer, User
 from models.catalog.tables import Product, ProductVariation
 from models.db import BaseModel, MoneyField, utcnow
 
-STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
+STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED", "REFUNDED")
 STATUS_DISPLAY = {s: s.capitalize() for s in STATUSES}
-PAYMENT_STATUSES = ("PENDING", "PAID", "FAILED", "REFUNDED")
+PAYMENT_STATUSES = ("PENDING", "PAID", "FAILED", "REFUNDED", "PARTIALLY_REFUNDED")
 PAYMENT_TYPES = {"CASH": "Cash", "CREDIT": "Credit Card", "DEBIT": "Debit Card", "TRANSFER": "Bank Transfer"}
 ORDER_TYPES = {"STANDARD": "Standard", "EXPRESS": "Express", "PICKUP": "Pickup"}
 
@@ -29,11 +29,13 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "DAMAGED": ("RETURNED",),
     "RETURNED": (),
     "CANCELLED": (),
+    "REFUNDED": (),  # reached only through the refund action (models.checkout.refunds)
 }
 PAYMENT_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "PENDING": ("PAID", "FAILED"),
     "FAILED": ("PAID", "PENDING"),
-    "PAID": ("REFUNDED",),
+    "PAID": ("REFUNDED", "PARTIALLY_REFUNDED"),
+    "PARTIALLY_REFUNDED": ("REFUNDED",),
     "REFUNDED": (),
 }
 
@@ -45,7 +47,7 @@ class Order(BaseModel):
     customer_name = pw.CharField(max_length=255, default="")
     customer_email = pw.CharField(max_length=254, default="")
     status = pw.CharField(max_length=12, default="PENDING")
-    payment_status = pw.CharField(max_length=10, default="PENDING")
+    payment_status = pw.CharField(max_length=20, default="PENDING")
     payment_type = pw.CharField(max_length=10, default="CREDIT")
     order_type = pw.CharField(max_length=10, default="STANDARD")
     payment_method = pw.CharField(max_length=50, default="")
@@ -65,6 +67,7 @@ class Order(BaseModel):
     estimated_delivery_date = pw.DateField(null=True)
     note = pw.TextField(default="")
     stock_held = pw.BooleanField(default=False)  # cleared once, when stock is given back
+    refunded_amount = MoneyField(default=0)  # kept by models.checkout.refunds
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -91,8 +94,9 @@ class Payment(BaseModel):
     method = pw.CharField(max_length=50, default="")
     amount = MoneyField()
     currency = pw.CharField(max_length=3, default="USD")
-    status = pw.CharField(max_length=10, default="PENDING")
+    status = pw.CharField(max_length=20, default="PENDING")
     transaction_id = pw.CharField(max_length=255, null=True)
+    capture_reference = pw.CharField(max_length=255, null=True)  # what a refund names, when not transaction_id
     failure_message = pw.TextField(default="")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
@@ -137,7 +141,7 @@ class Checkout(BaseModel):
     payment_method = pw.CharField(max_length=20, default="stripe")
     quote = BinaryJSONField(default=dict, index=False)
     shipping_address = BinaryJSONField(default=dict, index=False)
-    status = pw.CharField(max_length=10, default="open")  # open | completed
+    status = pw.CharField(max_length=10, default="open")  # open | awaiting (hosted payment) | completed
     order = pw.ForeignKeyField(Order, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)

@@ -14,10 +14,11 @@ from models.errors import ServiceUnavailable
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, Totals
 from models.orders.stock import OutOfStock
-from models.payments import actions as payments
-from models.payments.gateway import Charge, PaymentFailed, gateway_for, minor_units
-from models.payments.stripe_gateway import StripeGateway
-from models.payments.testgateway import TestGateway
+from models.checkout import payment as payments
+from models.payments.interface import Charge, PaymentFailed, minor_units
+from models.payments.providers.stripe import StripeGateway
+from models.payments.providers.test import TestGateway
+from models.payments.registry import gateway_for
 from tests.order_helpers import count, product, stock_of
 from tests.payments.fakes import FakeJsonApi, FakeStripe, serve
 
@@ -145,9 +146,9 @@ async def test_stripe_retry_with_one_key_is_one_intent(make_user, fake_stripe):
 async def test_stripe_unreachable_is_503_and_changes_nothing(make_user, monkeypatch):
     monkeypatch.setattr(settings, "STRIPE_SECRET_KEY", "sk_test_fake")
     monkeypatch.setattr(settings, "STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens
-    from models.payments import stripe_gateway
+    from models.payments.providers import stripe as stripe_provider
 
-    monkeypatch.setattr(stripe_gateway, "_client", None)
+    monkeypatch.setattr(stripe_provider, "_client", None)
     user = await make_user()
     pid = await product("Chair", stock=5)
     draft = await draft_for(user, pid)
