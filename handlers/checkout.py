@@ -3,9 +3,9 @@ quote), summary, payment of exactly that quote (Idempotency-Key honoured).
 Rules in models/checkout/."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from handlers.base import USER, BaseHandler, Route, api
 from handlers.fields import Flag, In, OptionalText, Out, Pk, Text, lower_choice
@@ -38,12 +38,26 @@ class AddressObjectIn(In):
     phone_number: OptionalText = Field(default="", max_length=20)
 
 
+def _address_kind(value: Any) -> str:
+    return "object" if isinstance(value, (dict, AddressObjectIn)) else "text"
+
+
+def _address_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Field errors of the address without the union's branch names."""
+    out: dict[str, list[str]] = {}
+    for key, texts in errors.items():
+        key = key.replace("shipping_address.object.", "shipping_address.").replace("shipping_address.text", "shipping_address")
+        out.setdefault(key, []).extend(texts)
+    return out
+
+
 class InitiateIn(ShippingIn):
     shipping_method_id: Pk = Field(default=None, description="Required when the cart holds physical goods")
     payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(lower_choice)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
     address_id: Pk = Field(default=None, description="One of the user's saved addresses (GET /api/addresses/)")
-    shipping_address: AddressObjectIn | OptionalText = Field(
+    shipping_address: Annotated[Union[Annotated[AddressObjectIn, Tag("object")], Annotated[OptionalText, Tag("text")]],
+                                Discriminator(_address_kind)] = Field(
         default="", description="A delivery address object, or (older clients) the street line with "
                                 "shipping_city / shipping_country …; without either, address_id or else the "
                                 "user's default address is used")
@@ -135,7 +149,11 @@ class InitiateHandler(BaseHandler):
         The quote (lines with unit prices, discount, shipping, tax, total) is what
         checkout/payment/ charges.
         """
-        data = self.parse(InitiateIn)
+        try:
+            data = self.parse(InitiateIn)
+        except ValidationFailed as exc:
+            exc.errors = _address_errors(exc.errors)
+            raise
         self.reply(await checkout.initiate_checkout(self.current_user, data.shipping_method_id, data.payment_method,
                                                     data.promo_code or None, data.address(), data.address_id))
 
