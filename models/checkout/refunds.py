@@ -24,14 +24,12 @@ from models.db import db, fetch_all, fetch_one, money, money_str, transaction, u
 from models.errors import AppError, Conflict, NotFound, ValidationFailed
 from models.jobs import enqueue
 from models.orders import stock
+from models.orders.tables import TRANSITIONS
 from models.payments import registry
 from models.payments.interface import GatewayUnavailable
 
 log = logging.getLogger("avantlush.payments")
 
-REFUNDABLE = ("PAID", "PARTIALLY_REFUNDED")
-# Orders still in the fulfilment flow; a fully refunded one leaves it as REFUNDED.
-IN_FULFILMENT = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "DAMAGED")
 
 
 class RefundFailed(AppError):
@@ -198,7 +196,8 @@ async def _settle(order_id: int, payment_id: int) -> dict[str, Any]:
     new = "REFUNDED" if pay_refunded >= captured else "PARTIALLY_REFUNDED"
     await db.aio_execute_sql("UPDATE payment SET status = %s, updated_at = %s WHERE id = %s", [new, utcnow(), payment_id])
     status = (await fetch_one("SELECT status FROM orders WHERE id = %s", [order_id]))[0]
-    to = "REFUNDED" if new == "REFUNDED" and status in IN_FULFILMENT else status
+    # A fully refunded order leaves the fulfilment flow, where the order's transitions allow it (not from CANCELLED).
+    to = "REFUNDED" if new == "REFUNDED" and "REFUNDED" in TRANSITIONS.get(status, ()) else status
     await db.aio_execute_sql("UPDATE orders SET refunded_amount = %s, payment_status = %s, status = %s, "
                              "updated_at = %s WHERE id = %s", [money(refunded), new, to, utcnow(), order_id])
     if to != status:
