@@ -237,3 +237,31 @@ async def test_hosted_provider_down_cancels_the_pending_order_and_returns_stock(
         await payments.pay_and_place(draft, gateway_for("clover"), charge_of(draft, None, key="chk-down"))
     assert await stock_of(pid) == 3
     assert await count("orders", "status = 'CANCELLED' AND payment_status = 'FAILED'") == 1
+
+
+def test_the_seam_interface_imports_no_provider_and_payments_no_other_domain():
+    """interface ← providers ← registry; nothing in payments imports orders,
+    cart or checkout (checkout composes them), and each provider offers the
+    whole interface."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "models" / "payments"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + \
+                [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        ours = [m for m in names if m.startswith("models.")]
+        assert not [m for m in ours if m.split(".")[1] in ("orders", "cart", "checkout", "catalog")], (path, ours)
+        if path.name == "interface.py":
+            assert not [m for m in ours if "providers" in m or "registry" in m], ours
+        if path.parent.name == "providers":
+            assert {m for m in ours if m.startswith("models.payments")} <= {"models.payments.interface"}, (path, ours)
+    from models.payments import registry
+
+    for name in registry.PROVIDERS:
+        provider = registry.provider(name)
+        for method in ("refund", "parse_webhook"):
+            assert callable(getattr(provider, method)), (name, method)
+        wanted = ("start_hosted", "confirm") if provider.hosted else ("authorize", "capture", "void")
+        assert all(callable(getattr(provider, m)) for m in wanted), name
