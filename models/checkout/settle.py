@@ -73,7 +73,7 @@ async def handle_event(gateway: Any, event: WebhookEvent) -> str:
     provider retries the event)."""
     if event.outcome == "APPROVED" and event.transaction_id:
         known = await _payment(event.provider, event.transaction_id, lock=False)
-        if known is not None and mismatch(event, known[3], known[4]):
+        if known is None or mismatch(event, known[3], known[4]):
             event.outcome = "PAID"  # judged (and refused) below without capturing anything
         else:
             event = await gateway.confirm(event)
@@ -183,15 +183,29 @@ async def _revive(order_id: int) -> bool:
 
 
 async def _provider_refund(event: WebhookEvent, payment: tuple) -> str:
-    """A refund made at the provider (its dashboard): record it once and let
-    the payment and order follow. ``event.amount``, when given, is the total
-    refunded so far; else the whole payment."""
+    """A refund made at the provider (its dashboard) or the echo of ours:
+    record a new one once and let the payment and order follow."""
     from models.checkout.refunds import apply_refunded_total
 
-    payment_id, order_id, current, amount, _currency = payment
+    payment_id, order_id, current, amount, currency = payment
     if current not in ("PAID", "PARTIALLY_REFUNDED"):
         return "ignored" if current == "REFUNDED" else "illegal"
-    total = money(event.amount) if event.amount is not None else money(amount)
+    if event.currency and event.currency.upper() != (currency or "").upper():
+        log.warning("%s refund event %s in %s for a payment in %s: ignored", event.provider, event.event_id,
+                    event.currency, currency)
+        return "amount_mismatch"
+    await fetch_one("SELECT id FROM orders WHERE id = %s FOR UPDATE", [order_id])
+    ours = await fetch_one("SELECT count(*) FILTER (WHERE status = 'pending'), "
+                           "count(*) FILTER (WHERE provider_reference = %s), "
+                           "coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0) FROM refund "
+                           "WHERE payment_id = %s", [event.refund_reference, payment_id])
+    pending, known, refunded = ours
+    if pending or known:  # the echo of a refund we are making or made
+        return "ignored"
+    if event.refund_reference:  # this one refund's amount
+        total = refunded + (money(event.amount) if event.amount is not None else money(amount) - refunded)
+    else:  # the total refunded so far
+        total = money(event.amount) if event.amount is not None else money(amount)
     changed = await apply_refunded_total(order_id, payment_id, min(total, money(amount)), event.provider,
-                                         event.event_id)
+                                         event.refund_reference or event.event_id)
     return "applied" if changed else "ignored"

@@ -119,6 +119,8 @@ class WebhookEvent:
     ``currency`` are what the provider says moved, when the event says it;
     ``capture_reference`` is what a refund of this payment must name when it
     differs from ``transaction_id`` (a PayPal capture, a Clover charge).
+    REFUNDED events: with ``refund_reference`` (PayPal), ``amount`` is that one
+    refund's; without it (Stripe), the total refunded so far.
     """
 
     provider: str
@@ -130,6 +132,7 @@ class WebhookEvent:
     amount: Decimal | None = None
     currency: str | None = None
     capture_reference: str | None = None
+    refund_reference: str | None = None
 
 
 class Provider(Protocol):

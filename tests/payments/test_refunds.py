@@ -148,10 +148,27 @@ async def test_paypal_capture_id_is_kept_from_the_approval(api, make_user, monke
         assert (await api.post("/api/webhooks/paypal/", body=body, headers=paypal_headers("ok"))).json()["result"] \
             == "applied"
         resp = await refund(api, admin, order_id, amount="30.00")
+        assert resp.status == 200 and resp.json()["payment_status"] == "PARTIALLY_REFUNDED", resp
+        assert any(p == "v2/payments/captures/CAP-8/refund" for p, _h, _b in fake.requests)
+
+        def refunded(event_id, refund_id, value):
+            return orjson.dumps({"id": event_id, "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource": {
+                "id": refund_id, "status": "COMPLETED", "amount": {"currency_code": "USD", "value": value},
+                "supplementary_data": {"related_ids": {"order_id": "PP-8"}}}})
+
+        # PayPal's echo of our own partial refund changes nothing
+        echo = await api.post("/api/webhooks/paypal/", body=refunded("WH-R1", "PP-R-8", "30.00"),
+                              headers=paypal_headers("ok"))
+        assert echo.json()["result"] == "ignored"
+        assert await state(order_id) == ("PROCESSING", "PARTIALLY_REFUNDED", "PARTIALLY_REFUNDED", "30.00")
+        # a refund made in PayPal's dashboard is recorded as such
+        other = await api.post("/api/webhooks/paypal/", body=refunded("WH-R2", "PP-DASH", "70.00"),
+                               headers=paypal_headers("ok"))
+        assert other.json()["result"] == "applied"
+        assert await state(order_id) == ("REFUNDED", "REFUNDED", "REFUNDED", "100.00")
+        assert await count("refund", "provider_reference = 'PP-DASH' AND amount = 70") == 1
     finally:
         server.stop()
-    assert resp.status == 200 and resp.json()["payment_status"] == "PARTIALLY_REFUNDED", resp
-    assert any(p == "v2/payments/captures/CAP-8/refund" for p, _h, _b in fake.requests)
 
 
 @pytest.mark.gen_test

@@ -153,7 +153,7 @@ def _neutral(event: dict) -> WebhookEvent:
     """The order id, outcome, amount and capture id of a PayPal event."""
     kind = str(event.get("event_type", ""))
     resource = event.get("resource") or {}
-    order_id, outcome, amount, currency, capture = None, None, None, None, None
+    order_id, outcome, amount, currency, capture, refund = None, None, None, None, None, None
     if kind == "CHECKOUT.ORDER.APPROVED":
         order_id, outcome = resource.get("id"), "APPROVED"
         units = resource.get("purchase_units") or [{}]
@@ -164,8 +164,12 @@ def _neutral(event: dict) -> WebhookEvent:
                    "PAYMENT.CAPTURE.DECLINED": "FAILED", "PAYMENT.CAPTURE.REFUNDED": "REFUNDED"}.get(kind)
         if outcome is not None:
             order_id = related
-            if outcome == "PAID":
+            if outcome in ("PAID", "REFUNDED"):
                 amount, currency = _amount(resource.get("amount"))
+            if outcome == "PAID":
                 capture = resource.get("id")
+            if outcome == "REFUNDED":
+                refund = resource.get("id")
     return WebhookEvent(provider="paypal", event_id=str(event["id"]), kind=kind, transaction_id=order_id,
-                        outcome=outcome, payload=event, amount=amount, currency=currency, capture_reference=capture)
+                        outcome=outcome, payload=event, amount=amount, currency=currency, capture_reference=capture,
+                        refund_reference=refund)
