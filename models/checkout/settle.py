@@ -99,7 +99,10 @@ async def _apply(event: WebhookEvent) -> tuple[str, int | None]:
         outcome = event.outcome if event.outcome != "APPROVED" else None
         if outcome is None or not event.transaction_id:
             return await _result(event, "ignored"), None
-        payment = await _payment(event.provider, event.transaction_id, lock=True)
+        found = await _payment(event.provider, event.transaction_id, lock=False)
+        # Order first, then payment: the order's other writers (cancel, expiry, refunds) lock in that order.
+        order_row = await fetch_one("SELECT id FROM orders WHERE id = %s FOR UPDATE", [found[1]]) if found else None
+        payment = await _payment(event.provider, event.transaction_id, lock=True) if order_row else None
         if payment is None:
             log.warning("%s webhook %s for unknown payment %s", event.provider, event.event_id, event.transaction_id)
             return await _result(event, "unknown_payment"), None
