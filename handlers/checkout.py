@@ -7,12 +7,15 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
-from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Flag, In, OptionalText, Out, Pk, Text, lower_choice
-from handlers.orders import ShippingIn, idempotent
+from handlers.core.base import USER, BaseHandler
+from handlers.core.fields import Flag, In, OptionalText, Out, Pk, Text, lower_choice
+from handlers.core.idempotency import idempotent
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.orders import ShippingIn
 from models.checkout import quote as checkout
+from models.core.errors import ValidationFailed
 from models.customers.countries import find_country
-from models.errors import ValidationFailed
 
 NOT_A_COUNTRY = "Enter a valid country: an ISO 3166 code (US, NGA) or an English name."
 

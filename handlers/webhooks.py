@@ -3,8 +3,10 @@ raw body (400, nothing changed, when it does not hold) and parses the event;
 models.checkout.settle processes each event id once."""
 from __future__ import annotations
 
-from handlers.base import BaseHandler, Route, api
-from handlers.fields import Out
+from handlers.core.base import BaseHandler
+from handlers.core.fields import Out
+from handlers.core.openapi import api
+from handlers.core.routing import Route
 from models.checkout import settle
 from models.payments import registry
 

@@ -19,8 +19,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from models.db import db, fetch_one, transaction, utcnow
-from models.jobs import enqueue
+from models.core.db import db, fetch_one, transaction, utcnow
+from models.core.jobs import enqueue
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PaymentDraft
 from models.payments.interface import Charge, GatewayUnavailable, PaymentFailed
@@ -119,7 +119,7 @@ async def _start_hosted(draft: OrderDraft, gateway: Any, charge: Charge, hosted:
 async def _await_provider(checkout_id: str, order_id: int) -> None:
     """The open checkout waits for the provider, linked to its order; a
     concurrent payment of the same checkout loses (409, its order rolled back)."""
-    from models.errors import Conflict
+    from models.core.errors import Conflict
 
     row = await fetch_one("UPDATE checkout SET status = 'awaiting', order_id = %s, updated_at = %s "
                           "WHERE id = %s AND status = 'open' RETURNING id", [order_id, utcnow(), checkout_id])

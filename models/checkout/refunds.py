@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from models.db import db, fetch_all, fetch_one, money, money_str, transaction, utcnow
-from models.errors import AppError, Conflict, NotFound, ValidationFailed
-from models.jobs import enqueue
+from models.core.db import db, fetch_all, fetch_one, money, money_str, transaction, utcnow
+from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from models.core.jobs import enqueue
 from models.orders import stock
 from models.orders.tables import TRANSITIONS
 from models.payments import registry

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from models.checkout import payment as paying
-from models.db import db, fetch_one, money, transaction, utcnow
-from models.jobs import enqueue
+from models.core.db import db, fetch_one, money, transaction, utcnow
+from models.core.jobs import enqueue
 from models.orders import stock
 from models.orders.tables import PAYMENT_TRANSITIONS
 from models.payments.interface import WebhookEvent

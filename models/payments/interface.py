@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping, Protocol
 
-from models.errors import AppError, ServiceUnavailable
+from models.core.errors import AppError, ServiceUnavailable
 
 ZERO_DECIMAL_CURRENCIES = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
                            "VUV", "XAF", "XOF", "XPF"}

@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 import settings
-from models.errors import AppError
+from models.core.errors import AppError
 
 PROVIDERS: dict[str, str] = {
     "test": "models.payments.providers.test:TestGateway",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField
 
-from models.accounts import User
-from models.db import BaseModel, MoneyField, utcnow
+from models.accounts.tables import User
+from models.core.db import BaseModel, MoneyField, utcnow
 
 
 class WebhookEvent(BaseModel):

@@ -16,7 +16,7 @@ pytest.importorskip("models.cart")
 
 import settings  # noqa: E402
 from models import cart  # noqa: E402
-from models.db import db, fetch_one  # noqa: E402
+from models.core.db import db, fetch_one  # noqa: E402
 from tests.conftest import assert_envelope  # noqa: E402
 from tests.order_helpers import count, product, stock_of  # noqa: E402
 from tests.payments.fakes import FakeJsonApi, FakeStripe, serve  # noqa: E402

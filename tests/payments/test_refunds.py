@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 import settings
-from models.db import fetch_one
+from models.core.db import fetch_one
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, PaymentDraft, Totals
 from tests.conftest import assert_envelope
@@ -34,7 +34,7 @@ async def paid_order(user, provider: str, txn: str, *, lines=((1, "100.00"),), c
                        status="PROCESSING", payment_status="PAID")
     order_id, _ = await orders.create_order(draft, PaymentDraft(provider, provider, "PAID", txn))
     if capture_ref:
-        from models.db import db
+        from models.core.db import db
 
         await db.aio_execute_sql("UPDATE payment SET capture_reference = %s WHERE order_id = %s", [capture_ref, order_id])
     return order_id, pids
