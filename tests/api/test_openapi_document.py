@@ -192,8 +192,9 @@ def test_text_is_a_string_and_money_a_two_decimal_string(document):
     cart = document["components"]["schemas"]["CartOut"]["properties"]
     assert cart["total"]["pattern"] == r"^-?\d{1,10}\.\d{2}$"
     assert cart["items"]["items"]["$ref"].endswith("/CartItemOut")
-    shipping = document["components"]["schemas"]["InitiateIn"]["properties"]["shipping_address"]
-    assert shipping["type"] == ["string", "null"]
+    initiate = document["components"]["schemas"]["InitiateIn"]["properties"]
+    assert initiate["shipping_city"]["type"] == ["string", "null"]
+    assert {"$ref": "#/components/schemas/AddressObjectIn"} in initiate["shipping_address"]["oneOf"]
 
 
 def test_dashboard_answers_are_typed_as_the_spec_shows(document):
