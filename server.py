@@ -75,11 +75,12 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
                     1000.0 * handler.request.request_time(), rid)
 
 
-async def connect() -> None:
+async def connect(bulk: bool = False) -> None:
+    """Open the pool: the web's timeouts, or bulk work's (``bulk``: the commands)."""
     from models.db import db, init_db
 
     database_url, _ = settings.resolve_services()
-    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.DB_TIMEOUT_SECONDS)
+    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.db_timeout(bulk))
     await db.aio_connect()
 
 
@@ -302,8 +303,10 @@ def _die_with_parent() -> None:
 
 
 def _run(coro_fn, *args):
+    """Run a command's coroutine with bulk timeouts (a seed's or a migration's
+    statements may rightly take minutes, far past a web request's limit)."""
     async def main():
-        await connect()
+        await connect(bulk=True)
         try:
             return await coro_fn(*args)
         finally:
@@ -331,9 +334,20 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    from models.seed import seed
+    """Seed in committed batches; a failure or Ctrl-C ends with one line, and
+    the same command run again continues where it stopped."""
+    from models.seed import failure_line, seed
 
-    _run(seed, args.products, args.customers, args.orders, True)
+    for name in ("products", "customers", "orders"):
+        if getattr(args, name) < 0:
+            sys.exit(f"seed: --{name} must be 0 or more")
+    try:
+        _run(seed, args.products, args.customers, args.orders, True)
+    except KeyboardInterrupt:
+        sys.exit("seed: interrupted; the finished batches are kept: run the same command again to continue")
+    except Exception as exc:  # one clear line, not a traceback
+        log.debug("seed failed", exc_info=True)
+        sys.exit(failure_line(exc))
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:

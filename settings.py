@@ -65,7 +65,18 @@ EXPORT_DIR = DATA_DIR / "exports"
 DATABASE_URL = _env("DATABASE_URL")
 REDIS_URL = _env("REDIS_URL")
 DB_POOL_SIZE = _int("DB_POOL_SIZE", 20)
-DB_TIMEOUT_SECONDS = _int("DB_TIMEOUT_SECONDS", 10)
+# A web request's connect and query timeout: a down database answers 503 instead of hanging.
+DB_TIMEOUT_SECONDS = _float("DB_TIMEOUT_SECONDS", 10.0)
+# The same for bulk work (seed, migrate, the other CLI commands, rollup rebuilds,
+# exports and clean-up in Celery), whose statements may rightly run for minutes; 0: no limit.
+BULK_TIMEOUT_SECONDS = _float("BULK_TIMEOUT_SECONDS", 3600.0)
+
+
+def db_timeout(bulk: bool = False) -> float | None:
+    """Seconds a connect or a statement may take: the web's, or bulk work's (None: no limit)."""
+    if bulk:
+        return BULK_TIMEOUT_SECONDS if BULK_TIMEOUT_SECONDS > 0 else None
+    return DB_TIMEOUT_SECONDS
 
 FRONTEND_URL = (_env("FRONTEND_URL", "http://localhost:3000") or "").rstrip("/")
 BACKEND_URL = (_env("BACKEND_URL", f"http://localhost:{PORT}") or "").rstrip("/")

@@ -161,7 +161,9 @@ def connect_params(url: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
-def init_db(url: str, pool_size: int = 10, timeout: int = 5) -> None:
+def init_db(url: str, pool_size: int = 10, timeout: float | None = 5) -> None:
+    """Set up the pool; ``timeout``: seconds for a connect and for each statement
+    (None: no limit). A statement past it is cancelled and its connection closed."""
     name, params = connect_params(url)
     params["pool_params"] = {"minsize": 0, "maxsize": pool_size, "timeout": timeout}
     params["connect_timeout"] = timeout

@@ -5,7 +5,8 @@ million orders.
 
 Rows are generated inside PostgreSQL (``generate_series`` + ``random()``, a
 batch per transaction, a progress bar per batch): nothing crosses the wire
-but the batch size. Order ids come from the table's sequence up front, so
+but the batch size. Each batch records its progress in ``seed_run`` in its own
+transaction: an interrupted seed keeps its batches and a rerun continues. Order ids come from the table's sequence up front, so
 items, payments and events join their order without a round trip. The
 status-count and order-version triggers are switched off for the batch
 (they would update the same few rows once per row) and the batch's counts
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from models.db import db, fetch_one, transaction
+from models.seed import Run, after_bulk, progress_bar
 
 log = logging.getLogger("avantlush.seed.orders")
 
@@ -51,29 +53,32 @@ async def _ensure_customers() -> int:
 
 
 async def seed_orders(count: int, progress: bool) -> None:
-    """Add ``count`` orders over the last two years."""
-    from tqdm import tqdm
-
+    """Add ``count`` orders over the last two years (or finish the unfinished run)."""
     await _ensure_customers()
     if (await fetch_one("SELECT count(*) FROM product WHERE status = 'published'"))[0] == 0:
         log.warning("no published products: seed products first (--products N); no orders added")
         return
-    bar = tqdm(total=count, unit="order", desc="orders", disable=not progress)
-    done = 0
-    while done < count:
-        n = min(BATCH, count - done)
-        async with transaction():
-            await _batch(n)
-        done += n
-        bar.update(n)
-    bar.close()
-    # The dashboard's daily rollups and the customers' orders_count/balance were
-    # left to one rebuild (row triggers over a million orders take far longer).
-    await db.aio_execute_sql("SELECT dashboard_rollups_rebuild()")
+    run = await Run.open("orders", count)
+    done = run.done("orders")
+    bar = progress_bar(run.target, "orders", "order", progress, initial=done)
+    try:
+        while done < run.target:
+            n = min(BATCH, run.target - done)
+            async with transaction():
+                await _batch(n)
+                done += n
+                await run.record("orders", done)
+            bar.update(n)
+        bar.close()
+        await run.finish()
+    finally:
+        # The dashboard's daily rollups and the customers' orders_count/balance were
+        # left to one rebuild (row triggers over a million orders take far longer).
+        await after_bulk("SELECT dashboard_rollups_rebuild()")
     # VACUUM too: it sets the visibility map, so that counts over a date range are index-only scans.
     await db.aio_execute_sql("VACUUM (ANALYZE) orders")
     await db.aio_execute_sql("ANALYZE order_item, payment, order_tracking, order_status_count")
-    log.info("seeded %d orders", count)
+    log.info("seeded %d orders", run.target)
 
 
 async def _batch(n: int) -> None:
