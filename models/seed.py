@@ -51,9 +51,13 @@ async def seed(products: int = 40, customers: int = 10, orders: int = 0, progres
         log.info("demo admin: %s / %s", *DEMO_ADMIN)
     counts = {"products": products, "customers": customers, "orders": orders,
               "shipping_methods": 1 if products else 0}  # the fixed demo set, with any demo catalog
-    for name, seeder in SEEDERS.items():
-        if counts.get(name, 0) > 0:
-            await seeder(counts[name], progress)
+    try:
+        for name, seeder in SEEDERS.items():
+            if counts.get(name, 0) > 0:
+                await seeder(counts[name], progress)
+    except BaseException:
+        _close_bars()  # so that the failure is told on a line of its own
+        raise
 
 
 async def seed_if_empty() -> None:
@@ -134,6 +138,13 @@ async def after_bulk(sql: str) -> None:
         log.warning("%s failed (%s): run the seed again to finish it", sql, exc)
 
 
+def _close_bars() -> None:
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def progress_bar(total: int, desc: str, unit: str, progress: bool, initial: int = 0):
     from tqdm import tqdm
 
@@ -145,7 +156,11 @@ def failure_line(exc: BaseException) -> str:
     import asyncio
 
     kept = "the finished batches are kept: run the same command again to continue"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 10:  # aiopg closes a timed-out connection: peewee then says so
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, (asyncio.TimeoutError, TimeoutError)) for c in chain):
         return (f"seed: a statement ran past BULK_TIMEOUT_SECONDS ({settings.BULK_TIMEOUT_SECONDS:g} s); "
                 f"raise it (0: no limit); {kept}")
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -19,7 +19,7 @@ async def seed_demo(_count: int, _progress: bool) -> None:
         now = utcnow()
         await PromoCode.aio_create(code="WELCOME10", discount_percentage=Decimal("10.00"), created_at=now,
                                    updated_at=now)
-        log.info("demo promo code: WELCOME10 (10 %%)")
+        log.info("demo promo code: WELCOME10 (10 %")
     if added:
         log.info("demo shipping methods: %d", added)
 
