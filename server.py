@@ -343,9 +343,7 @@ def cmd_seed(args: argparse.Namespace) -> None:
             sys.exit(f"seed: --{name} must be 0 or more")
     try:
         _run(seed, args.products, args.customers, args.orders, True)
-    except KeyboardInterrupt:
-        sys.exit("seed: interrupted; the finished batches are kept: run the same command again to continue")
-    except Exception as exc:  # one clear line, not a traceback
+    except (Exception, KeyboardInterrupt) as exc:  # one clear line, not a traceback
         log.debug("seed failed", exc_info=True)
         sys.exit(failure_line(exc))
 

@@ -170,6 +170,16 @@ def init_db(url: str, pool_size: int = 10, timeout: float | None = 5) -> None:
     db.init(name, **params)
 
 
+def plain_connect_params() -> dict[str, Any]:
+    """The pool's connection parameters for a plain psycopg2 connection
+    (libpq wants ``connect_timeout`` in whole seconds)."""
+    params = {k: v for k, v in db.connect_params.items() if k != "pool_params"}
+    timeout = params.pop("connect_timeout", None)
+    if timeout:
+        params["connect_timeout"] = max(1, round(timeout))
+    return params
+
+
 class BaseModel(peewee_async.AioModel):
     class Meta:
         database = db
