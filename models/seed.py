@@ -160,10 +160,11 @@ def failure_line(exc: BaseException) -> str:
     while cause is not None and len(chain) < 10:  # aiopg closes a timed-out connection: peewee then says so
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    if any(isinstance(c, (asyncio.CancelledError, KeyboardInterrupt)) for c in chain):
-        return f"seed: interrupted; {kept}"  # Ctrl-C cancels the statement under way: its error comes first
     if any(isinstance(c, (asyncio.TimeoutError, TimeoutError)) for c in chain):
         return (f"seed: a statement ran past BULK_TIMEOUT_SECONDS ({settings.BULK_TIMEOUT_SECONDS:g} s); "
                 f"raise it (0: no limit); {kept}")
+    if any(isinstance(c, (asyncio.CancelledError, KeyboardInterrupt)) for c in chain):
+        # Ctrl-C cancels the statement under way (so does a timeout, told above): its error comes first.
+        return f"seed: interrupted; {kept}"
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"seed: {type(exc).__name__}: {text[:300]}; {kept}"

@@ -202,3 +202,25 @@ async def test_an_interrupted_order_seed_continues_and_its_rollups_are_rebuilt(m
     assert await scalar("SELECT sum(n) FROM order_daily") == 250
     kept = dict(await fetch_all("SELECT status, n FROM order_status_count WHERE n <> 0"))
     assert kept == dict(await fetch_all("SELECT status, count(*) FROM orders GROUP BY status"))
+
+
+def test_a_seed_failure_is_told_in_one_line():
+    import asyncio
+
+    import peewee
+
+    from models.seed import failure_line
+
+    def closed_after(cause: BaseException) -> Exception:
+        try:
+            try:
+                raise cause
+            except BaseException:
+                raise peewee.InterfaceError("connection already closed")
+        except peewee.InterfaceError as exc:
+            return exc
+
+    assert failure_line(closed_after(asyncio.CancelledError())).startswith("seed: interrupted; the finished batches")
+    assert failure_line(closed_after(TimeoutError())).startswith("seed: a statement ran past BULK_TIMEOUT_SECONDS")
+    line = failure_line(peewee.IntegrityError("duplicate key value\nDETAIL: Key (slug)=(x) already exists."))
+    assert line.startswith("seed: IntegrityError: duplicate key value DETAIL: Key (slug)") and "\n" not in line
