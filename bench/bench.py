@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / ".data")).resolve()
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
 ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
-# BENCH_ONLY=dashboard: the probe and the admin rows only.
+# BENCH_ONLY=dashboard: the probe and the admin rows only; BENCH_ONLY=search: the probe and the search rows.
 ONLY = os.environ.get("BENCH_ONLY", "")
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
@@ -111,6 +111,8 @@ TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
 def selected_runs() -> list[tuple]:
     if ONLY == "dashboard":
         return [r for r in RUNS if r[0] == "probe" or r[1].startswith("admin:")]
+    if ONLY == "search":
+        return [r for r in RUNS if r[0] == "probe" or "search" in r[0]]
     return RUNS
 
 
