@@ -2,6 +2,7 @@
 
     python server.py                      serve (PORT, WEB_CONCURRENCY)
     python server.py migrate              apply database migrations
+    python server.py schema               print the live schema (tables, columns, indexes, triggers, functions)
     python server.py create-admin --email E --password P
     python server.py seed [--products N] [--customers N] [--orders N]
     python server.py jobs [--retry ID…|failed]  background jobs pending or failed
@@ -322,6 +323,13 @@ def cmd_migrate(_args: argparse.Namespace) -> None:
     print("Applied: " + ", ".join(applied) if applied else "No migrations to apply.")
 
 
+def cmd_schema(_args: argparse.Namespace) -> None:
+    """Print the live schema: tables, columns, indexes, triggers, functions."""
+    from models.migrate import describe_schema
+
+    print(_run(describe_schema))
+
+
 def cmd_create_admin(args: argparse.Namespace) -> None:
     from models.auth import create_admin
     from models.passwords import password_errors
@@ -518,6 +526,8 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (default)").set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("schema", help="print the live schema (what triggers do: migrations/README.md)").set_defaults(
+        fn=cmd_schema)
     admin = sub.add_parser("create-admin", help="create or promote a staff user")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
