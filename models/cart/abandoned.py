@@ -10,6 +10,9 @@ the cart is emptied, or when an order is placed (``mark_cart_converted``,
 called by orders): then no more reminders go, and an order placed after a
 reminder is recorded on the episode (``order_id`` + ``recovered_at``), so
 recovered revenue can be counted.
+
+Triggers (migrations/README.md): abandoned_cart writes bump the dashboard
+cache version (0011 dashboard_version_abandoned_cart).
 """
 from __future__ import annotations
 

@@ -6,6 +6,11 @@ with the user (models.auth.user_for_claims), login is refused, and here every
 session of the user ends (models.auth.end_all_sessions: token version bumped,
 sessions and refresh tokens revoked), so unblocking does not revive old tokens.
 Deleting a customer deletes its user account (CONTRACT).
+
+Triggers (migrations/README.md): blocking ends the user's sessions in SQL too
+(0005 customer_blocked_ends_sessions); customer writes move the dashboard's
+customer rollup and cache version (0009 customer_daily_change, 0011
+dashboard_version_customer).
 """
 from __future__ import annotations
 

@@ -4,6 +4,11 @@ delete, bulk actions. Every write is one transaction; a 4xx changes nothing.
 Prices come from the database for shoppers (CONTRACT); an admin may set item
 prices. Totals are computed here in Decimal, half-up to the cent:
 subtotal − discount + shipping + tax (``TAX_RATE`` of subtotal − discount).
+
+Triggers (migrations/README.md): order writes move the status counts (0008
+order_status_count_change), the dashboard rollups and the customer's
+orders_count/balance (0009 order_rollups_change) and the order lists' cache
+version (0008 order_version_*), all at commit; stock through stock.py.
 """
 from __future__ import annotations
 

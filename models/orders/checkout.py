@@ -4,9 +4,12 @@ success creates the order PAID/PROCESSING in one transaction with its
 payment record, takes the stock, redeems the promo code within its usage
 limit and empties the cart. A decline changes nothing (the cart stays).
 
-Uses the cart issue's interface: ``models.cart.price_cart``, ``clear_cart``,
+Uses the cart's interface: ``models.cart.price_cart``, ``clear_cart``,
 ``redeem_promo_code``, ``mark_cart_converted`` and
 ``models.shipping.get_shipping_method`` / ``delivery_date``.
+
+Triggers (migrations/README.md): as orders/actions.py (status counts, rollups,
+order version) and stock.py (stock movements, band counts, search index).
 """
 from __future__ import annotations
 

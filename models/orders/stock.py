@@ -11,6 +11,12 @@ CHECK constraints of 0002 are the last line of defence). Lines are updated in
 A variation's line takes the variation's stock; a line without a variation
 takes the product's. The stock_movement rows are written by triggers on the
 stock columns, so that staff edits are recorded too.
+
+Triggers (migrations/README.md): product stock change -> stock_movement row
+(0008 stock_movement_product/_variation); stock given back from 0 -> back-in-stock
+emails to wishlists (0006 product_wishlist_notify, variation_wishlist_notify,
+through the outbox); crossing a stock band -> tab counts and search index (0007
+product_count_update, product_search_update, 0012 change feed).
 """
 from __future__ import annotations
 

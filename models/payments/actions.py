@@ -9,6 +9,10 @@ cannot be created after an authorization (stock gone meanwhile), the
 authorization is voided: the shopper is never charged for an order that does
 not exist. The capture is the last step inside the order's transaction, so a
 failed capture leaves no order; a commit failing after it is refunded.
+
+Triggers (migrations/README.md): payment rows bump the order lists' cache
+version (0008 order_version_payment); the orders and stock they change fire
+those of orders/actions.py and orders/stock.py.
 """
 from __future__ import annotations
 

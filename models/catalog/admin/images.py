@@ -1,4 +1,9 @@
-"""Product images: add, remove, follow a moved URL."""
+"""Product images: add, remove, follow a moved URL.
+
+Triggers (migrations/README.md): image writes bump the catalog cache version
+(0003 catalog_version_product_image); the product's main_image through the
+product triggers (see products.py).
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,14 @@
-"""Products with nested variations: payloads, create, update, delete."""
+"""Products with nested variations: payloads, create, update, delete.
+
+Triggers (migrations/README.md): a product write re-indexes search (0002/0007
+product_search_vector, product_search_*, search_word_product_*, then the 0012
+change feed every web process's index follows), moves the tab counts (0003/0007
+product_count_*) and the catalog cache version (0003 catalog_version_product); a
+stock or price change is a stock_movement row (0008) and, back from 0 or
+cheaper, sends back-in-stock / price-drop emails to wishlists (0006
+product_wishlist_notify, variation_wishlist_notify); tags re-index (0007
+product_tag_*_reindex).
+"""
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,9 @@
-"""The dashboard's product table: tabs, tab counts, filters and bulk actions."""
+"""The dashboard's product table: tabs, tab counts, filters and bulk actions.
+
+Triggers (migrations/README.md): bulk status changes and deletes fire the
+product triggers (see products.py): search re-index and change feed, tab
+counts, catalog cache version.
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,11 @@
-"""Categories, tags, sizes and colors."""
+"""Categories, tags, sizes and colors.
+
+Triggers (migrations/README.md): a category or tag rename re-indexes its
+products (0002 category_rename_reindex, 0007 tag_rename_reindex) and the
+lexicon (0007 search_word_category/_tag); the category tree feeds the search
+index (0012 search_feed_categories) and the catalog cache version (0003
+catalog_version_category).
+"""
 from __future__ import annotations
 
 from typing import Any
