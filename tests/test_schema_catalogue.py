@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from models.db import fetch_all
+from models.core.db import fetch_all
 from tests.conftest import ROOT
 
 README = ROOT / "migrations" / "README.md"

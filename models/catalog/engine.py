@@ -40,9 +40,9 @@ import psycopg2
 from pyroaring import BitMap64
 
 import settings
-from models import cleanup
+from models.core import cleanup
 from models.catalog.tables import LOW_STOCK_MAX
-from models.db import db, fetch_all, plain_connect_params
+from models.core.db import db, fetch_all, plain_connect_params
 
 log = logging.getLogger("avantlush.search")
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any, AsyncIterator, Literal
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from models import exports
-from models.db import fetch_all, fetch_one, money
-from models.errors import NotFound, ValidationFailed
+from models.core import exports
+from models.core.db import fetch_all, fetch_one, money
+from models.core.errors import NotFound, ValidationFailed
 
 NOT_FOUND = "Customer not found"
 ORDERINGS = {
@@ -173,12 +173,9 @@ async def customer_statistics(customer_id: int) -> dict[str, Any]:
 
     total_spent counts sales only (see the module docstring); avg_order_value is
     total_spent over the number of sales."""
-    from models.dashboard.metrics import has_cart_tables
-
     counts = ", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in _STATUS_KEYS)
-    # Abandoned-cart episodes of the customer's account (the cart issue's table).
-    abandoned = ("(SELECT count(*) FROM abandoned_cart a WHERE a.user_id = c.user_id)"
-                 if await has_cart_tables() else "0")
+    # Abandoned-cart episodes of the customer's account.
+    abandoned = "(SELECT count(*) FROM abandoned_cart a WHERE a.user_id = c.user_id)"
     row = await fetch_one(f"""
         SELECT c.id, {abandoned}, s.*, {_RECENT_ORDERS_SQL}
         FROM customer c LEFT JOIN LATERAL (

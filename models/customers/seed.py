@@ -12,9 +12,9 @@ import datetime as dt
 import logging
 import random
 
-from models.accounts import Customer
-from models.db import db, transaction, utcnow
-from models.seed import SEEDERS, Run, after_bulk, progress_bar, triggers_off
+from models.accounts.tables import Customer
+from models.core.db import transaction, utcnow
+from models.core.seed import SEEDERS, Run, after_bulk, progress_bar, triggers_off
 
 log = logging.getLogger("avantlush.seed")
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from models.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
-from models.errors import AppError
+from models.core.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.core.errors import AppError
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 CHART_PERIODS = {"last_7_days": "Last 7 Days", "last_30_days": "Last 30 Days", "this_month": "This Month"}

@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
-from models.db import db, fetch_one
-from models.errors import AppError
+from models.core import cleanup
+from models.core.db import db, fetch_one
+from models.core.errors import AppError
 
 TTL_HOURS = 24
 WAIT_SECONDS = 30
@@ -103,3 +104,6 @@ async def purge_expired() -> int:
     return await db.aio_execute_sql(
         f"DELETE FROM idempotency_record WHERE created_at < timezone('utc', now()) - interval '{TTL_HOURS} hours'",
         (), fetch_results=rowcount)
+
+
+cleanup.register("idempotency", purge_expired)

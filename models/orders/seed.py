@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from models.db import db, fetch_one, transaction
-from models.seed import Run, after_bulk, progress_bar
+from models.core.db import db, fetch_one, transaction
+from models.core.seed import Run, after_bulk, progress_bar
 
 log = logging.getLogger("avantlush.seed.orders")
 
@@ -143,7 +143,7 @@ async def _batch(n: int) -> None:
 
 
 def _register() -> None:
-    from models.seed import SEEDERS
+    from models.core.seed import SEEDERS
 
     SEEDERS["orders"] = seed_orders
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField
 
-from models.accounts import Customer, User
+from models.accounts.tables import Customer, User
 from models.catalog.tables import Product, ProductVariation
-from models.db import BaseModel, MoneyField, utcnow
+from models.core.db import BaseModel, MoneyField, utcnow
 
 STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
 STATUS_DISPLAY = {s: s.capitalize() for s in STATUSES}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from models.catalog.tables import Product, ProductVariation
-from models.db import fetch_all
+from models.core.db import fetch_all
 from models.wishlist import StockNotification
 from tests.conftest import mail_body, wait_for_mail
 from tests.store_catalog_helpers import product, variation

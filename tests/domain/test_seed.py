@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from models.db import fetch_all, fetch_one
+from models.core.db import fetch_all, fetch_one
 from tests.conftest import DATABASE_URL, ROOT
 
 
@@ -209,7 +209,7 @@ def test_a_seed_failure_is_told_in_one_line():
 
     import peewee
 
-    from models.seed import failure_line
+    from models.core.seed import failure_line
 
     def closed_after(cause: BaseException) -> Exception:
         try:

@@ -31,9 +31,9 @@ from models.catalog.tables import (
     VariationSize,
     variation_price,
 )
-from models.db import db, iso, money_number, transaction, utcnow
-from models.errors import AppError, NotFound, ValidationFailed
-from models.media import delete_local
+from models.core.db import db, iso, money_number, transaction, utcnow
+from models.core.errors import AppError, NotFound, ValidationFailed
+from models.core.media import delete_local
 
 
 STATUS_DISPLAY = {"draft": "Draft", "published": "Published", "archived": "Archived"}

@@ -1,6 +1,7 @@
 """Demo data. ``seed_if_empty`` runs from `make run`; ``seed`` from
-``python server.py seed``. Each domain registers its own seeder here, so the
-catalog, customers and orders grow the same command.
+``python server.py seed``. Each domain registers its own seeder here (the
+modules named in ``models.core.domains``), so accounts, the catalog, shipping,
+the cart and orders grow the same command, in the order of that list.
 
 Seeders are bulk loads: they commit in batches (a progress bar per phase),
 record each batch's progress in ``seed_run`` in the batch's own transaction
@@ -19,38 +20,25 @@ from typing import Any, Awaitable, Callable
 import orjson
 
 import settings
-from models.accounts import User
-from models.auth import create_admin
-from models.db import db, fetch_one
+from models.core import domains
+from models.core.db import db, fetch_one
 
 log = logging.getLogger("avantlush.seed")
 
-DEMO_ADMIN = ("admin@avantlush.com", "admin12345")
-
-# name -> coroutine(count, progress: bool); filled by domain modules, run in this order.
+# name -> coroutine(count, progress: bool); filled by domain modules.
 SEEDERS: dict[str, Callable[[int, bool], Awaitable[None]]] = {}
-SEEDER_MODULES = ("models.catalog.seed", "models.customers.seed", "models.shipping.seed", "models.orders.seed")
-
-
-def _load_seeders() -> None:
-    import importlib
-
-    for module in SEEDER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and not module.startswith(exc.name):
-                raise
+# name -> coroutine telling whether that domain already holds data; the
+# database counts as empty when none does.
+HAS_DATA: dict[str, Callable[[], Awaitable[bool]]] = {}
 
 
 async def seed(products: int = 40, customers: int = 10, orders: int = 0, progress: bool = True) -> None:
-    """Add demo data: the demo admin, then each domain's seeder with its count."""
-    _load_seeders()
-    if not await User.select().where(User.email == DEMO_ADMIN[0]).aio_exists():
-        await create_admin(*DEMO_ADMIN)
-        log.info("demo admin: %s / %s", *DEMO_ADMIN)
-    counts = {"products": products, "customers": customers, "orders": orders,
-              "shipping_methods": 1 if products else 0}  # the fixed demo set, with any demo catalog
+    """Add demo data: each domain's seeder with its count (the fixed demo sets
+    — the admin, shipping methods, a promo code — count one each)."""
+    domains.load()
+    fixed = 1 if products else 0  # the fixed demo sets that come with any demo catalog
+    counts = {"admin": 1, "products": products, "customers": customers, "orders": orders,
+              "shipping_methods": fixed, "promo_codes": fixed}
     try:
         for name, seeder in SEEDERS.items():
             if counts.get(name, 0) > 0:
@@ -61,8 +49,10 @@ async def seed(products: int = 40, customers: int = 10, orders: int = 0, progres
 
 
 async def seed_if_empty() -> None:
-    if await User.select().aio_exists():
-        return
+    domains.load()
+    for has_data in HAS_DATA.values():
+        if await has_data():
+            return
     log.info("empty database: adding demo data (SEED_DEMO=0 skips this)")
     await seed(products=40, customers=10, orders=0, progress=False)
 
