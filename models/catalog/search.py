@@ -182,7 +182,7 @@ def plain_words(text: str) -> list[str] | None:
         return None
     words: list[str] = []
     for run in _WORD.findall(text.lower()):
-        for word in _parser_words(run):
+        for word in _parser_words(run) if run[0].isdigit() and "e" in run else (run,):
             if word not in STOP_WORDS and word not in words:
                 words.append(word)
     return words[:MAX_WORDS]
