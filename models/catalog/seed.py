@@ -36,8 +36,8 @@ from models.accounts.tables import User
 from models.catalog.tables import (Category, Color, Product, ProductImage, ProductRecommendation, ProductTag,
                                    ProductVariation, ProductView, Review, ReviewHelpful, ReviewTag, ReviewTagLink,
                                    Size, Tag, VariationColor, VariationSize)
+from models.core import storage
 from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
-from models.core.media import media_url
 from models.core.seed import SEEDERS, Run, after_bulk, progress_bar, triggers_off
 
 log = logging.getLogger("avantlush.seed")
@@ -401,6 +401,11 @@ class _Context:
         ctx.shoppers = await _ensure_shoppers()
         loop = asyncio.get_running_loop()
         ctx.image_keys = await loop.run_in_executor(None, _ensure_images, list(ctx.category_ids))
+        files = storage.get()
+        if files.shared:  # drawn here, served from the shared store
+            for key in {k for keys in ctx.image_keys.values() for k in keys}:
+                if not await files.exists(f"media/{key}"):
+                    await files.put_bytes(f"media/{key}", (settings.MEDIA_DIR / key).read_bytes())
         return ctx
 
 
@@ -458,7 +463,7 @@ async def _products_phase(run: Run, ctx: _Context, progress: bool) -> None:
                 "SELECT nextval(pg_get_serial_sequence('product', 'id')) FROM generate_series(1, %s)", (len(chunk),))]
             rows, tags = [], []
             for i, (pid, (name, leaf, parent, material)) in enumerate(zip(ids, chunk)):
-                main_image = media_url(_image_keys_of(ctx, pid, leaf)[0])
+                main_image = _image_keys_of(ctx, pid, leaf)[0]  # rows keep keys (models/core/media.py)
                 rows.append(_product_row(rng, names, pid, name, leaf, parent, material, ctx.category_ids[leaf],
                                          main_image, now, classic=start + i < classics))
                 tags += [(pid, tag) for tag in rng.sample(ctx.tag_ids, rng.randint(0, 2))]
@@ -542,7 +547,7 @@ async def _add_images(ctx: _Context, products: list[tuple]) -> None:
     for pid, _sku, category_id, _status in products:
         if category_id in ctx.leaf_of:
             for pos, key in enumerate(_image_keys_of(ctx, pid, ctx.leaf_of[category_id][0])):
-                images.append((pid, key, media_url(key), pos == 0, pos))
+                images.append((pid, key, key, pos == 0, pos))  # rows keep keys (models/core/media.py)
     if images:
         async with triggers_off(*_CATALOG_VERSION[1:]):
             await ProductImage.insert_many(images, fields=[ProductImage.product, ProductImage.image,
