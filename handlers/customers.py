@@ -11,6 +11,7 @@ from handlers.exports import ExportStartedOut, export_csv
 from handlers.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
+from models.orders.tables import STATUSES
 
 
 CustomerStatus = Annotated[Literal["active", "blocked"], BeforeValidator(lower_choice)]
@@ -88,7 +89,7 @@ class BulkActionIn(In):
 
 
 class TransactionsQuery(In):
-    status: Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"] | None = None
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
     created_at_after: IsoDate | None = None
     created_at_before: IsoDate | None = None
     ordering: Literal[tuple(queries.TRANSACTION_ORDERINGS)] = "-created_at"  # type: ignore[valid-type]

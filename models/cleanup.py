@@ -25,7 +25,7 @@ from models.db import fetch_all, utcnow
 log = logging.getLogger("avantlush.cleanup")
 
 # Domain modules that register clean-up hooks (imported on first run).
-HOOK_MODULES: list[str] = ["models.catalog.engine"]
+HOOK_MODULES: list[str] = ["models.catalog.engine", "models.orders.idempotency"]
 BATCH = 5000
 
 _HOOKS: dict[str, Callable[[], Awaitable[int]]] = {}

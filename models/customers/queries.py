@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from models import exports
 from models.db import fetch_all, fetch_one, money
 from models.errors import NotFound, ValidationFailed
+from models.orders.tables import STATUSES
 
 NOT_FOUND = "Customer not found"
 ORDERINGS = {
@@ -164,8 +165,8 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-_STATUS_KEYS = {"PENDING": "pending", "PROCESSING": "processing", "SHIPPED": "shipped", "DELIVERED": "completed",
-                "CANCELLED": "cancelled", "RETURNED": "returned", "DAMAGED": "damaged"}
+# Every order status (models/orders/tables.py), under the key the dashboard shows.
+_STATUS_KEYS = {s: ("completed" if s == "DELIVERED" else s.lower()) for s in STATUSES}
 
 
 async def customer_statistics(customer_id: int) -> dict[str, Any]:
@@ -182,8 +183,8 @@ async def customer_statistics(customer_id: int) -> dict[str, Any]:
     row = await fetch_one(f"""
         SELECT c.id, {abandoned}, s.*, {_RECENT_ORDERS_SQL}
         FROM customer c LEFT JOIN LATERAL (
-          SELECT count(*), coalesce(sum(o.total) FILTER (WHERE order_is_sale(o.status, o.payment_status)), 0),
-                 count(*) FILTER (WHERE order_is_sale(o.status, o.payment_status)),
+          SELECT count(*), coalesce(sum(order_revenue(o.payment_status, o.total, o.refunded_amount)), 0),
+                 count(*) FILTER (WHERE order_is_paid(o.payment_status)),
                  count(*) FILTER (WHERE o.created_at >= date_trunc('month', timezone('utc', now()))),
                  {counts}
           FROM orders o WHERE o.customer_id = c.id) s ON TRUE

@@ -103,3 +103,12 @@ async def purge_expired() -> int:
     return await db.aio_execute_sql(
         f"DELETE FROM idempotency_record WHERE created_at < timezone('utc', now()) - interval '{TTL_HOURS} hours'",
         (), fetch_results=rowcount)
+
+
+def _register() -> None:
+    from models import cleanup
+
+    cleanup.register("idempotency", purge_expired)  # hourly (models/cleanup.py)
+
+
+_register()
