@@ -10,7 +10,8 @@
   (pending, failed) are never revenue, whatever their total. An order's
   revenue is its total less what was refunded (``order_revenue``, SQL
   ``order_revenue``); revenue = the sum over the period's orders. Customers'
-  balance and total spent are their orders' revenue.
+  balance and total spent are their orders' revenue. Order counts (per
+  status, all orders, orders per day) count every order placed, paid or not.
 - New customers: customer records created in the period. Total customers: all
   records created up to the end of the period. Active customers: those not blocked.
 - Growth: percentage change against the previous period (one decimal;
