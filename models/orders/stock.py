@@ -11,6 +11,12 @@ CHECK constraints of 0002 are the last line of defence). Lines are updated in
 A variation's line takes the variation's stock; a line without a variation
 takes the product's. The stock_movement rows are written by triggers on the
 stock columns, so that staff edits are recorded too.
+
+Stock going from 0 to more fires the back-in-stock triggers
+(``product_wishlist_notify`` / ``variation_wishlist_notify``, migrations
+0006 and 0013): they read the reason and order named here
+(``_reason``), and stock an unpaid order of the last hour gives back
+notifies nobody (``stock_released_by_unpaid_order()``).
 """
 from __future__ import annotations
 
