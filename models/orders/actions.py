@@ -4,6 +4,12 @@ delete, bulk actions. Every write is one transaction; a 4xx changes nothing.
 Prices come from the database for shoppers (CONTRACT); an admin may set item
 prices. Totals are computed here in Decimal, half-up to the cent:
 subtotal − discount + shipping + tax (``TAX_RATE`` of subtotal − discount).
+
+Writes to ``orders`` fire the deferred triggers ``order_status_count_change``,
+``order_version_orders`` (migration 0008) and ``order_rollups_change``
+(migrations 0009, 0013: revenue = paid orders less ``refunded_amount``).
+A customer's unpaid order holds its stock until ``reserved_until``
+(``UNPAID_ORDER_TTL_MINUTES``); ``expire_unpaid_orders`` cancels it then.
 """
 from __future__ import annotations
 
