@@ -305,8 +305,8 @@ async def expire_unpaid_orders(now: dt.datetime | None = None) -> list[int]:
             for (order_id,) in rows:
                 minutes = settings.UNPAID_ORDER_TTL_MINUTES
                 await _apply_status(order_id, "PENDING", "CANCELLED", reason="expire",
-                                    description=f"Cancelled: not paid within {minutes} minutes; "
-                                                "its items were released")
+                                    description=f"Cancelled: not paid within {minutes} minute"
+                                                f"{'' if minutes == 1 else 's'}; its items were released")
                 expired.append(order_id)
         if len(rows) < EXPIRY_BATCH:
             break
