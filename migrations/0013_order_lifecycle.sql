@@ -33,6 +33,15 @@ ALTER TABLE "orders" ADD CONSTRAINT "orders_refunded_amount_valid"
 -- Orders refunded before the amount was recorded gave all of it back.
 UPDATE "orders" SET "refunded_amount" = "total" WHERE "payment_status" = 'REFUNDED' AND "refunded_amount" = 0;
 
+-- Unpaid orders customers placed before reservations ended hold their stock
+-- for the default UNPAID_ORDER_TTL_MINUTES from their creation, like new
+-- ones (so the first sweep releases the old hoards). Staff-recorded orders
+-- (stock reason 'admin_order') and orders holding no stock never expire.
+UPDATE "orders" o SET "reserved_until" = o."created_at" + interval '30 minutes'
+ WHERE o."status" = 'PENDING' AND o."payment_status" = 'PENDING' AND o."stock_held" AND o."user_id" IS NOT NULL
+   AND o."reserved_until" IS NULL
+   AND EXISTS (SELECT 1 FROM "stock_movement" m WHERE m."order_id" = o."id" AND m."reason" = 'order');
+
 -- The sweeper (expire_unpaid_orders) walks expired reservations in order; the
 -- cap on open unpaid orders counts a customer's.
 CREATE INDEX IF NOT EXISTS "orders_unpaid_reserved" ON "orders" ("reserved_until")
