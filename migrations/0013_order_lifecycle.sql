@@ -53,14 +53,15 @@ CREATE INDEX IF NOT EXISTS "orders_unpaid_user" ON "orders" ("user_id")
 -- Twins of models/orders/tables.py PAID_PAYMENT_STATUSES and
 -- models/dashboard/metrics.py order_revenue (a test checks they agree): an
 -- order is paid when its payment went through (refunded or not), and its
--- revenue is what was paid and kept: total less refunds; 0 for unpaid orders.
+-- revenue is what was paid and kept: total less refunds (nothing once fully
+-- refunded, whatever amount was recorded); 0 for unpaid orders.
 CREATE OR REPLACE FUNCTION order_is_paid(payment_status VARCHAR) RETURNS BOOLEAN AS $$
   SELECT payment_status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED');
 $$ LANGUAGE sql IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION order_revenue(payment_status VARCHAR, total NUMERIC, refunded_amount NUMERIC)
 RETURNS NUMERIC AS $$
-  SELECT CASE WHEN order_is_paid(payment_status) THEN total - refunded_amount ELSE 0 END;
+  SELECT CASE WHEN payment_status IN ('PAID', 'PARTIALLY_REFUNDED') THEN total - refunded_amount ELSE 0 END;
 $$ LANGUAGE sql IMMUTABLE PARALLEL SAFE;
 
 -- order_daily: ``sales`` are paid orders, ``sale_value`` their revenue.

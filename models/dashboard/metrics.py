@@ -47,12 +47,13 @@ DEFINITIONS = __doc__
 
 
 def order_revenue(payment_status: str, total: Decimal, refunded_amount: Decimal) -> Decimal:
-    """What an order brought in: its total less refunds when it was paid, else 0.
+    """What an order brought in: its total less refunds when it was paid, else
+    0 (and 0 once fully refunded, whatever amount was recorded).
     SQL twin: ``order_revenue(payment_status, total, refunded_amount)``
     (migration 0013, used by the rollups and the live queries); a test checks
     they agree."""
-    if payment_status not in PAID_PAYMENT_STATUSES:
-        return Decimal("0.00")
+    if payment_status not in PAID_PAYMENT_STATUSES or payment_status == "REFUNDED":
+        return Decimal("0.00")  # unpaid, or all of it went back
     return money(Decimal(total) - Decimal(refunded_amount))
 
 

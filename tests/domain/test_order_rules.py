@@ -41,6 +41,7 @@ async def test_revenue_is_the_same_rule_in_python_and_sql():
         assert Decimal(sql) == order_revenue(ps, total, refunded), (ps, total, refunded)
         assert paid == (ps in PAID_PAYMENT_STATUSES)
     assert order_revenue("PENDING", Decimal("9999999999.99"), Decimal(0)) == 0
+    assert order_revenue("REFUNDED", Decimal("100.00"), Decimal(0)) == 0  # a refund recorded without its amount
 
 
 @pytest.mark.gen_test
