@@ -8,6 +8,7 @@ from celery import Celery
 from celery.schedules import crontab
 
 import settings
+from models.core import domains
 
 settings.resolve_services()
 settings.DATA_DIR.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
@@ -23,9 +24,7 @@ def broker_url(redis_url: str) -> str:
 # task_cls: every task claims its outbox row before running and marks it
 # finished after (tasks/_runner.py), so a redelivered job runs once.
 app = Celery("avantlush", broker=broker_url(settings.REDIS_URL), task_cls="tasks._runner:OutboxTask",
-             include=["tasks.emails", "tasks.images", "tasks.catalog", "tasks.exports", "tasks.maintenance",
-                      "tasks.support", "tasks.orders", "tasks.dashboard",
-                      "tasks.cart", "tasks.wishlist"])
+             include=domains.task_modules())
 app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,  # a task lost with its worker runs again
@@ -39,7 +38,7 @@ app.conf.update(
     timezone="UTC",
     beat_schedule={
         "rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0},
-        "cleanup": {"task": "tasks.maintenance.cleanup", "schedule": 3600.0},  # models/cleanup.py
+        "cleanup": {"task": "tasks.maintenance.cleanup", "schedule": 3600.0},  # models/core/cleanup.py
         "abandoned-carts": {"task": "tasks.cart.process_abandoned_carts", "schedule": 900.0},  # models/cart/abandoned.py
         # Unpaid orders give their stock back (models/orders/actions.py).
         "expire-unpaid-orders": {"task": "tasks.orders.expire_unpaid_orders", "schedule": 60.0},

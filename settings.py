@@ -61,7 +61,7 @@ MEDIA_DIR = DATA_DIR / "media"
 MAIL_DIR = DATA_DIR / "mail"
 EXPORT_DIR = DATA_DIR / "exports"
 
-# Unset: the embedded servers of models/embedded.py are used (see resolve_services()).
+# Unset: the embedded servers of models/core/embedded.py are used (see resolve_services()).
 DATABASE_URL = _env("DATABASE_URL")
 REDIS_URL = _env("REDIS_URL")
 DB_POOL_SIZE = _int("DB_POOL_SIZE", 20)
@@ -132,7 +132,7 @@ ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
 SEED_DEMO = _bool("SEED_DEMO", default=True)
 LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 
-# Background work (models/outbox.py): the relay runs in each web process unless
+# Background work (models/core/outbox.py): the relay runs in each web process unless
 # OUTBOX_RELAY=0 (then run `python server.py relay` somewhere).
 OUTBOX_RELAY = _bool("OUTBOX_RELAY", default=True)
 OUTBOX_POLL_SECONDS = _float("OUTBOX_POLL_SECONDS", 2.0)  # fallback poll besides LISTEN/NOTIFY
@@ -190,7 +190,7 @@ def resolve_services() -> tuple[str, str]:
     """The database and Redis URLs, starting embedded servers where unset."""
     global DATABASE_URL, REDIS_URL
     if not DATABASE_URL or not REDIS_URL:
-        from models import embedded
+        from models.core import embedded
 
         if not DATABASE_URL:
             DATABASE_URL = embedded.ensure_postgres(DATA_DIR / "pg")

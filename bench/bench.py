@@ -257,8 +257,9 @@ def running(cmd: list[str], env: dict, log_path: Path, health_url: str):
 
 ADMIN_TOKEN_SCRIPT = """
 import asyncio, settings
-from models.db import db, init_db
-from models.auth import access_token, create_admin
+from models.core.db import db, init_db
+from models.accounts.actions import create_admin
+from models.accounts.tokens import access_token
 async def main():
     init_db(settings.resolve_services()[0])
     await db.aio_connect()
@@ -290,11 +291,12 @@ def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
     import asyncio
     import random
 
-    from models import auth
-    from models.accounts import User
+    from models.accounts import actions
+    from models.accounts.tokens import access_token
+    from models.accounts.tables import User
     from models.cart import add_item, clear_cart
-    from models.db import db, init_db
-    from models.passwords import hash_password
+    from models.core.db import db, init_db
+    from models.accounts.passwords import hash_password
 
     async def run() -> list[str]:
         init_db(database_url, pool_size=2)
@@ -308,12 +310,12 @@ def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
                 user = await User.aio_get_or_none(User.email == email)
                 if user is None:
                     password = password or await hash_password("bench-password")
-                    user = await auth._create_account(email, password, full_name=f"Shopper {n}", is_verified=True,
+                    user = await actions.create_account(email, password, full_name=f"Shopper {n}", is_verified=True,
                                                       is_staff=False)
                 await clear_cart(user.id)
                 for pid in rng.sample(product_ids, CART_LINES):
                     await add_item(user.id, pid, 1)
-                tokens.append(auth.access_token(user))
+                tokens.append(access_token(user))
             return tokens
         finally:
             await db.aio_close()
@@ -324,7 +326,7 @@ def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
 def sql_rows(database_url: str, sql: str) -> list[tuple]:
     import psycopg2
 
-    from models.db import connect_params
+    from models.core.db import connect_params
 
     name, params = connect_params(database_url)
     params.pop("pool_params", None)
@@ -342,7 +344,7 @@ def sql_rows(database_url: str, sql: str) -> list[tuple]:
 def vacuum(database_url: str, *tables: str) -> None:
     import psycopg2
 
-    from models.db import connect_params
+    from models.core.db import connect_params
 
     name, params = connect_params(database_url)
     params.pop("pool_params", None)

@@ -21,7 +21,7 @@ import tornado.web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models.db import db, init_db  # noqa: E402
+from models.core.db import db, init_db  # noqa: E402
 
 SQL = ("SELECT id, name, slug, price::text, stock_quantity, status FROM product WHERE id = %s")
 COLUMNS = ("id", "name", "slug", "price", "stock_quantity", "status")

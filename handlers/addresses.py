@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Email, In, Out, Text
-from models import addresses
+from handlers.core.base import USER, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Email, In, Out, Text
+from models.accounts import addresses
 
 
 class AddressIn(In):

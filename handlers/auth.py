@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Email, In, OptionalText, Out, Password
-from models import auth
+from handlers.core.base import USER, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Email, In, OptionalText, Out, Password
+from models.accounts import actions, passwords, sessions, tables, tokens
 
 
 class RegisterIn(In):
@@ -79,8 +81,8 @@ class RegisterHandler(BaseHandler):
     async def post(self):
         """Register a new account; a verification email is sent."""
         data = self.parse(RegisterIn)
-        user, token = await auth.register(data.email, data.password, data.location, data.full_name)
-        self.reply({"user": auth.user_payload(user), "token": token}, 201)
+        user, token = await actions.register(data.email, data.password, data.location, data.full_name)
+        self.reply({"user": sessions.user_payload(user), "token": token}, 201)
 
 
 class LoginHandler(BaseHandler):
@@ -90,8 +92,8 @@ class LoginHandler(BaseHandler):
     async def post(self):
         """Log in with email and password."""
         data = self.parse(LoginIn)
-        await self.limit("login_email", auth.normalize_email(data.email))  # guesses spread over many IPs
-        self.reply(await auth.login(data.email, data.password))
+        await self.limit("login_email", tables.normalize_email(data.email))  # guesses spread over many IPs
+        self.reply(await actions.login(data.email, data.password))
 
 
 class GoogleLoginHandler(BaseHandler):
@@ -102,15 +104,15 @@ class GoogleLoginHandler(BaseHandler):
     async def post(self):
         """Log in (or sign up) with a Google ID token."""
         data = self.parse(GoogleIn)
-        self.reply(await auth.google_login(data.token, data.location))
+        self.reply(await actions.google_login(data.token, data.location))
 
 
 class VerifyEmailHandler(BaseHandler):
     @api(response=VerifiedOut, rejects={400: "a link that is not valid, already used or expired"})
     async def get(self, token: str, uidb64: str):
         """Verify an email address from the link in the verification email."""
-        user = await auth.verify_email(token, uidb64)
-        self.reply({"success": True, "message": "Email verified successfully", "token": auth.access_token(user)})
+        user = await actions.verify_email(token, uidb64)
+        self.reply({"success": True, "message": "Email verified successfully", "token": tokens.access_token(user)})
 
 
 class ResendVerificationHandler(BaseHandler):
@@ -120,7 +122,7 @@ class ResendVerificationHandler(BaseHandler):
     async def post(self):
         """Send a new verification email (the old link stops working)."""
         data = self.parse(EmailIn)
-        await auth.resend_verification(data.email)
+        await actions.resend_verification(data.email)
         self.reply({"success": True, "message": "Verification email resent successfully"})
 
 
@@ -131,7 +133,7 @@ class ForgotPasswordHandler(BaseHandler):
     async def post(self):
         """Email a password reset link."""
         data = self.parse(EmailIn)
-        await auth.forgot_password(data.email)
+        await passwords.forgot_password(data.email)
         self.reply({"success": True, "message": "Password reset link sent to your email"})
 
 
@@ -142,7 +144,7 @@ class ResetPasswordHandler(BaseHandler):
     async def post(self, uidb64: str, token: str):
         """Set a new password with the link from the reset email."""
         data = self.parse(PasswordIn)
-        await auth.reset_password(uidb64, token, data.password)
+        await passwords.reset_password(uidb64, token, data.password)
         self.reply({"success": True, "message": "Password reset successful"})
 
 
@@ -163,7 +165,7 @@ class TokenRefreshHandler(BaseHandler):
     async def post(self):
         """Exchange a refresh token for a new pair; the old one is revoked."""
         data = self.parse(RefreshIn)
-        self.reply(await auth.refresh(data.refresh_token))
+        self.reply(await sessions.refresh(data.refresh_token))
 
 
 class LogoutHandler(BaseHandler):
@@ -171,7 +173,7 @@ class LogoutHandler(BaseHandler):
     async def post(self):
         """End the session of a refresh token: its refresh and access tokens stop working."""
         data = self.parse(RefreshIn)
-        await auth.logout(data.refresh_token)
+        await sessions.logout(data.refresh_token)
         self.reply({"success": True, "message": "Successfully logged out"})
 
 

@@ -6,8 +6,10 @@ import settings
 
 from pydantic import Field
 
-from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
+from handlers.core.base import USER, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
 from models import cart
 from models.cart import abandoned
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from handlers.base import api
-from handlers.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
+from handlers.core.openapi import api
+from handlers.core.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
                              Query, QueryFlag, RequiredPk, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS

@@ -6,9 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import Flag, In, OptionalText, Out, Pk, lower_choice
-from handlers.orders import ShippingIn, idempotent
+from handlers.core.base import USER, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Flag, In, OptionalText, Out, Pk, lower_choice
+from handlers.core.idempotency import idempotent
+from handlers.orders import ShippingIn
 from models.orders import checkout
 
 

@@ -1,8 +1,10 @@
 """Countries and states for the address and customer forms (public, cached per process)."""
 from __future__ import annotations
 
-from handlers.base import BaseHandler, Route, api
-from handlers.fields import Out
+from handlers.core.base import BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Out
 from models.customers import countries
 
 

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from handlers.base import ADMIN, BaseHandler, Route, api
+from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
+from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
 from models.orders.tables import STATUSES
@@ -247,7 +249,7 @@ class CustomerStatisticsHandler(BaseHandler):
     @api(response=StatisticsOut)
     async def get(self, id: str):
         """Lifetime order figures of one customer."""
-        self.reply(await queries.customer_statistics(int(id)))
+        self.reply(await queries.customer_statistics(int(id), STATUSES))
 
 
 class CustomerTransactionsHandler(BaseHandler):

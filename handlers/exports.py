@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 from typing import AsyncIterator
 
-from handlers.base import ADMIN, BaseHandler, Route, api
-from handlers.fields import Out
-from models import exports
-from models.errors import ValidationFailed
+from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Out
+from models.core import exports
+from models.core.errors import ValidationFailed
 
 FILE_CHUNK_BYTES = 256 * 1024
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import asyncio
 
-from handlers.base import BaseHandler, Route, api
-from handlers.fields import Out
-from models.cache import get_redis
-from models.db import db
+from handlers.core.base import BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import Out
+from models.core.cache import get_redis
+from models.core.db import db
 
 
 class HealthOut(Out):

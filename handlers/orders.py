@@ -8,17 +8,19 @@ Business rules live in models/orders/; payloads are built by PostgreSQL
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Awaitable, Callable, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, create_model, model_validator
 
-from handlers.base import ADMIN, USER, BaseHandler, Route, api, dumps, error_payload
+from handlers.core.base import ADMIN, USER, BaseHandler
+from handlers.core.idempotency import idempotent
+from handlers.core.openapi import api
+from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
+from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
                              PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
-from models.db import transaction
-from models.errors import AppError, NotFound, ValidationFailed
-from models.orders import actions, idempotency, queries
+from models.core.errors import AppError, NotFound, ValidationFailed
+from models.orders import actions, queries
 from models.payments import actions as payments
 from models.catalog.tables import MAX_LINE_QUANTITY
 from models.orders.tables import (ORDER_TYPES, PAYMENT_STATUS_DISPLAY, PAYMENT_STATUSES, PAYMENT_TYPES,
@@ -319,56 +321,6 @@ class ChoicesOut(Out):
     order_types: list[list[str]]
     status_choices: list[list[str]]
     payment_status_choices: list[list[str]]
-
-
-# --- Idempotency-Key -------------------------------------------------------------
-
-async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]],
-                     atomic: bool = False) -> None:
-    """Answer with ``run()`` — or, with an Idempotency-Key header seen before
-    from this user, with the stored first answer (``Idempotent-Replayed: true``).
-
-    ``atomic``: ``run()``'s writes and the stored answer commit together, so
-    that no crash between them can let a retry act twice (for actions whose
-    only side effects are in the database; a payment's provider calls must
-    not be held in an open transaction)."""
-    key = handler.request.headers.get("Idempotency-Key")
-    if key is None:
-        status, payload = await run()
-        handler.reply(payload, status)
-        return
-    claim = await idempotency.claim(handler.current_user.id, endpoint, key,
-                                    idempotency.request_hash(handler.json_body()))
-    if claim.replay is not None:
-        status, body = claim.replay
-        handler.set_header("Idempotent-Replayed", "true")
-        handler.set_status(status)
-        handler.finish(body)
-        return
-    try:
-        if atomic:
-            async with transaction():
-                status, payload = await run()
-                body = dumps(payload)
-                await idempotency.complete(claim.record_id, status, body)
-            handler.set_status(status)
-            handler.finish(body)
-            return
-        status, payload = await run()
-    except AppError as exc:
-        if exc.status < 500:
-            await idempotency.complete(claim.record_id, exc.status,
-                                       dumps(error_payload(exc.message, exc.errors, exc.extra)))
-        else:
-            await idempotency.release(claim.record_id)
-        raise
-    except BaseException:
-        await idempotency.release(claim.record_id)
-        raise
-    body = dumps(payload)
-    await idempotency.complete(claim.record_id, status, body)
-    handler.set_status(status)
-    handler.finish(body)
 
 
 # --- handlers ----------------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from handlers import catalog_admin as admin
 from handlers import catalog_store as store
-from handlers.base import ADMIN, USER, BaseHandler, Route
+from handlers.core.base import ADMIN, USER, BaseHandler
+from handlers.core.routing import Route
 
 
 class ProductListHandler(BaseHandler):

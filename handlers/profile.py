@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from handlers.base import USER, BaseHandler, Route, api
-from handlers.fields import CountryCode, Email, In, OptionalText, Out
-from models import profiles
-from models.errors import ValidationFailed
+from handlers.core.base import USER, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.core.fields import CountryCode, Email, In, OptionalText, Out
+from models.accounts import profiles
+from models.core.errors import ValidationFailed
 
 
 class ProfileIn(In):

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
-from handlers.base import USER, BaseHandler, Route, api
+from handlers.core.base import USER, BaseHandler
+from handlers.core.openapi import api
+from handlers.core.routing import Route
 from handlers.cart import CartItemOut
-from handlers.fields import Flag, IdList, In, Out, PositiveQuantity, RequiredPk
-from models.errors import ValidationFailed
+from handlers.core.fields import Flag, IdList, In, Out, PositiveQuantity, RequiredPk
+from models.core.errors import ValidationFailed
 from models.wishlist import actions as wishlist
 
 

@@ -1,5 +1,5 @@
 -- Transactional outbox: background work is written as a row in the same
--- transaction as the data it is about; a relay (models/outbox.py) publishes
+-- transaction as the data it is about; a relay (models/core/outbox.py) publishes
 -- committed rows to Celery and the task marks its row finished.
 --
 -- A plain  INSERT INTO outbox_job (task, args) VALUES ('tasks.x.y', '[1]')

@@ -9,7 +9,7 @@ import asyncio
 from typing import Any, Awaitable, Callable
 
 import settings
-from models.db import db, init_db
+from models.core.db import db, init_db
 
 _initialised = False
 
@@ -38,8 +38,8 @@ import logging  # noqa: E402
 from celery import Task  # noqa: E402
 from celery.exceptions import Ignore, Reject, Retry  # noqa: E402
 
-from models.jobs import current_job  # noqa: E402
-from models.outbox import WorkerLedger  # noqa: E402
+from models.core.jobs import current_job  # noqa: E402
+from models.core.outbox import WorkerLedger  # noqa: E402
 
 log = logging.getLogger("avantlush.tasks")
 _ledger = WorkerLedger()
@@ -47,7 +47,7 @@ _ledger = WorkerLedger()
 
 class OutboxTask(Task):
     """The base of every task (``celery_app``: ``task_cls``). A job queued with
-    ``models.jobs.enqueue`` is published with its outbox id as the Celery task
+    ``models.core.jobs.enqueue`` is published with its outbox id as the Celery task
     id. Before running, the task claims that row: a delivery whose row is
     already finished, or running in another live worker, is acknowledged and
     skipped, so redelivery (a killed worker, a republished row) does not do the

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from celery_app import app
 from models.cart import abandoned
-from models.mail import send
+from models.core.mail import send
 from tasks._runner import run_async
 from tasks.emails import RETRY
 

@@ -6,9 +6,9 @@ import socket
 
 import settings
 from celery_app import app
-from models import auth
-from models.accounts import User
-from models.mail import send
+from models.accounts import tokens
+from models.accounts.tables import User
+from models.core.mail import send
 from tasks._runner import run_async
 
 RETRY = dict(autoretry_for=(smtplib.SMTPException, socket.error, OSError), retry_backoff=True,
@@ -20,29 +20,29 @@ async def _user(user_id: int) -> User | None:
 
 
 # The broker carries the id of the one-time token row only; the link's token is
-# derived here from the row (models.auth.link_token), so Redis never holds a
+# derived here from the row (models.accounts.tokens.link_token), so Redis never holds a
 # usable credential. A link that died meanwhile (used, superseded, expired,
 # address changed) is not sent.
 
 @app.task(**RETRY)
 def send_verification_email(token_id: int) -> str | None:
-    found = run_async(auth.one_time_link, token_id)
+    found = run_async(tokens.one_time_link, token_id)
     if found is None:
         return None
     address, token, user = found
-    link = f"{settings.BACKEND_URL}/api/verify-email/{token}/{auth.uid_encode(user.id)}/"
+    link = f"{settings.BACKEND_URL}/api/verify-email/{token}/{tokens.uid_encode(user.id)}/"
     return send(address, "verification", email=address, name=user.full_name, link=link)
 
 
 @app.task(**RETRY)
 def send_password_reset_email(token_id: int) -> str | None:
-    found = run_async(auth.one_time_link, token_id)
+    found = run_async(tokens.one_time_link, token_id)
     if found is None:
         return None
     address, token, user = found
     # The storefront's page asks for the new password and POSTs it to
     # /api/reset-password/<uidb64>/<token>/.
-    link = f"{settings.FRONTEND_URL}/reset-password/{auth.uid_encode(user.id)}/{token}/"
+    link = f"{settings.FRONTEND_URL}/reset-password/{tokens.uid_encode(user.id)}/{token}/"
     return send(address, "password_reset", email=address, link=link)
 
 

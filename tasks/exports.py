@@ -5,7 +5,7 @@ import peewee
 import psycopg2
 
 from celery_app import app
-from models import exports
+from models.core import exports
 from tasks._runner import run_async
 
 

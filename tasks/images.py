@@ -6,9 +6,9 @@ import functools
 
 import settings
 from celery_app import app
-from models.accounts import Profile
-from models.db import transaction
-from models.media import cloudinary_options, delete_local
+from models.accounts.tables import Profile
+from models.core.db import transaction
+from models.core.media import cloudinary_options, delete_local
 from tasks._runner import run_async
 
 

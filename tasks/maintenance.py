@@ -1,9 +1,9 @@
 """Upkeep run by Celery beat: clean-up of old outbox rows, export files and
-whatever else registers with models.cleanup."""
+whatever else registers with models.core.cleanup."""
 from __future__ import annotations
 
 from celery_app import app
-from models import cleanup as cleanup_mod
+from models.core import cleanup as cleanup_mod
 from tasks._runner import run_async
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import settings
 from celery_app import app
-from models.mail import send
+from models.core.mail import send
 from models.orders import actions, notify
 from tasks._runner import run_async
 from tasks.emails import RETRY

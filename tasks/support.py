@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import settings
 from celery_app import app
-from models.mail import send
+from models.core.mail import send
 from models.support import actions
 from tasks._runner import run_async
 from tasks.emails import RETRY

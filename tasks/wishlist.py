@@ -3,7 +3,7 @@ triggers of migration 0006 through the outbox)."""
 from __future__ import annotations
 
 from celery_app import app
-from models.mail import send
+from models.core.mail import send
 from models.wishlist import notify
 from tasks._runner import run_async
 from tasks.emails import RETRY

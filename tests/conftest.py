@@ -42,7 +42,7 @@ import psycopg2.errors  # noqa: E402
 import pytest  # noqa: E402
 
 import settings  # noqa: E402
-from models.db import connect_params, db, init_db  # noqa: E402
+from models.core.db import connect_params, db, init_db  # noqa: E402
 
 TEST_DB = f"avantlush_test_{os.getpid()}"
 
@@ -55,7 +55,7 @@ def _admin_dsn(url: str, dbname: str | None = None) -> dict:
 
 def _prepare_database() -> str:
     """A fresh, migrated test database; returns its URL."""
-    from models import embedded
+    from models.core import embedded
 
     if not os.environ.get("REDIS_URL"):
         settings.REDIS_URL = embedded.ensure_redis(RUN_DIR / "redis")
@@ -82,7 +82,7 @@ def _prepare_database() -> str:
     init_db(url, pool_size=5, timeout=5)
 
     async def run() -> None:
-        from models.migrate import migrate
+        from models.core.migrate import migrate
 
         await db.aio_connect()
         try:
@@ -97,7 +97,7 @@ def _prepare_database() -> str:
 def _remove_stale_runs() -> None:
     """Remove the data dirs of earlier runs whose process is gone (killed runs
     skip their own clean-up)."""
-    from models import embedded
+    from models.core import embedded
 
     for run in (TEST_DATA / "runs").glob("*"):
         if run.name.isdigit() and int(run.name) != os.getpid() and not embedded.process_alive(int(run.name)):
@@ -266,7 +266,7 @@ def assert_envelope(resp, status: int, message: str | None = None) -> dict:
 
 
 def token_for(user) -> str:
-    from models.auth import access_token
+    from models.accounts.tokens import access_token
 
     return access_token(user)
 
@@ -289,9 +289,9 @@ def multipart(fields: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, dict]:
 @pytest.fixture
 def make_user():
     """``await make_user(email=..., password=..., is_staff=...)`` → a User with profile and customer."""
-    from models import auth
-    from models.accounts import User
-    from models.passwords import hash_password
+    from models.accounts import actions
+    from models.accounts.tables import User
+    from models.accounts.passwords import hash_password
 
     counter = {"n": 0}
 
@@ -299,7 +299,7 @@ def make_user():
                       is_verified: bool = True, full_name: str = "Test User", **fields):
         counter["n"] += 1
         email = email or f"user{counter['n']}@example.com"
-        user = await auth._create_account(email, await hash_password(password), full_name=full_name,
+        user = await actions.create_account(email, await hash_password(password), full_name=full_name,
                                           is_verified=is_verified, is_staff=is_staff)
         if fields:
             await User.update(**fields).where(User.id == user.id).aio_execute()
@@ -355,7 +355,7 @@ def mail_body(msg) -> str:
 @pytest.fixture(scope="session")
 def outbox_relay():
     """The outbox relay (as a web process runs it), in a thread of the test process."""
-    from models.outbox import Relay
+    from models.core.outbox import Relay
 
     relay = Relay(DATABASE_URL, name="tests").start()
     yield relay

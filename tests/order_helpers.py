@@ -1,7 +1,7 @@
 """Factories of the order tests."""
 from __future__ import annotations
 
-from models.db import fetch_one
+from models.core.db import fetch_one
 from tests.store_catalog_helpers import product, variation  # noqa: F401
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from models.db import utcnow
+from models.core.db import utcnow
 from models.orders.tables import Order, OrderItem
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from models.catalog.tables import (Category, Color, Product, ProductImage, ProductTag, ProductVariation, ReviewTag,
                                    Size, Tag, VariationColor, VariationSize)
-from models.db import db, utcnow
+from models.core.db import db, utcnow
 from tests.conftest import assert_envelope  # noqa: E402,F401
 
 _seq = itertools.count(1)

@@ -22,7 +22,7 @@ def test_migrate_twice_applies_nothing_new():
 
 @pytest.mark.gen_test
 async def test_create_admin_creates_then_promotes(make_user, api):
-    from models.accounts import User
+    from models.accounts.tables import User
 
     result = run_cli("create-admin", "--email", "Boss@Example.com", "--password", "long-password-1")
     assert result.returncode == 0, result.stderr
@@ -95,9 +95,9 @@ async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
     import datetime as dt
 
     import settings
-    from models import cleanup
-    from models.exports import ExportJob
-    from models.db import fetch_all
+    from models.core import cleanup
+    from models.core.exports import ExportJob
+    from models.core.db import fetch_all
 
     await fetch_all("INSERT INTO outbox_job (task, state, finished_at) VALUES"
                     " ('old', 'done', now() - interval '30 days'), ('new', 'done', now()),"
@@ -110,7 +110,7 @@ async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
     for job in (old, new):
         (settings.EXPORT_DIR / f"{job.id}.csv").write_text("id\n")
     done = await cleanup.run()
-    assert done == {"outbox": 1, "exports": 1, "search_feed": 0, "idempotency": 0}
+    assert done == {"outbox": 1, "exports": 1, "search_feed": 0, "idempotency": 0}  # every registered clean-up ran
     assert sorted(r[0] for r in await fetch_all("SELECT task FROM outbox_job")) == ["failed", "new", "pending"]
     assert not (settings.EXPORT_DIR / f"{old.id}.csv").exists() and (settings.EXPORT_DIR / f"{new.id}.csv").exists()
     assert (await ExportJob.aio_get(ExportJob.id == old.id)).file is None

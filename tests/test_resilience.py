@@ -21,7 +21,7 @@ import psycopg2
 import pytest
 
 import settings
-from models import embedded
+from models.core import embedded
 from tests.conftest import DATABASE_URL, EXTRA_DATABASES, ROOT, RUN_DIR, TEST_DATA, _admin_dsn, wait_for_mail
 from tests.test_processes import free_port, wait_healthy
 

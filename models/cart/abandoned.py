@@ -17,9 +17,9 @@ import datetime as dt
 from typing import Any
 
 import settings
-from models import jobs
-from models.db import fetch_all, fetch_one, transaction, utcnow
-from models.errors import NotFound
+from models.core import jobs
+from models.core.db import fetch_all, fetch_one, transaction, utcnow
+from models.core.errors import NotFound
 
 MAX_REMINDERS = 2
 REMINDER_GAP = dt.timedelta(hours=24)

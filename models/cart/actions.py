@@ -18,8 +18,8 @@ from models.cart import promo as promos
 from models.cart.queries import CartLine, CartState, load_cart, stock_status, tax_on
 from models.catalog.queries import MAIN_IMAGE_SQL
 from models.catalog.tables import MAX_LINE_QUANTITY
-from models.db import fetch_all, fetch_one, fetch_prepared, money, transaction
-from models.errors import NotFound, ValidationFailed
+from models.core.db import fetch_all, fetch_one, fetch_prepared, money, transaction
+from models.core.errors import NotFound, ValidationFailed
 
 MAX_ID = 2**31 - 1
 MAX_QUANTITY = MAX_LINE_QUANTITY

@@ -9,8 +9,8 @@ from typing import Any
 import peewee
 
 from models.cart.tables import PromoCode
-from models.db import fetch_one, money, transaction, utcnow
-from models.errors import NotFound, ValidationFailed
+from models.core.db import fetch_one, money, transaction, utcnow
+from models.core.errors import NotFound, ValidationFailed
 
 NOT_FOUND = "Promo code not found"
 INVALID = "Invalid promo code"

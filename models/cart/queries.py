@@ -19,7 +19,7 @@ import orjson
 import settings
 from models.cart.promo import discount_for, promo_problem
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
-from models.db import RideAlong, money
+from models.core.db import RideAlong, money
 
 ZERO = Decimal("0.00")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField
 
-from models.accounts import User
+from models.accounts.tables import User
 from models.catalog.tables import Product, ProductVariation
-from models.db import BaseModel, MoneyField, utcnow
+from models.core.db import BaseModel, MoneyField, utcnow
 
 
 class PromoCode(BaseModel):

@@ -40,9 +40,9 @@ import psycopg2
 from pyroaring import BitMap64
 
 import settings
-from models import cleanup
+from models.core import cleanup
 from models.catalog.tables import LOW_STOCK_MAX
-from models.db import db, fetch_all
+from models.core.db import db, fetch_all
 
 log = logging.getLogger("avantlush.search")
 

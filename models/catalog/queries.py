@@ -22,8 +22,8 @@ import orjson
 
 from models.catalog import engine, search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, line_unit_price, variation_price
-from models.db import fetch_all, fetch_prepared, money_number
-from models.errors import NotFound, ValidationFailed
+from models.core.db import fetch_all, fetch_prepared, money_number
+from models.core.errors import NotFound, ValidationFailed
 
 # ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
 ORDERINGS: dict[str, str] = {

@@ -14,8 +14,8 @@ import logging
 from typing import Any, Sequence
 
 from models.catalog.queries import MAIN_IMAGE_SQL, load_visible_product
-from models.db import db, fetch_all, transaction
-from models.errors import ValidationFailed
+from models.core.db import db, fetch_all, transaction
+from models.core.errors import ValidationFailed
 
 log = logging.getLogger("avantlush.recommend")
 

@@ -6,11 +6,11 @@ from typing import Any, Sequence
 
 import peewee as pw
 
-from models.accounts import User
+from models.accounts.tables import User
 from models.catalog.queries import is_staff, load_visible_product
 from models.catalog.tables import Product, Review, ReviewTag, ReviewTagLink
-from models.db import fetch_all, iso, transaction
-from models.errors import AppError, NotFound, ValidationFailed
+from models.core.db import fetch_all, iso, transaction
+from models.core.errors import AppError, NotFound, ValidationFailed
 
 ALREADY_REVIEWED = "You have already reviewed this product"
 

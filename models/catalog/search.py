@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import settings
-from models.db import fetch_prepared
+from models.core.db import fetch_prepared
 
 MAX_WORDS = 6
 MAX_CHARS = 200

@@ -18,13 +18,13 @@ from decimal import Decimal
 from typing import Any
 
 import settings
-from models.accounts import User
+from models.accounts.tables import User
 from models.catalog.tables import (Category, Color, Product, ProductImage, ProductRecommendation, ProductTag,
                                    ProductVariation, ProductView, Review, ReviewHelpful, ReviewTag, ReviewTagLink,
                                    Size, Tag, VariationColor, VariationSize)
-from models.db import db, transaction, utcnow
-from models.media import media_url
-from models.seed import SEEDERS
+from models.core.db import db, transaction, utcnow
+from models.core.media import media_url
+from models.core.seed import SEEDERS
 
 log = logging.getLogger("avantlush.seed")
 
@@ -234,8 +234,8 @@ async def _name_ids(model) -> dict[str, int]:
 
 async def _ensure_shoppers() -> list[int]:
     """The demo shoppers' user ids (password ``demo12345``), created when missing."""
-    from models.auth import _create_account
-    from models.passwords import hash_password
+    from models.accounts.actions import create_account
+    from models.accounts.passwords import hash_password
 
     emails = [e for e, _, _ in DEMO_SHOPPERS]
     rows = await User.select(User.id, User.email).where(User.email.in_(emails)).tuples().aio_execute()
@@ -245,7 +245,7 @@ async def _ensure_shoppers() -> list[int]:
         hashed = await hash_password(DEMO_PASSWORD)
         for email, name, location in missing:
             async with transaction():
-                user = await _create_account(email, hashed, full_name=name, location=location, is_verified=True)
+                user = await create_account(email, hashed, full_name=name, location=location, is_verified=True)
             found[email] = user.id
     return [found[e] for e in emails]
 

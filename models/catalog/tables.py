@@ -11,8 +11,8 @@ from typing import Any
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField, TSVectorField
 
-from models.accounts import User
-from models.db import BaseModel, MoneyField, money, utcnow
+from models.accounts.tables import User
+from models.core.db import BaseModel, MoneyField, money, utcnow
 
 PRODUCT_STATUSES = ("draft", "published", "archived")
 STATUS_SYNONYMS = {"active": "published"}

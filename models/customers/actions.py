@@ -2,8 +2,8 @@
 transaction each; nothing changes on a 4xx.
 
 Blocking takes effect at once: every request re-reads the customer's status
-with the user (models.auth.user_for_claims), login is refused, and here every
-session of the user ends (models.auth.end_all_sessions: token version bumped,
+with the user (models.accounts.sessions.user_for_claims), login is refused, and here every
+session of the user ends (models.accounts.sessions.end_all_sessions: token version bumped,
 sessions and refresh tokens revoked), so unblocking does not revive old tokens.
 Deleting a customer deletes its user account (CONTRACT).
 """
@@ -13,13 +13,13 @@ from typing import Any
 
 import peewee as pw
 
-from models import addresses
-from models import auth as auth_actions
-from models.accounts import Customer, User
-from models.db import db, fetch_all, transaction, utcnow
-from models.errors import AppError, NotFound, ValidationFailed
-from models.passwords import hash_password, password_errors
-from models.phones import parse_phone
+from models.accounts import addresses
+from models.accounts import actions, sessions
+from models.accounts.tables import Customer, User
+from models.core.db import db, fetch_all, transaction, utcnow
+from models.core.errors import AppError, NotFound, ValidationFailed
+from models.accounts.passwords import hash_password, password_errors
+from models.core.phones import parse_phone
 from models.customers.queries import NOT_FOUND, where_clause
 
 EMAIL_TAKEN = "customer with this email already exists."
@@ -93,12 +93,12 @@ async def create_customer(data: dict[str, Any]) -> int:
     try:
         async with transaction():
             if want_user:
-                user = await auth_actions._create_account(email, hashed, full_name=data["name"], is_verified=True)
+                user = await actions.create_account(email, hashed, full_name=data["name"], is_verified=True)
                 customer = await Customer.aio_get(Customer.user == user.id)
                 await Customer.update(name=data["name"], updated_at=utcnow(), **phone).where(
                     Customer.id == customer.id).aio_execute()
                 if phone:
-                    from models.accounts import Profile
+                    from models.accounts.tables import Profile
 
                     await Profile.update(phone_number=phone["phone"], country_code=phone["country_code"]).where(
                         Profile.user == user.id).aio_execute()
@@ -130,7 +130,7 @@ async def _end_sessions(user_ids: list[int]) -> None:
     """Cut blocked users off: every session ends (access tokens by version,
     refresh tokens revoked), on top of the status read with every token."""
     for user_id in sorted({u for u in user_ids if u}):
-        await auth_actions.end_all_sessions(user_id)
+        await sessions.end_all_sessions(user_id)
 
 
 async def update_customer(staff: User, customer_id: int, data: dict[str, Any]) -> None:

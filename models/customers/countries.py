@@ -6,7 +6,7 @@ import functools
 
 import pycountry
 
-from models.errors import NotFound
+from models.core.errors import NotFound
 
 
 @functools.lru_cache(maxsize=1)

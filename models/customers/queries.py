@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, AsyncIterator, Literal
+from typing import Annotated, Any, AsyncIterator, Literal, Sequence
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from models import exports
-from models.db import fetch_all, fetch_one, money
-from models.errors import NotFound, ValidationFailed
-from models.orders.tables import STATUSES
+from models.core import exports
+from models.core.db import fetch_all, fetch_one, money
+from models.core.errors import NotFound, ValidationFailed
 
 NOT_FOUND = "Customer not found"
 ORDERINGS = {
@@ -165,21 +164,19 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-# Every order status (models/orders/tables.py), under the key the dashboard shows.
-_STATUS_KEYS = {s: ("completed" if s == "DELIVERED" else s.lower()) for s in STATUSES}
+def _status_key(status: str) -> str:
+    return "completed" if status == "DELIVERED" else status.lower()
 
 
-async def customer_statistics(customer_id: int) -> dict[str, Any]:
+async def customer_statistics(customer_id: int, statuses: Sequence[str]) -> dict[str, Any]:
     """Lifetime figures of one customer (one statement). Raises NotFound.
 
     total_spent counts sales only (see the module docstring); avg_order_value is
     total_spent over the number of sales."""
-    from models.dashboard.metrics import has_cart_tables
-
-    counts = ", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in _STATUS_KEYS)
-    # Abandoned-cart episodes of the customer's account (the cart issue's table).
-    abandoned = ("(SELECT count(*) FROM abandoned_cart a WHERE a.user_id = c.user_id)"
-                 if await has_cart_tables() else "0")
+    # ``statuses``: every order status (the orders domain's list, passed down by the caller).
+    counts = ", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in statuses)
+    # Abandoned-cart episodes of the customer's account.
+    abandoned = "(SELECT count(*) FROM abandoned_cart a WHERE a.user_id = c.user_id)"
     row = await fetch_one(f"""
         SELECT c.id, {abandoned}, s.*, {_RECENT_ORDERS_SQL}
         FROM customer c LEFT JOIN LATERAL (
@@ -200,7 +197,7 @@ async def customer_statistics(customer_id: int) -> dict[str, Any]:
         "monthly_orders": monthly,
         "avg_order_value": f"{money(avg):.2f}",
         "abandoned_carts_count": abandoned_carts,
-        "order_status_counts": dict(zip(_STATUS_KEYS.values(), status_counts)),
+        "order_status_counts": {_status_key(s): n for s, n in zip(statuses, status_counts)},
         "recent_orders": _json(recent),
     }
 

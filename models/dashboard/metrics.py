@@ -34,8 +34,8 @@ from typing import Any
 
 import orjson
 
-from models.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
-from models.errors import AppError
+from models.core.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.core.errors import AppError
 from models.orders.tables import PAID_PAYMENT_STATUSES, STATUS_DISPLAY as ORDER_STATUS_DISPLAY, STATUSES
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}

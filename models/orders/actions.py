@@ -23,9 +23,9 @@ import orjson
 
 import settings
 from models.catalog.tables import MAX_LINE_QUANTITY, line_unit_price
-from models.db import MONEY_MAX, db, fetch_all, fetch_one, money, transaction, utcnow
-from models.errors import AppError, NotFound, ValidationFailed
-from models.jobs import enqueue
+from models.core.db import MONEY_MAX, db, fetch_all, fetch_one, money, transaction, utcnow
+from models.core.errors import AppError, NotFound, ValidationFailed
+from models.core.jobs import enqueue
 from models.orders import stock
 from models.orders.queries import ESTIMATED_DAYS
 from models.orders.tables import (PAYMENT_TRANSITIONS, REFUND_ENDPOINT, REFUND_PAYMENT_STATUSES, REFUND_STATUSES,

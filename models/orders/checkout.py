@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from models.db import db, fetch_one, money, money_str, transaction, utcnow
-from models.errors import AppError, Conflict, NotFound, ValidationFailed
+from models.core.db import db, fetch_one, money, money_str, transaction, utcnow
+from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PricedLine, Totals
 from models.payments import actions as payments

@@ -1,13 +1,13 @@
 """The orders CSV export (``GET /api/orders/export/``), registered with
-``models.exports``: the list's filters, rows read through a server-side cursor."""
+``models.core.exports``: the list's filters, rows read through a server-side cursor."""
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 from typing import Any, AsyncIterator
 
-from models import exports
-from models.errors import ValidationFailed
+from models.core import exports
+from models.core.errors import ValidationFailed
 from models.orders.queries import OrderFilters, _where
 from models.orders.tables import STATUSES
 

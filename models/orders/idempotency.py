@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
-from models.db import db, fetch_one
-from models.errors import AppError
+from models.core import cleanup
+from models.core.db import db, fetch_one
+from models.core.errors import AppError
 
 TTL_HOURS = 24
 WAIT_SECONDS = 30
@@ -105,10 +106,4 @@ async def purge_expired() -> int:
         (), fetch_results=rowcount)
 
 
-def _register() -> None:
-    from models import cleanup
-
-    cleanup.register("idempotency", purge_expired)  # hourly (models/cleanup.py)
-
-
-_register()
+cleanup.register("idempotency", purge_expired)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.db import fetch_all, fetch_one
+from models.core.db import fetch_all, fetch_one
 
 
 async def order_context(order_id: int) -> dict[str, Any] | None:

@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 
 from models.catalog.queries import iso_sql
-from models.db import fetch_all, fetch_one, fetch_prepared
-from models.errors import NotFound
+from models.core.db import fetch_all, fetch_one, fetch_prepared
+from models.core.errors import NotFound
 from models.orders.tables import STATUSES
 
 ORDERINGS: dict[str, str] = {
@@ -254,7 +254,7 @@ async def status_counts() -> dict[str, Any]:
     total_v = sum((v for _, v in by_status.values()), start=0)
 
     def entry(n: int, value: Any) -> dict[str, Any]:
-        from models.db import money
+        from models.core.db import money
 
         return {"count": n, "total_value": float(money(value)),
                 "avg_order_value": float(money(value / n)) if n else 0.0}

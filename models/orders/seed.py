@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from models.db import db, fetch_one, transaction
+from models.core.db import db, fetch_one, transaction
 
 log = logging.getLogger("avantlush.seed.orders")
 
@@ -140,7 +140,7 @@ async def _batch(n: int) -> None:
 
 
 def _register() -> None:
-    from models.seed import SEEDERS
+    from models.core.seed import SEEDERS
 
     SEEDERS["orders"] = seed_orders
 

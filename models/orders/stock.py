@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from models.db import fetch_all, fetch_one
-from models.errors import AppError
+from models.core.db import fetch_all, fetch_one
+from models.core.errors import AppError
 
 
 class OutOfStock(AppError):

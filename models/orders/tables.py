@@ -9,9 +9,9 @@ from __future__ import annotations
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField
 
-from models.accounts import Customer, User
+from models.accounts.tables import Customer, User
 from models.catalog.tables import Product, ProductVariation
-from models.db import BaseModel, MoneyField, utcnow
+from models.core.db import BaseModel, MoneyField, utcnow
 
 # The one list of order and payment statuses and of their legal changes. The
 # CHECK constraints of migrations/0013_order_lifecycle.sql are their SQL twins

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
-from models.db import db, fetch_one, transaction, utcnow
-from models.jobs import enqueue
+from models.core.db import db, fetch_one, transaction, utcnow
+from models.core.jobs import enqueue
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PaymentDraft
 from models.orders.tables import PAYMENT_TRANSITIONS
@@ -184,7 +184,7 @@ async def refund_order(order_id: int, restock: bool) -> dict[str, Any]:
     and the order REFUNDED; with ``restock`` its stock goes back (exactly once,
     whatever else already gave it back). Raises NotFound, InvalidTransition
     when the order is not paid."""
-    from models.errors import NotFound
+    from models.core.errors import NotFound
     from models.orders.actions import InvalidTransition
     from models.payments.gateway import gateway_for
 
@@ -195,7 +195,7 @@ async def refund_order(order_id: int, restock: bool) -> dict[str, Any]:
         if order[0] != "PAID":
             raise InvalidTransition(f"Cannot refund an order whose payment is {order[0]}.",
                                     {"payment_status": [f"Cannot change from {order[0]} to REFUNDED."]})
-        from models.db import fetch_all
+        from models.core.db import fetch_all
 
         paid = await fetch_all("SELECT id, provider, transaction_id, amount FROM payment WHERE order_id = %s "
                                "AND status = 'PAID' ORDER BY id FOR UPDATE", [order_id])

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Protocol
 
 import settings
-from models.errors import AppError, ServiceUnavailable
+from models.core.errors import AppError, ServiceUnavailable
 
 ZERO_DECIMAL_CURRENCIES = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
                            "VUV", "XAF", "XOF", "XPF"}

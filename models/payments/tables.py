@@ -5,8 +5,8 @@ from __future__ import annotations
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField
 
-from models.accounts import User
-from models.db import BaseModel, utcnow
+from models.accounts.tables import User
+from models.core.db import BaseModel, utcnow
 
 
 class WebhookEvent(BaseModel):

@@ -6,8 +6,8 @@ from typing import Any
 
 import peewee
 
-from models.db import money, transaction, utcnow
-from models.errors import NotFound
+from models.core.db import money, transaction, utcnow
+from models.core.errors import NotFound
 from models.shipping.tables import ShippingMethod
 
 NOT_FOUND = "Shipping method not found"

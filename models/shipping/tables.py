@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from models.db import BaseModel, MoneyField, utcnow
+from models.core.db import BaseModel, MoneyField, utcnow
 
 
 class ShippingMethod(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.accounts import User
-from models.db import iso, transaction, utcnow
-from models.errors import Forbidden, NotFound
-from models.jobs import enqueue
+from models.accounts.tables import User
+from models.core.db import iso, transaction, utcnow
+from models.core.errors import Forbidden, NotFound
+from models.core.jobs import enqueue
 from models.support.tables import SupportTicket, TicketEvent
 
 NOT_FOUND = "Support ticket not found"

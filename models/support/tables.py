@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import peewee as pw
 
-from models.accounts import User
-from models.db import BaseModel, utcnow
+from models.accounts.tables import User
+from models.core.db import BaseModel, utcnow
 
 TICKET_STATUSES = ("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED")
 EVENT_KINDS = ("reply", "status")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.catalog.queries import IMAGES_SQL, MAIN_IMAGE_SQL, iso_sql, product_items
-from models.db import fetch_all, fetch_one, fetch_prepared, transaction
-from models.errors import NotFound, ValidationFailed
+from models.core.db import fetch_all, fetch_one, fetch_prepared, transaction
+from models.core.errors import NotFound, ValidationFailed
 
 MAX_ID = 2**31 - 1
 ITEM_NOT_FOUND = "Wishlist item not found"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import settings
-from models.db import fetch_all, fetch_one
+from models.core.db import fetch_all, fetch_one
 
 _SQL = """SELECT n.notification_type, n.emailed_at, u.email, u.full_name, u.is_active, p.id, p.name,
     v.variation, n.old_price::text, n.new_price::text,

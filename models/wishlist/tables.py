@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import peewee as pw
 
-from models.accounts import User
+from models.accounts.tables import User
 from models.catalog.tables import Product, ProductVariation
-from models.db import BaseModel, MoneyField, utcnow
+from models.core.db import BaseModel, MoneyField, utcnow
 
 NOTIFICATION_TYPES = ("BACK_IN_STOCK", "PRICE_DROP")
 

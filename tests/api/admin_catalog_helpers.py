@@ -6,7 +6,7 @@ import io
 from decimal import Decimal
 
 from models.catalog.tables import Category, Color, Product, Size, Tag
-from models.db import utcnow
+from models.core.db import utcnow
 from tests.conftest import assert_envelope  # noqa: E402,F401
 
 

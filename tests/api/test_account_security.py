@@ -15,8 +15,8 @@ import bcrypt
 import pytest
 
 import settings
-from models import passwords
-from models.accounts import Customer, OneTimeToken, User
+from models.accounts import passwords
+from models.accounts.tables import Customer, OneTimeToken, User
 from tests.api.test_store_auth import (VERIFY_LINK, RESET_LINK, block, google_certs, google_keys,  # noqa: F401
                                        google_token, link_in, login, mailbox, register)
 from tests.conftest import assert_envelope, mail_body, multipart, wait_for_mail
@@ -196,29 +196,31 @@ def shutil_mail():
 @pytest.mark.gen_test
 async def test_a_link_is_bound_to_the_address_it_was_sent_to(api, make_user):
     """Even a link that escaped the clean-up stops working once the address changes."""
-    from models import auth
+    from models.accounts import tokens
 
     user = await make_user(email="first@example.com", is_verified=False)
-    raw = await auth._new_one_time_token(user, "verify")
+    raw = await tokens.new_one_time_token(user, "verify")
     await User.update(email="second@example.com").where(User.id == user.id).aio_execute()
-    resp = await api.get(f"/api/verify-email/{raw}/{auth.uid_encode(user.id)}/")
+    resp = await api.get(f"/api/verify-email/{raw}/{tokens.uid_encode(user.id)}/")
     assert_envelope(resp, 400, "Invalid verification link")
     assert (await User.aio_get(User.id == user.id)).is_verified is False
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_the_broker_never_carries_a_usable_link_token(api, make_user, mailbox, monkeypatch):
-    import models.auth
-    import models.jobs
+    import models.accounts.actions
+    import models.accounts.passwords
+    import models.core.jobs
 
     sent = []
-    real = models.jobs.enqueue
+    real = models.core.jobs.enqueue
 
     async def spy(name, *args, **options):
         sent.append((name, args))
         await real(name, *args, **options)
 
-    monkeypatch.setattr(models.auth, "enqueue", spy)
+    monkeypatch.setattr(models.accounts.actions, "enqueue", spy)  # registration
+    monkeypatch.setattr(models.accounts.passwords, "enqueue", spy)  # password reset
     await register(api, email="ada@example.com")
     assert (await api.post("/api/forgot-password/", json={"email": "ada@example.com"})).status == 200
     mails = await wait_for_mail(2)
@@ -229,7 +231,7 @@ async def test_the_broker_never_carries_a_usable_link_token(api, make_user, mail
         assert all(isinstance(a, int) for a in args), (name, args)  # ids only
         assert not any(t in repr(args) for t in tokens)
     # Nor does the outbox the relay publishes from.
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     jobs = await fetch_all("SELECT task, args::text FROM outbox_job")
     assert len(jobs) == 2 and not any(t in args for _, args in jobs for t in tokens)
@@ -265,12 +267,12 @@ async def test_access_token_of_a_refreshed_session_ends_with_logout(api, make_us
 
 @pytest.mark.gen_test
 async def test_password_reset_ends_every_session(api, make_user):
-    from models import auth
+    from models.accounts import tokens
 
     user = await make_user(email="reset@example.com")
     sessions = [(await login(api, user.email)).json() for _ in range(2)]
-    raw = await auth._new_one_time_token(user, "reset")
-    resp = await api.post(f"/api/reset-password/{auth.uid_encode(user.id)}/{raw}/", json={"password": "new-password-1"})
+    raw = await tokens.new_one_time_token(user, "reset")
+    resp = await api.post(f"/api/reset-password/{tokens.uid_encode(user.id)}/{raw}/", json={"password": "new-password-1"})
     assert resp.status == 200
     for s in sessions:
         assert_envelope(await api.get("/api/profile/", token=s["access_token"]), 401)
@@ -383,9 +385,9 @@ async def test_ride_along_endpoints_refuse_what_the_user_lookup_refuses(api, mak
 
 async def _token(user_id: int) -> str:
     """An access token of the user's current version (no session)."""
-    from models import auth
+    from models.accounts import tokens
 
-    return auth.access_token(await User.aio_get(User.id == user_id))
+    return tokens.access_token(await User.aio_get(User.id == user_id))
 
 
 # --- 5. Google pre-registration --------------------------------------------------------------
@@ -541,7 +543,7 @@ def test_development_secret_key_file_is_private(tmp_path, monkeypatch):
 
 
 def test_link_tokens_need_the_secret_key():
-    from models.auth import link_token
+    from models.accounts.tokens import link_token
 
     assert link_token("nonce") != link_token("nonce2")
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", link_token("nonce"))

@@ -9,8 +9,8 @@ import io
 
 import pytest
 
-from models.accounts import Customer, RefreshToken, User
-from models.auth import login
+from models.accounts.tables import Customer, RefreshToken, User
+from models.accounts.actions import login
 from tests.conftest import assert_envelope
 from tests.orders_factory import make_order
 
@@ -160,7 +160,7 @@ async def test_detail_has_address_last_login_photo_and_recent_orders(api, admin,
     user = await make_user(email="linda@example.com", full_name="Linda Blair",
                            last_login=dt.datetime(2024, 6, 4, 12, 0))
     c = await customer_of(user)
-    from models import addresses
+    from models.accounts import addresses
 
     await addresses.create_address(user, {"full_name": "Linda", "email": "linda@example.com",
                                           "phone_number": "", "street_address": "1833 Bel Meadow Drive",

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from models.accounts import Customer
-from models.db import utcnow
+from models.accounts.tables import Customer
+from models.core.db import utcnow
 from models.orders.tables import Order
 from tests.conftest import assert_envelope
 from tests.orders_factory import make_order
@@ -170,7 +170,7 @@ async def test_cart_metrics_shape(api, admin):
 
 async def abandon(user, days_ago: float, order=None) -> None:
     """An abandoned-cart episode as the cart's job records it (models/cart/abandoned.py)."""
-    from models.db import fetch_one
+    from models.core.db import fetch_one
 
     at = utcnow() - dt.timedelta(days=days_ago)
     cart = await fetch_one("SELECT id FROM cart WHERE user_id = %s", [user.id])
@@ -240,7 +240,7 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     user and the versions), and every write that changes an answer shows on
     the next request."""
     from models.dashboard.metrics import has_cart_tables
-    from models.db import fetch_one
+    from models.core.db import fetch_one
     from tests.store_catalog_helpers import product
 
     await has_cart_tables()  # remembered per process: not a statement of the requests below
@@ -325,7 +325,7 @@ async def test_unpaid_order_is_not_revenue(api, admin, make_user):
     resp = await place(api, shopper, [{"product_id": pid, "quantity": 1}])
     assert resp.status == 201, resp
     assert await revenue() == ("0.00", 0.0, "0.00")
-    from models.db import fetch_one
+    from models.core.db import fetch_one
 
     async def balance():
         return (await fetch_one("SELECT balance FROM customer WHERE user_id = %s", [shopper.id]))[0]

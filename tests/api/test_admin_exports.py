@@ -14,9 +14,9 @@ import pytest
 
 import settings
 
-from models import exports
-from models.exports import ExportJob
-from models.db import utcnow
+from models.core import exports
+from models.core.exports import ExportJob
+from models.core.db import utcnow
 from tests.api.admin_catalog_helpers import assert_envelope, make_category, make_product, make_products
 
 HEADER = ["Name", "SKU", "Category", "Price", "Stock", "Status", "Created"]
@@ -210,7 +210,7 @@ async def test_an_abandoned_stream_releases_its_connection():
     transaction ends and its connection goes back to the pool."""
     import contextlib
 
-    from models.db import db
+    from models.core.db import db
 
     await make_products(2500)
     chunks = exports.csv_chunks("products", exports.clean_filters("products", {}))

@@ -250,7 +250,7 @@ async def test_cached_pages_follow_every_order_change(api, make_user, count_quer
 @pytest.mark.gen_test
 async def test_async_export_with_filters_builds_its_file(api, make_user):
     """The job stores the cleaned filters; the task cleans them again (ints included)."""
-    from models.exports import build_export, load_export_job
+    from models.core.exports import build_export, load_export_job
 
     admin, buyers, _pid, _ids = await admin_and_orders(make_user, api, n=2)
     resp = await api.get("/api/orders/export/", user=admin,

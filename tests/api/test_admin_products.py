@@ -485,7 +485,7 @@ async def test_upload_to_unknown_product_is_404(api, admin):
 
 @pytest.mark.gen_test
 async def test_upload_queues_cloudinary_copy_after_commit(api, admin, monkeypatch):
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     monkeypatch.setattr(settings, "CLOUDINARY_URL", "cloudinary://key:secret@demo")
     product = await create(api, admin, {"name": "Chair", "sku": "C-1", "base_price": "10"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from models.catalog.tables import Product, ProductVariation
-from models.db import fetch_all
+from models.core.db import fetch_all
 from models.wishlist import StockNotification
 from tests.conftest import mail_body, wait_for_mail
 from tests.store_catalog_helpers import product, variation
@@ -126,7 +126,7 @@ async def test_cancelling_unpaid_orders_does_not_spam_waiting_users(api, make_us
         assert (await api.post(f"/api/orders/{order_id}/cancel/", user=buyer)).status == 200
     # And an unpaid order that expires.
     from models.orders import actions
-    from models.db import utcnow
+    from models.core.db import utcnow
     import datetime as dt
 
     await place(api, buyer, [{"product_id": pid, "quantity": 1}])

@@ -79,7 +79,7 @@ def test_schemathesis_finds_nothing_for_any_caller(live_server, make_user, io_lo
     callers = {"anonymous": (None, None)}
     # The callers' ids far from the small ones the admin's calls delete or block
     # (DELETE /api/customers/1/ must not end the customer caller's session).
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     io_loop.run_sync(lambda: fetch_all("SELECT setval('users_id_seq', 900000), setval('customer_id_seq', 900000)"))
     for caller, role in (("customer", "user"), ("admin", "admin")):

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 import settings
-from models.db import fetch_all, fetch_one, utcnow
+from models.core.db import fetch_all, fetch_one, utcnow
 from models.orders import actions
 from tests.api.test_store_checkout import promo
 from tests.conftest import assert_envelope

@@ -11,9 +11,11 @@ import tornado.testing
 import tornado.web
 
 import settings
-from handlers.base import BaseHandler, Route, api as api_meta
-from models import ratelimit
-from models.db import db, init_db
+from handlers.core.base import BaseHandler
+from handlers.core.openapi import api as api_meta
+from handlers.core.routing import Route
+from models.core import ratelimit
+from models.core.db import db, init_db
 from tests.conftest import assert_envelope  # noqa: E402,F401
 
 ERROR_MESSAGE = "An error occurred while processing your request"
@@ -222,10 +224,10 @@ async def test_rate_limits_hold_across_processes_through_redis(api, monkeypatch,
 def redis_is_down(monkeypatch) -> None:
     """The app's own Redis client (same options as in production), pointed at
     a socket nobody serves."""
-    import models.cache
+    import models.core.cache
 
     monkeypatch.setattr(settings, "REDIS_URL", "unix:///nonexistent/avantlush/redis.sock")
-    monkeypatch.setattr(models.cache, "_clients", {})
+    monkeypatch.setattr(models.core.cache, "_clients", {})
 
 
 @pytest.mark.gen_test
@@ -308,7 +310,7 @@ async def test_health_is_503_naming_redis_when_it_is_down(api, monkeypatch):
 # --- routing -------------------------------------------------------------------------
 
 def test_routing_by_first_segment_finds_what_the_whole_table_finds():
-    """handlers.base.Application tries only the routes a path's first segment
+    """handlers.core.routing.Application tries only the routes a path's first segment
     can match: the same handler and path arguments as trying them all."""
     import tornado.httputil
 
@@ -353,7 +355,7 @@ async def test_request_id_is_generated_when_absent_or_unsafe(api):
 
 @pytest.mark.gen_test
 async def test_openapi_documents_every_api_route_and_method(api):
-    from handlers import all_routes
+    from handlers.core.routing import all_routes
 
     resp = await api.get("/api/schema/")
     assert resp.status == 200, resp

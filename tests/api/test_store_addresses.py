@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.accounts import Address
+from models.accounts.tables import Address
 from tests.conftest import assert_envelope  # noqa: E402,F401
 
 ADDRESS = {

@@ -16,7 +16,7 @@ import tornado.testing
 import tornado.web
 
 import settings
-from models.accounts import Customer, OneTimeToken, RefreshToken, User
+from models.accounts.tables import Customer, OneTimeToken, RefreshToken, User
 from tests.conftest import mail_body, wait_for_mail
 from tests.conftest import assert_envelope  # noqa: E402,F401
 
@@ -247,7 +247,7 @@ async def test_verification_tokens_are_stored_hashed(api):
 @pytest.mark.gen_test
 async def test_verification_link_with_garbage_is_400(api, make_user):
     user = await make_user(is_verified=False)
-    from models.auth import uid_encode
+    from models.accounts.tokens import uid_encode
 
     resp = await api.get(f"/api/verify-email/not-a-token/{uid_encode(user.id)}/")
     assert_envelope(resp, 400, "Invalid verification link")
@@ -257,13 +257,13 @@ async def test_verification_link_with_garbage_is_400(api, make_user):
 
 @pytest.mark.gen_test
 async def test_expired_verification_link_is_refused(api):
-    from models import auth
+    from models.accounts import tokens
 
     await register(api, email="late@example.com")
     user = await User.aio_get(User.email == "late@example.com")
-    raw = await auth._new_one_time_token(user, "verify")
+    raw = await tokens.new_one_time_token(user, "verify")
     await OneTimeToken.update(expires_at=dt.datetime(2000, 1, 1)).aio_execute()
-    resp = await api.get(f"/api/verify-email/{raw}/{auth.uid_encode(user.id)}/")
+    resp = await api.get(f"/api/verify-email/{raw}/{tokens.uid_encode(user.id)}/")
     assert_envelope(resp, 400, "Invalid verification link")
 
 
@@ -320,11 +320,11 @@ async def test_password_reset_flow_changes_password_and_ends_sessions(api, make_
 
 @pytest.mark.gen_test
 async def test_reset_link_works_once(api, make_user):
-    from models import auth
+    from models.accounts import tokens
 
     user = await make_user(email="once@example.com")
-    raw = await auth._new_one_time_token(user, "reset")
-    path = f"/api/reset-password/{auth.uid_encode(user.id)}/{raw}/"
+    raw = await tokens.new_one_time_token(user, "reset")
+    path = f"/api/reset-password/{tokens.uid_encode(user.id)}/{raw}/"
     assert (await api.post(path, json={"password": "first-new-pass"})).status == 200
     resp = await api.post(path, json={"password": "second-new-pass"})
     assert_envelope(resp, 400, "Invalid reset link")
@@ -333,11 +333,11 @@ async def test_reset_link_works_once(api, make_user):
 
 @pytest.mark.gen_test
 async def test_reset_with_weak_password_is_400_and_keeps_the_link(api, make_user):
-    from models import auth
+    from models.accounts import tokens
 
     user = await make_user(email="weak@example.com")
-    raw = await auth._new_one_time_token(user, "reset")
-    path = f"/api/reset-password/{auth.uid_encode(user.id)}/{raw}/"
+    raw = await tokens.new_one_time_token(user, "reset")
+    path = f"/api/reset-password/{tokens.uid_encode(user.id)}/{raw}/"
     body = assert_envelope(await api.post(path, json={"password": "short"}), 400, "Validation error")
     assert "password" in body["errors"]
     assert (await api.post(path, json={"password": "long-enough-now"})).status == 200
@@ -345,22 +345,22 @@ async def test_reset_with_weak_password_is_400_and_keeps_the_link(api, make_user
 
 @pytest.mark.gen_test
 async def test_reset_link_of_another_user_is_refused(api, make_user):
-    from models import auth
+    from models.accounts import tokens
 
     alice = await make_user()
     bob = await make_user()
-    raw = await auth._new_one_time_token(alice, "reset")
-    resp = await api.post(f"/api/reset-password/{auth.uid_encode(bob.id)}/{raw}/", json={"password": "hijacked-pass"})
+    raw = await tokens.new_one_time_token(alice, "reset")
+    resp = await api.post(f"/api/reset-password/{tokens.uid_encode(bob.id)}/{raw}/", json={"password": "hijacked-pass"})
     assert_envelope(resp, 400, "Invalid reset link")
 
 
 @pytest.mark.gen_test
 async def test_verification_token_is_not_a_reset_token(api, make_user):
-    from models import auth
+    from models.accounts import tokens
 
     user = await make_user(is_verified=False)
-    raw = await auth._new_one_time_token(user, "verify")
-    resp = await api.post(f"/api/reset-password/{auth.uid_encode(user.id)}/{raw}/", json={"password": "hijacked-pass"})
+    raw = await tokens.new_one_time_token(user, "verify")
+    resp = await api.post(f"/api/reset-password/{tokens.uid_encode(user.id)}/{raw}/", json={"password": "hijacked-pass"})
     assert_envelope(resp, 400, "Invalid reset link")
 
 

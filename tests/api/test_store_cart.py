@@ -11,8 +11,8 @@ import pytest
 import settings
 from models.cart import Cart, PromoCode, clear_cart, price_cart, redeem_promo_code
 from models.cart.promo import PromoCodeRejected
-from models.db import utcnow
-from models.errors import ValidationFailed
+from models.core.db import utcnow
+from models.core.errors import ValidationFailed
 from models.shipping import ShippingMethod
 from tests.conftest import assert_envelope
 from tests.store_catalog_helpers import product, variation
@@ -375,7 +375,7 @@ async def test_price_cart_refuses_withdrawn_or_short_lines(api, make_user):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_redeem_promo_code_is_atomic_at_the_limit(make_user):
-    from models.db import db
+    from models.core.db import db
 
     code = await promo("LAST3", usage_limit=3)
 
@@ -405,7 +405,7 @@ async def test_cart_interfaces_work_inside_the_callers_transaction(make_user):
     mark_cart_converted in their own transaction: all on its connection, all
     undone by its rollback."""
     from models.cart import load_cart, mark_cart_converted
-    from models.db import transaction
+    from models.core.db import transaction
 
     user = await make_user()
     pid = await product(base_price="10.00")

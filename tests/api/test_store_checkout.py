@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("models.cart")
 
 from models import cart  # noqa: E402
-from models.db import db, fetch_one  # noqa: E402
+from models.core.db import db, fetch_one  # noqa: E402
 from tests.conftest import assert_envelope  # noqa: E402
 from tests.order_helpers import count, product, stock_of  # noqa: E402
 

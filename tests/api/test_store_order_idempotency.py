@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from models.db import db
+from models.core.db import db
 from tests.conftest import assert_envelope
 from tests.order_helpers import count, product, stock_of
 

@@ -141,7 +141,7 @@ async def test_every_stock_change_is_a_movement_with_its_reason(api, make_user):
     oid = (await place(api, user, [{"product_id": pid, "quantity": 2}])).json()["order_id"]
     assert (await api.patch(f"/api/products/{pid}/", json={"stock_quantity": 10}, user=admin)).status == 200
     assert (await api.patch(f"/api/orders/{oid}/update_status/", json={"status": "CANCELLED"}, user=admin)).status == 200
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     rows = await fetch_all("SELECT change, reason, order_id FROM stock_movement WHERE product_id = %s ORDER BY id",
                            [pid])

@@ -10,7 +10,7 @@ import pytest
 import settings
 
 from models.catalog.tables import Product, ProductRecommendation, ProductView
-from models.db import utcnow
+from models.core.db import utcnow
 from tests.store_catalog_helpers import (DETAIL_FIELDS, ITEM_FIELDS, assert_envelope, category, product, products,
                                          tag, tag_product, variation)
 
@@ -416,7 +416,7 @@ async def test_recommendation_errors(api):
 async def test_seeded_catalog_is_browsable(api):
     import settings
     from models.catalog.seed import seed_products
-    from models.seed import SEEDERS
+    from models.core.seed import SEEDERS
 
     assert SEEDERS["products"] is seed_products
     await seed_products(30, False)

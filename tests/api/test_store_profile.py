@@ -7,7 +7,7 @@ import os
 import pytest
 
 import settings
-from models.accounts import Customer, Profile, User
+from models.accounts.tables import Customer, Profile, User
 from tests.conftest import multipart
 from tests.conftest import assert_envelope  # noqa: E402,F401
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.db import utcnow
+from models.core.db import utcnow
 from models.wishlist import StockNotification
 from tests.conftest import assert_envelope
 from tests.store_catalog_helpers import product

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 import settings
-from models.accounts import WaitlistEntry
+from models.accounts.tables import WaitlistEntry
 from tests.conftest import mail_body, wait_for_mail
 
 
@@ -66,7 +66,7 @@ async def test_waitlist_signup_sends_confirmation_email(api, mailbox):
 
 @pytest.mark.gen_test
 async def test_preview_email_lists_every_template_and_renders_each_with_sample_data(api):
-    from models.mail import template_names
+    from models.core.mail import template_names
 
     names = template_names()
     assert {"waitlist", "verification", "password_reset"} <= set(names)

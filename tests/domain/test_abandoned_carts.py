@@ -8,7 +8,7 @@ import re
 import pytest
 
 from models.cart import AbandonedCart, add_item, clear_cart, load_cart, mark_cart_converted, process_abandoned_carts
-from models.db import utcnow
+from models.core.db import utcnow
 from tests.conftest import mail_body, wait_for_mail
 from tests.store_catalog_helpers import product
 

@@ -10,7 +10,7 @@ import pytest
 
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import Product, ProductRecommendation, Review
-from models.errors import NotFound, ValidationFailed
+from models.core.errors import NotFound, ValidationFailed
 from tests.store_catalog_helpers import category, fake_orders, place, product
 
 
@@ -150,7 +150,7 @@ async def test_rebuild_complementary_ranks_products_bought_together(make_user, a
 # --- counts and prepared statements -----------------------------------------------------------
 
 async def _counts(sql):
-    from models.db import db
+    from models.core.db import db
 
     async def fetch(_db, cursor):
         return {tuple(row[:-1]): row[-1] for row in await cursor.fetchall() if row[-1]}
@@ -237,7 +237,7 @@ async def test_pages_in_the_back_half_are_read_backwards_with_the_same_rows():
 
 @pytest.mark.gen_test
 async def test_prepared_statements_survive_a_session_that_lost_them():
-    from models.db import db
+    from models.core.db import db
 
     await product("Lamp")
     async with db.aio_connection():
@@ -285,7 +285,7 @@ async def test_search_results_are_cached_until_the_catalog_changes(count_queries
 
 @pytest.mark.gen_test
 async def test_search_is_not_cached_without_a_catalog_version(count_queries, sql_search):
-    from models.db import db
+    from models.core.db import db
 
     await product("Walnut Desk")
     await db.aio_execute_sql("DELETE FROM catalog_version")
@@ -300,7 +300,7 @@ async def test_search_is_not_cached_without_a_catalog_version(count_queries, sql
 
 @pytest.mark.gen_test
 async def test_a_version_bumps_only_when_a_change_commits():
-    from models.db import transaction
+    from models.core.db import transaction
 
     pid = await product("Lamp")
     before = await queries.catalog_version()

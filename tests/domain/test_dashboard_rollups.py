@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from models.accounts import Customer
+from models.accounts.tables import Customer
 from models.dashboard import metrics
-from models.db import fetch_all, utcnow
+from models.core.db import fetch_all, utcnow
 from models.orders.tables import Order
 from tests.orders_factory import make_order
 
@@ -58,7 +58,7 @@ async def test_rollups_equal_a_rebuild_and_metrics_equal_a_scratch_computation(m
     await Order.delete().where(Order.id == orders[6].id).aio_execute()
     await Order.update(customer=cs[1].id).where(Order.id == orders[7].id).aio_execute()
     await Customer.update(status="blocked").where(Customer.id == cs[2].id).aio_execute()
-    from models.db import transaction
+    from models.core.db import transaction
 
     async with transaction():  # several changes of one order in one transaction
         await Order.update(status="PROCESSING").where(Order.id == orders[8].id).aio_execute()

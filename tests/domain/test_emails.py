@@ -9,7 +9,7 @@ import jinja2
 import pytest
 
 import settings
-from models import mail
+from models.core import mail
 
 TEMPLATES_DIR = settings.ROOT / "emails"
 CONTEXT = {"email": "ada@example.com", "name": "Ada Obi", "link": "http://testserver/api/verify-email/tok/MQ/"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import settings
-from models import mail
+from models.core import mail
 
 ORDER = {
     "id": 7, "order_number": "ORD-20240120-0001", "customer_name": "Ada <b>Obi</b>",

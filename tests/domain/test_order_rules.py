@@ -11,7 +11,7 @@ import pytest
 
 from models.catalog.tables import line_unit_price
 from models.dashboard.metrics import order_revenue
-from models.db import fetch_all, fetch_one, utcnow
+from models.core.db import fetch_all, fetch_one, utcnow
 from models.orders.tables import PAID_PAYMENT_STATUSES, PAYMENT_STATUSES, STATUSES
 
 
@@ -54,7 +54,7 @@ async def test_line_price_is_the_same_rule_in_python_and_sql():
 
 @pytest.mark.gen_test
 async def test_cleanup_purges_expired_idempotency_records(make_user):
-    from models import cleanup
+    from models.core import cleanup
 
     user = await make_user()
     old = utcnow() - dt.timedelta(hours=25)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.db import fetch_all, fetch_one
+from models.core.db import fetch_all, fetch_one
 from models.orders.seed import seed_orders
 from tests.order_helpers import count, product
 

@@ -8,9 +8,9 @@ import time
 import psycopg2
 import pytest
 
-from models.db import fetch_all, transaction
-from models.jobs import enqueue
-from models.outbox import Relay, WorkerLedger
+from models.core.db import fetch_all, transaction
+from models.core.jobs import enqueue
+from models.core.outbox import Relay, WorkerLedger
 from tests.conftest import DATABASE_URL, _admin_dsn, read_mails, wait_for_mail
 
 
@@ -132,8 +132,8 @@ def test_an_email_rerun_by_the_same_job_is_not_written_twice():
     """A worker killed after sending but before marking the job done runs it
     again: the email's key comes from the job id, so the second run is a no-op."""
     import settings
-    from models.jobs import current_job
-    from models.mail import send
+    from models.core.jobs import current_job
+    from models.core.mail import send
 
     token = current_job.set("0b8f6a53-3a52-4f8e-bf43-1f4cf6f3f0aa")
     try:

@@ -7,7 +7,7 @@ import pytest
 from models.catalog import queries, search
 from models.catalog.admin import search_for_order_form
 from models.catalog.tables import Category, Product, Tag
-from models.db import fetch_all
+from models.core.db import fetch_all
 from tests.store_catalog_helpers import category, product, tag, tag_product
 
 CATALOG = [  # name, description, popularity (num_ratings)

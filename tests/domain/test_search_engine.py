@@ -13,7 +13,7 @@ from models.catalog import queries, search
 from models.catalog.admin import search_for_order_form
 from models.catalog.engine import FEED_KEEP_VERSIONS, engine, prune_feed
 from models.catalog.tables import Product
-from models.db import fetch_all
+from models.core.db import fetch_all
 from tests.store_catalog_helpers import category, product, tag, tag_product
 
 QUERIES = ["chair", "chiar", "chairs", "oak chair", "oka chair", "oak", "o", "c", "ch", "velvet chiar", "table",
@@ -152,7 +152,7 @@ _INSERT = ("INSERT INTO product (name, slug, sku, description, product_details, 
 
 
 def _dsn_params() -> dict:
-    from models.db import db
+    from models.core.db import db
 
     return {k: v for k, v in db.connect_params.items() if k != "pool_params"}
 
@@ -182,7 +182,7 @@ async def test_an_uncommitted_write_is_not_searched_and_commit_order_is_kept(cat
 
 
 def _dbname() -> str:
-    from models.db import db
+    from models.core.db import db
 
     return db.database
 
@@ -196,7 +196,7 @@ async def test_an_emptied_catalog_or_a_pruned_log_reloads_the_index(catalog, mon
     assert [i["name"] for i in (await queries.product_page(queries.ProductFilters(search="ottoman"), 1, 12))[1]] \
         == ["Pruned Ottoman"]
     assert engine.loads == loads + 1
-    from models.db import db
+    from models.core.db import db
 
     await db.aio_execute_sql("TRUNCATE product, search_version CASCADE")
     assert (await queries.product_page(queries.ProductFilters(search="ottoman"), 1, 12))[0] == 0  # SQL path

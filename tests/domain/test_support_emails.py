@@ -1,7 +1,7 @@
 """The support email template renders in HTML and text, escaped."""
 from __future__ import annotations
 
-from models import mail
+from models.core import mail
 
 CTX = {"name": "Ada Obi", "ticket_id": 7, "ticket_subject": "Late order", "status_label": "In progress",
        "link": "http://shop.test/account/support/7"}

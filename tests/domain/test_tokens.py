@@ -1,5 +1,5 @@
 """Access tokens: the fast decoding of the tokens issue_token writes
-(models.auth._decode_own) accepts and refuses exactly what jwt.decode does."""
+(models.accounts.tokens._decode_own) accepts and refuses exactly what jwt.decode does."""
 from __future__ import annotations
 
 import base64
@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 import settings
-from models import auth
-from models.errors import Unauthorized
+from models.accounts import tokens as account_tokens
+from models.core.errors import Unauthorized
 
 KEY = settings.SECRET_KEY
 
@@ -29,7 +29,7 @@ def reference(token: str, kind: str = "access") -> dict | None:
 
 def ours(token: str, kind: str = "access") -> dict | None:
     try:
-        return auth.decode_token(token, kind)
+        return account_tokens.decode_token(token, kind)
     except Unauthorized:
         return None
 
@@ -41,10 +41,10 @@ def b64(data: bytes) -> str:
 def tokens() -> list[str]:
     now = int(time.time())
     good = {"sub": "7", "type": "access", "iat": now, "exp": now + 60, "jti": "j", "ver": 0}
-    own, _, _ = auth.issue_token(7, "access", version=3, sid="abc")
+    own, _, _ = account_tokens.issue_token(7, "access", version=3, sid="abc")
     header, payload, signature = own.split(".")
     made = [
-        own, auth.issue_token(7, "refresh")[0],
+        own, account_tokens.issue_token(7, "refresh")[0],
         jwt.encode(good, KEY, algorithm="HS256"),
         jwt.encode({**good, "exp": now - 1}, KEY, algorithm="HS256"),  # expired
         jwt.encode({**good, "exp": now}, KEY, algorithm="HS256"),  # expires now: expired
@@ -88,12 +88,12 @@ def test_own_decoding_agrees_with_pyjwt(kind):
 
 
 def test_own_decoding_takes_the_fast_path_only_for_own_tokens():
-    token, _, _ = auth.issue_token(7, "access", version=2, sid="s")
-    assert auth._decode_own(token)["sub"] == "7"
+    token, _, _ = account_tokens.issue_token(7, "access", version=2, sid="s")
+    assert account_tokens._decode_own(token)["sub"] == "7"
     forged = jwt.encode(jwt.decode(token, KEY, algorithms=["HS256"]), "another-key-long-enough-for-hmac-sha256",
                         algorithm="HS256")
-    assert auth._decode_own(forged) is None
+    assert account_tokens._decode_own(forged) is None
     with pytest.raises(Unauthorized):
         now = int(time.time())
-        auth._decode_own(jwt.encode({"sub": "7", "type": "access", "iat": now - 10, "exp": now - 5, "jti": "j"},
+        account_tokens._decode_own(jwt.encode({"sub": "7", "type": "access", "iat": now - 10, "exp": now - 5, "jti": "j"},
                                     KEY, algorithm="HS256"))

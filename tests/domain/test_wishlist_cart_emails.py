@@ -1,7 +1,7 @@
 """The back-in-stock, price-drop and cart-reminder emails render what they must."""
 from __future__ import annotations
 
-from models import mail
+from models.core import mail
 
 
 def test_back_in_stock_names_the_product_and_links_to_it():

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 import settings
-from models.errors import ServiceUnavailable
+from models.core.errors import ServiceUnavailable
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, Totals
 from models.orders.stock import OutOfStock
@@ -120,7 +120,7 @@ async def test_stripe_authorization_is_voided_when_stock_is_gone(make_user, fake
     user = await make_user()
     pid = await product("Chair", stock=1)
     draft = await draft_for(user, pid, 1)
-    from models.db import db
+    from models.core.db import db
 
     await db.aio_execute_sql("UPDATE product SET stock_quantity = 0 WHERE id = %s", [pid])  # sold meanwhile
     with pytest.raises(OutOfStock):

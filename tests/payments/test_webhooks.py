@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 import settings
-from models.db import fetch_one
+from models.core.db import fetch_one
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, PaymentDraft, Totals
 from tests.conftest import assert_envelope

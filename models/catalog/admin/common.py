@@ -7,8 +7,8 @@ from typing import Any, Iterable
 
 import peewee as pw
 
-from models.db import db
-from models.errors import AppError, ValidationFailed
+from models.core.db import db
+from models.core.errors import AppError, ValidationFailed
 
 
 def _plural(count: int, word: str = "product") -> str:

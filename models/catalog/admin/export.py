@@ -1,13 +1,13 @@
-"""The products CSV export (registered with models.exports on import)."""
+"""The products CSV export (registered with models.core.exports on import)."""
 from __future__ import annotations
 
 import contextlib
 from typing import Any, AsyncIterator
 
-from models import exports
+from models.core import exports
 from models.catalog.admin.table import STATUS_LABELS, clean_product_filters, display_status, filtered_products
 from models.catalog.tables import Category, Product
-from models.db import money
+from models.core.db import money
 
 
 # --- the products CSV export -----------------------------------------------------

@@ -6,10 +6,10 @@ from typing import Any
 from peewee import fn
 
 from models.catalog.tables import Product, ProductImage
-from models.db import transaction, utcnow
-from models.errors import NotFound
-from models.jobs import enqueue
-from models.media import cloudinary_enabled, delete_local, store_image
+from models.core.db import transaction, utcnow
+from models.core.errors import NotFound
+from models.core.jobs import enqueue
+from models.core.media import cloudinary_enabled, delete_local, store_image
 
 
 IMAGE_MAX_BYTES = 5 * 1024 * 1024

@@ -22,9 +22,9 @@ from models.catalog.tables import (
     line_unit_price,
     variation_price,
 )
-from models.db import db, iso, money_number, transaction, utcnow
-from models.errors import AppError, NotFound, ValidationFailed
-from models.media import delete_local
+from models.core.db import db, iso, money_number, transaction, utcnow
+from models.core.errors import AppError, NotFound, ValidationFailed
+from models.core.media import delete_local
 
 
 STATUS_DISPLAY = {"draft": "Draft", "published": "Published", "archived": "Archived"}

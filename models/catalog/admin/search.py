@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.catalog import queries, search
-from models.db import fetch_all
+from models.core.db import fetch_all
 
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 10

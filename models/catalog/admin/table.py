@@ -9,8 +9,8 @@ from peewee import JOIN, fn
 from models.catalog.admin.common import _plural
 from models.catalog.admin.products import delete_products
 from models.catalog.tables import LOW_STOCK_MAX, Category, Product, ProductVariation
-from models.db import db, fetch_one, money_number, utcnow
-from models.errors import NotFound, ValidationFailed
+from models.core.db import db, fetch_one, money_number, utcnow
+from models.core.errors import NotFound, ValidationFailed
 
 
 TABS = ("all", "published", "low_stock", "draft", "out_of_stock")

@@ -8,8 +8,8 @@ from peewee import fn
 
 from models.catalog.admin.common import _constraint, _insert_with_slug, _missing_pk
 from models.catalog.tables import Category, Color, Size, Tag
-from models.db import db, fetch_one, transaction, utcnow
-from models.errors import NotFound, ValidationFailed
+from models.core.db import db, fetch_one, transaction, utcnow
+from models.core.errors import NotFound, ValidationFailed
 
 
 CATEGORY_TREE_LOCK = 7_246_813  # advisory lock id: category parent changes

@@ -1,6 +1,6 @@
 """The transactional outbox: background work as rows of ``outbox_job``.
 
-``models.jobs.enqueue`` inserts a row in the caller's transaction, so a job
+``models.core.jobs.enqueue`` inserts a row in the caller's transaction, so a job
 exists exactly when the data it is about was committed. The **relay** turns
 committed rows into Celery messages; the task marks its row finished when it
 has run (``tasks._runner.OutboxTask``). Row life::
@@ -67,7 +67,7 @@ def pg_connect(database_url: str):
     """A plain psycopg2 connection (autocommit) to ``database_url``."""
     import psycopg2
 
-    from models.db import connect_params
+    from models.core.db import connect_params
 
     name, params = connect_params(database_url)
     params.pop("pool_params", None)
@@ -359,14 +359,14 @@ def dumps(value: Any) -> str:
 # --- operators: `python server.py jobs` -----------------------------------------
 
 async def job_counts() -> dict[str, int]:
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     return dict(await fetch_all("SELECT state, count(*) FROM outbox_job GROUP BY state ORDER BY state"))
 
 
 async def unfinished_and_failed(limit: int = 50) -> list[tuple]:
     """Rows not done (pending, published, running, retrying, failed), oldest first."""
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     return await fetch_all(
         "SELECT id::text, task, state, created_at, available_at, publish_count, run_count, last_error, args"
@@ -376,7 +376,7 @@ async def unfinished_and_failed(limit: int = 50) -> list[tuple]:
 async def retry_jobs(ids: list[str] | None) -> int:
     """Queue failed jobs again (all failed ones when ``ids`` is None), or
     publish the given unfinished ones now. Returns how many rows changed."""
-    from models.db import fetch_all
+    from models.core.db import fetch_all
 
     if ids is None:
         rows = await fetch_all("UPDATE outbox_job SET state = 'pending', finished_at = NULL, available_at = now()"

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import peewee as pw
 
-from models.accounts import WaitlistEntry
-from models.auth import normalize_email
-from models.db import transaction
-from models.errors import AppError
-from models.jobs import enqueue
+from models.accounts.tables import WaitlistEntry
+from models.accounts.tables import normalize_email
+from models.core.db import transaction
+from models.core.errors import AppError
+from models.core.jobs import enqueue
 
 ALREADY = "This email is already on the waitlist."
 

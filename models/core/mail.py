@@ -92,7 +92,7 @@ def deliver(msg: EmailMessage) -> str:
 def _job_key(to: str, subject: str) -> str | None:
     """A key stable across re-runs of the same outbox job (None outside one):
     the Message-ID, and the file name that makes a re-run a no-op."""
-    from models.jobs import current_job
+    from models.core.jobs import current_job
 
     job = current_job.get()
     if job is None:

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import settings
-from models.errors import ValidationFailed
+from models.core.errors import ValidationFailed
 
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
 

@@ -1,19 +1,17 @@
 """The one base handler: JSON in and out, the error envelope, JWT auth, roles,
-rate limits, CORS, pagination and the ``@api`` metadata the OpenAPI document
-is built from. Resource handlers stay thin: parse, call one action, reply.
+rate limits, CORS and pagination. Resource handlers stay thin: parse, call one
+action, reply. Its helpers sit beside it: routing, validation, encoding,
+``@api`` (openapi), fields, idempotency.
 """
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import datetime as dt
 import functools
 import logging
 import math
 import os
 import re
-import uuid
-from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlencode
 
@@ -23,13 +21,15 @@ import psycopg2
 import redis.exceptions
 import tornado.httputil
 import tornado.web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 import settings
-from models import auth as auth_actions
-from models import ratelimit
-from models.db import RideAlong, iso
-from models.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from models.accounts import sessions, tokens
+from models.core import ratelimit
+from handlers.core.encoding import dumps
+from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
+from models.core.db import RideAlong
+from models.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 log = logging.getLogger("avantlush.http")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -41,128 +41,6 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         return True
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, (dt.datetime, dt.date)):
-        return iso(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
-
-
-# --- route table and API metadata ------------------------------------------
-
-_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
-_PARAM_PATTERNS = {"int": r"[0-9]+", "str": r"[^/]+"}
-
-
-class Route(tornado.web.URLSpec):
-    """A route written as ``/api/addresses/{id:int}/``; ``/api/v1/`` and the
-    trailing slash are optional, and the template is kept for OpenAPI."""
-
-    def __init__(self, template: str, handler: type[tornado.web.RequestHandler], **kwargs: Any) -> None:
-        self.template = template
-        body = template.rstrip("/")
-
-        def sub(match: re.Match) -> str:
-            return f"(?P<{match.group(1)}>{_PARAM_PATTERNS[match.group(2) or 'str']})"
-
-        pattern = _PARAM.sub(sub, re.escape(body).replace(r"\{", "{").replace(r"\}", "}").replace(r"\:", ":"))
-        if pattern.startswith("/api/"):
-            pattern = "/api(?:/v1)?/" + pattern[len("/api/"):]
-        super().__init__(pattern + "/?$", handler, kwargs or None)
-
-    @property
-    def openapi_path(self) -> str:
-        return _PARAM.sub(lambda m: "{" + m.group(1) + "}", self.template)
-
-
-class Application(tornado.web.Application):
-    """Tornado's application, routing by the path's first segment: a request
-    tries only the routes that can match it (those of ``/api/<segment>/…``,
-    ``/api/v1/`` too, and the few not under a literal ``/api/<segment>``), in
-    the table's order, instead of every pattern of the table in turn."""
-
-    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
-        router = self.wildcard_router
-        if len(self.default_router.rules) == 1:  # no host-specific handlers (add_handlers)
-            for rule in self._candidates(request.path):
-                params = rule.matcher.match(request)
-                if params is not None:
-                    if rule.target_kwargs:
-                        params["target_kwargs"] = rule.target_kwargs
-                    delegate = router.get_target_delegate(rule.target, request, **params)
-                    if delegate is not None:
-                        return delegate
-        return super().find_handler(request, **kwargs)  # a miss: the full table, then the default handler
-
-    def _candidates(self, path: str) -> list:
-        rules = self.wildcard_router.rules
-        index = getattr(self, "_route_index", None)
-        if index is None or index[0] != len(rules):
-            keyed = [(rule, _route_key(rule)) for rule in rules]
-            index = self._route_index = (len(rules), keyed, {k for _, k in keyed if k is not None}, {})
-        _, keyed, known, cache = index
-        keys: tuple[str, ...] = ()
-        if path.startswith("/api/"):
-            first, _, rest = path[5:].partition("/")
-            keys = (first, rest.partition("/")[0]) if first == "v1" else (first,)
-        key = tuple(k for k in keys if k in known)  # bounded: only the table's own segments
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = [rule for rule, k in keyed if k is None or k in key]
-        return found
-
-
-def _route_key(rule: Any) -> str | None:
-    """The literal first segment after ``/api/`` of a ``Route`` (its regex can
-    only match ``/api/<it>…`` or ``/api/v1/<it>…``); None: try it for every path."""
-    template = getattr(rule, "template", None)
-    if not isinstance(rule, Route) or not template or not template.startswith("/api/"):
-        return None
-    first = template[5:].partition("/")[0]
-    return first if first and first != "v1" and "{" not in first and "}" not in first else None
-
-
-def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-        response: Any = None, status: int = 200, summary: str | None = None,
-        content_type: str = "application/json", *, files: dict[str, str] | None = None,
-        path: dict[str, dict] | None = None, errors: dict[int, str] | None = None,
-        rejects: dict[int, str] | None = None, responses: dict[int, Any] | None = None,
-        tag: str | None = None) -> Callable:
-    """Record a method's request and response schemas for the OpenAPI document
-    (handlers/schema.py builds it; tell the truth here and the document does).
-
-    ``files``: multipart file fields → description. ``path``: JSON schemas of
-    path parameters beyond their route type (enums, formats). ``errors``: error
-    statuses beyond the ones every operation may answer (409…) → when.
-    ``rejects``: statuses answered to input the document allows (a duplicate
-    name, an unknown id in the body…) → why; the schemathesis test reads them.
-    ``responses``: other success statuses → their schema.
-    """
-
-    def wrap(fn: Callable) -> Callable:
-        doc = (fn.__doc__ or "").strip()
-        fn._api = {
-            "body": body, "query": query, "response": response, "status": status,
-            "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
-            # The docstring after its first line: the operation's description.
-            "description": "\n".join(doc.splitlines()[1:]).strip(),
-            "content_type": content_type, "files": files or {}, "path": path or {},
-            "errors": errors or {}, "rejects": rejects or {}, "responses": responses or {}, "tag": tag,
-        }
-        return fn
-
-    return wrap
 
 
 # --- the handler -----------------------------------------------------------
@@ -185,9 +63,9 @@ class BaseHandler(tornado.web.RequestHandler):
     """Every API handler's base (see the module docstring).
 
     Ride-along reads: a method whose one hot read depends only on who is
-    asking names it in ``reads`` (method → ``models.db.RideAlong``, supplied
+    asking names it in ``reads`` (method → ``models.core.db.RideAlong``, supplied
     by the domain). ``prepare()`` then runs that read in the same statement
-    as the user lookup (``models.auth.user_with_read``): one round trip
+    as the user lookup (``models.accounts.sessions.user_with_read``): one round trip
     instead of two, with exactly the checks of ``user_for_claims``. The rows
     reach the handler as ``self.read_rows`` only once the token is accepted
     and the method's role check passed (a refused token is 401, a non-staff
@@ -202,7 +80,7 @@ class BaseHandler(tornado.web.RequestHandler):
     roles: dict[str, str | None] = {}
     # Reads that ride along with the user lookup, per method (see above).
     reads: dict[str, RideAlong] = {}
-    # Credential endpoints name their own strict bucket (models.ratelimit.CREDENTIAL_GROUPS):
+    # Credential endpoints name their own strict bucket (models.core.ratelimit.CREDENTIAL_GROUPS):
     # their POSTs count there per client, whether or not a bearer token is sent.
     rate_scope: str | None = None
     # Content-Security-Policy of HTML responses (a page with its own needs may widen it).
@@ -265,9 +143,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if claims is not None:
             read = self.reads.get(self.request.method)
             if read is None:
-                self._current_user = await auth_actions.user_for_claims(claims)
+                self._current_user = await sessions.user_for_claims(claims)
             else:
-                self._current_user, rows = await auth_actions.user_with_read(claims, read)
+                self._current_user, rows = await sessions.user_with_read(claims, read)
         needed = self.roles.get(self.request.method, self.role)
         if needed is not None and self._current_user is None:
             raise Unauthorized()
@@ -283,7 +161,7 @@ class BaseHandler(tornado.web.RequestHandler):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Invalid authorization header.")
-        return auth_actions.decode_token(token.strip(), "access")
+        return tokens.decode_token(token.strip(), "access")
 
     async def _rate_limit(self, claims: dict | None) -> None:
         if claims is not None:
@@ -521,11 +399,6 @@ def error_payload(message: str, errors: dict | None = None, extra: dict | None =
     return body
 
 
-MAX_ID = 2_147_483_647  # ids are PostgreSQL integers
-MAX_PATH_PARAM = 1000  # characters of a path parameter (tokens, uuids…)
-NUL_MESSAGE = "Null characters are not allowed."
-
-
 @functools.cache
 def _methods_of(handler: type[BaseHandler]) -> frozenset[str]:
     return frozenset(handler.allowed_methods())
@@ -535,43 +408,6 @@ def _no_parse() -> None:
     return None
 
 
-def check_text(value: str, field: str) -> None:
-    """A NUL character cannot be stored by PostgreSQL: a field error, not a 500."""
-    if "\x00" in value:
-        raise ValidationFailed.field(field or "non_field_errors", NUL_MESSAGE)
-
-
-@functools.lru_cache(maxsize=None)
-def input_names(schema: type[BaseModel]) -> frozenset[str]:
-    """The keys a request schema reads: its fields and their aliases."""
-    names: set[str] = set()
-    for name, field in schema.model_fields.items():
-        names.add(name)
-        alias = field.validation_alias
-        if isinstance(alias, str):
-            names.add(alias)
-        elif alias is not None and hasattr(alias, "choices"):
-            names.update(c for c in alias.choices if isinstance(c, str))
-        if field.alias:
-            names.add(field.alias)
-    return frozenset(names)
-
-
-def check_json(data: Any, path: str = "") -> None:
-    """``check_text`` over every key and string of a JSON document, errors keyed
-    by the path (``variations.0.sku``)."""
-    if isinstance(data, str):
-        check_text(data, path)
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            sub = f"{path}.{key}" if path else str(key)
-            check_text(key, sub)
-            check_json(value, sub)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            check_json(value, f"{path}.{i}" if path else str(i))
-
-
 class NotFoundHandler(BaseHandler):
     """Every unknown path: 404 in the envelope."""
 
@@ -579,81 +415,3 @@ class NotFoundHandler(BaseHandler):
         raise NotFound("Not found.")
 
 
-def validate(schema: type[BaseModel], data: dict) -> Any:
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(errors=field_errors(exc)) from None
-
-
-def field_errors(exc: ValidationError) -> dict[str, list[str]]:
-    """Pydantic errors as DRF-style field errors, keyed by path (``email``,
-    ``variations.0.sku``) so that nested rows can be pointed at."""
-    errors: dict[str, list[str]] = {}
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "non_field_errors"
-        errors.setdefault(key, []).append(_message(err))
-    return errors
-
-
-_MESSAGES = {
-    "bool_type": "Must be a valid boolean.",
-    "bool_parsing": "Must be a valid boolean.",
-    "int_type": "A valid integer is required.",
-    "int_parsing": "A valid integer is required.",
-    "int_from_float": "A valid integer is required.",
-    "float_type": "A valid number is required.",
-    "float_parsing": "A valid number is required.",
-    "decimal_type": "A valid number is required.",
-    "decimal_parsing": "A valid number is required.",
-    "string_type": "Not a valid string.",
-    "string_unicode": "Not a valid string.",
-    "json_invalid": "Value must be valid JSON.",
-}
-
-
-def _message(err: dict) -> str:
-    """One voice for every field error: DRF's wording, never pydantic's."""
-    kind, ctx = err["type"], err.get("ctx") or {}
-    if kind == "missing":
-        return "This field is required."
-    if kind in ("value_error", "assertion_error") and "error" in ctx:
-        return str(ctx["error"])
-    if err.get("input", ...) is None:
-        return "This field may not be null."
-    if kind in _MESSAGES:
-        return _MESSAGES[kind]
-    if kind == "string_too_long":
-        return f"Ensure this field has no more than {ctx['max_length']} characters."
-    if kind == "string_too_short":
-        if ctx.get("min_length") == 1:
-            return "This field may not be blank."
-        return f"Ensure this field has at least {ctx['min_length']} characters."
-    if kind == "too_long":
-        return f"Ensure this field has no more than {ctx['max_length']} elements."
-    if kind == "too_short":
-        if ctx.get("min_length") == 1:
-            return "This list may not be empty."
-        return f"Ensure this field has at least {ctx['min_length']} elements."
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = ctx.get("ge", ctx.get("gt"))
-        return f"Ensure this value is greater than or equal to {bound}."
-    if kind in ("less_than_equal", "less_than"):
-        bound = ctx.get("le", ctx.get("lt"))
-        return f"Ensure this value is less than or equal to {bound}."
-    if kind in ("literal_error", "enum"):
-        return f'"{err.get("input")}" is not a valid choice.'
-    if kind in ("list_type", "model_type", "dict_type", "model_attributes_type"):
-        expected = "a list of items" if kind == "list_type" else "a dictionary"
-        return f'Expected {expected} but got type "{type(err.get("input")).__name__}".'
-    if kind == "string_pattern_mismatch":
-        return "Enter a valid value."
-    if kind == "decimal_max_digits":
-        return f"Ensure that there are no more than {ctx.get('max_digits')} digits in total."
-    if kind == "decimal_max_places":
-        return f"Ensure that there are no more than {ctx.get('decimal_places')} decimal places."
-    if kind == "decimal_whole_digits":
-        return f"Ensure that there are no more than {ctx.get('whole_digits')} digits before the decimal point."
-    if kind.startswith(("date", "datetime")):
-        return "Enter a valid date/time."
-    return "Invalid value."

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 # --- the OpenAPI document states what the validators below enforce ----------------
 
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store U+0000: a 400 everywhere (handlers/base.py)
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store U+0000: a 400 everywhere (handlers/core/validation.py)
 # Some character that is neither blank for Python's strip() nor NUL.
 NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 MAX_INT = 2_147_483_647  # ids and counts are PostgreSQL integers
@@ -64,7 +64,7 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(_email), Doc(_email_doc())]
-# models/passwords.py checks the rules; the document states them.
+# models/accounts/passwords.py checks the rules; the document states them.
 Password = Annotated[str, Field(max_length=128), Doc({
     "type": "string", "minLength": 8, "pattern": r"^[^\x00]*[^0-9\x00][^\x00]*$",
     "description": "At least 8 characters, not entirely numeric"})]

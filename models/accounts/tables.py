@@ -5,9 +5,14 @@ import uuid
 
 import peewee as pw
 
-from models.db import BaseModel, utcnow
+from models.core.db import BaseModel, utcnow
 
 CUSTOMER_STATUSES = ("active", "blocked")
+
+
+def normalize_email(email: str) -> str:
+    """Addresses are stored (and looked up) trimmed and lower-cased."""
+    return email.strip().lower()
 
 
 class User(BaseModel):

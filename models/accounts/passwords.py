@@ -1,4 +1,5 @@
-"""bcrypt, always off the event loop."""
+"""Passwords: bcrypt (always off the event loop), the strength rules, and the
+reset flow (a single-use emailed link; every session ends)."""
 from __future__ import annotations
 
 import asyncio
@@ -6,6 +7,12 @@ import asyncio
 import bcrypt
 
 import settings
+from models.accounts.sessions import end_all_sessions
+from models.accounts.tables import User, normalize_email
+from models.accounts.tokens import consume_one_time_token, issue_one_time_token
+from models.core.db import transaction
+from models.core.errors import AppError, NotFound, ValidationFailed
+from models.core.jobs import enqueue
 
 MIN_LENGTH = 8
 # A real hash to compare against when the user does not exist (or has no
@@ -57,3 +64,26 @@ def password_errors(password: str) -> list[str]:
     if password.isascii() and password.isdigit():  # "entirely numeric" as the document says: 0-9
         errors.append("This password is entirely numeric.")
     return errors
+
+
+async def forgot_password(email: str) -> None:
+    user = await User.aio_get_or_none((User.email == normalize_email(email)) & (User.is_active == True))  # noqa: E712
+    if user is None:
+        raise NotFound("No user found with this email address")
+    async with transaction():
+        link = await issue_one_time_token(user, "reset")
+        await enqueue("tasks.emails.send_password_reset_email", link.id)
+
+
+async def reset_password(uidb64: str, token: str, password: str) -> None:
+    """Set a new password from a reset link; the link works once; every session ends."""
+    problems = password_errors(password)
+    if problems:
+        raise ValidationFailed(errors={"password": problems})
+    hashed = await hash_password(password)
+    async with transaction():
+        user = await consume_one_time_token(uidb64, token, "reset")
+        if user is None:
+            raise AppError("Invalid reset link")
+        await User.update(password_hash=hashed).where(User.id == user.id).aio_execute()
+        await end_all_sessions(user.id)

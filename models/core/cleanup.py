@@ -5,27 +5,25 @@
 * files of finished CSV exports older than ``EXPORT_RETENTION_HOURS`` (the
   ExportJob row stays; its download then answers 404 "no longer available"),
   and ``.part`` files left by a crashed export;
-* whatever other domains register here, e.g. expired idempotency records:
-  ``register("idempotency", prune_fn)`` in the domain module (an async function
-  returning how many it removed) and add that module to ``HOOK_MODULES``.
+* whatever the domains register here, e.g. expired idempotency records:
+  ``register("idempotency", prune_fn)`` in a domain module (an async function
+  returning how many it removed) named in ``models.core.domains``.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
 import logging
 import os
 import time
 from typing import Awaitable, Callable
 
 import settings
-from models.db import fetch_all, utcnow
+from models.core import domains
+from models.core.db import fetch_all, utcnow
 
 log = logging.getLogger("avantlush.cleanup")
 
-# Domain modules that register clean-up hooks (imported on first run).
-HOOK_MODULES: list[str] = ["models.catalog.engine", "models.orders.idempotency"]
 BATCH = 5000
 
 _HOOKS: dict[str, Callable[[], Awaitable[int]]] = {}
@@ -48,7 +46,7 @@ async def prune_outbox() -> int:
 
 
 async def prune_exports() -> int:
-    from models.exports import ExportJob
+    from models.core.exports import ExportJob
 
     cutoff = utcnow() - dt.timedelta(hours=settings.EXPORT_RETENTION_HOURS)
     jobs = await ExportJob.select(ExportJob.id).where(
@@ -88,8 +86,7 @@ register("exports", prune_exports)
 
 async def run() -> dict[str, int]:
     """Run every clean-up; one failing does not stop the others."""
-    for module in HOOK_MODULES:
-        importlib.import_module(module)
+    domains.load()
     done: dict[str, int] = {}
     for name, fn in list(_HOOKS.items()):
         try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 
-from models.accounts import Address, User
-from models.db import iso, transaction, utcnow
-from models.errors import NotFound
-from models.phones import parse_phone
+from models.accounts.tables import Address, User
+from models.core.db import iso, transaction, utcnow
+from models.core.errors import NotFound
+from models.core.phones import parse_phone
 
 FIELDS = ("full_name", "email", "phone_number", "street_address", "city", "state", "country", "zip_code")
 

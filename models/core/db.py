@@ -121,8 +121,8 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
 
 class RideAlong:
     """A hot read that can share the signed-in user's statement: one round
-    trip for "who is asking" and "what they asked for" (``models.auth.
-    user_with_read``; handlers name theirs in ``BaseHandler.reads``).
+    trip for "who is asking" and "what they asked for" (``models.accounts.
+    sessions.user_with_read``; handlers name theirs in ``BaseHandler.reads``).
 
     ``sql`` is a SELECT whose only parameter is ``%(user_id)s``: the user id
     the access token names. It runs before that user is confirmed, so it must

@@ -1,10 +1,9 @@
-"""``GET /api/schema/``: the OpenAPI 3.1 document, built from the routes and
-the ``@api`` metadata of their handlers (handlers/base.py), and the pages
-around it: ``/api/`` (an index) and ``/api/docs/`` (Swagger UI, its assets
-served from the ``swagger-ui-bundle`` package: no CDN, works offline).
+"""The OpenAPI 3.1 document: ``@api`` records each handler method's schemas
+and answers, and ``build_openapi`` builds the document from the routes and
+that metadata (served by handlers/docs.py at ``/api/schema/``).
 
 What the document states comes from the code: pydantic models (with the
-``Doc`` schemas of handlers/fields.py for types whose validators accept more
+``Doc`` schemas of handlers/core/fields.py for types whose validators accept more
 than their Python type), route parameter types, roles, and the statuses each
 operation may answer.
 """
@@ -12,16 +11,15 @@ from __future__ import annotations
 
 import re
 import typing
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import swagger_ui_bundle
-import tornado.web
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from handlers.base import ADMIN, MAX_ID, MAX_PATH_PARAM, BaseHandler, Route, api
-from handlers.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
+from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
+from handlers.core.routing import Route
+from handlers.core.validation import MAX_ID, MAX_PATH_PARAM
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -55,6 +53,38 @@ ERROR_SCHEMA = {
     "additionalProperties": True,
     "description": "Every 4xx/5xx answer. Some endpoints add keys (valid_periods, error…).",
 }
+
+
+def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+        response: Any = None, status: int = 200, summary: str | None = None,
+        content_type: str = "application/json", *, files: dict[str, str] | None = None,
+        path: dict[str, dict] | None = None, errors: dict[int, str] | None = None,
+        rejects: dict[int, str] | None = None, responses: dict[int, Any] | None = None,
+        tag: str | None = None) -> Callable:
+    """Record a method's request and response schemas for the OpenAPI document
+    (``build_openapi`` below builds it; tell the truth here and the document does).
+
+    ``files``: multipart file fields → description. ``path``: JSON schemas of
+    path parameters beyond their route type (enums, formats). ``errors``: error
+    statuses beyond the ones every operation may answer (409…) → when.
+    ``rejects``: statuses answered to input the document allows (a duplicate
+    name, an unknown id in the body…) → why; the schemathesis test reads them.
+    ``responses``: other success statuses → their schema.
+    """
+
+    def wrap(fn: Callable) -> Callable:
+        doc = (fn.__doc__ or "").strip()
+        fn._api = {
+            "body": body, "query": query, "response": response, "status": status,
+            "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
+            # The docstring after its first line: the operation's description.
+            "description": "\n".join(doc.splitlines()[1:]).strip(),
+            "content_type": content_type, "files": files or {}, "path": path or {},
+            "errors": errors or {}, "rejects": rejects or {}, "responses": responses or {}, "tag": tag,
+        }
+        return fn
+
+    return wrap
 
 
 class _Models:
@@ -324,55 +354,3 @@ def build_openapi(routes: list) -> dict:
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
-
-
-class SchemaHandler(BaseHandler):
-    _cache: dict | None = None
-
-    @api(response=dict)
-    async def get(self):
-        """The OpenAPI 3.1 document of this API."""
-        from handlers import all_routes
-
-        if SchemaHandler._cache is None:
-            SchemaHandler._cache = build_openapi(all_routes())
-        self.reply(SchemaHandler._cache)
-
-
-class IndexHandler(BaseHandler):
-    @api(response=dict)
-    async def get(self):
-        """Where to start: links to the docs page, the OpenAPI document and the health check."""
-        base = self.base_url()
-        self.reply({"name": "AvantLush API", "docs": f"{base}/api/docs/", "schema": f"{base}/api/schema/",
-                    "health": f"{base}/api/health/"})
-
-
-DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
-
-
-class DocsHandler(BaseHandler):
-    @api(content_type="text/html")
-    async def get(self):
-        """The API documentation page (Swagger UI over ``/api/schema/``)."""
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish((DOCS_DIR / "index.html").read_bytes())
-
-
-class DocsAssetHandler(tornado.web.StaticFileHandler):
-    """Swagger UI's files from the swagger-ui-bundle package, and our page's script."""
-
-    def set_extra_headers(self, path: str) -> None:
-        self.set_header("Cache-Control", "public, max-age=3600")
-        self.set_header("X-Content-Type-Options", "nosniff")
-
-
-routes = [
-    Route("/api/", IndexHandler),
-    Route("/api/schema/", SchemaHandler),
-    Route("/openapi.json", SchemaHandler),
-    Route("/api/docs/", DocsHandler),
-    tornado.web.URLSpec(r"/api/docs/assets/(init\.js|docs\.css)", DocsAssetHandler, {"path": str(DOCS_DIR)}),
-    tornado.web.URLSpec(r"/api/docs/assets/(swagger-ui[\w.-]*\.(?:js|css))", DocsAssetHandler,
-                        {"path": swagger_ui_bundle.swagger_ui_path}),
-]

@@ -21,8 +21,8 @@ import time
 import redis.exceptions
 
 import settings
-from models.cache import get_redis
-from models.errors import RateLimited
+from models.core.cache import get_redis
+from models.core.errors import RateLimited
 
 log = logging.getLogger("avantlush.ratelimit")
 

@@ -2,7 +2,7 @@
 
 ``enqueue`` writes an ``outbox_job`` row in the caller's transaction (outside
 one: in its own), so the job exists exactly when the data it is about was
-committed, and no request ever waits on Redis. The relay (models/outbox.py)
+committed, and no request ever waits on Redis. The relay (models/core/outbox.py)
 publishes it; the task marks it finished (tasks/_runner.py).
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import contextvars
 import logging
 from typing import Any
 
-from models.db import fetch_one
-from models.outbox import dumps
+from models.core.db import fetch_one
+from models.core.outbox import dumps
 
 log = logging.getLogger("avantlush.jobs")
 

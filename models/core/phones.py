@@ -6,7 +6,7 @@ import functools
 import phonenumbers
 import pycountry
 
-from models.errors import ValidationFailed
+from models.core.errors import ValidationFailed
 
 INVALID = "Invalid phone number format"
 

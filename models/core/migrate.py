@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import settings
-from models.db import db, fetch_all
+from models.core.db import db, fetch_all
 
 log = logging.getLogger("avantlush.migrate")
 MIGRATIONS_DIR = settings.ROOT / "migrations"

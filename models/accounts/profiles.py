@@ -5,15 +5,15 @@ from typing import Any
 
 import peewee as pw
 
-from models.accounts import Customer, Profile, User
-from models import auth
-from models.auth import normalize_email
-from models.db import iso, transaction, utcnow
-from models.errors import NotFound, ValidationFailed
-from models.jobs import enqueue
-from models.media import cloudinary_enabled, delete_local, store_image
-from models.passwords import check_password
-from models.phones import available_country_codes, format_phone, parse_phone
+from models.accounts.tables import Customer, Profile, User
+from models.accounts import tokens
+from models.accounts.tables import normalize_email
+from models.core.db import iso, transaction, utcnow
+from models.core.errors import NotFound, ValidationFailed
+from models.core.jobs import enqueue
+from models.core.media import cloudinary_enabled, delete_local, store_image
+from models.accounts.passwords import check_password
+from models.core.phones import available_country_codes, format_phone, parse_phone
 
 PHOTO_MAX_BYTES = 2 * 1024 * 1024
 
@@ -126,9 +126,9 @@ async def _check_current_password(user: User, password: str | None) -> None:
 async def _email_changed(user: User, old_email: str, new_email: str) -> None:
     """In the change's transaction: old links die, the new address gets a
     verification link, the old one a notice."""
-    await auth._kill_one_time_tokens(user.id)
+    await tokens.kill_one_time_tokens(user.id)
     user.email = new_email
-    link = await auth._issue_one_time_token(user, "verify")
+    link = await tokens.issue_one_time_token(user, "verify")
     await enqueue("tasks.emails.send_verification_email", link.id)
     await enqueue("tasks.emails.send_email_changed_notice", user.id, old_email)
 
