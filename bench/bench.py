@@ -45,9 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / ".data")).resolve()
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
 ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
-# BENCH_ONLY=dashboard: the probe and the admin rows only; any other value, a
-# comma-separated list of words: the probe and the rows whose name holds one
-# of them (e.g. BENCH_ONLY="detail,cart"), without the single-request timings.
+# BENCH_ONLY=dashboard: the probe and the admin rows only; BENCH_ONLY=hot: the
+# probe, the product list and detail and the cart (the reads every shopper makes);
+# any other value, a comma-separated list of words: the probe and the rows whose
+# name holds one of them (e.g. BENCH_ONLY="detail,cart"), without the
+# single-request timings.
 ONLY = os.environ.get("BENCH_ONLY", "")
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
@@ -113,6 +115,8 @@ TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
 def selected_runs() -> list[tuple]:
     if ONLY == "dashboard":
         return [r for r in RUNS if r[0] == "probe" or r[1].startswith("admin:")]
+    if ONLY == "hot":
+        return [r for r in RUNS if r[0] in ("probe", "list", "detail", "cart GET")]
     if ONLY:
         words = [w.strip() for w in ONLY.split(",") if w.strip()]
         return [r for r in RUNS if r[0] == "probe" or any(w in r[0] for w in words)]
@@ -514,7 +518,7 @@ def main() -> None:
             else:
                 if not ONLY:
                     results["timings"] = single_requests(base, timed_paths, admin_token)
-                for name, path in SINGLE:
+                for name, path in SINGLE if ONLY != "hot" else ():
                     single[name] = one_at_a_time(base + path, admin_token)
                 for name, path, _share, _p99 in selected_runs()[1:]:
                     results[name] = measure(name, base, path)
