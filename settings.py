@@ -144,6 +144,11 @@ RESET_TOKEN_SECONDS = 3600
 BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 
 TAX_RATE = Decimal(_env("TAX_RATE", "0") or "0")
+# An unpaid order a customer placed holds its stock this long, then expires
+# (models/orders/actions.py expire_unpaid_orders, every minute); a customer
+# may have at most MAX_OPEN_UNPAID_ORDERS such orders open at once.
+UNPAID_ORDER_TTL_MINUTES = _int("UNPAID_ORDER_TTL_MINUTES", 30)
+MAX_OPEN_UNPAID_ORDERS = _int("MAX_OPEN_UNPAID_ORDERS", 3)
 ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
 SEED_DEMO = _bool("SEED_DEMO", default=True)
 LOG_LEVEL = _env("LOG_LEVEL", "INFO")

@@ -157,7 +157,8 @@ class VariationOut(Out):
     stock_quantity: int
     sku: str | None
     is_default: bool
-    final_price: float
+    final_price: float = Field(description="Base price + adjustment (before the product's discount)")
+    price: str = Field(description="What the customer pays: the product's selling price + adjustment")
     sizes: list[SizeOut]
     colors: list[ColorOut]
 

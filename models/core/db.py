@@ -251,6 +251,10 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value) if not isinstance(value, Decimal) else value).quantize(CENT, ROUND_HALF_UP)
 
 
+# The largest amount a money column (NUMERIC(12,2)) holds.
+MONEY_MAX = Decimal("9999999999.99")
+
+
 def money_str(value: Any) -> str | None:
     return None if value is None else f"{money(value):.2f}"
 

@@ -106,19 +106,21 @@ async def _batch(n: int) -> None:
         await run(f"ALTER TABLE {table} DISABLE TRIGGER order_version_{table}")
     await run("ALTER TABLE orders DISABLE TRIGGER order_status_count_change")
     await run("ALTER TABLE orders DISABLE TRIGGER order_rollups_change")  # rebuilt once after the batches
+    paid = _PAYMENT_STATUS.replace('status', 'o.status').replace('r2', 'o.r2')
     await run(
         "INSERT INTO orders (id, order_number, user_id, customer_id, customer_name, customer_email, status, "
         "payment_status, payment_type, order_type, payment_method, subtotal, discount, shipping_cost, tax, total, "
         "shipping_address, shipping_city, shipping_country, estimated_delivery_date, note, stock_held, created_at, "
-        "updated_at) "
+        "updated_at, refunded_amount) "
         f"SELECT o.id, next_order_number(o.created_at), o.user_id, o.customer_id, o.name, o.email, o.status, "
-        f" {_PAYMENT_STATUS.replace('status', 'o.status').replace('r2', 'o.r2')}, "
+        f" {paid}, "
         " (ARRAY['CREDIT', 'CREDIT', 'CREDIT', 'DEBIT', 'TRANSFER', 'CASH'])[1 + floor(random() * 6)::int], "
         " (ARRAY['STANDARD', 'STANDARD', 'STANDARD', 'EXPRESS', 'PICKUP'])[1 + floor(random() * 5)::int], "
         " 'stripe', t.subtotal, 0, 4.99, 0, t.subtotal + 4.99, "
         " (10 + floor(random() * 990)::int) || ' Market Street', "
         " (ARRAY['Lagos', 'Abuja', 'London', 'Paris', 'Berlin', 'Toronto', 'New York'])[1 + floor(random() * 7)::int], "
-        " 'Nigeria', (o.created_at + interval '5 days')::date, '', FALSE, o.created_at, o.created_at "
+        " 'Nigeria', (o.created_at + interval '5 days')::date, '', FALSE, o.created_at, o.created_at, "
+        f" CASE WHEN {paid} = 'REFUNDED' THEN t.subtotal + 4.99 ELSE 0 END "  # refunded in full
         "FROM seed_o o JOIN (SELECT order_id, sum(price * qty) AS subtotal FROM seed_i GROUP BY order_id) t "
         " ON t.order_id = o.id ORDER BY o.created_at")
     await run("ALTER TABLE orders ENABLE TRIGGER order_status_count_change")

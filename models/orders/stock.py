@@ -14,9 +14,11 @@ stock columns, so that staff edits are recorded too.
 
 Triggers (migrations/README.md): product stock change -> stock_movement row
 (0008 stock_movement_product/_variation); stock given back from 0 -> back-in-stock
-emails to wishlists (0006 product_wishlist_notify, variation_wishlist_notify,
-through the outbox); crossing a stock band -> tab counts and search index (0007
-product_count_update, product_search_update, 0012 change feed).
+emails to wishlists (0006, 0013 product_wishlist_notify, variation_wishlist_notify,
+through the outbox: they read the reason and order named here (``_reason``), and
+stock an unpaid order of the last hour gives back notifies nobody,
+``stock_released_by_unpaid_order()``); crossing a stock band -> tab counts and
+search index (0007 product_count_update, product_search_update, 0012 change feed).
 """
 from __future__ import annotations
 

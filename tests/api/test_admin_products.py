@@ -30,7 +30,7 @@ PRODUCT_KEYS = {
     "added_date_formatted", "variants_count", "all_images", "price", "slug", "updated_at",
 }
 VARIATION_KEYS = {"id", "variation_type", "variation", "price_adjustment", "stock_quantity", "sku", "is_default",
-                  "final_price", "sizes", "colors"}
+                  "final_price", "price", "sizes", "colors"}
 
 
 @pytest.fixture
@@ -256,8 +256,8 @@ async def test_patch_changes_only_the_given_fields(api, admin, taxonomy):
     assert body["status"] == "published" and body["status_display"] == "Published"
     # untouched: tags, variations, description, slug (links keep working)
     assert body["tags"] == created["tags"]
-    assert [{**v, "final_price": None} for v in body["variations"]] == [
-        {**v, "final_price": None} for v in created["variations"]]
+    assert [{**v, "final_price": None, "price": None} for v in body["variations"]] == [
+        {**v, "final_price": None, "price": None} for v in created["variations"]]
     assert body["variations"][0]["final_price"] == 135.00  # follows the new base price
     assert body["description"] == created["description"] and body["slug"] == created["slug"]
     assert body["updated_at"] >= created["updated_at"]

@@ -252,10 +252,12 @@ async def test_get_product_returns_variations_tags_and_pricing(api):
     assert body["tags"] == sorted([t1, t2]) and body["category_name"] == "Sofas" and body["is_liked"] is False
     first = body["variations"][0]
     assert first["id"] == green and set(first) == {"id", "variation_type", "variation", "price_adjustment",
-                                                   "stock_quantity", "sku", "is_default", "final_price", "sizes",
-                                                   "colors"}
-    # final_price is base price + adjustment (the spec: "base_price + price_adjustment"), a bare number.
+                                                   "stock_quantity", "sku", "is_default", "final_price", "price",
+                                                   "sizes", "colors"}
+    # final_price is base price + adjustment (the spec: "base_price + price_adjustment"), a bare number;
+    # price is what the customer pays (the product's discount applied): 180 + 10.
     assert first["price_adjustment"] == "10.00" and first["final_price"] == 210.00 and first["is_default"] is True
+    assert first["price"] == "190.00"
     assert [s["name"] for s in first["sizes"]] == ["Large"]
     assert [(c["name"], c["hex_code"]) for c in first["colors"]] == [("Green", "#00FF00")]
     assert body["variations"][1]["variation"] == "Blue" and body["variations"][1]["sizes"] == []

@@ -29,6 +29,7 @@ from models.catalog.tables import (
     Tag,
     VariationColor,
     VariationSize,
+    line_unit_price,
     variation_price,
 )
 from models.core.db import db, iso, money_number, transaction, utcnow
@@ -93,6 +94,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
     var_out = []
     available_sizes: dict[int, dict] = {}
     available_colors: dict[int, dict] = {}
+    selling = p["price"] if p["price"] is not None else p["base_price"]
     for v in variations:
         v_sizes, v_colors = sizes.get(v["id"], []), colors.get(v["id"], [])
         for s in v_sizes:
@@ -108,6 +110,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
             "sku": v["sku"],
             "is_default": v["is_default"],
             "final_price": money_number(variation_price(p["base_price"], v["price_adjustment"])),
+            "price": f"{line_unit_price(selling, v['price_adjustment']):.2f}",  # what the customer pays
             "sizes": v_sizes,
             "colors": v_colors,
         })
