@@ -85,7 +85,7 @@ SINGLE = [("admin orders, page 1", "/api/orders/"), ("admin orders, status filte
           ("admin orders, search", "/api/orders/?search=olivia")]
 
 # Single requests, one after another (median of BENCH_TIMING_REPEAT): the
-# requests issue 11 measured at 100,000 products, every list filter and
+# requests measured at 100,000 products (bench/plans-100k.md), every list filter and
 # ordering alone and with a category, deep pages, and the admin's reads.
 TIMED = [
     "/api/products/", "/api/products/?ordering=price", "/api/products/?ordering=-price",

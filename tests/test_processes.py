@@ -2,42 +2,15 @@
 supervisor behind `make run`, both leave no process behind when stopped."""
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 
 import psutil
+import pytest
 
-import settings
-from tests.conftest import DATABASE_URL, ROOT
+from tests.support.processes import free_port, start, wait_healthy
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list[str], port: int, **env_extra: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
-               SEED_DEMO="0", **env_extra)
-    return subprocess.Popen([sys.executable, "server.py", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def wait_healthy(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become healthy")
+pytestmark = pytest.mark.system  # server processes started and killed
 
 
 def descendants(proc: subprocess.Popen) -> list[psutil.Process]:

@@ -22,8 +22,12 @@ import pytest
 
 import settings
 from models.core import embedded
-from tests.conftest import DATABASE_URL, EXTRA_DATABASES, ROOT, RUN_DIR, TEST_DATA, _admin_dsn, wait_for_mail
-from tests.test_processes import free_port, wait_healthy
+from tests.support.database import EXTRA_DATABASES, admin_dsn
+from tests.support.mail import wait_for_mail
+from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
+from tests.support.processes import free_port, wait_healthy
+
+pytestmark = pytest.mark.system  # live servers, a supervisor, stopped services
 
 
 # --- Redis down: nothing lost, nothing waits ------------------------------------
@@ -62,14 +66,14 @@ async def test_register_with_redis_stopped_answers_at_once_and_the_email_follows
 
 def _fresh_database(name: str) -> str:
     """An empty database beside the test one (dropped at the end of the run)."""
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL, "postgres"))
+    conn = psycopg2.connect(**admin_dsn(settings.DATABASE_URL, "postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
     EXTRA_DATABASES.append(name)
-    return DATABASE_URL.replace(f"/{_admin_dsn(DATABASE_URL)['dbname']}?", f"/{name}?", 1)
+    return settings.DATABASE_URL.replace(f"/{admin_dsn(settings.DATABASE_URL)['dbname']}?", f"/{name}?", 1)
 
 
 def _celery(proc: subprocess.Popen, kind: str) -> tuple[psutil.Process, list[psutil.Process]]:
@@ -139,7 +143,7 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
             child.suspend()
         for i in range(8):
             assert _post(port, "/api/register/", {"email": f"k{i}@example.com", "password": "password123"})[0] == 201
-        conn = psycopg2.connect(**_admin_dsn(database_url))
+        conn = psycopg2.connect(**admin_dsn(database_url))
         conn.autocommit = True
 
         def count(sql: str) -> int:
@@ -200,7 +204,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def test_sigterm_finishes_40_requests_in_flight_then_exits():
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
+    env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
                SEED_DEMO="0", OUTBOX_RELAY="0")
     proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

@@ -9,8 +9,8 @@ import pytest
 from models.accounts.tables import Customer
 from models.core.db import utcnow
 from models.orders.tables import Order
-from tests.conftest import assert_envelope
-from tests.orders_factory import make_order
+from tests.support.client import assert_envelope
+from tests.support.factories import make_order
 
 D = "/api/dashboard/"
 
@@ -239,7 +239,7 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     the next request."""
     from models.dashboard.metrics import has_cart_tables
     from models.core.db import fetch_one
-    from tests.store_catalog_helpers import product
+    from tests.support.factories import product
 
     await has_cart_tables()  # remembered per process: not a statement of the requests below
     pid = await product("Lamp", images=1)  # a catalog version row

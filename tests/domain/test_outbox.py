@@ -2,6 +2,8 @@
 the relay publishes committed rows promptly, and a task runs each job once."""
 from __future__ import annotations
 
+import settings
+
 import asyncio
 import time
 
@@ -11,11 +13,12 @@ import pytest
 from models.core.db import fetch_all, transaction
 from models.core.jobs import enqueue
 from models.core.outbox import Relay, WorkerLedger
-from tests.conftest import DATABASE_URL, _admin_dsn, read_mails, wait_for_mail
+from tests.support.database import admin_dsn
+from tests.support.mail import read_mails, wait_for_mail
 
 
 def sql(statement: str, params=()):
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn = psycopg2.connect(**admin_dsn(settings.DATABASE_URL))
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(statement, params)
@@ -110,7 +113,7 @@ def test_ledger_runs_a_job_once_and_only_one_worker_at_a_time():
 @pytest.mark.gen_test(timeout=90)
 async def test_two_relays_at_once_send_each_job_once(celery_worker):
     values = ", ".join(f"('tasks.emails.send_waitlist_confirmation', '[\"r{i}@example.com\"]')" for i in range(40))
-    relays = [Relay(DATABASE_URL, name=f"extra-{i}", batch=5).start() for i in range(2)]
+    relays = [Relay(settings.DATABASE_URL, name=f"extra-{i}", batch=5).start() for i in range(2)]
     try:
         sql(f"INSERT INTO outbox_job (task, args) VALUES {values}")
         mails = await wait_for_mail(40, timeout=60)
@@ -170,7 +173,7 @@ def test_a_restarted_empty_redis_gets_what_it_held_again_at_once():
     sql("INSERT INTO outbox_job (task, state, publish_count, published_at, available_at) VALUES"
         " ('tasks.test.lost', 'published', 1, now() - interval '1 day', now() + interval '1 hour'),"
         " ('tasks.test.fresh', 'published', 1, now(), now() + interval '1 hour')")
-    relay = Relay(DATABASE_URL, name="restart")
+    relay = Relay(settings.DATABASE_URL, name="restart")
     relay._broker_run_id = "the-redis-before-the-restart"
     try:
         published, error = relay.relay_once()

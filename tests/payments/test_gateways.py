@@ -4,7 +4,6 @@ Clover hosted checkout against local fakes. A decline changes nothing; an
 authorization whose order cannot be made is voided."""
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
@@ -18,8 +17,8 @@ from models.payments import actions as payments
 from models.payments.gateway import Charge, PaymentFailed, gateway_for, minor_units
 from models.payments.stripe_gateway import StripeGateway
 from models.payments.testgateway import TestGateway
-from tests.order_helpers import count, product, stock_of
-from tests.payments.fakes import FakeJsonApi, FakeStripe, serve
+from tests.support.factories import count, product, stock_of
+from tests.support.fakes import FakeJsonApi, FakeStripe, serve
 
 
 async def draft_for(user, product_id: int, quantity: int = 1) -> OrderDraft:
