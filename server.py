@@ -46,9 +46,8 @@ def setup_logging() -> None:
 
 
 def make_app(**overrides) -> tornado.web.Application:
-    from handlers.core.routing import all_routes
     from handlers.core.base import NotFoundHandler
-    from handlers.core.routing import Application
+    from handlers.core.routing import Application, all_routes
     from handlers.media import StaticHandler
 
     options = dict(
@@ -92,8 +91,8 @@ async def disconnect() -> None:
 
 async def serve(sockets: list) -> None:
     from handlers.core.server import GracefulHTTPServer
-    from models.catalog.engine import engine as search_engine
     from models.accounts.passwords import warm_up
+    from models.catalog.engine import engine as search_engine
 
     await connect()
     await warm_up()  # the dummy hash for unknown-email logins, at the configured cost

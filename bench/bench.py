@@ -287,11 +287,11 @@ def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
     import random
 
     from models.accounts import actions
-    from models.accounts.tokens import access_token
+    from models.accounts.passwords import hash_password
     from models.accounts.tables import User
+    from models.accounts.tokens import access_token
     from models.cart import add_item, clear_cart
     from models.core.db import db, init_db
-    from models.accounts.passwords import hash_password
 
     async def run() -> list[str]:
         init_db(database_url, pool_size=2)

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from handlers.core.base import USER, BaseHandler
-from handlers.core.openapi import api
-from handlers.core.routing import Route
 from handlers.core.fields import Flag, In, OptionalText, Out, Pk, lower_choice
 from handlers.core.idempotency import idempotent
+from handlers.core.openapi import api
+from handlers.core.routing import Route
 from handlers.orders import ShippingIn
 from models.orders import checkout
 

@@ -13,16 +13,32 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.core.base import ADMIN, USER, BaseHandler
+from handlers.core.fields import (
+    BLANK,
+    FLAG_DOC,
+    Doc,
+    Flag,
+    In,
+    IsoDate,
+    IsoTime,
+    OptionalMoney,
+    OptionalText,
+    Out,
+    PageParam,
+    PageSizeParam,
+    Pk,
+    PkList,
+    PositiveQuantity,
+    RequiredPk,
+)
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
-                             PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, queries
-from models.payments import actions as payments
 from models.orders.tables import ORDER_TYPES, PAYMENT_STATUSES, PAYMENT_TYPES, STATUSES
+from models.payments import actions as payments
 
 Status = Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"]
 PaymentStatus = Literal["PENDING", "PAID", "FAILED", "REFUNDED"]

@@ -9,9 +9,9 @@ import orjson
 import stripe
 
 from handlers.core.base import BaseHandler
+from handlers.core.fields import Out
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Out
 from models.core.errors import AppError
 from models.payments import actions, clover, paypal
 from models.payments.stripe_gateway import construct_event

@@ -43,7 +43,6 @@ from tests.support.client import ApiClient  # noqa: E402
 from tests.support.factories import user_factory  # noqa: E402
 from tests.support.fakes import GOOGLE_CLIENT_ID, GOOGLE_KID, rsa_key_and_cert  # noqa: E402
 
-
 # Fixtures that run our code in other processes: a test using one (even
 # through another fixture) is a system test (`make test-fast` skips them).
 SYSTEM_FIXTURES = {"celery_worker"}

@@ -102,8 +102,8 @@ async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
 
     import settings
     from models.core import cleanup
-    from models.core.exports import ExportJob
     from models.core.db import fetch_all
+    from models.core.exports import ExportJob
 
     await fetch_all("INSERT INTO outbox_job (task, state, finished_at) VALUES"
                     " ('old', 'done', now() - interval '30 days'), ('new', 'done', now()),"

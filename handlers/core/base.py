@@ -24,10 +24,10 @@ import tornado.web
 from pydantic import BaseModel
 
 import settings
-from models.accounts import sessions, tokens
-from models.core import ratelimit
 from handlers.core.encoding import dumps
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
+from models.accounts import sessions, tokens
+from models.core import ratelimit
 from models.core.db import RideAlong
 from models.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 

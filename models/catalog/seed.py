@@ -19,9 +19,24 @@ from typing import Any
 
 import settings
 from models.accounts.tables import User
-from models.catalog.tables import (Category, Color, Product, ProductImage, ProductRecommendation, ProductTag,
-                                   ProductVariation, ProductView, Review, ReviewHelpful, ReviewTag, ReviewTagLink,
-                                   Size, Tag, VariationColor, VariationSize)
+from models.catalog.tables import (
+    Category,
+    Color,
+    Product,
+    ProductImage,
+    ProductRecommendation,
+    ProductTag,
+    ProductVariation,
+    ProductView,
+    Review,
+    ReviewHelpful,
+    ReviewTag,
+    ReviewTagLink,
+    Size,
+    Tag,
+    VariationColor,
+    VariationSize,
+)
 from models.core.db import db, transaction, utcnow
 from models.core.media import media_url
 from models.core.seed import SEEDERS

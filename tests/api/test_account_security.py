@@ -17,12 +17,11 @@ import pytest
 import settings
 from models.accounts import passwords
 from models.accounts.tables import Customer, OneTimeToken, User
-from tests.support.accounts import VERIFY_LINK, RESET_LINK, block, link_in, login, register
-from tests.support.fakes import google_token
+from tests.support.accounts import RESET_LINK, VERIFY_LINK, block, link_in, login, register
 from tests.support.client import assert_envelope, multipart
+from tests.support.factories import make_order, product
+from tests.support.fakes import google_token
 from tests.support.mail import mail_body, wait_for_mail
-from tests.support.factories import make_order
-from tests.support.factories import product
 
 PASSWORD = "password123"
 

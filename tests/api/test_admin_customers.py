@@ -9,8 +9,8 @@ import io
 
 import pytest
 
-from models.accounts.tables import Customer, RefreshToken, User
 from models.accounts.actions import login
+from models.accounts.tables import Customer, RefreshToken, User
 from tests.support.client import assert_envelope
 from tests.support.factories import make_order
 

@@ -237,8 +237,8 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     order, catalog and dashboard versions: a repeat costs one statement (the
     user and the versions), and every write that changes an answer shows on
     the next request."""
-    from models.dashboard.metrics import has_cart_tables
     from models.core.db import fetch_one
+    from models.dashboard.metrics import has_cart_tables
     from tests.support.factories import product
 
     await has_cart_tables()  # remembered per process: not a statement of the requests below

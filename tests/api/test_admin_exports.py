@@ -13,10 +13,9 @@ import uuid
 import pytest
 
 import settings
-
 from models.core import exports
-from models.core.exports import ExportJob
 from models.core.db import utcnow
+from models.core.exports import ExportJob
 from tests.support.client import assert_envelope
 from tests.support.factories import make_category, make_product, make_products
 

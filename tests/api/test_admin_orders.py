@@ -8,8 +8,7 @@ import datetime as dt
 
 import pytest
 
-from tests.support.client import assert_envelope
-from tests.support.client import post_order
+from tests.support.client import assert_envelope, post_order
 from tests.support.factories import count, product, stock_of
 
 

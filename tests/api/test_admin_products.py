@@ -10,9 +10,8 @@ import pytest
 
 import settings
 from models.catalog.tables import Product, ProductImage, ProductTag, ProductVariation, VariationColor, VariationSize
-from tests.support.client import assert_envelope
+from tests.support.client import assert_envelope, multipart
 from tests.support.factories import jpeg_bytes, make_category, make_color, make_size, make_tag, png_bytes
-from tests.support.client import multipart
 
 PRODUCT_KEYS = {
     "id", "name", "description", "product_details", "category", "category_name", "tags", "status",

@@ -8,8 +8,8 @@ import pytest
 from models.catalog.tables import Product, ProductVariation
 from models.core.db import fetch_all
 from models.wishlist import StockNotification
-from tests.support.mail import mail_body, wait_for_mail
 from tests.support.factories import product, variation
+from tests.support.mail import mail_body, wait_for_mail
 
 
 async def wishlist(api, user, product_id):

@@ -20,8 +20,8 @@ from openapi_spec_validator import validate
 
 import settings
 from tests.support.client import token_for
-from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
 from tests.support.openapi_fuzz import fetch_document, run
+from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
 
 pytestmark = pytest.mark.system  # a live server, schemathesis processes, Chromium
 

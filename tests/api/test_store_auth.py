@@ -12,10 +12,9 @@ import pytest
 import settings
 from models.accounts.tables import Customer, OneTimeToken, RefreshToken, User
 from tests.support.accounts import PASSWORD, RESET_LINK, VERIFY_LINK, block, link_in, login, register
+from tests.support.client import assert_envelope
 from tests.support.fakes import google_token
 from tests.support.mail import wait_for_mail
-from tests.support.client import assert_envelope
-
 
 # --- register ------------------------------------------------------------------
 

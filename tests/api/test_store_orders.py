@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.support.client import assert_envelope
-from tests.support.client import post_order
+from tests.support.client import assert_envelope, post_order
 from tests.support.factories import count, product, stock_of, variation, variation_stock
 
 

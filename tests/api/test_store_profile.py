@@ -8,8 +8,7 @@ import pytest
 
 import settings
 from models.accounts.tables import Customer, Profile, User
-from tests.support.client import multipart
-from tests.support.client import assert_envelope
+from tests.support.client import assert_envelope, multipart
 
 
 def png_bytes(size=(8, 8), color=(200, 30, 30)) -> bytes:

@@ -13,7 +13,6 @@ from models.catalog.tables import Product, ProductRecommendation, Review
 from models.core.errors import NotFound, ValidationFailed
 from tests.support.factories import category, make_order, product
 
-
 # --- rules ---------------------------------------------------------------------------
 
 def test_ordering_and_tab_validation():

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from models.accounts.tables import Customer
-from models.dashboard import metrics
 from models.core.db import fetch_all, utcnow
+from models.dashboard import metrics
 from models.orders.tables import Order
 from tests.support.factories import make_order
 

@@ -2,14 +2,13 @@
 the relay publishes committed rows promptly, and a task runs each job once."""
 from __future__ import annotations
 
-import settings
-
 import asyncio
 import time
 
 import psycopg2
 import pytest
 
+import settings
 from models.core.db import fetch_all, transaction
 from models.core.jobs import enqueue
 from models.core.outbox import Relay, WorkerLedger

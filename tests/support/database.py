@@ -16,7 +16,6 @@ import psycopg2.errors
 
 import settings
 from models.core.db import connect_params, db, init_db
-
 from tests.support.paths import RUN_DIR, TEST_DATA
 
 TEST_DB = f"avantlush_test_{os.getpid()}"

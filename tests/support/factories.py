@@ -8,8 +8,19 @@ import io
 import itertools
 from decimal import Decimal
 
-from models.catalog.tables import (Category, Color, Product, ProductImage, ProductTag, ProductVariation, ReviewTag,
-                                   Size, Tag, VariationColor, VariationSize)
+from models.catalog.tables import (
+    Category,
+    Color,
+    Product,
+    ProductImage,
+    ProductTag,
+    ProductVariation,
+    ReviewTag,
+    Size,
+    Tag,
+    VariationColor,
+    VariationSize,
+)
 from models.core.db import fetch_one, utcnow
 from models.orders.tables import Order, OrderItem
 

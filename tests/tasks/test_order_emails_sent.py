@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import settings
-from tests.support.mail import mail_body, wait_for_mail
 from tests.support.client import post_order
 from tests.support.factories import product
+from tests.support.mail import mail_body, wait_for_mail
 
 
 @pytest.mark.gen_test(timeout=90)
