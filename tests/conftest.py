@@ -146,6 +146,29 @@ def google_certs(google_keys, monkeypatch, io_loop):
 
 
 @pytest.fixture
+def fake_cloudinary(io_loop):
+    """A local stand-in for Cloudinary's upload API, reached by the real SDK."""
+    import tornado.httpserver
+    import tornado.testing
+    import tornado.web
+
+    received = []
+
+    class Upload(tornado.web.RequestHandler):
+        def post(self, cloud: str):
+            received.append({"cloud": cloud, "args": {k: v[0].decode() for k, v in self.request.body_arguments.items()},
+                             "files": {k: v[0].body for k, v in self.request.files.items()}})
+            self.write({"public_id": "avantlush/product/abc",
+                        "secure_url": f"https://res.cloudinary.com/{cloud}/image/upload/abc.png"})
+
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/v1_1/([^/]+)/image/upload", Upload)]))
+    server.add_sockets([sock])
+    yield f"http://127.0.0.1:{port}", received
+    server.stop()
+
+
+@pytest.fixture
 def count_queries():
     """``with count_queries() as q: ...; len(q)`` counts the SQL statements run."""
     import contextlib
@@ -207,3 +230,37 @@ def sql_search():
     engine.enabled = False
     yield
     engine.enabled = True
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on a free local port:
+    the SDK (boto3) talks HTTP to it as it would to any object store."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server):
+    """This process's storage is a bucket of ``s3_server`` for the test; yields it."""
+    import uuid
+
+    from models.core import storage
+
+    saved = {name: getattr(settings, name) for name in (
+        "STORAGE_URL", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    settings.STORAGE_URL = f"s3://test-{uuid.uuid4().hex[:12]}/files"
+    settings.S3_ENDPOINT_URL = s3_server
+    settings.AWS_ACCESS_KEY_ID = settings.AWS_SECRET_ACCESS_KEY = "test"
+    storage.reset()
+    store = storage.get()
+    store.ensure_bucket()
+    yield store
+    for name, value in saved.items():
+        setattr(settings, name, value)
+    storage.reset()

@@ -8,7 +8,11 @@ import sys
 import time
 import urllib.request
 
+import psutil
+import psycopg2
+
 import settings
+from tests.support.database import EXTRA_DATABASES, admin_dsn
 from tests.support.paths import ROOT
 
 
@@ -36,3 +40,38 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("server did not become healthy")
+
+
+def fresh_database(name: str) -> str:
+    """An empty database beside the test one (dropped at the end of the run)."""
+    conn = psycopg2.connect(**admin_dsn(settings.DATABASE_URL, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    EXTRA_DATABASES.append(name)
+    return settings.DATABASE_URL.replace(f"/{admin_dsn(settings.DATABASE_URL)['dbname']}?", f"/{name}?", 1)
+
+
+def wait_until(predicate, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(message)
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and everything under it (each child has its own session)."""
+    if proc.poll() is not None:
+        return
+    tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+    for p in reversed(tree):
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait()

@@ -11,6 +11,7 @@ from models.catalog.admin.products import delete_products
 from models.catalog.tables import LOW_STOCK_MAX, Category, Product, ProductVariation
 from models.core.db import db, fetch_one, money_number, utcnow
 from models.core.errors import NotFound, ValidationFailed
+from models.core.media import media_url
 
 TABS = ("all", "published", "low_stock", "draft", "out_of_stock")
 # Dashboard status: the publication status, except that a published product
@@ -173,7 +174,7 @@ async def dashboard_products(filters: dict[str, str], page: int, page_size: int)
             "status_color": STATUS_COLORS.get(status, "gray"),
             "created_at": r["created_at"].strftime("%d %b %Y"),
             "updated_at": r["updated_at"].strftime("%d %b %Y"),
-            "main_image": r["main_image"],
+            "main_image": media_url(r["main_image"]),
             "is_featured": r["is_featured"],
             "rating": money_number(r["rating"]),
             "num_ratings": r["num_ratings"],
