@@ -83,8 +83,6 @@ def remove_stale_runs() -> None:
 
 
 def drop_database(url: str) -> None:
-    if _conn is not None:
-        _conn.close()
     if os.environ.get("DATABASE_URL"):
         return
     try:
@@ -99,43 +97,25 @@ def drop_database(url: str) -> None:
     shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
-_reset_sql: tuple[str, str] | None = None
-_conn = None
+_tables_sql = None
 
 
 def truncate_all(url: str) -> None:
-    """Empty every table (but the migrations' record) and restart the
-    sequences they own, as ``TRUNCATE … RESTART IDENTITY`` of them all would;
-    only the tables holding rows are truncated and only the sequences read
-    since are restarted (truncating some sixty tables costs more than most
-    tests)."""
-    global _reset_sql, _conn
-    if _conn is None or _conn.closed:
-        _conn = psycopg2.connect(**admin_dsn(url))
-        _conn.autocommit = True
-    with _conn.cursor() as cur:
-        if _reset_sql is None:
+    """Empty every table (but the migrations' record)."""
+    global _tables_sql
+    conn = psycopg2.connect(**admin_dsn(url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        if _tables_sql is None:
             cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                         "AND tablename <> 'schema_migrations'")
-            names = [r[0] for r in cur.fetchall()]
-            non_empty = " UNION ALL ".join(f"SELECT '\"{n}\"' WHERE EXISTS (SELECT 1 FROM \"{n}\")" for n in names)
-            # Sequences owned by a column of those tables (serials, identities) and read since their restart.
-            used = ("SELECT quote_ident(s.relname) FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
-                    "AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
-                    "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = s.relnamespace "
-                    "JOIN pg_sequences q ON q.schemaname = n.nspname AND q.sequencename = s.relname "
-                    "WHERE s.relkind = 'S' AND n.nspname = 'public' AND t.relname <> 'schema_migrations' "
-                    "AND q.last_value IS NOT NULL")
-            _reset_sql = (non_empty or "SELECT NULL WHERE FALSE", used)
+            names = ", ".join(f'"{r[0]}"' for r in cur.fetchall())
+            _tables_sql = f"TRUNCATE {names} RESTART IDENTITY CASCADE" if names else ""
         for attempt in range(5):
+            if not _tables_sql:
+                break
             try:
-                cur.execute(_reset_sql[0])
-                tables = [r[0] for r in cur.fetchall()]
-                if tables:
-                    cur.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
-                cur.execute(_reset_sql[1])
-                for (sequence,) in cur.fetchall():
-                    cur.execute(f"ALTER SEQUENCE {sequence} RESTART")
+                cur.execute(_tables_sql)
                 break
             except psycopg2.errors.DeadlockDetected:
                 # A task the Celery worker is still finishing from the previous
@@ -143,3 +123,4 @@ def truncate_all(url: str) -> None:
                 if attempt == 4:
                     raise
                 time.sleep(0.2)
+    conn.close()
