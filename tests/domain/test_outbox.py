@@ -56,7 +56,7 @@ async def test_enqueue_writes_in_the_callers_transaction():
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_plain_sql_insert_is_relayed_and_delivered_once(celery_worker):
+async def test_plain_sql_insert_is_relayed_and_delivered_once(mailbox):  # the worker, no earlier test's job
     """What a trigger does: a bare INSERT. The relay hears the NOTIFY and
     publishes well under a second; the worker marks the row done."""
     started = time.monotonic()
