@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import tornado.httpserver
 import tornado.httputil
@@ -27,6 +28,9 @@ import tornado.netutil
 import tornado.web
 
 import settings
+
+if TYPE_CHECKING:
+    from handlers.core.server import GracefulHTTPServer
 
 log = logging.getLogger("avantlush")
 
@@ -46,9 +50,8 @@ def setup_logging() -> None:
 
 
 def make_app(**overrides) -> tornado.web.Application:
-    from handlers.core.routing import all_routes
     from handlers.core.base import NotFoundHandler
-    from handlers.core.routing import Application
+    from handlers.core.routing import Application, all_routes
     from handlers.media import StaticHandler
 
     options = dict(
@@ -92,8 +95,8 @@ async def disconnect() -> None:
 
 
 async def serve(sockets: list) -> None:
-    from models.catalog.engine import engine as search_engine
     from models.accounts.passwords import warm_up
+    from models.catalog.engine import engine as search_engine
 
     await connect()
     await warm_up()  # the dummy hash for unknown-email logins, at the configured cost

@@ -90,7 +90,7 @@ SINGLE = [("admin orders, page 1", "/api/orders/"), ("admin orders, status filte
           ("admin orders, search", "/api/orders/?search=olivia")]
 
 # Single requests, one after another (median of BENCH_TIMING_REPEAT): the
-# requests issue 11 measured at 100,000 products, every list filter and
+# requests measured at 100,000 products (bench/plans-100k.md), every list filter and
 # ordering alone and with a category, deep pages, and the admin's reads.
 TIMED = [
     "/api/products/", "/api/products/?ordering=price", "/api/products/?ordering=-price",
@@ -299,11 +299,11 @@ def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
     import random
 
     from models.accounts import actions
-    from models.accounts.tokens import access_token
+    from models.accounts.passwords import hash_password
     from models.accounts.tables import User
+    from models.accounts.tokens import access_token
     from models.cart import add_item, clear_cart
     from models.core.db import db, init_db
-    from models.accounts.passwords import hash_password
 
     async def run() -> list[str]:
         init_db(database_url, pool_size=2)

@@ -10,9 +10,21 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from handlers.core.fields import (
+    Doc,
+    In,
+    OptionalText,
+    Out,
+    PageParam,
+    PageSizeParam,
+    PkList,
+    Query,
+    QueryFlag,
+    RequiredPk,
+    choices_doc,
+    list_pattern,
+)
 from handlers.core.openapi import api
-from handlers.core.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
-                             Query, QueryFlag, RequiredPk, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
 

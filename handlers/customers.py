@@ -7,14 +7,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
 from models.orders.tables import STATUSES
-
 
 CustomerStatus = Annotated[Literal["active", "blocked"], BeforeValidator(lower_choice)]
 

@@ -13,18 +13,40 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from handlers.core.base import ADMIN, USER, BaseHandler
+from handlers.core.fields import (
+    BLANK,
+    FLAG_DOC,
+    Doc,
+    Flag,
+    In,
+    IsoDate,
+    IsoTime,
+    OptionalMoney,
+    OptionalText,
+    Out,
+    PageParam,
+    PageSizeParam,
+    Pk,
+    PkList,
+    PositiveQuantity,
+    RequiredPk,
+)
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
-                             PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
+from models.catalog.tables import MAX_LINE_QUANTITY
 from models.checkout import refunds
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, queries
-from models.catalog.tables import MAX_LINE_QUANTITY
-from models.orders.tables import (ORDER_TYPES, PAYMENT_STATUS_DISPLAY, PAYMENT_STATUSES, PAYMENT_TYPES,
-                                  STATUS_DISPLAY, STATUSES)
+from models.orders.tables import (
+    ORDER_TYPES,
+    PAYMENT_STATUS_DISPLAY,
+    PAYMENT_STATUSES,
+    PAYMENT_TYPES,
+    STATUS_DISPLAY,
+    STATUSES,
+)
 
 # The choices come from models/orders/tables.py (the one list).
 Status = Literal[STATUSES]  # type: ignore[valid-type]

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from models.core.db import fetch_all
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 README = ROOT / "migrations" / "README.md"
 

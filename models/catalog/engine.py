@@ -40,8 +40,8 @@ import psycopg2
 from pyroaring import BitMap64
 
 import settings
-from models.core import cleanup
 from models.catalog.tables import LOW_STOCK_MAX
+from models.core import cleanup
 from models.core.db import db, fetch_all, plain_connect_params
 
 log = logging.getLogger("avantlush.search")

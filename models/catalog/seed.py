@@ -33,9 +33,24 @@ from typing import Any
 
 import settings
 from models.accounts.tables import User
-from models.catalog.tables import (Category, Color, Product, ProductImage, ProductRecommendation, ProductTag,
-                                   ProductVariation, ProductView, Review, ReviewHelpful, ReviewTag, ReviewTagLink,
-                                   Size, Tag, VariationColor, VariationSize)
+from models.catalog.tables import (
+    Category,
+    Color,
+    Product,
+    ProductImage,
+    ProductRecommendation,
+    ProductTag,
+    ProductVariation,
+    ProductView,
+    Review,
+    ReviewHelpful,
+    ReviewTag,
+    ReviewTagLink,
+    Size,
+    Tag,
+    VariationColor,
+    VariationSize,
+)
 from models.core import storage
 from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
 from models.core.seed import SEEDERS, Run, after_bulk, progress_bar, triggers_off

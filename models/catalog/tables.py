@@ -199,32 +199,3 @@ class ReviewHelpful(BaseModel):
 
     class Meta:
         primary_key = pw.CompositeKey("review", "user")
-
-
-class ProductCount(BaseModel):
-    """How many products each category has in each status (category 0: none).
-
-    Maintained by triggers (migrations/0003_catalog_store.sql); read-only here.
-    The product list's total sums it instead of counting products.
-    """
-
-    category_id = pw.IntegerField()
-    status = pw.CharField(max_length=10)
-    n = pw.IntegerField()
-
-    class Meta:
-        primary_key = pw.CompositeKey("category_id", "status")
-
-
-class CatalogVersion(BaseModel):
-    """One row: a new ``version`` whenever a commit changes what cached
-    storefront reads show (triggers in migrations/0003_catalog_store.sql).
-    Read-only here; the product search cache is keyed by it."""
-
-    id = pw.BooleanField(primary_key=True, default=True)
-    version = pw.BigIntegerField()
-
-
-TABLES = [Category, Tag, Size, Color, Product, ProductTag, ProductImage, ProductVariation, VariationSize,
-          VariationColor, ProductView, ProductRecommendation, ReviewTag, Review, ReviewTagLink, ReviewImage,
-          ReviewHelpful, ProductCount, CatalogVersion]

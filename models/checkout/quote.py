@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
+from models.checkout import payment as payments
 from models.core.db import MONEY_MAX, db, fetch_one, money, money_str, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PricedLine, Totals
-from models.checkout import payment as payments
 from models.payments.interface import CURRENCY, Charge
 from models.payments.registry import PAYMENT_METHODS, gateway_for
 

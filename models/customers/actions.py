@@ -18,12 +18,11 @@ from typing import Any
 
 import peewee as pw
 
-from models.accounts import addresses
-from models.accounts import actions, sessions
+from models.accounts import actions, addresses, sessions
+from models.accounts.passwords import hash_password, password_errors
 from models.accounts.tables import Customer, User
 from models.core.db import db, fetch_all, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
-from models.accounts.passwords import hash_password, password_errors
 from models.core.phones import parse_phone
 from models.customers.queries import NOT_FOUND, where_clause
 

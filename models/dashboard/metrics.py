@@ -36,7 +36,8 @@ import orjson
 
 from models.core.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
 from models.core.errors import AppError
-from models.orders.tables import PAID_PAYMENT_STATUSES, STATUS_DISPLAY as ORDER_STATUS_DISPLAY, STATUSES
+from models.orders.tables import PAID_PAYMENT_STATUSES, STATUSES
+from models.orders.tables import STATUS_DISPLAY as ORDER_STATUS_DISPLAY
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 CHART_PERIODS = {"last_7_days": "Last 7 Days", "last_30_days": "Last 30 Days", "this_month": "This Month"}

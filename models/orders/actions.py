@@ -30,8 +30,14 @@ from models.core.errors import AppError, NotFound, ValidationFailed
 from models.core.jobs import enqueue
 from models.orders import stock
 from models.orders.queries import ESTIMATED_DAYS
-from models.orders.tables import (PAYMENT_TRANSITIONS, REFUND_ENDPOINT, REFUND_PAYMENT_STATUSES, REFUND_STATUSES,
-                                  STATUSES, TRANSITIONS)
+from models.orders.tables import (
+    PAYMENT_TRANSITIONS,
+    REFUND_ENDPOINT,
+    REFUND_PAYMENT_STATUSES,
+    REFUND_STATUSES,
+    STATUSES,
+    TRANSITIONS,
+)
 
 log = logging.getLogger("avantlush.orders")
 

@@ -9,10 +9,10 @@ import io
 
 import pytest
 
-from models.accounts.tables import Customer, RefreshToken, User
 from models.accounts.actions import login
-from tests.conftest import assert_envelope
-from tests.orders_factory import make_order
+from models.accounts.tables import Customer, RefreshToken, User
+from tests.support.client import assert_envelope
+from tests.support.factories import make_order
 
 
 @pytest.fixture

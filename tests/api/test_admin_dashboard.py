@@ -9,8 +9,8 @@ import pytest
 from models.accounts.tables import Customer
 from models.core.db import utcnow
 from models.orders.tables import Order
-from tests.conftest import assert_envelope
-from tests.orders_factory import make_order
+from tests.support.client import assert_envelope
+from tests.support.factories import make_order
 
 D = "/api/dashboard/"
 
@@ -239,9 +239,9 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     order, catalog and dashboard versions: a repeat costs one statement (the
     user and the versions), and every write that changes an answer shows on
     the next request."""
-    from models.dashboard.metrics import has_cart_tables
     from models.core.db import fetch_one
-    from tests.store_catalog_helpers import product
+    from models.dashboard.metrics import has_cart_tables
+    from tests.support.factories import product
 
     await has_cart_tables()  # remembered per process: not a statement of the requests below
     pid = await product("Lamp", images=1)  # a catalog version row
@@ -311,7 +311,8 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
 @pytest.mark.gen_test
 async def test_unpaid_order_is_not_revenue(api, admin, make_user):
     """One customer request used to add 9,999,999,999.99 to today's revenue."""
-    from tests.order_helpers import place, product
+    from tests.support.client import post_order
+    from tests.support.factories import product
 
     async def revenue() -> tuple[str, float, str]:
         om = (await api.get(D + "order_metrics/", params={"period": "day"}, user=admin)).json()["data"]
@@ -322,7 +323,7 @@ async def test_unpaid_order_is_not_revenue(api, admin, make_user):
     shopper = await make_user(email="hoarder@example.com")
     pid = await product("Palace", stock=5, base_price="9999999999.99")
     cheap = await product("Mug", stock=5, base_price="40.00")
-    resp = await place(api, shopper, [{"product_id": pid, "quantity": 1}])
+    resp = await post_order(api, shopper, [{"product_id": pid, "quantity": 1}])
     assert resp.status == 201, resp
     assert await revenue() == ("0.00", 0.0, "0.00")
     from models.core.db import fetch_one
@@ -332,7 +333,7 @@ async def test_unpaid_order_is_not_revenue(api, admin, make_user):
 
     assert await balance() == 0
 
-    paid = (await place(api, shopper, [{"product_id": cheap, "quantity": 1}])).json()["order_id"]
+    paid = (await post_order(api, shopper, [{"product_id": cheap, "quantity": 1}])).json()["order_id"]
     await api.patch(f"/api/orders/{paid}/", json={"payment_status": "PAID"}, user=admin)  # cash received
     assert await revenue() == ("40.00", 40.0, "40.00")
     # A partial refund (as the refund action records it) is subtracted.

@@ -10,8 +10,8 @@ import pytest
 from models.catalog.tables import Product, ProductVariation
 from models.core.db import fetch_all
 from models.wishlist import StockNotification
-from tests.conftest import mail_body, wait_for_mail
-from tests.store_catalog_helpers import product, variation
+from tests.support.factories import product, variation
+from tests.support.mail import mail_body, wait_for_mail
 
 
 async def wishlist(api, user, product_id):
@@ -114,7 +114,7 @@ async def test_price_drop_notifies_and_a_rise_does_not(api, make_user):
 async def test_cancelling_unpaid_orders_does_not_spam_waiting_users(api, make_user):
     """A PayPal checkout failing (or an order cancelled) five times in a row
     re-sent back-in-stock emails to every waiting user each time."""
-    from tests.order_helpers import place
+    from tests.support.client import post_order
 
     waiting = [await make_user() for _ in range(3)]
     buyer = await make_user()
@@ -122,14 +122,15 @@ async def test_cancelling_unpaid_orders_does_not_spam_waiting_users(api, make_us
     for user in waiting:
         await wishlist(api, user, pid)
     for _ in range(5):
-        order_id = (await place(api, buyer, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+        order_id = (await post_order(api, buyer, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
         assert (await api.post(f"/api/orders/{order_id}/cancel/", user=buyer)).status == 200
     # And an unpaid order that expires.
-    from models.orders import actions
-    from models.core.db import utcnow
     import datetime as dt
 
-    await place(api, buyer, [{"product_id": pid, "quantity": 1}])
+    from models.core.db import utcnow
+    from models.orders import actions
+
+    await post_order(api, buyer, [{"product_id": pid, "quantity": 1}])
     assert len(await actions.expire_unpaid_orders(utcnow() + dt.timedelta(hours=1))) == 1
     assert len(await notifications("BACK_IN_STOCK")) == 0
     assert len(await outbox_rows()) == 0

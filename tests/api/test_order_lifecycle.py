@@ -13,8 +13,8 @@ import settings
 from models.core.db import fetch_all, fetch_one, utcnow
 from models.orders import actions
 from tests.api.test_store_checkout import promo
-from tests.conftest import assert_envelope
-from tests.order_helpers import count, place, product, stock_of, variation, variation_stock
+from tests.support.client import assert_envelope, post_order
+from tests.support.factories import count, product, stock_of, variation, variation_stock
 
 
 async def order_row(order_id: int) -> tuple:
@@ -34,12 +34,12 @@ async def test_unverified_hoarder_is_capped(api, make_user):
     hoarder = await make_user(is_verified=False)
     pid = await product("Sofa", stock=100)
     for _ in range(settings.MAX_OPEN_UNPAID_ORDERS):
-        assert (await place(api, hoarder, [{"product_id": pid, "quantity": 10}])).status == 201
-    body = assert_envelope(await place(api, hoarder, [{"product_id": pid, "quantity": 10}]), 400)
+        assert (await post_order(api, hoarder, [{"product_id": pid, "quantity": 10}])).status == 201
+    body = assert_envelope(await post_order(api, hoarder, [{"product_id": pid, "quantity": 10}]), 400)
     assert "unpaid orders" in body["message"] and "/cancel/" in body["message"]
     assert await stock_of(pid) == 100 - 10 * settings.MAX_OPEN_UNPAID_ORDERS
     # Concurrent attempts past the cap: none gets through.
-    others = await asyncio.gather(*(place(api, hoarder, [{"product_id": pid, "quantity": 1}]) for _ in range(5)))
+    others = await asyncio.gather(*(post_order(api, hoarder, [{"product_id": pid, "quantity": 1}]) for _ in range(5)))
     assert {r.status for r in others} == {400}
     # Staff recording orders for that customer are not capped, and theirs never expire.
     admin = await make_user(is_staff=True)
@@ -51,7 +51,7 @@ async def test_unverified_hoarder_is_capped(api, make_user):
     # Cancelling one frees a place.
     first = (await fetch_one("SELECT min(id) FROM orders WHERE user_id = %s", [hoarder.id]))[0]
     assert (await api.post(f"/api/orders/{first}/cancel/", user=hoarder)).status == 200
-    assert (await place(api, hoarder, [{"product_id": pid, "quantity": 1}])).status == 201
+    assert (await post_order(api, hoarder, [{"product_id": pid, "quantity": 1}])).status == 201
 
 
 @pytest.mark.gen_test
@@ -62,7 +62,7 @@ async def test_units_per_line_are_capped_as_in_the_cart(api, make_user):
     assert MAX_QUANTITY == MAX_LINE_QUANTITY
     user = await make_user()
     pid = await product("Pin", stock=2**31 - 1, base_price="0.01")
-    body = assert_envelope(await place(api, user, [{"product_id": pid, "quantity": MAX_LINE_QUANTITY + 1}]), 400)
+    body = assert_envelope(await post_order(api, user, [{"product_id": pid, "quantity": MAX_LINE_QUANTITY + 1}]), 400)
     assert "items.0.quantity" in body["errors"]
     assert await count("orders") == 0
 
@@ -102,7 +102,7 @@ async def test_unpaid_order_expires_and_gives_stock_back_once(api, make_user, mo
 async def test_paid_orders_and_staff_orders_do_not_expire(api, make_user):
     user, admin = await make_user(), await make_user(is_staff=True)
     pid = await product("Chair", stock=10)
-    paid = (await place(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    paid = (await post_order(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     await api.patch(f"/api/orders/{paid}/", json={"payment_status": "PAID"}, user=admin)
     staff = (await api.post("/api/orders/", json={"items": [{"product_id": pid, "quantity": 1}]}, user=admin)).json()
     assert await expire_all() == []
@@ -121,7 +121,7 @@ def test_the_sweeper_runs_every_minute():
 async def test_customer_cancels_own_unpaid_order_only(api, make_user):
     ada, eve, admin = await make_user(), await make_user(), await make_user(is_staff=True)
     pid = await product("Vase", stock=3)
-    order_id = (await place(api, ada, [{"product_id": pid, "quantity": 2}])).json()["order_id"]
+    order_id = (await post_order(api, ada, [{"product_id": pid, "quantity": 2}])).json()["order_id"]
     assert_envelope(await api.post(f"/api/orders/{order_id}/cancel/", user=eve), 404)
     assert_envelope(await api.post(f"/api/orders/{order_id}/cancel/"), 401)
     resp = await api.post(f"/api/orders/{order_id}/cancel/", user=ada)
@@ -129,7 +129,7 @@ async def test_customer_cancels_own_unpaid_order_only(api, make_user):
     assert await stock_of(pid) == 3
     assert_envelope(await api.post(f"/api/orders/{order_id}/cancel/", user=ada), 400)
     # A paid order is not the shopper's to cancel (a refund is staff's).
-    paid = (await place(api, ada, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    paid = (await post_order(api, ada, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     await api.patch(f"/api/orders/{paid}/", json={"payment_status": "PAID"}, user=admin)
     body = assert_envelope(await api.post(f"/api/orders/{paid}/cancel/", user=ada), 400)
     assert "unpaid" in body["message"]
@@ -143,7 +143,7 @@ async def test_customer_cancels_own_unpaid_order_only(api, make_user):
 async def test_staff_cannot_type_in_a_refund(api, make_user):
     user, admin = await make_user(), await make_user(is_staff=True)
     pid = await product("Rug", stock=3)
-    order_id = (await place(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    order_id = (await post_order(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     await api.patch(f"/api/orders/{order_id}/", json={"payment_status": "PAID"}, user=admin)
     for payment_status in ("REFUNDED", "PARTIALLY_REFUNDED", "refunded"):
         body = assert_envelope(await api.patch(f"/api/orders/{order_id}/", json={"payment_status": payment_status},
@@ -166,7 +166,7 @@ async def test_staff_cannot_type_in_a_refund(api, make_user):
 async def test_a_refunded_order_cannot_be_shipped(api, make_user):
     user, admin = await make_user(), await make_user(is_staff=True)
     pid = await product("Bed", stock=3)
-    order_id = (await place(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    order_id = (await post_order(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     # As the refund action leaves a fully refunded order.
     await fetch_all("UPDATE orders SET status = 'REFUNDED', payment_status = 'REFUNDED', refunded_amount = total "
                     "WHERE id = %s RETURNING id", [order_id])
@@ -186,11 +186,11 @@ async def test_a_refunded_order_cannot_be_shipped(api, make_user):
 async def test_huge_quantity_is_400(api, make_user):
     user, admin = await make_user(), await make_user(is_staff=True)
     pricey = await product("Yacht", stock=20_000, base_price="9999999999.99")
-    body = assert_envelope(await place(api, user, [{"product_id": pricey, "quantity": 2}]), 400)
+    body = assert_envelope(await post_order(api, user, [{"product_id": pricey, "quantity": 2}]), 400)
     assert "items.0.quantity" in body["errors"]
     cheap = await product("Ring", stock=20_000, base_price="600000000.00")
     # Each line fits, the sum does not.
-    body = assert_envelope(await place(api, user, [{"product_id": cheap, "quantity": 10},
+    body = assert_envelope(await post_order(api, user, [{"product_id": cheap, "quantity": 10},
                                                    {"product_id": cheap, "quantity": 10}]), 400)
     assert body["errors"]
     resp = await api.post("/api/orders/", json={"items": [{"product_id": cheap, "quantity": 10_000,
@@ -204,7 +204,7 @@ async def test_huge_quantity_is_400(api, make_user):
 async def test_far_end_date_is_not_500(api, make_user):
     user, admin = await make_user(), await make_user(is_staff=True)
     pid = await product("Cup", stock=5)
-    order_id = (await place(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    order_id = (await post_order(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     far = {"start_date": "0001-01-01", "end_date": "9999-12-31"}
     body = (await api.get("/api/orders/", params=far, user=user)).json()
     assert [o["id"] for o in body["results"]] == [order_id]
@@ -241,7 +241,7 @@ async def test_variation_costs_the_same_on_every_path(api, make_user):
                            user=user)).json()
     cart = (await api.get("/api/cart/", user=user)).json()
     assert "75.00" in str(line) and "75.00" in str(cart)
-    direct = await place(api, user, [{"product_id": pid, "variation_id": vid, "quantity": 1}])
+    direct = await post_order(api, user, [{"product_id": pid, "variation_id": vid, "quantity": 1}])
     assert direct.json()["total"] == "75.00"
     from_cart = await api.post("/api/orders/", json={}, user=user)
     assert from_cart.json()["total"] == "75.00"
@@ -253,7 +253,7 @@ async def test_product_with_variations_is_bought_with_one_chosen(api, make_user)
     user = await make_user()
     pid = await product("Shirt", stock=10, base_price="20.00")
     await variation(pid, "Red", stock=3)
-    body = assert_envelope(await place(api, user, [{"product_id": pid, "quantity": 1}]), 400)
+    body = assert_envelope(await post_order(api, user, [{"product_id": pid, "quantity": 1}]), 400)
     assert "items.0.variation_id" in body["errors"]
     body = assert_envelope(await api.post("/api/cart/add-item/", json={"product_id": pid, "quantity": 1},
                                           user=user), 400)

@@ -14,8 +14,8 @@ from models.cart.promo import PromoCodeRejected
 from models.core.db import utcnow
 from models.core.errors import ValidationFailed
 from models.shipping import ShippingMethod
-from tests.conftest import assert_envelope
-from tests.store_catalog_helpers import product, variation
+from tests.support.client import assert_envelope
+from tests.support.factories import product, variation
 
 ITEM_FIELDS = {"cart_item_id", "product", "variation", "variation_name", "quantity", "product_name", "sku",
                "product_price", "line_total", "stock_status", "stock_quantity", "product_image"}
@@ -314,8 +314,6 @@ async def test_add_item_takes_two_queries(api, make_user, count_queries):
 
 @pytest.mark.gen_test
 async def test_price_cart_totals_with_promo_shipping_and_tax(make_user, monkeypatch):
-    from tests.api.test_store_cart import _add_direct
-
     user = await make_user()
     pid = await product(base_price="100.00", discount_type="fixed", discount_value="10.00")
     await _add_direct(user.id, pid, 2)  # from before the product had variations

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("models.cart")
 
 from models import cart  # noqa: E402
-from models.core.db import db, fetch_one  # noqa: E402
-from tests.conftest import assert_envelope  # noqa: E402
-from tests.order_helpers import count, product, stock_of  # noqa: E402
+from models.core.db import fetch_one  # noqa: E402
+from tests.support.client import assert_envelope
+from tests.support.factories import count, product, stock_of
 
 
 async def shipping_method(price="4.99", days=5) -> int:

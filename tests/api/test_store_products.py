@@ -8,11 +8,15 @@ from decimal import Decimal
 import pytest
 
 import settings
-
 from models.catalog.tables import Product, ProductRecommendation, ProductView
 from models.core.db import utcnow
-from tests.store_catalog_helpers import (DETAIL_FIELDS, ITEM_FIELDS, assert_envelope, category, product, products,
-                                         tag, tag_product, variation)
+from tests.support.client import assert_envelope
+from tests.support.factories import category, product, products, tag, tag_product, variation
+
+ITEM_FIELDS = {"id", "name", "slug", "description", "price", "category", "category_name", "images", "main_image",
+               "stock_quantity", "is_featured", "is_physical_product", "sku", "status", "rating", "num_ratings",
+               "is_liked", "product_details", "created_at", "updated_at"}
+DETAIL_FIELDS = ITEM_FIELDS | {"variations", "tags", "base_price", "discount_type", "discount_percentage"}
 
 
 async def names(api, path="/api/products/", user=None, **params) -> list[str]:

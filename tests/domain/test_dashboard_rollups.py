@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from models.accounts.tables import Customer
-from models.dashboard import metrics
 from models.core.db import fetch_all, utcnow
+from models.dashboard import metrics
 from models.orders.tables import Order
-from tests.orders_factory import make_order
+from tests.support.factories import make_order
 
 
 async def snapshot() -> tuple:

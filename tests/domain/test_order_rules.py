@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from models.catalog.tables import line_unit_price
-from models.dashboard.metrics import order_revenue
 from models.core.db import fetch_all, fetch_one, utcnow
+from models.dashboard.metrics import order_revenue
 from models.orders.tables import PAID_PAYMENT_STATUSES, PAYMENT_STATUSES, STATUSES
 
 

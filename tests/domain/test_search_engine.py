@@ -14,7 +14,7 @@ from models.catalog.admin import search_for_order_form
 from models.catalog.engine import FEED_KEEP_VERSIONS, engine, prune_feed
 from models.catalog.tables import Product
 from models.core.db import fetch_all
-from tests.store_catalog_helpers import category, product, tag, tag_product
+from tests.support.factories import category, product, tag, tag_product
 
 QUERIES = ["chair", "chiar", "chairs", "oak chair", "oka chair", "oak", "o", "c", "ch", "velvet chiar", "table",
            "tabel", "lamp", "lmap", "walnut desk", "wlanut", "ergonomic", "ergonmic chiar", "seat", "oak tabel",
@@ -32,7 +32,7 @@ def catalog(io_loop):
         chairs = await category("Garden Chairs", parent=seating)
         lighting = await category("Lighting")
         velvet = await tag("Velvet Touch")
-        for i in range(80):
+        for _ in range(80):
             name = (f"{rng.choice(['Oak', 'Oka', 'Pine', 'Velvet', 'Walnut', 'Ergonomic'])} "
                     f"{rng.choice(['Chair', 'Chairs', 'Table', 'Lamp', 'Desk', 'Bench'])}")
             pid = await product(name, description=rng.choice(["", "a chair", "velvet seat", "oak table"]),

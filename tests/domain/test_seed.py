@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
+import settings
 from models.core.db import fetch_all, fetch_one
-from tests.conftest import DATABASE_URL, ROOT
+from tests.support.paths import ROOT
 
 
 class Interrupted(Exception):
@@ -19,7 +20,7 @@ class Interrupted(Exception):
 
 
 def run_seed(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL, **env)
+    environ = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL, **env)
     return subprocess.run([sys.executable, "server.py", "seed", *args], cwd=ROOT, env=environ, capture_output=True,
                           text=True, timeout=300)
 
@@ -137,7 +138,7 @@ async def test_a_seed_stopped_within_the_products_keeps_whole_batches(monkeypatc
 async def test_a_running_web_process_searches_the_seeded_catalog(api):
     from models.catalog.engine import engine
     from models.catalog.seed import seed_products
-    from tests.store_catalog_helpers import product
+    from tests.support.factories import product
 
     await product("Plain Stool")
     await engine.ready()  # a web process that has loaded its index before the seed
@@ -177,7 +178,7 @@ async def test_seed_customers_adds_them_and_keeps_the_dashboard_rollups(make_use
 @pytest.mark.gen_test(timeout=60)
 async def test_an_interrupted_order_seed_continues_and_its_rollups_are_rebuilt(monkeypatch):
     from models.orders import seed as order_seed
-    from tests.order_helpers import product
+    from tests.support.factories import product
 
     for i in range(3):
         await product(f"Seeded {i}", stock=10, base_price=f"{10 + i}.00")
@@ -216,7 +217,7 @@ def test_a_seed_failure_is_told_in_one_line():
             try:
                 raise cause
             except BaseException:
-                raise peewee.InterfaceError("connection already closed")
+                raise peewee.InterfaceError("connection already closed")  # noqa: B904 (the implicit context is the point)
         except peewee.InterfaceError as exc:
             return exc
 

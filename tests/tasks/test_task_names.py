@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 TASK_NAME = re.compile(r"tasks(\.[a-z_][a-z0-9_]*){2}")
 

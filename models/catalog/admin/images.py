@@ -16,7 +16,6 @@ from models.core.errors import NotFound
 from models.core.jobs import enqueue
 from models.core.media import cloudinary_enabled, delete_upload, store_image
 
-
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 
 

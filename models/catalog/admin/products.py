@@ -36,7 +36,6 @@ from models.core.db import db, iso, money_number, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.core.media import delete_upload, media_url
 
-
 STATUS_DISPLAY = {"draft": "Draft", "published": "Published", "archived": "Archived"}
 
 # Request field -> product column (only where the names differ).

@@ -18,7 +18,6 @@ from models.core.db import db, fetch_one, money_number, utcnow
 from models.core.errors import NotFound, ValidationFailed
 from models.core.media import media_url
 
-
 TABS = ("all", "published", "low_stock", "draft", "out_of_stock")
 # Dashboard status: the publication status, except that a published product
 # shows its stock problem (the spec's example: 10 in stock -> "low_stock").

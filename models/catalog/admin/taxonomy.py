@@ -18,7 +18,6 @@ from models.catalog.tables import Category, Color, Size, Tag
 from models.core.db import db, fetch_one, transaction, utcnow
 from models.core.errors import NotFound, ValidationFailed
 
-
 CATEGORY_TREE_LOCK = 7_246_813  # advisory lock id: category parent changes
 
 
