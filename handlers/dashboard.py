@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import Field, create_model
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import In, MoneyText, Out, choices_doc
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import In, MoneyText, Out, choices_doc
 from models.dashboard import metrics
 
 Period = Literal["day", "week", "month", "year"]

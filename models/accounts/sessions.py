@@ -18,6 +18,7 @@ from models.accounts.tokens import INVALID_TOKEN, access_token, decode_token, is
 from models.core.db import RideAlong, fetch_prepared, transaction, utcnow
 from models.core.errors import Forbidden, Unauthorized
 
+
 async def _open_session(user: User) -> str:
     sid = uuid.uuid4().hex
     await AuthSession.aio_create(id=sid, user=user.id)

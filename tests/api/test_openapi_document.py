@@ -243,9 +243,9 @@ def test_operations_are_grouped_storefront_account_admin(document):
 
 
 def test_an_answer_that_changes_a_field_type_or_adds_a_field_is_caught(document):
-    """What every test's answers go through (tests/document_check.py, called by the
+    """What every test's answers go through (tests/support/document_check.py, called by the
     test client): the closed schemas make a drifted answer fail the build."""
-    from tests.document_check import problem
+    from tests.support.document_check import problem
 
     cart = document["paths"]["/api/cart/"]["get"]["responses"]["200"]["content"]["application/json"]["example"]
     assert problem("GET", "/api/cart/", 200, "application/json", cart) is None

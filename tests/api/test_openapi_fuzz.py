@@ -12,10 +12,14 @@ import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from openapi_spec_validator import validate
 
-from tests.conftest import TEST_DATA, token_for
-from tests.openapi_fuzz import fetch_document, run
+from tests.support.client import token_for
+from tests.support.openapi_fuzz import fetch_document, run
+from tests.support.paths import TEST_DATA
+
+pytestmark = pytest.mark.system  # a live server, schemathesis processes, Chromium
 
 SEED = 20261201
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
@@ -40,7 +44,8 @@ def test_schemathesis_finds_nothing_for_any_caller(live_server, make_user, io_lo
 
     io_loop.run_sync(lambda: fetch_all("SELECT setval('users_id_seq', 900000), setval('customer_id_seq', 900000)"))
     for caller, role in (("customer", "user"), ("admin", "admin")):
-        user = io_loop.run_sync(lambda: make_user(email=f"{caller}@example.com", is_staff=role == "admin"))
+        user = io_loop.run_sync(lambda caller=caller, role=role: make_user(email=f"{caller}@example.com",
+                                                                          is_staff=role == "admin"))
         callers[caller] = (token_for(user), role)
     with ThreadPoolExecutor(len(callers)) as pool:
         futures = {caller: pool.submit(run, live_server, seed=SEED, examples=EXAMPLES, token=token, role=role,
@@ -59,15 +64,12 @@ def test_schemathesis_finds_nothing_for_any_caller(live_server, make_user, io_lo
 
 
 def _chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (CI runs as root on a clean machine)."""
+    """Debian's chromium; `make test` installs it (the Makefile's ``chromium`` step)."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
-    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "--no-install-recommends",
-                    "chromium"], check=True, capture_output=True, timeout=1200,
-                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    return shutil.which("chromium")
+    if not found:
+        pytest.fail("chromium is not installed: run `make test` (it installs Debian's chromium), "
+                    "or `make chromium`")
+    return found
 
 
 def _headless(chromium: str, *args: str) -> subprocess.CompletedProcess:

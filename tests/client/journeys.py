@@ -19,10 +19,13 @@ import httpx
 from avantlush_client import AuthenticatedClient, Client
 from avantlush_client.api.account_auth import get_verify_email_token_uidb64, post_auth_login, post_auth_register
 from avantlush_client.api.admin_customers import get_customers, get_customers_export, get_customers_id
-from avantlush_client.api.admin_dashboard import (get_dashboard_cart_metrics, get_dashboard_order_metrics,
-                                                  get_dashboard_overview_metrics,
-                                                  get_dashboard_product_management_data,
-                                                  get_dashboard_summary_chart_data)
+from avantlush_client.api.admin_dashboard import (
+    get_dashboard_cart_metrics,
+    get_dashboard_order_metrics,
+    get_dashboard_overview_metrics,
+    get_dashboard_product_management_data,
+    get_dashboard_summary_chart_data,
+)
 from avantlush_client.api.admin_exports import get_exports_id, get_exports_id_download
 from avantlush_client.api.admin_orders import post_orders_id_tracking_add
 from avantlush_client.api.admin_products import post_products
@@ -36,11 +39,26 @@ from avantlush_client.api.storefront_orders import get_orders, get_orders_id, ge
 from avantlush_client.api.storefront_products import get_products, get_products_id, get_products_search
 from avantlush_client.api.storefront_wishlist import get_wishlist
 from avantlush_client.api.storefront_wishlist_items import post_wishlist_items
-from avantlush_client.models import (AddItemIn, CategoryIn, DiscountIn, Error, ExportStartedOut,
-                                     GetDashboardSummaryChartDataMetric,
-                                     InitiateIn, LoginIn, PaymentIn, ProductIn, ProductInStatus, PromoCodeIn,
-                                     RegisterIn, ShippingMethodIn, TicketIn, TrackingIn, TrackingInStatus,
-                                     WishlistItemIn)
+from avantlush_client.models import (
+    AddItemIn,
+    CategoryIn,
+    DiscountIn,
+    Error,
+    ExportStartedOut,
+    GetDashboardSummaryChartDataMetric,
+    InitiateIn,
+    LoginIn,
+    PaymentIn,
+    ProductIn,
+    ProductInStatus,
+    PromoCodeIn,
+    RegisterIn,
+    ShippingMethodIn,
+    TicketIn,
+    TrackingIn,
+    TrackingInStatus,
+    WishlistItemIn,
+)
 from avantlush_client.types import Response
 
 T = TypeVar("T")

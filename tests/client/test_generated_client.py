@@ -3,7 +3,7 @@ dashboard's journeys (tests/client/journeys.py), type-checked with mypy.
 
 A vague or broken schema fails the generation (``--fail-on-warning``), a
 changed field name or type fails the type check or the run, and every answer
-the client gets is checked against the document (tests/document_check.py).
+the client gets is checked against the document (tests/support/document_check.py).
 The client is generated once per schema (cached under .test-data by the
 document's hash and the generator's version)."""
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, TEST_DATA, mail_body, read_mails
-from tests.document_check import problem
+from tests.support.document_check import problem
+from tests.support.mail import mail_body, read_mails
+from tests.support.paths import ROOT, TEST_DATA
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = "avantlush_client"

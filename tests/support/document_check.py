@@ -1,6 +1,6 @@
 """Every answer the test suite gets is checked against the OpenAPI document:
 a 2xx status must be one the operation lists and its JSON body must match the
-operation's closed schema (the API client of tests/conftest.py calls
+operation's closed schema (the API client of tests/support/client.py calls
 ``problem``); an error body must be the ``Error`` envelope. The document is
 built once per run from the routes, as ``/api/schema/`` serves it. Schemathesis does the same with generated input
 (tests/api/test_openapi_fuzz.py); this does it with the suite's realistic data.
