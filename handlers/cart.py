@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import settings
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from handlers.core.base import USER, BaseHandler
 from handlers.core.openapi import api
@@ -15,11 +15,21 @@ from models.cart import abandoned
 
 
 class LineIn(In):
-    """A cart line: ``product_id`` (+ ``variation_id``), or ``item_id``."""
+    """A cart line: ``product_id`` (+ ``variation_id``), or ``item_id`` (also
+    accepted as ``cart_item_id``, the name the cart's lines carry)."""
 
     product_id: Pk = Field(default=None, description="Product id (with variation_id for a variation's line)")
     variation_id: Pk = Field(default=None, description="Variation id (optional)")
     item_id: Pk = Field(default=None, description="The cart line's id (instead of product_id)")
+    cart_item_id: Pk = Field(default=None, description="Same as item_id: the cart line's ``cart_item_id``")
+
+    @model_validator(mode="after")
+    def _one_line_id(self) -> "LineIn":
+        if self.cart_item_id is not None:
+            if self.item_id is not None and self.item_id != self.cart_item_id:
+                raise ValueError("item_id and cart_item_id name different lines.")
+            self.item_id = self.cart_item_id
+        return self
 
 
 class AddItemIn(In):
@@ -74,7 +84,8 @@ class CartOut(Out):
 
 class SummaryOut(Out):
     total_items: int
-    total_price: str
+    total: str = Field(description="After the promo discount (as in GET /cart/)")
+    total_price: str = Field(description="The same as total (the spec's name)")
     items_count: int
     subtotal: str
     discount: str
@@ -138,7 +149,7 @@ class UpdateQuantityHandler(BaseHandler):
     role = USER
 
     @api(body=UpdateQuantityIn, response=CartItemReplyOut,
-         rejects={400: "neither item_id nor product_id, or a quantity above the stock left (\"Only N left\")"})
+         rejects={400: "neither item_id (cart_item_id) nor product_id, or a quantity above the stock left (\"Only N left\")"})
     async def post(self):
         """Set a line's quantity."""
         data = self.parse(UpdateQuantityIn)
@@ -150,7 +161,7 @@ class UpdateQuantityHandler(BaseHandler):
 class RemoveItemHandler(BaseHandler):
     role = USER
 
-    @api(body=LineIn, status=204, rejects={400: "neither item_id nor product_id"})
+    @api(body=LineIn, status=204, rejects={400: "neither item_id (cart_item_id) nor product_id"})
     async def post(self):
         """Remove a line."""
         data = self.parse(LineIn)

@@ -27,6 +27,7 @@ import settings
 from models.accounts import sessions, tokens
 from models.core import ratelimit
 from handlers.core.encoding import dumps
+from handlers.core.fields import ascii_digits
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
 from models.core.db import RideAlong
 from models.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
@@ -51,6 +52,16 @@ _DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, psycopg2.Operation
               psycopg2.InterfaceError)
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _UNSAFE_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=-]")  # what may be echoed in a header
+
+
+_UNSAFE_MEDIA = re.compile(r"[^a-z0-9!#$&^_.+/-]")  # what of a Content-Type may be echoed
+
+
+class UnsupportedMediaType(AppError):
+    """A JSON operation's body sent as another media type."""
+
+    status = 415
+    message = "Unsupported media type."
 
 
 # HTML pages (email previews, docs): nothing from elsewhere, no framing.
@@ -234,9 +245,17 @@ class BaseHandler(tornado.web.RequestHandler):
                 check_text(upload.filename, name)
 
     def json_body(self, check: bool = True) -> Any:
-        """The JSON body; with ``check``, a NUL character anywhere in it is a 400."""
+        """The JSON body; with ``check``, a NUL character anywhere in it is a 400.
+
+        A body sent as another media type (``text/plain``, a form) is a 415, never
+        read as JSON; no Content-Type at all is taken as JSON."""
         if not self.request.body:
             return {}
+        ctype = self.request.headers.get("Content-Type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+            raise UnsupportedMediaType(f'Unsupported media type "{_UNSAFE_MEDIA.sub("", media)[:100]}" in request.',
+                                       {"body": ["Send the body as application/json."]})
         try:
             data = orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
@@ -316,13 +335,13 @@ class BaseHandler(tornado.web.RequestHandler):
         default_size = default_size or self.default_page_size
         errors: dict[str, list[str]] = {}
         try:
-            page = int(self.get_query_argument("page", "") or "1")  # blank (a form's empty field): the default
+            page = _ascii_int(self.get_query_argument("page", "") or "1")  # blank (a form's empty field): the default
             if page < 1:
                 raise ValueError
         except ValueError:
             raise NotFound("Invalid page.")
         try:
-            size = int(self.get_query_argument("page_size", "") or str(default_size))
+            size = _ascii_int(self.get_query_argument("page_size", "") or str(default_size))
             if size < 1:
                 raise ValueError
         except ValueError:
@@ -402,6 +421,14 @@ def error_payload(message: str, errors: dict | None = None, extra: dict | None =
 @functools.cache
 def _methods_of(handler: type[BaseHandler]) -> frozenset[str]:
     return frozenset(handler.allowed_methods())
+
+
+def _ascii_int(text: str) -> int:
+    """int() of ASCII digits only (int() alone also reads "٣" and "３")."""
+    text = text.strip()
+    if not ascii_digits(text.removeprefix("-").removeprefix("+")):
+        raise ValueError(text)
+    return int(text)
 
 
 def _no_parse() -> None:

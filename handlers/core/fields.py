@@ -97,6 +97,11 @@ INTEGER = "A valid integer is required."
 NOT_NULL = "This field may not be null."
 
 
+def ascii_digits(text: str) -> bool:
+    """Only 0-9 are digits in the API: str.isdigit() and int() also take "٣", "３" and "²"."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2):
     def check(value: Any) -> Decimal | None:
         if value is None or (null and isinstance(value, str) and not value.strip()):
@@ -134,7 +139,8 @@ def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, place
     return BeforeValidator(check)
 
 
-_DECIMAL_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*|\s*[-+]?\.\d+\s*")
+# ASCII digits only: "٣" or "３" is not a number here (int() and Decimal() would read them).
+_DECIMAL_TEXT = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*|\s*[-+]?\.[0-9]+\s*")
 
 
 def _decimal_doc(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2) -> Doc:
@@ -161,7 +167,7 @@ def _integer(minimum: int = 0):
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
-        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", value):
             number = int(value)
         else:
             raise ValueError(INTEGER)
@@ -372,7 +378,7 @@ def _iso_date(value: Any) -> Any:
     # YYYY-MM-DD text only, as documented (pydantic alone would read "0" as 1970-01-01).
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not (isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)):
+    if not (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*", value)):
         raise ValueError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
     return value.strip()
 
@@ -383,7 +389,7 @@ def _iso_time(value: Any) -> Any:
     # hh:mm[:ss] text only, as documented (pydantic alone would read 0 as midnight).
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not (isinstance(value, str) and re.fullmatch(r"\s*\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*", value)):
+    if not (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?\s*", value)):
         raise ValueError("Time has wrong format. Use one of these formats instead: hh:mm[:ss[.uuuuuu]].")
     return value.strip()
 

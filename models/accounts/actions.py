@@ -20,8 +20,9 @@ from models.core.errors import AppError, NotFound, Unauthorized, ValidationFaile
 from models.core.jobs import enqueue
 
 INVALID_CREDENTIALS = "Invalid credentials"
-# One answer for a wrong password and an unknown email (the spec's shape).
-BAD_PASSWORD_ERRORS = {"password": ["Invalid password for this account."]}
+# One answer for every credential failure (unknown email, Google-only account, wrong
+# password), in the spec's shape: it must not say which part was wrong.
+BAD_PASSWORD_ERRORS = {"password": ["Invalid email or password."]}
 
 
 def _with_customer(query: pw.ModelSelect) -> pw.ModelSelect:

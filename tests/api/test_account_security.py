@@ -121,7 +121,7 @@ async def test_login_says_the_same_for_unknown_email_and_wrong_password(api, mak
     assert wrong.status == unknown.status == no_password.status == 401
     assert wrong.json() == unknown.json() == no_password.json() == {
         "status": "error", "success": False, "message": "Invalid credentials",
-        "errors": {"password": ["Invalid password for this account."]}, "detail": "Invalid credentials"}
+        "errors": {"password": ["Invalid email or password."]}, "detail": "Invalid credentials"}
 
 
 @pytest.mark.gen_test

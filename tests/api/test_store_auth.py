@@ -176,7 +176,7 @@ async def test_login_wrong_password_is_401_with_www_authenticate(api, make_user)
     await make_user(email="login@example.com")
     resp = await login(api, "login@example.com", "wrong-password")
     body = assert_envelope(resp, 401, "Invalid credentials")
-    assert body["errors"] == {"password": ["Invalid password for this account."]}
+    assert body["errors"] == {"password": ["Invalid email or password."]}
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 
 

@@ -1,0 +1,119 @@
+"""What a storefront developer meets reading only the docs: one vocabulary
+(the names outputs use are accepted as input), nothing dropped silently,
+bodies only as the media type the document states, only ASCII digits as
+numbers, and one login error for every credential failure."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import assert_envelope
+from tests.store_catalog_helpers import product
+
+
+# --- only ASCII digits are numbers ------------------------------------------------
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("quantity", ["\u0663", "\uff13", "1\u0660"])  # Arabic-Indic 3, fullwidth 3, "1٠"
+async def test_a_quantity_in_other_scripts_digits_is_400(api, make_user, quantity):
+    user = await make_user()
+    pid = await product("Oak Chair", base_price="10.00", stock=50)
+    resp = await api.post("/api/cart/add-item/", json={"product_id": pid, "quantity": quantity}, user=user)
+    body = assert_envelope(resp, 400)
+    assert body["errors"] == {"quantity": ["A valid integer is required."]}
+    assert (await api.get("/api/cart/", user=user)).json()["items"] == []
+
+
+@pytest.mark.gen_test
+async def test_a_price_or_page_in_other_scripts_digits_is_refused(api, make_user):
+    assert_envelope(await api.get("/api/products/", params={"min_price": "\u0665"}), 400)
+    assert_envelope(await api.get("/api/products/", params={"page": "\u0661"}), 404)
+    assert_envelope(await api.get("/api/products/", params={"page_size": "\u0661"}), 400)
+    admin = await make_user(is_staff=True)
+    resp = await api.post("/api/promo-codes/", json={"code": "ARABIC", "discount_percentage": "\u0661\u0660"},
+                          user=admin)
+    assert_envelope(resp, 400)
+
+
+# --- bodies are JSON where the document says JSON ---------------------------------
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "text/plain; charset=utf-8"])
+async def test_a_json_body_sent_as_another_media_type_is_415(api, make_user, ctype):
+    user = await make_user()
+    pid = await product("Oak Chair", base_price="10.00", stock=50)
+    resp = await api.post("/api/cart/add-item/", body=f'{{"product_id": {pid}, "quantity": 1}}'.encode(),
+                          headers={"Content-Type": ctype}, user=user)
+    body = assert_envelope(resp, 415)
+    assert "Unsupported media type" in body["message"]
+    assert (await api.get("/api/cart/", user=user)).json()["items"] == []
+
+
+@pytest.mark.gen_test
+async def test_json_media_types_are_read(api, make_user):
+    user = await make_user()
+    pid = await product("Oak Chair", base_price="10.00", stock=50)
+    for ctype in ("application/json", "application/json; charset=utf-8", "application/merge-patch+json",
+                  "Application/JSON"):
+        resp = await api.post("/api/cart/add-item/", body=f'{{"product_id": {pid}}}'.encode(),
+                              headers={"Content-Type": ctype}, user=user)
+        assert resp.status == 201, (ctype, resp)
+
+
+@pytest.mark.gen_test
+async def test_multipart_uploads_stay_multipart(api, make_user):
+    from tests.conftest import multipart
+
+    user = await make_user()
+    body, headers = multipart({"photo": ("me.txt", b"not an image", "text/plain")})
+    resp = await api.post("/api/profile/upload_photo/", body=body, headers=headers, user=user)
+    assert resp.status == 400, resp  # read as an upload (and refused as no image), not a 415
+
+
+@pytest.mark.gen_test
+async def test_the_document_lists_415_on_json_body_operations(api):
+    doc = (await api.get("/api/schema/")).json()
+    add_item = doc["paths"]["/api/cart/add-item/"]["post"]
+    assert "415" in add_item["responses"]
+    assert "415" not in doc["paths"]["/api/cart/"]["get"]["responses"]
+
+
+# --- one login error ------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_login_never_says_which_credential_was_wrong(api, make_user):
+    await make_user(email="exists@example.com")
+    unknown = await api.post("/api/auth/login/", json={"email": "nobody@example.com", "password": "whatever123"})
+    wrong = await api.post("/api/auth/login/", json={"email": "exists@example.com", "password": "whatever123"})
+    for resp in (unknown, wrong):
+        body = assert_envelope(resp, 401, "Invalid credentials")
+        assert body["errors"] == {"password": ["Invalid email or password."]}
+    assert unknown.json() == wrong.json()
+
+
+# --- inputs accept the names outputs use -------------------------------------------
+
+@pytest.mark.gen_test
+async def test_cart_lines_are_updated_and_removed_by_their_cart_item_id(api, make_user):
+    user = await make_user()
+    pid = await product("Oak Chair", base_price="10.00", stock=50)
+    resp = await api.post("/api/cart/add-item/", json={"product_id": pid}, user=user)
+    line_id = resp.json()["cart_item"]["cart_item_id"]
+    resp = await api.post("/api/cart/update-quantity/", json={"cart_item_id": line_id, "quantity": 3}, user=user)
+    assert resp.status == 200, resp
+    assert resp.json()["cart_item"]["quantity"] == 3
+    resp = await api.post("/api/cart/update-quantity/",
+                          json={"cart_item_id": line_id, "item_id": line_id + 1, "quantity": 2}, user=user)
+    assert_envelope(resp, 400)
+    resp = await api.post("/api/cart/remove-item/", json={"cart_item_id": line_id}, user=user)
+    assert resp.status == 204, resp
+    assert (await api.get("/api/cart/", user=user)).json()["items"] == []
+
+
+@pytest.mark.gen_test
+async def test_the_cart_total_has_one_name_in_both_views(api, make_user):
+    user = await make_user()
+    pid = await product("Oak Chair", base_price="10.50", stock=50)
+    await api.post("/api/cart/add-item/", json={"product_id": pid, "quantity": 2}, user=user)
+    cart = (await api.get("/api/cart/", user=user)).json()
+    summary = (await api.get("/api/cart/summary/", user=user)).json()
+    assert cart["total"] == summary["total"] == summary["total_price"] == "21.00"
