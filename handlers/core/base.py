@@ -274,14 +274,18 @@ class BaseHandler(tornado.web.RequestHandler):
             data = self.json_body(check=False)
         if not isinstance(data, dict):
             raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
-        # Unknown fields are ignored, as DRF does: only what the schema reads is checked.
-        data = {k: v for k, v in data.items() if k in input_names(schema)}
+        # A field the schema does not know is a 400 naming it (``In``); the ones it
+        # accepts and ignores go first, so that nothing in them can matter.
+        ignored = getattr(schema, "ignored_fields", ())
+        data = {k: v for k, v in data.items() if k not in ignored}
         check_json(data)
         return validate(schema, data)
 
     def query(self, schema: type[BaseModel]) -> Any:
-        """Validate the query string against ``schema``."""
-        data = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+        """Validate the query string against ``schema``: parameters it does not
+        read are left alone (cache busters, tracking tags)."""
+        names = input_names(schema)
+        data = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items() if k in names}
         return validate(schema, data)
 
     # -- output --

@@ -5,11 +5,11 @@ import copy
 import datetime as dt
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 # --- the OpenAPI document states what the validators below enforce ----------------
 
@@ -70,14 +70,36 @@ Password = Annotated[str, Field(max_length=128), Doc({
     "description": "At least 8 characters, not entirely numeric"})]
 
 
-class In(BaseModel):
-    """Request schema base: unknown fields are ignored, as DRF clients expect."""
+IGNORED_DOC = "Accepted and ignored: the spec's request example sends it, this operation does not use it."
 
-    model_config = ConfigDict(extra="ignore", str_max_length=10000)
+
+def _document_ignored(schema: dict, model: type) -> None:
+    for name in getattr(model, "ignored_fields", ()):
+        schema.setdefault("properties", {})[name] = {"description": IGNORED_DOC}
+
+
+class In(BaseModel):
+    """Request schema base. A field the operation does not know is a 400 naming it
+    ("Unknown field."), never dropped silently: a client's typo or a field this
+    operation does not have (``valid_until`` for ``valid_to``) must not be lost
+    quietly. ``ignored_fields`` lists the few fields the spec's own request
+    examples send that an operation does not use: accepted, documented as
+    ignored, and dropped before anything else looks at them."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10000, json_schema_extra=_document_ignored)
+    ignored_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: Any) -> Any:
+        if cls.ignored_fields and isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in cls.ignored_fields}
+        return data
 
 
 class Query(In):
-    """Query-string schema base: text values are at most 1000 characters."""
+    """Query-string schema base: text values are at most 1000 characters
+    (``BaseHandler.query`` passes only the parameters the schema reads)."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=1000)
 

@@ -117,3 +117,70 @@ async def test_the_cart_total_has_one_name_in_both_views(api, make_user):
     cart = (await api.get("/api/cart/", user=user)).json()
     summary = (await api.get("/api/cart/summary/", user=user)).json()
     assert cart["total"] == summary["total"] == summary["total_price"] == "21.00"
+
+
+# --- nothing dropped silently ------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_a_promo_code_with_fields_it_does_not_have_is_400_naming_them(api, make_user):
+    from models.cart import PromoCode
+
+    admin = await make_user(is_staff=True)
+    resp = await api.post("/api/promo-codes/", user=admin, json={
+        "code": "SPRING", "discount_percentage": "10.00", "valid_until": "2020-01-01T00:00:00Z", "max_uses": 1})
+    body = assert_envelope(resp, 400)
+    assert body["errors"] == {"valid_until": ["Unknown field."], "max_uses": ["Unknown field."]}
+    assert not await PromoCode.select().where(PromoCode.code == "SPRING").aio_exists()
+
+
+@pytest.mark.gen_test
+async def test_a_review_sent_with_comment_instead_of_content_is_400(api, make_user):
+    user = await make_user()
+    pid = await product("Oak Chair")
+    resp = await api.post(f"/api/products/{pid}/reviews/", user=user, json={"rating": 5, "comment": "Lovely"})
+    assert assert_envelope(resp, 400)["errors"]["comment"] == ["Unknown field."]
+    assert (await api.get(f"/api/products/{pid}/reviews/")).json() == []
+
+
+@pytest.mark.gen_test
+async def test_a_ticket_with_an_order_id_it_cannot_keep_is_400(api, make_user):
+    user = await make_user()
+    resp = await api.post("/api/help/", user=user, json={"full_name": "Ada", "message": "Where is it?",
+                                                          "order_id": 12})
+    assert assert_envelope(resp, 400)["errors"] == {"order_id": ["Unknown field."]}
+    assert (await api.get("/api/help/", user=user)).json() == []
+
+
+@pytest.mark.gen_test
+async def test_unknown_fields_in_nested_rows_and_hand_parsed_bodies_are_named(api, make_user):
+    user = await make_user()
+    admin = await make_user(is_staff=True)
+    pid = await product("Oak Chair", stock=5)
+    resp = await api.post("/api/orders/", user=user, json={"items": [{"product_id": pid, "quantity": 1,
+                                                                       "colour": "red"}]})
+    assert assert_envelope(resp, 400)["errors"] == {"items.0.colour": ["Unknown field."]}
+    resp = await api.post("/api/dashboard/bulk_product_action/", user=admin,
+                          json={"action": "feature", "product_ids": [pid], "notify": True})
+    assert assert_envelope(resp, 400)["errors"] == {"notify": ["Unknown field."]}
+
+
+@pytest.mark.gen_test
+async def test_fields_the_specs_examples_send_are_accepted_and_documented_as_ignored(api, make_user):
+    user = await make_user()
+    pid = await product("Oak Chair", stock=5)
+    resp = await api.post("/api/wishlist-items/", user=user, json={"product": pid})
+    item = resp.json()["id"]
+    resp = await api.post(f"/api/wishlist/move-to-cart/{item}/", user=user,
+                          json={"wishlist_item_id": item, "quantity": 1})
+    assert resp.status == 201, resp
+    admin = await make_user(is_staff=True)
+    resp = await api.post("/api/products/", user=admin, json={
+        "name": "New Awesome Chair", "sku": "CHR-NEW-001", "base_price": "199.99", "stock_quantity": 50,
+        "main_image": None, "image_files": []})
+    assert resp.status == 201, resp
+    doc = (await api.get("/api/schema/")).json()
+    schemas = doc["components"]["schemas"]
+    assert schemas["MoveToCartIn"]["additionalProperties"] is False
+    assert "ignored" in schemas["MoveToCartIn"]["properties"]["wishlist_item_id"]["description"]
+    assert schemas["ProductIn"]["additionalProperties"] is False
+    assert set(schemas["ProductIn"]["properties"]) >= {"main_image", "image_files"}
