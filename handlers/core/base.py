@@ -144,26 +144,40 @@ class BaseHandler(tornado.web.RequestHandler):
             # not) can move these requests into a roomier bucket.
             await ratelimit.hit(self.rate_scope, self.client_bucket())
             return
+        needed = self.roles.get(self.request.method, self.role)
         try:
             claims = self._token_claims()
         except Unauthorized:
             await ratelimit.hit("anon", self.client_bucket())  # bad tokens cost the sender too
-            raise
+            if needed is not None:
+                raise
+            claims = self._answer_as_anonymous()
         await self._rate_limit(claims)
         rows = None
         if claims is not None:
             read = self.reads.get(self.request.method)
-            if read is None:
-                self._current_user = await sessions.user_for_claims(claims)
-            else:
-                self._current_user, rows = await sessions.user_with_read(claims, read)
-        needed = self.roles.get(self.request.method, self.role)
+            try:
+                if read is None:
+                    self._current_user = await sessions.user_for_claims(claims)
+                else:
+                    self._current_user, rows = await sessions.user_with_read(claims, read)
+            except Unauthorized:
+                if needed is not None:
+                    raise
+                self._answer_as_anonymous()
         if needed is not None and self._current_user is None:
             raise Unauthorized()
         if needed == ADMIN and not self._current_user.is_staff:
             raise Forbidden()
         self._check_request_input()
         self.read_rows = rows  # only now: the caller is who the token says and may ask
+
+    def _answer_as_anonymous(self) -> None:
+        """An operation open to anonymous callers, sent an invalid or expired token
+        (a stale one left in a single-page app): answered as for no token, with a
+        hint to drop or refresh it (RFC 6750 3.1), never a 401 that breaks the page."""
+        self._current_user = None
+        self.set_header("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"')
 
     def _token_claims(self) -> dict | None:
         header = self.request.headers.get("Authorization", "")

@@ -242,7 +242,9 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     errors: dict[int, str] = {}
     if not _prepares_itself(handler):
         errors[400] = ERROR_TEXT[400]
-        errors[401] = ERROR_TEXT[401] + ("" if role else " (only when a bearer token is sent)")
+        errors[401] = ERROR_TEXT[401] if role else (
+            "Credentials in the body are wrong (where the operation takes some); a bearer token that is invalid "
+            "or expired is answered as anonymous here, with WWW-Authenticate: Bearer error=\"invalid_token\"")
         if role:
             errors[403] = ERROR_TEXT[403] + (" (a staff user is required)" if role == ADMIN else "")
         paginated = meta["query"] is not None and "page" in meta["query"].model_fields

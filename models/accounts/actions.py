@@ -121,7 +121,7 @@ async def google_login(token: str, location: str = "") -> dict[str, Any]:
                 # Whoever registered this address never proved it was theirs:
                 # their password and sessions end (no pre-registered way in).
                 changes["password_hash"] = None
-                await end_all_sessions(user.id)
+                await end_all_sessions(user.id, "google_takeover")
                 await kill_one_time_tokens(user.id)
             await User.update(**changes).where(User.id == user.id).aio_execute()
         elif verified and not user.is_verified and user.email == email:
