@@ -2,7 +2,6 @@
 restore link of abandoned-cart reminders."""
 from __future__ import annotations
 
-import settings
 
 from pydantic import Field, model_validator
 
@@ -208,13 +207,14 @@ class ClearCartHandler(BaseHandler):
 
 
 class RestoreCartHandler(BaseHandler):
-    """The link of an abandoned-cart reminder; the token in it is the credential."""
+    """An abandoned-cart reminder links to the storefront's restore page, which
+    POSTs the token here (the token is the credential). A GET changes nothing:
+    a mail scanner or link preview must not restore a cart."""
 
-    @api(status=302, summary="Restore an abandoned cart, then go to the storefront's cart page")
+    @api(status=302, summary="Go to the storefront's restore page (changes nothing)")
     async def get(self, token: str):
-        """Restore an abandoned cart, then go to the storefront's cart page."""
-        await abandoned.restore_cart(token)
-        self.redirect(f"{settings.FRONTEND_URL}/cart?restored=1")
+        """Links from reminders sent before they pointed at the storefront: on to its restore page."""
+        self.redirect(abandoned.restore_page(token))
 
     @api(response=MessageOut)
     async def post(self, token: str):
