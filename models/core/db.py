@@ -199,6 +199,12 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value) if not isinstance(value, Decimal) else value).quantize(CENT, ROUND_HALF_UP)
 
 
+def average(total: Any, count: int) -> Decimal:
+    """The mean of ``count`` amounts summing to ``total``: the exact quotient rounded
+    once with ``money`` (never a rounded total divided and rounded again), 0.00 for none."""
+    return money(Decimal(str(total) if not isinstance(total, Decimal) else total) / count) if count else money(0)
+
+
 def money_str(value: Any) -> str | None:
     return None if value is None else f"{money(value):.2f}"
 

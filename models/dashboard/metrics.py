@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from models.core.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.core.db import RideAlong, average, fetch_all, fetch_prepared, iso, money, money_number, utcnow
 from models.core.errors import AppError
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
@@ -208,13 +208,12 @@ def _number(value: Decimal) -> float:
 async def order_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
     f = await order_figures(start, end)
-    summary = {"all": {"count": f["orders"], "total_value": _number(sum(v["total_value"] for v in f["by_status"].values())),
-                       "avg_order_value": 0.0}}
+    everything = sum((v["total_value"] for v in f["by_status"].values()), start=Decimal(0))
+    summary = {"all": {"count": f["orders"], "total_value": _number(everything),
+                       "avg_order_value": float(average(everything, f["orders"]))}}
     for status, v in f["by_status"].items():
         summary[status.lower()] = {"count": v["count"], "total_value": _number(v["total_value"]),
-                                   "avg_order_value": 0.0}
-    for v in summary.values():
-        v["avg_order_value"] = round(v["total_value"] / v["count"], 2) if v["count"] else 0.0
+                                   "avg_order_value": float(average(v["total_value"], v["count"]))}
     return {
         "orders_by_status": [{"status": s, "count": f["by_status"][s]["count"]} for s in STATUSES],
         "status_summary": summary,

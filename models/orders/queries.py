@@ -252,10 +252,9 @@ async def status_counts() -> dict[str, Any]:
     total_v = sum((v for _, v in by_status.values()), start=0)
 
     def entry(n: int, value: Any) -> dict[str, Any]:
-        from models.core.db import money
+        from models.core.db import average, money
 
-        return {"count": n, "total_value": float(money(value)),
-                "avg_order_value": float(money(value / n)) if n else 0.0}
+        return {"count": n, "total_value": float(money(value)), "avg_order_value": float(average(value, n))}
 
     out = {"all": entry(total_n, total_v)}
     for status, (n, value) in by_status.items():

@@ -184,3 +184,30 @@ async def test_fields_the_specs_examples_send_are_accepted_and_documented_as_ign
     assert "ignored" in schemas["MoveToCartIn"]["properties"]["wishlist_item_id"]["description"]
     assert schemas["ProductIn"]["additionalProperties"] is False
     assert set(schemas["ProductIn"]["properties"]) >= {"main_image", "image_files"}
+
+
+# --- one rounding ------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_one_average_is_the_same_figure_in_every_endpoint(api, make_user):
+    """828.645 is 828.65 (half-up, once), in the dashboard's order metrics and the orders' status tabs."""
+    from tests.orders_factory import make_order
+
+    admin = await make_user(is_staff=True)
+    await make_order(total="828.64", status="PENDING")
+    await make_order(total="828.65", status="PENDING")
+    metrics = (await api.get("/api/dashboard/order_metrics/", params={"period": "month"}, user=admin)).json()
+    tabs = (await api.get("/api/orders/status_counts/", user=admin)).json()
+    assert metrics["status_summary"]["all"]["avg_order_value"] == 828.65
+    assert metrics["status_summary"]["pending"]["avg_order_value"] == 828.65
+    assert tabs["all"]["avg_order_value"] == tabs["pending"]["avg_order_value"] == 828.65
+
+
+def test_average_rounds_the_exact_quotient_half_up_once():
+    from decimal import Decimal
+
+    from models.core.db import average
+
+    assert average(Decimal("1657.29"), 2) == Decimal("828.65")
+    assert average("0.05", 2) == Decimal("0.03")
+    assert average(Decimal("10"), 0) == Decimal("0.00")
