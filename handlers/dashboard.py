@@ -12,17 +12,21 @@ from handlers.core.routing import Route
 from handlers.core.fields import In, Out, choices_doc
 from models.dashboard import metrics
 
-Period = Literal["day", "week", "month", "year"]
+Period = str  # a name of metrics.PERIODS (one table for every dashboard operation)
+_PERIODS_DOC = ("day, week, month, year; the chart's last_7_days, last_30_days, this_month are accepted too "
+                "(every dashboard operation takes every name). Invalid values → 400 with valid_periods.")
 
 
 class PeriodQuery(In):
-    period: Annotated[Period, choices_doc(("day", "week", "month", "year"))] = Field(
-        default="week", description="Blank: week. Invalid values → 400 with valid_periods.")
+    period: Annotated[Period, choices_doc(tuple(metrics.PERIODS))] = Field(
+        default="week", description="Blank: week. " + _PERIODS_DOC)
 
 
 class ChartQuery(In):
     metric: Literal["sales", "orders_count", "new_customers_count"]
-    period: Literal["last_7_days", "last_30_days", "this_month"] = "last_7_days"
+    period: Annotated[Period, choices_doc(tuple(metrics.CHART_PERIODS) + tuple(
+        p for p in metrics.PERIODS if p not in metrics.CHART_PERIODS), blank=False)] = Field(
+        default="last_7_days", description="Default: last_7_days. " + _PERIODS_DOC)
 
 
 class RecentQuery(In):

@@ -32,8 +32,17 @@ import orjson
 from models.core.db import RideAlong, average, fetch_all, fetch_prepared, iso, money, money_number, utcnow
 from models.core.errors import AppError
 
-PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-CHART_PERIODS = {"last_7_days": "Last 7 Days", "last_30_days": "Last 30 Days", "this_month": "This Month"}
+# One table of period names for every dashboard operation: a window of whole UTC days
+# ending today (its length in days; None: from the 1st of this month) and its label. The
+# metrics' names (day…year) and the chart's (last_7_days…) are accepted everywhere;
+# each operation lists the names its spec shows in ``valid_periods``.
+PERIODS: dict[str, tuple[int | None, str]] = {
+    "day": (1, "Today"), "week": (7, "Last 7 Days"), "month": (30, "Last 30 Days"), "year": (365, "Last 365 Days"),
+    "last_7_days": (7, "Last 7 Days"), "last_30_days": (30, "Last 30 Days"), "this_month": (None, "This Month"),
+}
+METRIC_PERIODS = ("day", "week", "month", "year")
+CHART_PERIODS = ("last_7_days", "last_30_days", "this_month")
+PERIOD_DAYS = {name: days for name, (days, _label) in PERIODS.items() if days}
 CHART_METRICS = {"sales": "Total Sales", "orders_count": "Orders", "new_customers_count": "New Customers"}
 STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
 STATUS_LABELS = {"PENDING": "Pending", "PROCESSING": "Processing", "SHIPPED": "Shipped", "DELIVERED": "Delivered",
@@ -42,13 +51,16 @@ STATUS_DISPLAY = {**STATUS_LABELS, "DELIVERED": "Completed"}
 DEFINITIONS = __doc__
 
 
-def check_period(period: str | None, default: str = "week") -> str:
-    """The period name, or AppError 400 listing ``valid_periods``."""
+def check_period(period: str | None, default: str = "week", names: tuple[str, ...] = METRIC_PERIODS) -> str:
+    """A name of ``PERIODS`` (any of them), or AppError 400 listing ``names`` as
+    ``valid_periods`` (the operation's own, as its spec shows) and the others as
+    ``also_accepted``."""
     period = (period or default).strip().lower()
-    if period not in PERIOD_DAYS:
-        valid = list(PERIOD_DAYS)
-        text = f"Invalid period. Choose from {', '.join(repr(p) for p in valid)}."
-        raise AppError(text, {"period": [text]}, valid_periods=valid, error=text)
+    if period not in PERIODS:
+        others = [p for p in PERIODS if p not in names]
+        text = (f"Invalid period. Choose from {', '.join(repr(p) for p in names)} "
+                f"(or {', '.join(repr(p) for p in others)}).")
+        raise AppError(text, {"period": [text]}, valid_periods=list(names), also_accepted=others, error=text)
     return period
 
 
@@ -57,12 +69,7 @@ def check_chart(metric: str | None, period: str | None) -> tuple[str, str]:
     if metric not in CHART_METRICS:
         text = "Invalid metric specified. Choose from 'sales', 'orders_count', 'new_customers_count'."
         raise AppError(text, {"metric": [text]}, valid_metrics=list(CHART_METRICS), error=text)
-    period = (period or "last_7_days").strip()
-    if period not in CHART_PERIODS:
-        valid = list(CHART_PERIODS)
-        text = f"Invalid period. Choose from {', '.join(repr(p) for p in valid)}."
-        raise AppError(text, {"period": [text]}, valid_periods=valid, error=text)
-    return metric, period
+    return metric, check_period(period, "last_7_days", CHART_PERIODS)
 
 
 def today() -> dt.date:
@@ -72,7 +79,8 @@ def today() -> dt.date:
 def window(period: str, end: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """First and last day (inclusive) of ``period`` ending ``end`` (today)."""
     end = end or today()
-    return end - dt.timedelta(days=PERIOD_DAYS[period] - 1), end
+    days = PERIODS[period][0]
+    return (end.replace(day=1) if days is None else end - dt.timedelta(days=days - 1)), end
 
 
 def previous(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -408,11 +416,7 @@ async def dashboard_summary(period: str) -> dict[str, Any]:
 
 
 async def chart_data(metric: str, period: str) -> dict[str, Any]:
-    end = today()
-    if period == "this_month":
-        start = end.replace(day=1)
-    else:
-        start = end - dt.timedelta(days=(7 if period == "last_7_days" else 30) - 1)
+    start, end = window(period)
     if metric == "new_customers_count":
         daily_c = await daily_new_customers(start, end)
         points = [{"date": d.isoformat(), "value": daily_c.get(d, 0)} for d in days(start, end)]
@@ -423,7 +427,7 @@ async def chart_data(metric: str, period: str) -> dict[str, Any]:
                       for d in days(start, end)]
         else:
             points = [{"date": d.isoformat(), "value": daily.get(d, (0, 0))[0]} for d in days(start, end)]
-    return {"chart_data": points, "metric_label": CHART_METRICS[metric], "period_label": CHART_PERIODS[period]}
+    return {"chart_data": points, "metric_label": CHART_METRICS[metric], "period_label": PERIODS[period][1]}
 
 
 async def recent_orders(limit: int, version_rows: list[tuple] | None = None) -> dict[str, Any]:

@@ -211,3 +211,31 @@ def test_average_rounds_the_exact_quotient_half_up_once():
     assert average(Decimal("1657.29"), 2) == Decimal("828.65")
     assert average("0.05", 2) == Decimal("0.03")
     assert average(Decimal("10"), 0) == Decimal("0.00")
+
+
+# --- one set of period names ------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_every_dashboard_operation_takes_every_period_name(api, make_user):
+    from tests.orders_factory import make_order
+
+    admin = await make_user(is_staff=True)
+    await make_order(total="10.00", status="DELIVERED", payment_status="PAID")
+    d = "/api/dashboard/"
+    for week, alias in (("week", "last_7_days"), ("month", "last_30_days")):
+        for name in ("order_metrics", "customer_metrics", "sales_trend", "cart_metrics", "dashboard_summary"):
+            a = (await api.get(d + name + "/", params={"period": week}, user=admin)).json()
+            b = await api.get(d + name + "/", params={"period": alias}, user=admin)
+            assert b.status == 200, (name, b)
+            assert str(a).replace(f"'{week}'", "P") == str(b.json()).replace(f"'{alias}'", "P"), name
+        chart_a = (await api.get(d + "summary-chart-data/", params={"metric": "orders_count", "period": week},
+                                 user=admin)).json()
+        chart_b = (await api.get(d + "summary-chart-data/", params={"metric": "orders_count", "period": alias},
+                                 user=admin)).json()
+        assert chart_a == chart_b and len(chart_a["chart_data"]) == (7 if week == "week" else 30)
+    resp = await api.get(d + "order_metrics/", params={"period": "this_month"}, user=admin)
+    assert resp.status == 200 and resp.json()["data"]["total_orders"] == 1
+    doc = (await api.get("/api/schema/")).json()
+    for path in ("/api/dashboard/order_metrics/", "/api/dashboard/summary-chart-data/"):
+        [param] = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == "period"]
+        assert {"week", "last_7_days", "this_month"} <= set(param["schema"]["enum"]), path
