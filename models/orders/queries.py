@@ -69,6 +69,8 @@ ORDER_JSON = f"""json_build_object(
     'shipping_method_id', o.shipping_method_id,
     'estimated_delivery_date', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
                                        'FMDay, FMMonth DD, YYYY'),
+    'estimated_delivery_on', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
+                                     'YYYY-MM-DD'),
     'note', o.note, 'created_at', {iso_sql("o.created_at")}, 'updated_at', {iso_sql("o.updated_at")},
     'order_date', to_char(o.created_at, 'YYYY-MM-DD'), 'order_time', to_char(o.created_at, 'HH24:MI:SS'))"""
 
