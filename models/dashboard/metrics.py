@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from models.core.db import RideAlong, average, fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.core.db import RideAlong, average, fetch_all, fetch_prepared, half_up, iso, money, money_number, ratio, utcnow
 from models.core.errors import AppError
 
 # One table of period names for every dashboard operation: a window of whole UTC days
@@ -92,7 +92,7 @@ def growth(current: Any, before: Any) -> float:
     current, before = Decimal(current), Decimal(before)
     if before == 0:
         return 100.0 if current else 0.0
-    return float(round((current - before) / before * 100, 1))
+    return float(half_up((current - before) / before * 100, 1))
 
 
 # --- the two readers: rollups for past days + a live query for today --------------
@@ -235,7 +235,7 @@ async def customer_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
     c = await customer_figures(start, end)
     before = c["total"] - c["new"]
-    rate = round(c["new"] / before, 4) if before else (1.0 if c["new"] else 0.0)
+    rate = ratio(c["new"], before, 4) if before else (1.0 if c["new"] else 0.0)
     return {"total_customers": c["total"], "active_customers": c["active"], "new_customers": c["new"],
             "growth_rate": rate, "period": period}
 
@@ -280,16 +280,16 @@ async def cart_figures(start: dt.date, end: dt.date) -> dict[str, Any]:
             "recovered_revenue": money(row[3])}
 
 
-def _rate(abandoned: int, orders: int) -> float:
-    total = abandoned + orders
-    return abandoned / total if total else 0.0
+def _rate(abandoned: int, orders: int, places: int, scale: int = 1) -> float:
+    """Abandoned carts / (abandoned carts + orders), × ``scale`` (100: a percentage), rounded half up once."""
+    return ratio(abandoned * scale, abandoned + orders, places)
 
 
 async def cart_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
     orders = await order_figures(start, end)
     carts = await cart_figures(start, end)
-    return {"abandoned_rate": round(_rate(carts["abandoned"], orders["orders"]), 4),
+    return {"abandoned_rate": _rate(carts["abandoned"], orders["orders"], 4),
             "total_carts": carts["abandoned"] + orders["orders"], "abandoned_carts": carts["abandoned"],
             "recovered_carts": carts["recovered"], "recovered_revenue": f"{carts['recovered_revenue']:.2f}",
             "period": period}
@@ -384,14 +384,14 @@ async def overview_metrics(period: str, version_rows: list[tuple] | None = None)
 async def _overview(period: str) -> dict[str, Any]:
     start, end = window(period)
     cur, prev, c, carts = await _overview_figures(start, end)
-    rate = round(_rate(carts["abandoned"], cur["orders"]) * 100, 1)
-    rate_before = round(_rate(carts["abandoned_before"], prev["orders"]) * 100, 1)
+    rate = _rate(carts["abandoned"], cur["orders"], 1, scale=100)
+    rate_before = _rate(carts["abandoned_before"], prev["orders"], 1, scale=100)
     orders = {"all_orders": {"count": cur["orders"], "growth": growth(cur["orders"], prev["orders"])}}
     for s in STATUSES:
         n, before = cur["by_status"][s]["count"], prev["by_status"][s]["count"]
         orders[s.lower()] = {"count": n, "growth": growth(n, before)}
     return {
-        "abandoned_cart": {"rate": rate, "change": round(rate - rate_before, 1),
+        "abandoned_cart": {"rate": rate, "change": float(half_up(Decimal(str(rate)) - Decimal(str(rate_before)), 1)),
                            "total_carts": carts["abandoned"] + cur["orders"], "abandoned_count": carts["abandoned"],
                            "recovered_count": carts["recovered"],
                            "recovered_revenue": _number(carts["recovered_revenue"])},

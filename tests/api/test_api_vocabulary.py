@@ -239,3 +239,13 @@ async def test_every_dashboard_operation_takes_every_period_name(api, make_user)
     for path in ("/api/dashboard/order_metrics/", "/api/dashboard/summary-chart-data/"):
         [param] = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == "period"]
         assert {"week", "last_7_days", "this_month"} <= set(param["schema"]["enum"]), path
+
+
+def test_rates_and_growth_round_half_up_once_like_money():
+    """Python's round() gives 0.12 for 1/8 and 0.2 for a growth of 0.25 %: not the project's rule."""
+    from models.core.db import ratio
+    from models.dashboard import metrics
+
+    assert ratio(1, 8, 2) == 0.13
+    assert metrics.growth(401, 400) == 0.3
+    assert metrics._rate(1, 7, 4) == 0.125 and metrics._rate(1, 7, 1, scale=100) == 12.5
