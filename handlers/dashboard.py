@@ -17,16 +17,19 @@ _PERIODS_DOC = ("day, week, month, year; the chart's last_7_days, last_30_days, 
                 "(every dashboard operation takes every name). Invalid values → 400 with valid_periods.")
 
 
+_LONGEST = max(len(p) for p in metrics.PERIODS)
+
+
 class PeriodQuery(In):
     period: Annotated[Period, choices_doc(tuple(metrics.PERIODS))] = Field(
-        default="week", description="Blank: week. " + _PERIODS_DOC)
+        default="week", max_length=_LONGEST, description="Blank: week. " + _PERIODS_DOC)
 
 
 class ChartQuery(In):
     metric: Literal["sales", "orders_count", "new_customers_count"]
     period: Annotated[Period, choices_doc(tuple(metrics.CHART_PERIODS) + tuple(
         p for p in metrics.PERIODS if p not in metrics.CHART_PERIODS), blank=False)] = Field(
-        default="last_7_days", description="Default: last_7_days. " + _PERIODS_DOC)
+        default="last_7_days", max_length=_LONGEST, description="Default: last_7_days. " + _PERIODS_DOC)
 
 
 class RecentQuery(In):
