@@ -151,7 +151,8 @@ class BaseHandler(tornado.web.RequestHandler):
             await ratelimit.hit("anon", self.client_bucket())  # bad tokens cost the sender too
             if needed is not None:
                 raise
-            claims = self._answer_as_anonymous()
+            claims = None
+            self._answer_as_anonymous()
         await self._rate_limit(claims)
         rows = None
         if claims is not None:
