@@ -10,6 +10,7 @@ from celery.schedules import crontab
 import settings
 from models.core import domains
 
+settings.check_production()  # worker and beat refuse a production setup that lacks what it needs
 settings.resolve_services()
 settings.DATA_DIR.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
 

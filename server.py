@@ -29,7 +29,6 @@ import settings
 
 log = logging.getLogger("avantlush")
 
-MAX_BODY_BYTES = 12 * 1024 * 1024  # above the 5 MB image limit, so that limit answers with a clear 400
 
 
 def setup_logging() -> None:
@@ -91,7 +90,6 @@ async def disconnect() -> None:
 
 
 async def serve(sockets: list) -> None:
-    from handlers.core.server import GracefulHTTPServer
     from models.catalog.engine import engine as search_engine
     from models.accounts.passwords import warm_up
 
@@ -103,7 +101,7 @@ async def serve(sockets: list) -> None:
     # walk every indexed product now and then in the middle of a request.
     gc.collect()
     gc.freeze()
-    server = GracefulHTTPServer(make_app(), max_body_size=MAX_BODY_BYTES, xheaders=False)
+    server = make_server()
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -118,6 +116,19 @@ async def serve(sockets: list) -> None:
     if relay is not None:
         await asyncio.get_running_loop().run_in_executor(None, relay.stop)
     await disconnect()
+
+
+def make_server() -> "GracefulHTTPServer":
+    """The HTTP server with its limits: a client gets ``HTTP_HEADER_TIMEOUT_SECONDS``
+    to send a request's head (counted from when the connection opens or its
+    previous response ends: Tornado's idle keep-alive timeout is that same
+    wait) and ``HTTP_BODY_TIMEOUT_SECONDS`` for the body; then it is disconnected."""
+    from handlers.core.server import HEADER_READ_LIMIT, MAX_BODY_BYTES, GracefulHTTPServer
+
+    return GracefulHTTPServer(make_app(), xheaders=False, max_body_size=MAX_BODY_BYTES,
+                              max_header_size=HEADER_READ_LIMIT,
+                              idle_connection_timeout=settings.HTTP_HEADER_TIMEOUT_SECONDS,
+                              body_timeout=settings.HTTP_BODY_TIMEOUT_SECONDS)
 
 
 def start_relay():
@@ -140,6 +151,29 @@ def cmd_relay(_args: argparse.Namespace) -> None:
     relay.stop()
 
 
+def preload_shared_state() -> None:
+    """What every web process reads and rarely changes, loaded once before the
+    fork so the processes share its memory (copy-on-write): the search index,
+    and the code (every handler module, its schemas and routes: the app is
+    built once here, then again in each process from the imported modules).
+    Frozen out of the garbage collector, whose passes would otherwise write to
+    (and so copy) every page of it in each process."""
+    from models.catalog.engine import engine as search_engine
+    from models.core.db import init_db
+
+    make_app()  # imports every handler, schema and domain module
+
+    database_url, _ = settings.resolve_services()
+    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.DB_TIMEOUT_SECONDS)
+    try:
+        search_engine.preload()
+    except Exception:  # the children load their own (or search in SQL) rather than not start
+        log.warning("search index preload failed; each web process loads its own", exc_info=True)
+        search_engine.index = None
+    gc.collect()
+    gc.freeze()
+
+
 def cmd_serve(_args: argparse.Namespace) -> None:
     settings.check_production()
     settings.resolve_services()
@@ -147,6 +181,7 @@ def cmd_serve(_args: argparse.Namespace) -> None:
     if settings.WEB_CONCURRENCY > 1:
         from handlers.core.server import fork_workers
 
+        preload_shared_state()
         fork_workers(settings.WEB_CONCURRENCY)  # returns in each child
     try:
         import uvloop
@@ -276,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     mail.set_defaults(fn=cmd_mail)
     args = parser.parse_args(argv)
     setup_logging()
+    if getattr(args, "fn", None) not in (cmd_dev, cmd_mail):  # every process of a deployment
+        settings.check_production()
     (getattr(args, "fn", None) or cmd_serve)(args)
 
 

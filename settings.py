@@ -81,6 +81,16 @@ EMAIL_FROM = _env("EMAIL_FROM", "AvantLush <no-reply@avantlush.com>")
 ADMIN_NOTIFICATION_EMAILS = [e.strip() for e in (_env("ADMIN_NOTIFICATION_EMAILS", "") or "").split(",") if e.strip()]
 
 CLOUDINARY_URL = _env("CLOUDINARY_URL")
+# Where export files and uploads live (models/core/storage.py): unset, under DATA_DIR
+# (one machine); s3://BUCKET/PREFIX, any S3-compatible store that every process shares.
+STORAGE_URL = _env("STORAGE_URL")
+S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")  # unset: AWS itself
+AWS_ACCESS_KEY_ID = _env("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = _env("AWS_SECRET_ACCESS_KEY")
+AWS_DEFAULT_REGION = _env("AWS_DEFAULT_REGION", "us-east-1")
+# Image URLs are built when read: MEDIA_URL + the stored key (a CDN or the
+# bucket's public address may go here); by default this server's /media/.
+MEDIA_URL = (_env("MEDIA_URL", f"{BACKEND_URL}/media/") or "").rstrip("/") + "/"
 # Uploaded images: larger ones are refused before they are decoded.
 IMAGE_MAX_SIDE = _int("IMAGE_MAX_SIDE", 8000)
 IMAGE_MAX_PIXELS = _int("IMAGE_MAX_PIXELS", 40_000_000)
@@ -142,8 +152,16 @@ OUTBOX_REDELIVER_SECONDS = _float("OUTBOX_REDELIVER_SECONDS", 300.0)
 # A running job renews its lease every third of this; a job whose worker died
 # (no renewal for this long) is published again.
 OUTBOX_RUN_LEASE_SECONDS = _float("OUTBOX_RUN_LEASE_SECONDS", 30.0)
+# Celery workers beat every OUTBOX_WORKER_HEARTBEAT_SECONDS; a job received by a
+# worker silent for OUTBOX_WORKER_DEAD_SECONDS (killed) is published again.
+OUTBOX_WORKER_HEARTBEAT_SECONDS = _float("OUTBOX_WORKER_HEARTBEAT_SECONDS", 10.0)
+OUTBOX_WORKER_DEAD_SECONDS = _float("OUTBOX_WORKER_DEAD_SECONDS", 30.0)
 OUTBOX_RETENTION_DAYS = _float("OUTBOX_RETENTION_DAYS", 7.0)  # finished rows are pruned after this
 EXPORT_RETENTION_HOURS = _float("EXPORT_RETENTION_HOURS", 24.0)  # finished export files and jobs
+# Slow clients: the time to send a request's head (also the idle keep-alive
+# timeout: Tornado measures both with one clock) and then its body.
+HTTP_HEADER_TIMEOUT_SECONDS = _float("HTTP_HEADER_TIMEOUT_SECONDS", 20.0)
+HTTP_BODY_TIMEOUT_SECONDS = _float("HTTP_BODY_TIMEOUT_SECONDS", 60.0)
 SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 25.0)  # SIGTERM: time to finish in-flight work
 
 
@@ -171,12 +189,14 @@ SECRET_KEY = _secret_key()
 
 
 def check_production() -> None:
-    """Refuse to start a production process that lacks what it needs."""
+    """Refuse to start a production process that lacks what it needs: its own
+    services (nothing embedded) and storage that every process shares."""
     if not PRODUCTION:
         return
     missing = [name for name, value in {
         "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
+        "STORAGE_URL": STORAGE_URL,
         "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
     }.items() if not value]
@@ -188,10 +208,15 @@ def resolve_services() -> tuple[str, str]:
     """The database and Redis URLs, starting embedded servers where unset."""
     global DATABASE_URL, REDIS_URL
     if not DATABASE_URL or not REDIS_URL:
+        check_production()
         from models.core import embedded
 
-        if not DATABASE_URL:
-            DATABASE_URL = embedded.ensure_postgres(DATA_DIR / "pg")
-        if not REDIS_URL:
-            REDIS_URL = embedded.ensure_redis(DATA_DIR / "redis")
+        try:
+            if not DATABASE_URL:
+                DATABASE_URL = embedded.ensure_postgres(DATA_DIR / "pg")
+            if not REDIS_URL:
+                REDIS_URL = embedded.ensure_redis(DATA_DIR / "redis")
+        except ImportError as exc:  # a production install (requirements.txt) has no embedded servers
+            raise ConfigError(f"DATABASE_URL and REDIS_URL must be set: the embedded servers ({exc.name}) "
+                              "are development packages (pip install -r requirements-dev.txt)") from None
     return DATABASE_URL, REDIS_URL

@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / ".data")).resolve()
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
 ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
-# BENCH_ONLY=dashboard: the probe and the admin rows only.
+# BENCH_ONLY=dashboard: the probe and the admin rows only; BENCH_ONLY=hot: the
+# probe, the product list and detail and the cart (the reads every shopper makes).
 ONLY = os.environ.get("BENCH_ONLY", "")
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
@@ -111,6 +112,8 @@ TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
 def selected_runs() -> list[tuple]:
     if ONLY == "dashboard":
         return [r for r in RUNS if r[0] == "probe" or r[1].startswith("admin:")]
+    if ONLY == "hot":
+        return [r for r in RUNS if r[0] in ("probe", "list", "detail", "cart GET")]
     return RUNS
 
 
@@ -505,9 +508,9 @@ def main() -> None:
             if phase == "probe":
                 probe_runs.append(measure(f"probe run {len(probe_runs) + 1}", base, RUNS[0][1]))
             else:
-                if ONLY != "dashboard":
+                if ONLY not in ("dashboard", "hot"):
                     results["timings"] = single_requests(base, timed_paths, admin_token)
-                for name, path in SINGLE:
+                for name, path in SINGLE if ONLY != "hot" else ():
                     single[name] = one_at_a_time(base + path, admin_token)
                 for name, path, _share, _p99 in selected_runs()[1:]:
                     results[name] = measure(name, base, path)

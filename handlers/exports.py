@@ -2,7 +2,6 @@
 CSV, or with ``?async=1`` a background job), and the job status/download URLs."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import AsyncIterator
 
@@ -12,8 +11,6 @@ from handlers.core.routing import Route
 from handlers.core.fields import Out
 from models.core import exports
 from models.core.errors import ValidationFailed
-
-FILE_CHUNK_BYTES = 256 * 1024
 
 
 class ExportStartedOut(Out):
@@ -69,19 +66,6 @@ async def stream(handler: BaseHandler, chunks: AsyncIterator[str | bytes], filen
     handler.finish()
 
 
-async def _file_chunks(path: str) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    fh = await loop.run_in_executor(None, open, path, "rb")
-    try:
-        while True:
-            data = await loop.run_in_executor(None, fh.read, FILE_CHUNK_BYTES)
-            if not data:
-                break
-            yield data
-    finally:
-        await loop.run_in_executor(None, fh.close)
-
-
 class ExportJobHandler(BaseHandler):
     role = ADMIN
 
@@ -99,8 +83,9 @@ class ExportDownloadHandler(BaseHandler):
          errors={409: "The export is not finished yet (or failed)"})
     async def get(self, id: str):
         """The CSV file of a finished export (409 while it is still being built)."""
-        job, path = await exports.export_file(id)
-        await stream(self, _file_chunks(path), exports.get_kind(job.kind).filename)
+        job, size, chunks = await exports.export_file(id)
+        self.set_header("Content-Length", str(size))
+        await stream(self, chunks, exports.get_kind(job.kind).filename)
 
 
 routes = [

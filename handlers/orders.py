@@ -19,9 +19,9 @@ from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
 from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
                              PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
+from models.checkout import refunds
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, queries
-from models.payments import actions as payments
 from models.orders.tables import ORDER_TYPES, PAYMENT_STATUSES, PAYMENT_TYPES, STATUSES
 
 Status = Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"]
@@ -148,14 +148,30 @@ class TrackingIn(In):
     description: OptionalText = Field(default="", max_length=2000)
 
 
+class RefundLineIn(In):
+    item_id: RequiredPk = Field(description="An item of this order (its `items[].id`)")
+    quantity: PositiveQuantity
+
+
 class RefundIn(In):
-    restock: Flag = False
+    restock: Flag = Field(default=False, description="Give the refunded lines' stock back (all lines without `lines`)")
+    amount: OptionalMoney = Field(default=None, description="How much to refund (default: the lines' cost, "
+                                                            "else everything not refunded yet)")
+    lines: list[RefundLineIn] | None = Field(default=None, max_length=100,
+                                             description="Refund these items (their cost, the order's discount "
+                                                         "shared out)")
+    reason: OptionalText = Field(default="", max_length=1000)
 
 
 class RefundOut(Out):
     id: int
-    payment_status: str
+    payment_status: str = Field(description="PARTIALLY_REFUNDED or REFUNDED")
     restocked: bool
+    refund_id: int
+    amount: str = Field(description="Refunded by this request")
+    refunded_amount: str = Field(description="Refunded on this order in all")
+    status: str = Field(description="The order's status: REFUNDED once fully refunded (unless cancelled or returned)")
+    provider_reference: str | None = Field(description="The provider's refund id (null for manual payments)")
 
 
 class BulkIn(In):
@@ -427,11 +443,22 @@ class RefundHandler(BaseHandler):
     role = ADMIN
 
     @api(body=RefundIn, response=RefundOut,
-         rejects={400: "an order whose payment is not PAID (nothing to refund)"})
+         rejects={400: "an order that is not paid, an amount beyond what was captured less what was refunded, "
+                       "or lines that are not the order's or were refunded already",
+                  409: "another refund of this order is in progress and both together would exceed it",
+                  502: "the payment provider did not refund: nothing changed but the failed attempt's record; "
+                       "ask again"})
     async def post(self, id: str):
-        """Refund a paid order through its gateway; restock=true gives its stock back (once)."""
+        """Refund a paid order through its payment provider, fully or partly.
+
+        Each attempt is recorded; the order's payment status becomes PARTIALLY_REFUNDED or
+        REFUNDED only on the provider's OK, and a fully refunded order's status REFUNDED.
+        restock=true gives the refunded lines' stock back (once).
+        """
         data = self.parse(RefundIn)
-        self.reply(await payments.refund_order(int(id), data.restock))
+        lines = [{"item_id": l.item_id, "quantity": l.quantity} for l in data.lines] if data.lines else None
+        self.reply(await refunds.refund_order(int(id), amount=data.amount, lines=lines, restock=data.restock,
+                                              reason=data.reason, actor_id=self.current_user.id))
 
 
 class TrackingHandler(BaseHandler):

@@ -35,14 +35,52 @@ def run_async(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> A
 
 import logging  # noqa: E402
 
-from celery import Task  # noqa: E402
+from celery import Task, signals  # noqa: E402
 from celery.exceptions import Ignore, Reject, Retry  # noqa: E402
 
 from models.core.jobs import current_job  # noqa: E402
-from models.core.outbox import WorkerLedger  # noqa: E402
+from models.core.outbox import Heartbeat, WorkerLedger  # noqa: E402
 
 log = logging.getLogger("avantlush.tasks")
 _ledger = WorkerLedger()
+_receipts = WorkerLedger()  # the worker's main process: jobs as they arrive
+_heartbeat: Heartbeat | None = None
+_name: str | None = None
+
+
+def _worker_name(consumer: Any) -> str:
+    """This worker process's name in outbox_worker: its node name plus what
+    tells it from a worker restarted under the same name (a supervisor's
+    restart, a dyno's), whose beats must not vouch for the dead one's jobs."""
+    global _name
+    if _name is None:
+        import os
+        import uuid
+
+        _name = f"{consumer.hostname}#{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return _name
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    """The worker beats while it lives (models/outbox.py: a silent worker's jobs are republished)."""
+    global _heartbeat
+    _heartbeat = Heartbeat(_worker_name(sender)).start()
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()
+
+
+@signals.task_received.connect
+def _record_receipt(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """A job this worker now holds (before it runs): whose it is, should the worker die."""
+    try:
+        _receipts.reserved(request.id, _worker_name(sender))
+    except Exception:  # the lease still brings it back; never refuse a message for this
+        log.warning("could not record the receipt of %s", getattr(request, "id", "?"), exc_info=True)
 
 
 class OutboxTask(Task):

@@ -1,14 +1,17 @@
-"""Copy stored uploads to Cloudinary and point their owner at the new URL."""
+"""Copy stored uploads to Cloudinary and point their owner at the new URL.
+
+The upload is read from the shared storage (models/core/storage.py), not from the
+disk of the process that received it."""
 from __future__ import annotations
 
 import asyncio
 import functools
 
-import settings
 from celery_app import app
 from models.accounts.tables import Profile
 from models.core.db import transaction
-from models.core.media import cloudinary_options, delete_local
+from models.core import storage
+from models.core.media import cloudinary_options, delete_upload
 from tasks._runner import run_async
 
 
@@ -36,10 +39,13 @@ async def _move(kind: str, object_id: int, key: str) -> str | None:
     if row is None or getattr(row, key_col.name) != key:
         return None  # replaced or removed meanwhile: nothing to do
     old_url = getattr(row, url_col.name)
+    try:
+        data = await storage.get().read(f"media/{key}")
+    except FileNotFoundError:
+        return None  # removed meanwhile (the row's key is checked again before the update)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(None, functools.partial(
-        cloudinary.uploader.upload, str(settings.MEDIA_DIR / key), folder=f"avantlush/{kind}",
-        **cloudinary_options()))
+        cloudinary.uploader.upload, data, folder=f"avantlush/{kind}", **cloudinary_options()))
     new_key = f"cloudinary:{result['public_id']}"
     async with transaction():
         updated = await model.update({key_col: new_key, url_col: result["secure_url"]}).where(
@@ -47,7 +53,7 @@ async def _move(kind: str, object_id: int, key: str) -> str | None:
         if updated:
             await _after_move(kind, old_url, result["secure_url"])
     if updated:
-        await delete_local(key)
+        await delete_upload(key)
     return result["secure_url"]
 
 

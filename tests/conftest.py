@@ -397,3 +397,37 @@ def sql_search():
     engine.enabled = False
     yield
     engine.enabled = True
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on a free local port:
+    the SDK (boto3) talks HTTP to it as it would to any object store."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server):
+    """This process's storage is a bucket of ``s3_server`` for the test; yields it."""
+    import uuid
+
+    from models.core import storage
+
+    saved = {name: getattr(settings, name) for name in (
+        "STORAGE_URL", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    settings.STORAGE_URL = f"s3://test-{uuid.uuid4().hex[:12]}/files"
+    settings.S3_ENDPOINT_URL = s3_server
+    settings.AWS_ACCESS_KEY_ID = settings.AWS_SECRET_ACCESS_KEY = "test"
+    storage.reset()
+    store = storage.get()
+    store.ensure_bucket()
+    yield store
+    for name, value in saved.items():
+        setattr(settings, name, value)
+    storage.reset()

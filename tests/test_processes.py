@@ -97,3 +97,38 @@ def test_dev_supervisor_runs_web_worker_beat_and_ctrl_c_stops_them():
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_web_processes_share_the_search_index_loaded_before_the_fork(tmp_path):
+    """One index per machine: the parent loads it, the forked web processes
+    use that copy (shared copy-on-write) instead of each loading their own."""
+    import psycopg2
+
+    from tests.conftest import _admin_dsn
+
+    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn.autocommit = True
+    with conn.cursor() as cur:  # a catalog write: the search feed has a version to load from
+        cur.execute("INSERT INTO category (name, slug, description, created_at) VALUES ('Chairs', 'chairs', '', now())")
+    conn.close()
+    port = free_port()
+    log_path = tmp_path / "web.log"
+    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
+               SEED_DEMO="0", WEB_CONCURRENCY="2", OUTBOX_RELAY="0", LOG_LEVEL="INFO")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_healthy(port)
+        deadline = time.monotonic() + 30
+        while len(descendants(proc)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for _ in range(10):  # searches in both processes (new connections spread over them)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/products/?search=chair", timeout=10) as r:
+                assert r.status == 200
+        text = log_path.read_text()
+        assert text.count("search index preloaded for the web processes") == 1
+        assert "search index loaded" not in text  # no process loaded one of its own
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)

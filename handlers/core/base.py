@@ -29,7 +29,7 @@ from models.core import ratelimit
 from handlers.core.encoding import dumps
 from handlers.core.fields import ascii_digits
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
-from models.core.db import RideAlong
+from models.core.db import RideAlong, connection_lost
 from models.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 log = logging.getLogger("avantlush.http")
@@ -384,6 +384,8 @@ class BaseHandler(tornado.web.RequestHandler):
                 return
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
+        if connection_lost(e):  # a pooled connection lost with the server: the database's 503
+            e = peewee.OperationalError(f"database connection lost: {e}")
         if isinstance(e, _DB_ERRORS + _REDIS_ERRORS + (asyncio.TimeoutError,)):
             log.warning("%s %s: backing service unavailable: %r", self.request.method, self.request.path, e)
             if not self._finished:

@@ -11,7 +11,7 @@ from models.accounts.tables import normalize_email
 from models.core.db import iso, transaction, utcnow
 from models.core.errors import NotFound, ValidationFailed
 from models.core.jobs import enqueue
-from models.core.media import cloudinary_enabled, delete_local, store_image
+from models.core.media import cloudinary_enabled, delete_upload, media_url, store_image
 from models.accounts.passwords import check_password
 from models.core.phones import available_country_codes, format_phone, parse_phone
 
@@ -44,7 +44,7 @@ def profile_payload(user: User, profile: Profile, with_codes: bool = False) -> d
         "country_code": profile.country_code or None,
         "formatted_phone_number": format_phone(profile.phone_number),
         "photo": profile.photo,
-        "photo_url": profile.photo_url,
+        "photo_url": media_url(profile.photo_url),
         "is_verified": user.is_verified,
         "updated_at": iso(profile.updated_at),
     }
@@ -138,11 +138,11 @@ async def upload_photo(user: User, data: bytes) -> Profile:
     profile = await load_profile_for(user)
     stored = await store_image(data, "profiles", PHOTO_MAX_BYTES, field="photo")
     async with transaction():
-        await Profile.update(photo=stored.key, photo_url=stored.url, updated_at=utcnow()).where(
+        await Profile.update(photo=stored.key, photo_url=stored.key, updated_at=utcnow()).where(
             Profile.id == profile.id).aio_execute()
         if cloudinary_enabled():
             await enqueue("tasks.images.upload_image", "profile", profile.id, stored.key)
-    await delete_local(profile.photo)
+    await delete_upload(profile.photo)
     return await Profile.aio_get(Profile.id == profile.id)
 
 
@@ -150,5 +150,5 @@ async def remove_photo(user: User) -> Profile:
     profile = await load_profile_for(user)
     await Profile.update(photo=None, photo_url=None, updated_at=utcnow()).where(
         Profile.id == profile.id).aio_execute()
-    await delete_local(profile.photo)
+    await delete_upload(profile.photo)
     return await Profile.aio_get(Profile.id == profile.id)

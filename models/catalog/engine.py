@@ -435,6 +435,25 @@ class Engine:
                  index.version)
         return index
 
+    def preload(self) -> Index | None:
+        """Load the index in this process before it forks its web processes
+        (``server.py``): they share its pages copy-on-write, so each added web
+        process costs only what it changes (the catch-ups after its fork) and
+        the pages its reads touch, not a whole index. Synchronous: no event loop
+        runs yet. ``db.init`` must have been called."""
+        if not self.enabled:
+            return None
+        try:
+            index = _load()
+        except LookupError:
+            return None
+        index.terms_with_prefix("")  # build the sorted word list once, before the fork
+        self.index = index
+        self.loads += 1
+        log.info("search index preloaded for the web processes: %d products, %d words", len(index.docs),
+                 len(index.postings))
+        return index
+
     async def ready(self) -> Index | None:
         """The index, loaded if it is not yet (None: search takes the SQL path)."""
         if not self.enabled:
@@ -503,8 +522,9 @@ cleanup.register("search_feed", prune_feed)
 
 
 def _release_on_fork() -> None:
-    # A forked web process builds its own index (and its own lock).
-    engine.index, engine._lock, engine._lock_loop = None, None, None
+    # A forked web process keeps the index its parent loaded (shared
+    # copy-on-write, caught up on its first search) but not the parent's lock.
+    engine._lock, engine._lock_loop = None, None
 
 
 os.register_at_fork(after_in_child=_release_on_fork)

@@ -42,9 +42,12 @@ SEARCH_MAX_CHARS = search.MAX_CHARS
 MAX_ID = 2**31 - 1  # ids are SERIAL (PostgreSQL integer)
 
 # The first image is the main one unless the product names its own.
-MAIN_IMAGE_SQL = ("COALESCE(p.main_image, (SELECT i.image_url FROM product_image i WHERE i.product_id = p.id "
-                  "ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))")
-IMAGES_SQL = "ARRAY(SELECT i.image_url FROM product_image i WHERE i.product_id = p.id ORDER BY i.position, i.id)"
+# Rows keep keys; media_url() (migration 0015, twin of models.core.media.media_url)
+# makes the address as the row is read: a prefix concatenation, inlined by PostgreSQL.
+MAIN_IMAGE_SQL = ("COALESCE(media_url(p.main_image), (SELECT media_url(i.image_url) FROM product_image i "
+                  "WHERE i.product_id = p.id ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))")
+IMAGES_SQL = ("ARRAY(SELECT media_url(i.image_url) FROM product_image i WHERE i.product_id = p.id "
+              "ORDER BY i.position, i.id)")
 
 
 def iso_sql(column: str) -> str:
@@ -57,7 +60,7 @@ def iso_sql(column: str) -> str:
 # through to the response (orjson.Fragment): no Decimal, datetime or JSON
 # parsing per row on the hot path.
 _ITEM_COLUMNS = f"""p.id, p.name, p.slug, p.description, p.price::text, p.category_id, c.name, {IMAGES_SQL},
-    p.main_image, p.stock_quantity, p.is_featured, p.is_physical_product, p.sku, p.status, p.rating::text,
+    media_url(p.main_image), p.stock_quantity, p.is_featured, p.is_physical_product, p.sku, p.status, p.rating::text,
     p.num_ratings, p.product_details::text, {iso_sql("p.created_at")}, {iso_sql("p.updated_at")}"""
 _FROM = "FROM product p LEFT JOIN category c ON c.id = p.category_id"
 

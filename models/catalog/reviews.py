@@ -40,7 +40,7 @@ async def serialize_reviews(product_id: int, reviews: list[tuple], user: Any = N
     ids = [r[0] for r in reviews]
     images: dict[int, list[str]] = {}
     for review_id, url in await fetch_all(
-            "SELECT review_id, image_url FROM review_image WHERE review_id = ANY(%s) ORDER BY id", [ids]):
+            "SELECT review_id, media_url(image_url) FROM review_image WHERE review_id = ANY(%s) ORDER BY id", [ids]):
         images.setdefault(review_id, []).append(url)
     # A tag's count is how many reviews of this product carry it.
     tags: dict[int, list[dict]] = {}

@@ -22,8 +22,8 @@ from models.accounts.tables import User
 from models.catalog.tables import (Category, Color, Product, ProductImage, ProductRecommendation, ProductTag,
                                    ProductVariation, ProductView, Review, ReviewHelpful, ReviewTag, ReviewTagLink,
                                    Size, Tag, VariationColor, VariationSize)
+from models.core import storage
 from models.core.db import db, transaction, utcnow
-from models.core.media import media_url
 from models.core.seed import SEEDERS
 
 log = logging.getLogger("avantlush.seed")
@@ -366,6 +366,11 @@ async def seed_products(count: int, progress: bool) -> None:
     shoppers = await _ensure_shoppers()
     loop = asyncio.get_running_loop()
     image_keys = await loop.run_in_executor(None, _ensure_images, list(category_ids))
+    files = storage.get()
+    if files.shared:  # drawn here, served from the shared store
+        for key in {k for keys in image_keys.values() for k in keys}:
+            if not await files.exists(f"media/{key}"):
+                await files.put_bytes(f"media/{key}", (settings.MEDIA_DIR / key).read_bytes())
 
     taken = await Product.select(Product.slug, Product.sku).tuples().aio_execute()
     names = _Names({s for s, _ in taken}, {k for _, k in taken})
@@ -408,7 +413,7 @@ async def _add_children(rng: random.Random, ids: list[int], rows: list[dict], ch
         keys = image_keys[leaf][:]
         rng.shuffle(keys)
         for pos, key in enumerate(keys[:rng.randint(2, IMAGES_PER_CATEGORY)]):
-            images.append((pid, key, media_url(key), pos == 0, pos))
+            images.append((pid, key, key, pos == 0, pos))  # rows keep keys (models/core/media.py)
         for tag in rng.sample(tag_ids, rng.randint(0, 2)):
             tags.append((pid, tag))
         kind, sizes = TREE[parent][leaf][3], TREE[parent][leaf][4]

@@ -1,6 +1,7 @@
 """Periodic clean-up, run hourly by Celery beat (``tasks.maintenance.cleanup``).
 
-* finished outbox rows (``state = 'done'``) older than ``OUTBOX_RETENTION_DAYS``
+* finished outbox rows (``state = 'done'``) older than ``OUTBOX_RETENTION_DAYS``, and workers
+  (``outbox_worker``) silent for a day
   (failed rows stay until retried with ``python server.py jobs --retry``);
 * files of finished CSV exports older than ``EXPORT_RETENTION_HOURS`` (the
   ExportJob row stays; its download then answers 404 "no longer available"),
@@ -14,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import time
 from typing import Awaitable, Callable
 
 import settings
-from models.core import domains
+from models.core import domains, storage
 from models.core.db import fetch_all, utcnow
 
 log = logging.getLogger("avantlush.cleanup")
@@ -34,6 +34,8 @@ def register(name: str, fn: Callable[[], Awaitable[int]]) -> None:
 
 
 async def prune_outbox() -> int:
+    # Workers gone for a day (each start of a worker beats under a name of its own).
+    await fetch_all("DELETE FROM outbox_worker WHERE seen_at < now() - interval '1 day' RETURNING 1")
     removed = 0
     while True:
         rows = await fetch_all(
@@ -46,35 +48,35 @@ async def prune_outbox() -> int:
 
 
 async def prune_exports() -> int:
-    from models.core.exports import ExportJob
+    from models.core.exports import ExportJob, export_key
 
     cutoff = utcnow() - dt.timedelta(hours=settings.EXPORT_RETENTION_HOURS)
     jobs = await ExportJob.select(ExportJob.id).where(
         ExportJob.status.in_(["done", "failed"]) & (ExportJob.finished_at < cutoff)
         & ExportJob.file.is_null(False)).aio_execute()
     ids = [job.id for job in jobs]
+    files = storage.get()
+    count = 0
+    for job_id in ids:
+        if await files.exists(export_key(job_id)):
+            await files.delete(export_key(job_id))
+            count += 1
     loop = asyncio.get_running_loop()
 
-    def remove_files() -> int:
-        count = 0
-        for job_id in ids:
+    def remove_leftovers() -> int:
+        removed = 0
+        oldest = time.time() - settings.EXPORT_RETENTION_HOURS * 3600
+        # A crashed export's half-built file, where it was being built.
+        for part in [*settings.EXPORT_DIR.glob("*.part"), *(settings.DATA_DIR / "scratch").glob("*.part")]:
             try:
-                os.unlink(settings.EXPORT_DIR / f"{job_id}.csv")
-                count += 1
+                if part.stat().st_mtime < oldest:
+                    part.unlink()
+                    removed += 1
             except FileNotFoundError:
                 pass
-        oldest = time.time() - settings.EXPORT_RETENTION_HOURS * 3600
-        if settings.EXPORT_DIR.exists():
-            for part in settings.EXPORT_DIR.glob("*.part"):  # a crashed export's leftovers
-                try:
-                    if part.stat().st_mtime < oldest:
-                        part.unlink()
-                        count += 1
-                except FileNotFoundError:
-                    pass
-        return count
+        return removed
 
-    count = await loop.run_in_executor(None, remove_files)
+    count += await loop.run_in_executor(None, remove_leftovers)
     if ids:
         await ExportJob.update(file=None).where(ExportJob.id.in_(ids)).aio_execute()
     return count

@@ -20,18 +20,48 @@ import peewee_async
 log = logging.getLogger("avantlush.db")
 
 
+class _PoolBackend(peewee_async.pool.AioPgPoolBackend):
+    """aiopg's pool, minus a race: a free connection that the server ended (a
+    restart, ``pg_terminate_backend``) can be noticed closed between the pool's
+    check and its hand-over, and aiopg then fails the request with an
+    AssertionError (a 500). Such a connection is dropped and another taken."""
+
+    async def acquire(self):
+        for _ in range(4):
+            try:
+                conn = await super().acquire()
+            except AssertionError:
+                continue  # the closed one is gone from the pool already
+            if not conn.closed:
+                return conn
+            await self.release(conn)  # the pool forgets closed connections
+        return await super().acquire()
+
+
 class Database(peewee_async.PostgresqlDatabase):
     """peewee-async PostgreSQL (aiopg pool) that can record the SQL it runs.
 
     ``query_log`` is a list while a test counts queries, ``None`` otherwise.
     """
 
+    pool_backend_cls = _PoolBackend
     query_log: list[str] | None = None
 
     async def aio_execute_sql(self, sql, params=None, fetch_results=None):
         if self.query_log is not None:
             self.query_log.append(sql)
-        return await super().aio_execute_sql(sql, params, fetch_results=fetch_results)
+        try:
+            return await super().aio_execute_sql(sql, params, fetch_results=fetch_results)
+        except RuntimeError as exc:
+            if not connection_lost(exc):
+                raise
+            raise peewee.OperationalError(f"database connection lost: {exc}") from exc
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """A pooled connection whose socket the event loop had already dropped (the
+    server restarted or ended the session): uvloop's "the handler is closed"."""
+    return isinstance(exc, RuntimeError) and "the handler is closed" in str(exc)
 
 
 db = Database(None)
@@ -161,10 +191,20 @@ def connect_params(url: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
+def session_options() -> str:
+    """libpq ``options`` of every connection: the settings the SQL reads by
+    name (``avantlush.media_url``: see models/core/media.py and migration 0015)."""
+    import settings
+
+    value = settings.MEDIA_URL.replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"-c avantlush.media_url={value}"
+
+
 def init_db(url: str, pool_size: int = 10, timeout: int = 5) -> None:
     name, params = connect_params(url)
     params["pool_params"] = {"minsize": 0, "maxsize": pool_size, "timeout": timeout}
     params["connect_timeout"] = timeout
+    params["options"] = session_options()
     db.init(name, **params)
 
 

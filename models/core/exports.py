@@ -1,5 +1,6 @@
 """CSV exports: streamed to the client, or built by a Celery task into a file
-under ``settings.EXPORT_DIR`` (``?async=1``) and tracked as an ExportJob.
+``exports/<job id>.csv`` of the shared storage (``?async=1``, models/core/storage.py:
+any web process can then serve it) and tracked as an ExportJob.
 
 Each kind of export registers an ``ExportKind``: its header row, an async
 generator of row batches taking the (validated) filters, and the function that
@@ -24,8 +25,7 @@ from typing import Any, AsyncIterator, Callable
 import peewee as pw
 from playhouse.postgres_ext import BinaryJSONField
 
-import settings
-from models.core import domains
+from models.core import domains, storage
 from models.core.db import BaseModel, db, fetch_all, iso, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound
 from models.core.jobs import enqueue
@@ -182,8 +182,9 @@ async def load_export_job(job_id: str) -> ExportJob:
     return job
 
 
-def export_path(job: ExportJob) -> str:
-    return str(settings.EXPORT_DIR / f"{job.id}.csv")
+def export_key(job_id: Any) -> str:
+    """The job's file in the storage."""
+    return f"exports/{job_id}.csv"
 
 
 def export_payload(job: ExportJob, base_url: str) -> dict[str, Any]:
@@ -202,7 +203,7 @@ def export_payload(job: ExportJob, base_url: str) -> dict[str, Any]:
 
 
 async def build_export(job_id: str) -> str | None:
-    """Write the CSV of job ``job_id`` to EXPORT_DIR and mark it done (a Celery task).
+    """Write the CSV of job ``job_id`` to the storage and mark it done (a Celery task).
 
     Safe to run twice: a finished job is left alone. On failure the job is marked
     failed with the reason and the error re-raised (for the task's retry policy).
@@ -211,14 +212,14 @@ async def build_export(job_id: str) -> str | None:
     if job is None or job.status == "done":
         return None
     await ExportJob.update(status="running", error=None).where(ExportJob.id == job.id).aio_execute()
-    path = export_path(job)
-    tmp = f"{path}.part"
+    key = export_key(job.id)
+    files = storage.get()
     loop = asyncio.get_running_loop()
     rows = 0
+    tmp = await loop.run_in_executor(None, files.scratch_path, key)  # built locally, then stored whole
     try:
         kind = get_kind(job.kind)
         filters = kind.clean_filters(dict(job.params or {}))
-        await loop.run_in_executor(None, lambda: os.makedirs(os.path.dirname(path), exist_ok=True))
         fh = await loop.run_in_executor(None, lambda: open(tmp, "w", encoding="utf-8", newline=""))
         try:
             gen = _csv_batches(kind, filters)
@@ -230,7 +231,7 @@ async def build_export(job_id: str) -> str | None:
                 await gen.aclose()
         finally:
             await loop.run_in_executor(None, fh.close)
-        await loop.run_in_executor(None, os.replace, tmp, path)
+        await files.put_file(key, tmp)
     except Exception as exc:
         log.exception("export %s failed", job_id)
         await ExportJob.update(status="failed", error=str(exc)[:1000] or type(exc).__name__,
@@ -240,19 +241,21 @@ async def build_export(job_id: str) -> str | None:
         except OSError:
             pass
         raise
-    await ExportJob.update(status="done", file=os.path.basename(path), row_count=rows,
+    await ExportJob.update(status="done", file=key, row_count=rows,
                            finished_at=utcnow()).where(ExportJob.id == job.id).aio_execute()
-    return path
+    return key
 
 
-async def export_file(job_id: str) -> tuple[ExportJob, str]:
-    """The finished job and its file path. Raises NotFound, or Conflict while not ready."""
+async def export_file(job_id: str) -> tuple[ExportJob, int, AsyncIterator[bytes]]:
+    """The finished job, its file's size and bytes (from the shared storage).
+    Raises NotFound, or Conflict while not ready."""
     job = await load_export_job(job_id)
     if job.status != "done":
         if job.status == "failed":
             raise AppError("The export failed.", {"export": [job.error or "failed"]})
         raise Conflict("The export is not ready yet.", export_status=job.status)
-    path = export_path(job)
-    if not os.path.exists(path):
-        raise NotFound("The export file is no longer available.")
-    return job, path
+    try:
+        size, chunks = await storage.get().open(export_key(job.id))
+    except FileNotFoundError:
+        raise NotFound("The export file is no longer available.") from None
+    return job, size, chunks

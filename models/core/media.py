@@ -1,17 +1,25 @@
-"""Uploaded images: checked by content, stored under ``DATA_DIR/media`` at once
-(so the URL works immediately), then copied to Cloudinary by a Celery task
-when ``CLOUDINARY_URL`` is set.
+"""Uploaded images: checked by content, put in the shared storage at once
+(``media/<key>``, see models/core/storage.py: so the URL works immediately, from
+any web process), then copied to Cloudinary by a Celery task when
+``CLOUDINARY_URL`` is set.
+
+Rows keep the key (``products/ab12.jpg``), never a host: ``media_url`` makes
+the address when a row is read, from ``MEDIA_URL`` (default
+``BACKEND_URL/media/``). A Cloudinary image keeps Cloudinary's own URL. The
+SQL function ``media_url(text)`` (migration 0015) is the same rule for the
+reads that build their JSON in PostgreSQL; it takes the prefix from the
+connection setting ``avantlush.media_url`` (``models.db.init_db``).
 """
 from __future__ import annotations
 
 import asyncio
 import io
-import os
 import uuid
 import warnings
 from dataclasses import dataclass
 
 import settings
+from models.core import storage
 from models.core.errors import ValidationFailed
 
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
@@ -19,8 +27,8 @@ FORMATS = {"JPEG": "jpg", "PNG": "png"}
 
 @dataclass
 class StoredImage:
-    key: str  # path under MEDIA_DIR
-    url: str  # absolute URL, served at /media/<key>
+    key: str  # what rows store: the file is media/<key> in the storage
+    url: str  # its absolute URL now (media_url(key))
 
 
 TOO_LARGE = "Image dimensions are too large."
@@ -57,16 +65,13 @@ def _check_image(data: bytes) -> str:
     return FORMATS[fmt]
 
 
-def _write(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def media_url(key: str) -> str:
-    return f"{settings.BACKEND_URL}/media/{key}"
+def media_url(key: str | None) -> str | None:
+    """The address of a stored image: a key gets the ``MEDIA_URL`` prefix; an
+    absolute URL (Cloudinary's, or a row written before keys) stays as it is.
+    Its SQL twin is ``media_url(text)`` (migration 0015)."""
+    if key is None or "://" in key:
+        return key
+    return settings.MEDIA_URL + key
 
 
 async def store_image(data: bytes, folder: str, max_bytes: int, field: str = "image") -> StoredImage:
@@ -84,16 +89,15 @@ async def store_image(data: bytes, folder: str, max_bytes: int, field: str = "im
     except ValidationFailed as exc:
         raise ValidationFailed(errors={field: exc.errors["image"]}) from None
     key = f"{folder}/{uuid.uuid4().hex}.{ext}"
-    await loop.run_in_executor(None, _write, str(settings.MEDIA_DIR / key), data)
+    await storage.get().put_bytes(f"media/{key}", data)
     return StoredImage(key=key, url=media_url(key))
 
 
-async def delete_local(key: str | None) -> None:
+async def delete_upload(key: str | None) -> None:
+    """Remove an upload from the storage (nothing for a Cloudinary image)."""
     if not key or key.startswith("cloudinary:"):
         return
-    path = settings.MEDIA_DIR / key
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, lambda: path.unlink(missing_ok=True))
+    await storage.get().delete(f"media/{key}")
 
 
 def cloudinary_enabled() -> bool:

@@ -17,6 +17,12 @@ has run (``tasks._runner.OutboxTask``). Row life::
   ``FOR UPDATE SKIP LOCKED`` and held while they are handed to the broker.
 * Redis down: nothing is lost and no request waits; the relay keeps the rows
   and retries with backoff (up to ``OUTBOX_RETRY_MAX_SECONDS``).
+* Worker killed: each worker records the jobs it receives (``reserved_by``,
+  before they run: prefetched, or waiting for their ETA) and beats in
+  ``outbox_worker`` every ``OUTBOX_WORKER_HEARTBEAT_SECONDS``; a published job
+  whose worker has been silent for ``OUTBOX_WORKER_DEAD_SECONDS`` is published
+  again on the relay's next pass (the message the dead worker held would only
+  come back after Redis's visibility timeout).
 * Redis restarted empty, worker killed: a row published but not started within
   ``OUTBOX_REDELIVER_SECONDS``, or started but whose worker stopped renewing
   its lease (``OUTBOX_RUN_LEASE_SECONDS``; a running task renews it every third
@@ -55,9 +61,17 @@ SELECT id, task, args, kwargs, options FROM outbox_job
 
 _PUBLISHED = """
 UPDATE outbox_job
-   SET state = 'published', published_at = now(), publish_count = publish_count + 1,
+   SET state = 'published', published_at = now(), publish_count = publish_count + 1, reserved_by = NULL,
        available_at = now() + make_interval(secs => %s), last_error = NULL
  WHERE id = ANY(%s::uuid[])"""
+
+# Published jobs received by a worker that stopped beating: due now. (A running
+# job keeps its lease, renewed by the task itself: a live task is never run twice.)
+_ORPHANED = """
+UPDATE outbox_job j SET available_at = now()
+ WHERE j.finished_at IS NULL AND j.reserved_by IS NOT NULL AND j.state = 'published' AND j.available_at > now()
+   AND NOT EXISTS (SELECT 1 FROM outbox_worker w
+                    WHERE w.name = j.reserved_by AND w.seen_at > now() - make_interval(secs => %s))"""
 
 _NEXT_DUE = """
 SELECT EXTRACT(EPOCH FROM min(available_at) - now()) FROM outbox_job WHERE finished_at IS NULL"""
@@ -142,6 +156,7 @@ class Relay:
         the broker error that stopped the pass or None)."""
         self._ensure_db()
         self._check_broker_restart()
+        self._release_orphans()
         cur = self._conn.cursor()
         cur.execute("BEGIN")
         try:
@@ -204,6 +219,15 @@ class Relay:
             log.warning("outbox: the broker restarted; republishing %d job(s) it held", cur.rowcount)
             cur.close()
             self._close_broker()
+
+    def _release_orphans(self) -> None:
+        cur = self._conn.cursor()
+        try:
+            cur.execute(_ORPHANED, (settings.OUTBOX_WORKER_DEAD_SECONDS,))
+            if cur.rowcount:
+                log.warning("outbox: republishing %d job(s) held by a worker that stopped", cur.rowcount)
+        finally:
+            cur.close()
 
     # --- plumbing ------------------------------------------------------------
 
@@ -323,6 +347,22 @@ class WorkerLedger:
         rows = self._execute("SELECT state FROM outbox_job WHERE id = %s", (job_id,))
         return "skip" if rows else "untracked"
 
+    def reserved(self, job_id: str, worker: str) -> None:
+        """Worker ``worker`` received job ``job_id`` (it may wait before running:
+        prefetched, or an ETA). The worker's beat is recorded with it, so a
+        worker is alive from its first job on."""
+        if not _is_uuid(job_id):
+            return
+        self._execute("WITH beat AS (" + _BEAT + ") UPDATE outbox_job SET reserved_by = %s"
+                      " WHERE id = %s AND finished_at IS NULL AND state = 'published'", (worker, worker, job_id))
+
+    def heartbeat(self, worker: str) -> None:
+        self._execute(_BEAT, (worker,))
+
+    def gone(self, worker: str) -> None:
+        """The worker stops (warm shutdown): what it had received is published again now."""
+        self._execute("DELETE FROM outbox_worker WHERE name = %s", (worker,))
+
     def renew(self, job_id: str) -> None:
         """The job is still running here: extend its lease."""
         self._execute("UPDATE outbox_job SET available_at = now() + make_interval(secs => %s)"
@@ -340,6 +380,41 @@ class WorkerLedger:
     def failed(self, job_id: str, error: str) -> None:
         self._execute("UPDATE outbox_job SET state = 'failed', finished_at = now(), last_error = %s"
                       " WHERE id = %s", (error[:1000], job_id))
+
+
+_BEAT = ("INSERT INTO outbox_worker (name, seen_at) VALUES (%s, now())"
+         " ON CONFLICT (name) DO UPDATE SET seen_at = now()")
+
+
+class Heartbeat:
+    """Beats for worker ``name`` from a thread (its own connection) until stopped."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._ledger = WorkerLedger()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._ledger.heartbeat(self.name)
+            except Exception:
+                log.warning("worker %s: heartbeat failed", self.name, exc_info=True)
+            if self._stop.wait(settings.OUTBOX_WORKER_HEARTBEAT_SECONDS):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        try:
+            self._ledger.gone(self.name)
+        except Exception:
+            log.warning("worker %s: could not sign off", self.name, exc_info=True)
 
 
 def _is_uuid(value: str | None) -> bool:

@@ -49,3 +49,18 @@ def states(code: str) -> list[dict[str, str]]:
     if alpha_2 is None:
         raise NotFound("Country not found")
     return list(_states_of(alpha_2))
+
+
+def find_country(value: str) -> str | None:
+    """The alpha-2 code of a country given by alpha-2 or alpha-3 code or by
+    name (any case), None if pycountry knows no such country."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    code = _by_code().get(text.upper())
+    if code is not None:
+        return code
+    try:
+        return pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        return None

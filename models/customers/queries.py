@@ -134,7 +134,7 @@ async def customer_detail(customer_id: int) -> dict[str, Any]:
     photo, recent orders): one statement. Raises NotFound."""
     row = await fetch_one(f"""
         SELECT {_LIST_COLUMNS}, c.country_code, c.local_phone_number, c.user_id,
-               {TS.format(col='u.last_login')}, p.photo_url,
+               {TS.format(col='u.last_login')}, media_url(p.photo_url),
                coalesce(
                  (SELECT row_to_json(a) FROM (SELECT {_ADDRESS_COLUMNS} FROM address
                    WHERE user_id = c.user_id ORDER BY is_default DESC, created_at DESC, id DESC LIMIT 1) a),

@@ -444,7 +444,8 @@ async def _recent_orders(limit: int) -> dict[str, Any]:
                to_char(o.created_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                (SELECT count(*) FROM order_item WHERE order_id = o.id),
                fi.product_name, fi.quantity, fi.unit_price,
-               (SELECT COALESCE(p.main_image, (SELECT i.image_url FROM product_image i WHERE i.product_id = p.id
+               (SELECT COALESCE(media_url(p.main_image), (SELECT media_url(i.image_url) FROM product_image i
+                                               WHERE i.product_id = p.id
                                                ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))
                   FROM product p WHERE p.id = fi.product_id),
                (SELECT json_agg(json_build_object('product_name', product_name, 'quantity', quantity,

@@ -155,9 +155,11 @@ class PaymentDraft:
 
 
 async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *,
-                       reason: str = "order") -> tuple[int, str]:
+                       reason: str = "order", notify: bool = True) -> tuple[int, str]:
     """Insert the order, its items, its payment record and first tracking
     event, and take its stock — inside the caller's transaction (or its own).
+    ``notify=False`` defers the confirmation (``tasks.orders.order_placed``)
+    to the caller: a hosted checkout sends it once the payment is confirmed.
     Returns ``(id, order_number)``. Raises OutOfStock (nothing written)."""
     created = draft.created_at or utcnow()
     holds_stock = draft.status not in NO_STOCK_STATUSES
@@ -200,7 +202,8 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
         await db.aio_execute_sql(
             "INSERT INTO order_tracking (order_id, status, location, description, timestamp) VALUES (%s, %s, '', %s, %s)",
             [order_id, draft.status, "Order placed", created])
-        await enqueue("tasks.orders.order_placed", order_id)
+        if notify:
+            await enqueue("tasks.orders.order_placed", order_id)
     return order_id, number
 
 

@@ -45,7 +45,7 @@ ORDER_NUMBER = re.compile(r"ORD-\d{8}-\d{4,}", re.IGNORECASE)
 _ITEM_JSON = """json_build_object(
     'id', i.id, 'product', i.product_id, 'product_name', i.product_name, 'product_sku', i.product_sku,
     'variation_id', i.variation_id, 'quantity', i.quantity, 'unit_price', i.unit_price::text,
-    'total_price', i.total_price::text, 'variants', i.variants, 'product_image', p.main_image)"""
+    'total_price', i.total_price::text, 'variants', i.variants, 'product_image', media_url(p.main_image))"""
 _PAYMENT_JSON = f"""json_build_object(
     'id', pay.id, 'method', pay.method, 'provider', pay.provider, 'amount', pay.amount::text,
     'status', pay.status, 'transaction_id', pay.transaction_id, 'created_at', {iso_sql("pay.created_at")})"""

@@ -13,27 +13,49 @@ from models.accounts.tables import Customer, User
 from models.catalog.tables import Product, ProductVariation
 from models.core.db import BaseModel, MoneyField, utcnow
 
-STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
+# The one list of order and payment statuses and of their legal changes. The
+# CHECK constraints of migrations/0013_order_lifecycle.sql are their SQL twins
+# (tests/domain/test_order_rules.py checks they agree); handlers, dashboard and
+# export read these.
+STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED", "REFUNDED")
 STATUS_DISPLAY = {s: s.capitalize() for s in STATUSES}
-PAYMENT_STATUSES = ("PENDING", "PAID", "FAILED", "REFUNDED")
+PAYMENT_STATUSES = ("PENDING", "PAID", "FAILED", "PARTIALLY_REFUNDED", "REFUNDED")
+PAYMENT_STATUS_DISPLAY = {s: s.replace("_", " ").capitalize() for s in PAYMENT_STATUSES}
+# Paid: the money came in (some or all of it may have gone back since). SQL
+# twin: order_is_paid(). Revenue counts these orders only, less refunds.
+PAID_PAYMENT_STATUSES = ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
+# Payment statuses that only the refund action sets (models/payments): staff
+# cannot type them in (a refund must reach the provider).
+REFUND_PAYMENT_STATUSES = ("PARTIALLY_REFUNDED", "REFUNDED")
+REFUND_STATUSES = ("REFUNDED",)
+REFUND_ENDPOINT = "POST /api/orders/{id}/refund/"
+
 PAYMENT_TYPES = {"CASH": "Cash", "CREDIT": "Credit Card", "DEBIT": "Debit Card", "TRANSFER": "Bank Transfer"}
 ORDER_TYPES = {"STANDARD": "Standard", "EXPRESS": "Express", "PICKUP": "Pickup"}
 
 # Legal order status changes (CONTRACT: nothing leaves CANCELLED, DELIVERED
 # never goes back). Setting the current status again is a no-op, not an error.
+# REFUNDED: a fully refunded order has left the fulfilment flow (set by the
+# refund action only, REFUND_STATUSES; it cannot be shipped after). A
+# cancelled order stays CANCELLED when its payment is refunded.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "PENDING": ("PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED"),
-    "PROCESSING": ("SHIPPED", "DELIVERED", "CANCELLED"),
-    "SHIPPED": ("DELIVERED", "RETURNED", "DAMAGED"),
-    "DELIVERED": ("RETURNED", "DAMAGED"),
-    "DAMAGED": ("RETURNED",),
-    "RETURNED": (),
+    "PENDING": ("PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "REFUNDED"),
+    "PROCESSING": ("SHIPPED", "DELIVERED", "CANCELLED", "REFUNDED"),
+    "SHIPPED": ("DELIVERED", "RETURNED", "DAMAGED", "REFUNDED"),
+    "DELIVERED": ("RETURNED", "DAMAGED", "REFUNDED"),
+    "DAMAGED": ("RETURNED", "REFUNDED"),
+    "RETURNED": ("REFUNDED",),
     "CANCELLED": (),
+    "REFUNDED": (),
 }
+# Payment status changes. Staff may record a manual (cash, transfer) payment
+# as PAID or FAILED; PARTIALLY_REFUNDED and REFUNDED come from the refund
+# action only (REFUND_PAYMENT_STATUSES).
 PAYMENT_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "PENDING": ("PAID", "FAILED"),
     "FAILED": ("PAID", "PENDING"),
-    "PAID": ("REFUNDED",),
+    "PAID": ("PARTIALLY_REFUNDED", "REFUNDED"),
+    "PARTIALLY_REFUNDED": ("REFUNDED",),
     "REFUNDED": (),
 }
 
@@ -45,7 +67,7 @@ class Order(BaseModel):
     customer_name = pw.CharField(max_length=255, default="")
     customer_email = pw.CharField(max_length=254, default="")
     status = pw.CharField(max_length=12, default="PENDING")
-    payment_status = pw.CharField(max_length=10, default="PENDING")
+    payment_status = pw.CharField(max_length=20, default="PENDING")
     payment_type = pw.CharField(max_length=10, default="CREDIT")
     order_type = pw.CharField(max_length=10, default="STANDARD")
     payment_method = pw.CharField(max_length=50, default="")
@@ -65,6 +87,7 @@ class Order(BaseModel):
     estimated_delivery_date = pw.DateField(null=True)
     note = pw.TextField(default="")
     stock_held = pw.BooleanField(default=False)  # cleared once, when stock is given back
+    refunded_amount = MoneyField(default=0)  # written by the refund action
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -91,8 +114,9 @@ class Payment(BaseModel):
     method = pw.CharField(max_length=50, default="")
     amount = MoneyField()
     currency = pw.CharField(max_length=3, default="USD")
-    status = pw.CharField(max_length=10, default="PENDING")
+    status = pw.CharField(max_length=20, default="PENDING")
     transaction_id = pw.CharField(max_length=255, null=True)
+    capture_reference = pw.CharField(max_length=255, null=True)  # what a refund names, when not transaction_id
     failure_message = pw.TextField(default="")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
@@ -137,7 +161,7 @@ class Checkout(BaseModel):
     payment_method = pw.CharField(max_length=20, default="stripe")
     quote = BinaryJSONField(default=dict, index=False)
     shipping_address = BinaryJSONField(default=dict, index=False)
-    status = pw.CharField(max_length=10, default="open")  # open | completed
+    status = pw.CharField(max_length=10, default="open")  # open | awaiting (hosted payment) | completed
     order = pw.ForeignKeyField(Order, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)

@@ -34,8 +34,21 @@ async def cart_lines(user) -> int:
     return await count("cart_item ci JOIN cart c ON c.id = ci.cart_id", "c.user_id = %s", [user.id])
 
 
+ADDRESS = {"full_name": "Ada Buyer", "street_address": "1 Market Street", "city": "Lagos", "state": "Lagos",
+           "country": "NG", "zip_code": "100001"}
+
+
+async def any_shipping_method() -> int:
+    row = await fetch_one("SELECT id FROM shipping_method ORDER BY id LIMIT 1")
+    return row[0] if row else await shipping_method("0.00")
+
+
 async def initiate(api, user, **body):
-    return await api.post("/api/checkout/initiate/", json={"payment_method": "stripe", **body}, user=user)
+    """Initiate with a delivery address and a shipping method unless the test gives its own."""
+    defaults = {"payment_method": "stripe", "shipping_address": ADDRESS}
+    if "shipping_method_id" not in body:
+        defaults["shipping_method_id"] = await any_shipping_method()
+    return await api.post("/api/checkout/initiate/", json={**defaults, **body}, user=user)
 
 
 async def pay(api, user, pm="pm_card_visa", key=None, **extra):

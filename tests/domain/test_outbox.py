@@ -180,3 +180,76 @@ def test_a_restarted_empty_redis_gets_what_it_held_again_at_once():
     assert error is None and published == 1
     assert sql("SELECT task, publish_count FROM outbox_job ORDER BY task") == [
         ("tasks.test.fresh", 1), ("tasks.test.lost", 2)]
+
+
+def _start_worker(queue: str, name: str, log_path):
+    import os
+    import subprocess
+    import sys
+
+    import settings
+    from tests.conftest import ROOT
+
+    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL,
+               OUTBOX_WORKER_HEARTBEAT_SECONDS="0.5")
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=solo",
+                             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                             "-Q", queue, "-n", f"{name}@%h"],
+                            cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+
+
+def test_a_job_held_by_a_killed_worker_runs_again_within_a_minute(monkeypatch):
+    """A worker killed with -9 while it holds a received job (here waiting for
+    its countdown): the message sits unacknowledged in Redis for an hour, the
+    row's lease is OUTBOX_REDELIVER_SECONDS (300 s). The worker's silence
+    brings the job back on the relay's next pass; it runs once."""
+    import signal
+    import uuid
+
+    import settings
+    from tests.conftest import TEST_DATA
+
+    monkeypatch.setattr(settings, "OUTBOX_WORKER_DEAD_SECONDS", 2.0)
+    queue = f"killed-{uuid.uuid4().hex[:8]}"
+    (job_id,), = sql("INSERT INTO outbox_job (task, options) VALUES ('tasks.maintenance.cleanup', %s::jsonb)"
+                     " RETURNING id::text", (f'{{"queue": "{queue}", "countdown": 4}}',))
+    relay = Relay(DATABASE_URL, name="kill-test").start()
+    first = _start_worker(queue, f"doomed-{queue}", TEST_DATA / "worker-doomed.log")
+    second = None
+    try:
+        deadline = time.monotonic() + 60
+        while not sql("SELECT 1 FROM outbox_job WHERE id = %s AND reserved_by IS NOT NULL", (job_id,)):
+            assert time.monotonic() < deadline and first.poll() is None, "the worker never received the job"
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)  # holding the job, before its countdown ends
+        first.wait(10)
+        killed_at = time.monotonic()
+        assert sql("SELECT state FROM outbox_job WHERE id = %s", (job_id,)) == [("published",)]
+        # Started again under the same name, as a supervisor or a platform restarts it.
+        second = _start_worker(queue, f"doomed-{queue}", TEST_DATA / "worker-spare.log")
+        while sql("SELECT state FROM outbox_job WHERE id = %s", (job_id,)) != [("done",)]:
+            assert time.monotonic() - killed_at < 60, "not run again within a minute of the kill"
+            time.sleep(0.2)
+        took = time.monotonic() - killed_at
+        print(f"job done {took:.1f} s after the worker was killed")
+        (publishes, runs), = sql("SELECT publish_count, run_count FROM outbox_job WHERE id = %s", (job_id,))
+        assert (publishes, runs) == (2, 1)  # published again once, run once
+    finally:
+        relay.stop()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except Exception:
+                    proc.kill()
+
+
+@pytest.mark.gen_test
+async def test_cleanup_forgets_workers_silent_for_a_day():
+    from models.core.cleanup import prune_outbox
+
+    sql("INSERT INTO outbox_worker (name, seen_at) VALUES ('old@host#1-a', now() - interval '2 days'),"
+        " ('live@host#2-b', now())")
+    await prune_outbox()
+    assert sql("SELECT name FROM outbox_worker ORDER BY name") == [("live@host#2-b",)]

@@ -14,10 +14,11 @@ from models.core.errors import ServiceUnavailable
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, Totals
 from models.orders.stock import OutOfStock
-from models.payments import actions as payments
-from models.payments.gateway import Charge, PaymentFailed, gateway_for, minor_units
-from models.payments.stripe_gateway import StripeGateway
-from models.payments.testgateway import TestGateway
+from models.checkout import payment as payments
+from models.payments.interface import Charge, PaymentFailed, minor_units
+from models.payments.providers.stripe import StripeGateway
+from models.payments.providers.test import TestGateway
+from models.payments.registry import gateway_for
 from tests.order_helpers import count, product, stock_of
 from tests.payments.fakes import FakeJsonApi, FakeStripe, serve
 
@@ -145,9 +146,9 @@ async def test_stripe_retry_with_one_key_is_one_intent(make_user, fake_stripe):
 async def test_stripe_unreachable_is_503_and_changes_nothing(make_user, monkeypatch):
     monkeypatch.setattr(settings, "STRIPE_SECRET_KEY", "sk_test_fake")
     monkeypatch.setattr(settings, "STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens
-    from models.payments import stripe_gateway
+    from models.payments.providers import stripe as stripe_provider
 
-    monkeypatch.setattr(stripe_gateway, "_client", None)
+    monkeypatch.setattr(stripe_provider, "_client", None)
     user = await make_user()
     pid = await product("Chair", stock=5)
     draft = await draft_for(user, pid)
@@ -236,3 +237,31 @@ async def test_hosted_provider_down_cancels_the_pending_order_and_returns_stock(
         await payments.pay_and_place(draft, gateway_for("clover"), charge_of(draft, None, key="chk-down"))
     assert await stock_of(pid) == 3
     assert await count("orders", "status = 'CANCELLED' AND payment_status = 'FAILED'") == 1
+
+
+def test_the_seam_interface_imports_no_provider_and_payments_no_other_domain():
+    """interface ← providers ← registry; nothing in payments imports orders,
+    cart or checkout (checkout composes them), and each provider offers the
+    whole interface."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "models" / "payments"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + \
+                [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        ours = [m for m in names if m.startswith("models.")]
+        assert not [m for m in ours if m.split(".")[1] in ("orders", "cart", "checkout", "catalog")], (path, ours)
+        if path.name == "interface.py":
+            assert not [m for m in ours if "providers" in m or "registry" in m], ours
+        if path.parent.name == "providers":
+            assert {m for m in ours if m.startswith("models.payments")} <= {"models.payments.interface"}, (path, ours)
+    from models.payments import registry
+
+    for name in registry.PROVIDERS:
+        provider = registry.provider(name)
+        for method in ("refund", "parse_webhook"):
+            assert callable(getattr(provider, method)), (name, method)
+        wanted = ("start_hosted", "confirm") if provider.hosted else ("authorize", "capture", "void")
+        assert all(callable(getattr(provider, m)) for m in wanted), name

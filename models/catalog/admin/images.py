@@ -9,7 +9,7 @@ from models.catalog.tables import Product, ProductImage
 from models.core.db import transaction, utcnow
 from models.core.errors import NotFound
 from models.core.jobs import enqueue
-from models.core.media import cloudinary_enabled, delete_local, store_image
+from models.core.media import cloudinary_enabled, delete_upload, store_image
 
 
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -38,17 +38,17 @@ async def add_product_image(product_id: int, data: bytes) -> dict[str, Any]:
             is_main = count == 0 or product[0]["main_image"] is None
             if is_main:
                 await ProductImage.update(is_main=False).where(ProductImage.product == product_id).aio_execute()
-            image_id = await ProductImage.insert(product=product_id, image=stored.key, image_url=stored.url,
+            image_id = await ProductImage.insert(product=product_id, image=stored.key, image_url=stored.key,
                                                  is_main=is_main, position=(last or 0) + 1 if count else 0,
                                                  created_at=utcnow()).aio_execute()
             changes: dict[str, Any] = {"updated_at": utcnow()}
             if is_main:
-                changes["main_image"] = stored.url
+                changes["main_image"] = stored.key
             await Product.update(**changes).where(Product.id == product_id).aio_execute()
             if cloudinary_enabled():
                 await enqueue("tasks.images.upload_image", "product", image_id, stored.key)
     except BaseException:
-        await delete_local(stored.key)
+        await delete_upload(stored.key)
         raise
     return {"success": True, "image_url": stored.url, "image_id": image_id}
 
@@ -75,7 +75,7 @@ async def remove_product_image(product_id: int, image_id: int) -> None:
                 await ProductImage.update(is_main=True).where(ProductImage.id == following[0][0]).aio_execute()
             changes["main_image"] = following[0][1] if following else None
         await Product.update(**changes).where(Product.id == product_id).aio_execute()
-    await delete_local(image["image"])
+    await delete_upload(image["image"])
 
 
 async def image_url_changed(old_url: str, new_url: str) -> None:

@@ -23,7 +23,7 @@ from models.catalog.tables import (
 )
 from models.core.db import db, iso, money_number, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
-from models.core.media import delete_local
+from models.core.media import delete_upload, media_url
 
 
 STATUS_DISPLAY = {"draft": "Draft", "published": "Published", "archived": "Archived"}
@@ -101,7 +101,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
             "sizes": v_sizes,
             "colors": v_colors,
         })
-    urls = [img["image_url"] for img in images]
+    urls = [media_url(img["image_url"]) for img in images]
     return {
         "id": p["id"],
         "name": p["name"],
@@ -112,7 +112,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
         "tags": tags,
         "status": p["status"],
         "status_display": STATUS_DISPLAY.get(p["status"], p["status"].title()),
-        "main_image": p["main_image"],
+        "main_image": media_url(p["main_image"]),
         "images": urls,
         "is_featured": p["is_featured"],
         "is_liked": False,
@@ -135,8 +135,8 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
         "added_date_formatted": p["created_at"].strftime("%d %b %Y"),
         "variants_count": len(var_out),
         "all_images": {
-            "main_image": p["main_image"],
-            "gallery": [{"id": img["id"], "image_url": img["image_url"], "is_main": img["is_main"]}
+            "main_image": media_url(p["main_image"]),
+            "gallery": [{"id": img["id"], "image_url": media_url(img["image_url"]), "is_main": img["is_main"]}
                         for img in images],
         },
         "price": p["price"],
@@ -357,5 +357,5 @@ async def delete_products(ids: list[int]) -> int:
             raise AppError("Products that are referenced by orders cannot be deleted; archive them instead.",
                            {"product_ids": ["Referenced by existing records."]}) from None
     for key in keys:
-        await delete_local(key)
+        await delete_upload(key)
     return count

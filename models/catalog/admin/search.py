@@ -38,7 +38,7 @@ async def search_for_order_form(q: str | None) -> list[dict[str, Any]]:
     return [_row(r) for r in rows]
 
 
-_COLUMNS = "p.id, p.name, p.sku, p.price, p.stock_quantity, p.main_image"
+_COLUMNS = "p.id, p.name, p.sku, p.price, p.stock_quantity, media_url(p.main_image)"
 
 
 def _row(row: tuple) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from models.catalog.admin.products import delete_products
 from models.catalog.tables import LOW_STOCK_MAX, Category, Product, ProductVariation
 from models.core.db import db, fetch_one, iso, money_number, utcnow
 from models.core.errors import NotFound, ValidationFailed
+from models.core.media import media_url
 
 
 TABS = ("all", "published", "low_stock", "draft", "out_of_stock")
@@ -176,7 +177,7 @@ async def dashboard_products(filters: dict[str, str], page: int, page_size: int)
             "updated_at": r["updated_at"].strftime("%d %b %Y"),
             "created_at_iso": iso(r["created_at"]),  # and the timestamps, ISO 8601 UTC
             "updated_at_iso": iso(r["updated_at"]),
-            "main_image": r["main_image"],
+            "main_image": media_url(r["main_image"]),
             "is_featured": r["is_featured"],
             "rating": money_number(r["rating"]),
             "num_ratings": r["num_ratings"],

@@ -1,11 +1,13 @@
 """The built-in test gateway (no payment keys set): ``pm_card_chargeDeclined``
-is declined with "Your card was declined", any other ``pm_card_*`` succeeds."""
+is declined with "Your card was declined", any other ``pm_card_*`` succeeds.
+Refunds always succeed; it receives no webhooks."""
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Mapping
 
-from models.payments.gateway import Authorization, Charge
+from models.payments.interface import CURRENCY, Authorization, Charge, InvalidWebhook, RefundResult, WebhookEvent
 
 DECLINED = "Your card was declined"
 BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
@@ -13,6 +15,7 @@ BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"
 
 class TestGateway:
     name = "test"
+    label = "Card"
     hosted = False
 
     async def authorize(self, charge: Charge) -> Authorization:
@@ -32,5 +35,9 @@ class TestGateway:
     async def void(self, transaction_id: str, idempotency_key: str) -> None:
         return None
 
-    async def refund(self, transaction_id: str, amount: Decimal, idempotency_key: str) -> None:
-        return None
+    async def refund(self, transaction_id: str, amount: Decimal, idempotency_key: str,
+                     currency: str = CURRENCY) -> RefundResult:
+        return RefundResult(reference=f"re_test_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex[:20]}")
+
+    async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        raise InvalidWebhook()

@@ -1,0 +1,189 @@
+"""Paying for an order: card gateways (authorize → one transaction creates
+the PAID order, takes stock, captures → commit) and hosted gateways (the
+order is created PENDING holding its stock; only a verified webhook or
+capture marks it paid).
+
+Nothing irreversible happens before the money is there. A decline raises
+PaymentFailed before anything is written. If the order cannot be created
+after an authorization (stock gone meanwhile), the authorization is voided.
+The capture is the last step inside the order's transaction, so a failed
+capture leaves no order; a commit failing after it is refunded. For hosted
+providers the cart, the promo use and the confirmation email wait for the
+confirmed payment (``finalize_hosted``); a provider that cannot start the
+payment leaves them untouched and its reserved order is cancelled at once
+(stock back with reason ``payment_failed``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from models.core.db import db, fetch_one, transaction, utcnow
+from models.core.jobs import enqueue
+from models.orders import actions as orders
+from models.orders.actions import OrderDraft, PaymentDraft
+from models.payments.interface import Charge, GatewayUnavailable, PaymentFailed
+
+log = logging.getLogger("avantlush.payments")
+
+OnPlaced = Callable[[int], Awaitable[None]] | None
+
+
+@dataclass
+class HostedStart:
+    """What a hosted start needs besides the order: the checkout it belongs to
+    (linked to the PENDING order while the provider has the shopper)."""
+
+    checkout_id: str | None = None
+
+
+async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_placed: OnPlaced = None,
+                        hosted: HostedStart | None = None) -> dict[str, Any]:
+    """Charge ``charge`` through ``gateway`` and create the order of ``draft``.
+
+    Card gateways: the answer is the paid order; ``on_placed(order_id)`` runs
+    in the order's transaction (redeem the promo code, empty the cart).
+    Hosted gateways: a PENDING order holding its stock and the page to send
+    the shopper to; cart, promo and confirmation wait for the payment.
+    Raises PaymentFailed (nothing changed), OutOfStock (authorization voided),
+    GatewayUnavailable (hosted: the reserved order is cancelled, nothing else changed).
+    """
+    if getattr(gateway, "hosted", False):
+        return await _start_hosted(draft, gateway, charge, hosted or HostedStart())
+    auth = await gateway.authorize(charge)
+    if not auth.ok:
+        raise PaymentFailed(auth.message or "Your card was declined")
+    draft.status, draft.payment_status, draft.payment_method = "PROCESSING", "PAID", gateway.name
+    committed = False
+    try:
+        async with transaction():
+            order_id, number = await orders.create_order(
+                draft, PaymentDraft(provider=gateway.name, method=auth.method, status="PAID",
+                                    transaction_id=auth.transaction_id))
+            if on_placed is not None:
+                await on_placed(order_id)
+            if charge.save_card and auth.reusable_reference and draft.user_id:
+                await db.aio_execute_sql(
+                    "INSERT INTO saved_payment_method (user_id, provider, reference, brand, last4) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [draft.user_id, gateway.name, auth.reusable_reference, auth.brand, auth.last4])
+            # Last, so that a failed capture rolls the order back.
+            await gateway.capture(auth.transaction_id, draft.totals.total, charge.idempotency_key + "-capture")
+        committed = True
+    finally:
+        if not committed:
+            await _undo(gateway, auth.transaction_id, draft, charge)
+    return {"success": True, "order_id": order_id, "order_number": number, "transaction_id": auth.transaction_id,
+            "amount": draft.totals.total, "status": "PAID"}
+
+
+async def _undo(gateway: Any, transaction_id: str, draft: OrderDraft, charge: Charge) -> None:
+    """No order after an authorization: release it (or refund a capture)."""
+    try:
+        await gateway.void(transaction_id, charge.idempotency_key + "-void")
+    except Exception:  # noqa: BLE001
+        try:
+            await gateway.refund(transaction_id, draft.totals.total, charge.idempotency_key + "-refund",
+                                 charge.currency)
+        except Exception:  # noqa: BLE001
+            log.exception("could not release payment %s of a failed order: refund it by hand", transaction_id)
+
+
+async def _start_hosted(draft: OrderDraft, gateway: Any, charge: Charge, hosted: HostedStart) -> dict[str, Any]:
+    draft.status, draft.payment_status, draft.payment_method = "PENDING", "PENDING", gateway.name
+    async with transaction():
+        order_id, number = await orders.create_order(
+            draft, PaymentDraft(provider=gateway.name, method=gateway.label, status="PENDING",
+                                currency=charge.currency), notify=False)
+        if hosted.checkout_id is not None:
+            await _await_provider(hosted.checkout_id, order_id)
+    items = [{"name": l.name, "quantity": l.quantity, "unit_price": l.unit_price} for l in draft.lines]
+    try:
+        session = await gateway.start_hosted(charge, number, items)
+    except GatewayUnavailable as exc:
+        log.warning("%s could not start the payment of order %s: %s", gateway.name, number, exc.reason)
+        await _failed_start(order_id, hosted.checkout_id, exc.reason)
+        raise
+    except BaseException:
+        log.exception("%s could not start the payment of order %s", gateway.name, number)
+        await _failed_start(order_id, hosted.checkout_id, "error")
+        raise
+    await db.aio_execute_sql("UPDATE payment SET transaction_id = %s, updated_at = %s WHERE order_id = %s "
+                             "AND provider = %s AND transaction_id IS NULL",
+                             [session.transaction_id, utcnow(), order_id, gateway.name])
+    return {"success": True, "order_id": order_id, "order_number": number, "transaction_id": session.transaction_id,
+            "amount": draft.totals.total, "status": "PENDING", "redirect_url": session.redirect_url}
+
+
+async def _await_provider(checkout_id: str, order_id: int) -> None:
+    """The open checkout waits for the provider, linked to its order; a
+    concurrent payment of the same checkout loses (409, its order rolled back)."""
+    from models.core.errors import Conflict
+
+    row = await fetch_one("UPDATE checkout SET status = 'awaiting', order_id = %s, updated_at = %s "
+                          "WHERE id = %s AND status = 'open' RETURNING id", [order_id, utcnow(), checkout_id])
+    if row is None:
+        raise Conflict("This checkout is already being paid.")
+
+
+async def _failed_start(order_id: int, checkout_id: str | None, reason: str) -> None:
+    """The provider never took the payment: cancel the reserved order (stock
+    back as ``payment_failed``), and the checkout is open again as it was."""
+    async with transaction():
+        await cancel_unpaid(order_id, "payment_failed", f"Payment could not be started: {reason}"[:500])
+        if checkout_id is not None:
+            await db.aio_execute_sql(
+                "UPDATE checkout SET status = 'open', order_id = NULL, updated_at = %s WHERE id = %s "
+                "AND status = 'awaiting' AND NOT EXISTS (SELECT 1 FROM checkout c WHERE c.user_id = checkout.user_id "
+                "AND c.status = 'open')", [utcnow(), checkout_id])
+
+
+async def cancel_unpaid(order_id: int, reason: str, description: str) -> bool:
+    """Cancel a PENDING order whose payment failed or never started: payment
+    FAILED, stock back once (``reason`` on the stock movements). Inside the
+    caller's transaction; False if the order was no longer PENDING."""
+    row = await fetch_one("SELECT status FROM orders WHERE id = %s FOR UPDATE", [order_id])
+    if not row or row[0] != "PENDING":
+        return False
+    await db.aio_execute_sql("UPDATE orders SET status = 'CANCELLED', payment_status = 'FAILED', "
+                             "updated_at = %s WHERE id = %s", [utcnow(), order_id])
+    await db.aio_execute_sql("UPDATE payment SET status = 'FAILED', failure_message = %s, updated_at = %s "
+                             "WHERE order_id = %s AND status = 'PENDING'", [description, utcnow(), order_id])
+    await orders.release_stock(order_id, reason)
+    await db.aio_execute_sql(
+        "INSERT INTO order_tracking (order_id, status, location, description, timestamp) "
+        "VALUES (%s, 'CANCELLED', '', %s, %s)", [order_id, description, utcnow()])
+    return True
+
+
+async def finalize_hosted(order_id: int) -> bool:
+    """The hosted payment of ``order_id`` is confirmed: complete its checkout,
+    redeem its promo code, empty the buyer's cart and send the confirmation —
+    inside the caller's transaction, once (the checkout leaves 'awaiting').
+    False when the order did not come from a hosted checkout (its
+    confirmation went when it was placed)."""
+    from models import cart
+
+    row = await fetch_one("UPDATE checkout SET status = 'completed', updated_at = %s WHERE order_id = %s "
+                          "AND status = 'awaiting' RETURNING user_id", [utcnow(), order_id])
+    if row is None:
+        return False
+    user_id = row[0]
+    promo = await fetch_one("SELECT promo_code_id FROM orders WHERE id = %s", [order_id])
+    if promo and promo[0]:
+        try:
+            async with transaction():  # a savepoint: the money is in, a spent code must not refuse it
+                await cart.redeem_promo_code(promo[0])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("order %s paid with promo code %s that has no use left: %s", order_id, promo[0], exc)
+    await cart.clear_cart(user_id)
+    await cart.mark_cart_converted(user_id, order_id)
+    await enqueue("tasks.orders.order_placed", order_id)
+    return True
+
+
+async def awaits_provider(order_id: int) -> bool:
+    """Whether ``order_id`` belongs to a hosted checkout still waiting for its payment."""
+    row = await fetch_one("SELECT 1 FROM checkout WHERE order_id = %s AND status = 'awaiting'", [order_id])
+    return row is not None

@@ -1,0 +1,261 @@
+"""Checkout: price the cart (shipping method, promo code, tax) for a delivery
+address and keep the quote as the shopper's open checkout; pay exactly that
+quote through the chosen gateway.
+
+- ``initiate_checkout``: physical goods need a delivery address (``address_id``
+  of the user's, a ``shipping_address``, or else the user's default address)
+  and a ``shipping_method_id``; the quote (lines with unit prices, discount,
+  shipping, tax, total) must fit the money columns. Stored as the open checkout.
+- ``pay_checkout``: the cart is priced again; if anything differs from the
+  stored quote the answer is 409 with the new quote (which the checkout now
+  holds: paying again charges it) and nothing is charged. Card gateways: the
+  order PAID/PROCESSING in one transaction with its payment record, stock,
+  promo use and emptied cart. Hosted gateways: see ``models.checkout.payment``.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from models.core.db import db, fetch_one, money, money_str, transaction, utcnow
+from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from models.orders import actions as orders
+from models.orders.actions import OrderDraft, PricedLine, Totals
+from models.checkout import payment as payments
+from models.payments.interface import CURRENCY, Charge
+from models.payments.registry import PAYMENT_METHODS, gateway_for
+
+INVALID = "Invalid shipping method or payment method"
+NO_CHECKOUT = "No checkout in progress. Start one at /api/checkout/initiate/."
+REQUIRED = "This field is required."
+NEED_ADDRESS = ("A delivery address is required for physical goods: give address_id, a shipping_address, "
+                "or save a default address.")
+# The largest amount a NUMERIC(12, 2) column holds.
+MAX_MONEY = Decimal("9999999999.99")
+ADDRESS_KEYS = ("shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip")
+
+
+class QuoteChanged(Conflict):
+    """The cart or a price changed since the checkout was initiated."""
+
+    message = "Your cart or its prices changed since checkout started; review the new total and pay again."
+
+
+def _check_payment_method(method: str) -> str:
+    method = (method or "stripe").strip().lower()
+    if method not in PAYMENT_METHODS:
+        raise AppError(INVALID, {"payment_method": [f'"{method}" is not a valid choice.']})
+    return method
+
+
+async def _price(user_id: int, shipping_method_id: int | None, promo_code: str | None):
+    from models import cart
+
+    try:
+        return await cart.price_cart(user_id, shipping_method_id=shipping_method_id, promo_code=promo_code or None)
+    except ValidationFailed as exc:
+        if "shipping_method_id" in exc.errors:
+            raise AppError(INVALID, exc.errors) from None
+        raise
+
+
+def _check_bounds(quote: Any) -> None:
+    """Every amount of the quote fits the order's NUMERIC(12, 2) columns."""
+    amounts = [quote.subtotal, quote.total, quote.shipping, quote.tax] + [l.line_total for l in quote.lines]
+    if any(money(a) > MAX_MONEY for a in amounts):
+        raise ValidationFailed("Order total is too large",
+                               errors={"total": [f"The order total cannot exceed {MAX_MONEY}; "
+                                                 "order fewer items at once."]})
+
+
+async def _shipping_method(method_id: int | None) -> dict[str, Any] | None:
+    if method_id is None:
+        return None
+    from models.shipping import get_shipping_method
+
+    method = await get_shipping_method(method_id)
+    return {"id": method.id, "name": method.name, "price": money_str(method.price),
+            "estimated_days": method.estimated_days}
+
+
+async def _is_physical(product_ids: list[int]) -> bool:
+    row = await fetch_one("SELECT coalesce(bool_or(is_physical_product), FALSE) FROM product WHERE id = ANY(%s)",
+                          [product_ids])
+    return bool(row and row[0])
+
+
+async def _address(user_id: int, address_id: int | None, given: dict[str, str]) -> dict[str, str]:
+    """The delivery address as order shipping fields: ``address_id`` (one of
+    the user's), a given address, else the user's default ({} if none)."""
+    if address_id is not None:
+        row = await fetch_one("SELECT street_address, city, state, country, zip_code FROM address "
+                              "WHERE id = %s AND user_id = %s", [address_id, user_id])
+        if row is None:
+            raise ValidationFailed(errors={"address_id": [f'Invalid pk "{address_id}" - object does not exist.']})
+        return dict(zip(ADDRESS_KEYS, row))
+    if any(given.get(k) for k in ADDRESS_KEYS):
+        return {k: given.get(k) or "" for k in ADDRESS_KEYS}
+    return await orders.default_shipping(user_id)
+
+
+def _quote_doc(quote: Any, method: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored (JSON) form of a cart quote, in the spec's shape."""
+    return {
+        "subtotal": money_str(quote.subtotal), "shipping_cost": money_str(quote.shipping), "tax": money_str(quote.tax),
+        "discount": money_str(quote.discount), "total": money_str(quote.total),
+        "promo_code": getattr(quote, "promo_code", None),
+        "shipping_method": {k: method[k] for k in ("id", "name", "price")} if method else None,
+        "items": [{"product_id": l.product_id, "variation_id": l.variation_id, "name": l.name, "sku": l.sku,
+                   "quantity": l.quantity, "price": money_str(l.unit_price), "subtotal": money_str(l.line_total)}
+                  for l in quote.lines],
+    }
+
+
+def _fingerprint(doc: dict[str, Any]) -> tuple:
+    """What the shopper agreed to pay: lines, unit prices and every total."""
+    return (tuple((i["product_id"], i["variation_id"], i["quantity"], i["price"]) for i in doc.get("items") or ()),
+            doc.get("subtotal"), doc.get("discount"), doc.get("shipping_cost"), doc.get("tax"), doc.get("total"),
+            doc.get("promo_code"))
+
+
+_KEYS = ("checkout_id", "subtotal", "shipping_cost", "tax", "discount", "total", "promo_code", "shipping_method",
+         "payment_method", "items", "shipping_address")
+
+
+def _public(checkout_id: str, doc: dict[str, Any], payment_method: str, address: dict[str, str]) -> dict[str, Any]:
+    """The spec's shape in the spec's order (the stored JSONB does not keep it)."""
+    payload = {"checkout_id": checkout_id, **doc, "payment_method": payment_method,
+               "shipping_address": _address_out(address)}
+    return {k: payload.get(k) for k in _KEYS}
+
+
+def _address_out(address: dict[str, str] | None) -> dict[str, str] | None:
+    if not address or not any(address.get(k) for k in ADDRESS_KEYS):
+        return None
+    return {"street_address": address.get("shipping_address", ""), "city": address.get("shipping_city", ""),
+            "state": address.get("shipping_state", ""), "country": address.get("shipping_country", ""),
+            "zip_code": address.get("shipping_zip", "")}
+
+
+async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_method: str,
+                            promo_code: str | None, shipping: dict[str, str],
+                            address_id: int | None = None) -> dict[str, Any]:
+    """Price the cart for a delivery address and store it as the user's open
+    checkout (replacing an earlier open one). Raises AppError(INVALID) for an
+    unknown shipping or payment method, ValidationFailed("Cart is empty"), a
+    missing address or shipping method for physical goods (naming the
+    fields), a total beyond the money columns, the cart's stock and promo errors."""
+    method_name = _check_payment_method(payment_method)
+    quote = await _price(user.id, shipping_method_id, promo_code)
+    address = await _address(user.id, address_id, shipping)
+    if await _is_physical(sorted({l.product_id for l in quote.lines})):
+        missing: dict[str, list[str]] = {}
+        if not address.get("shipping_address"):
+            missing["shipping_address"] = [NEED_ADDRESS]
+        if shipping_method_id is None:
+            missing["shipping_method_id"] = [REQUIRED]
+        if missing:
+            raise ValidationFailed(errors=missing)
+    _check_bounds(quote)
+    method = await _shipping_method(shipping_method_id)
+    doc = _quote_doc(quote, method)
+    doc["estimated_days"] = method["estimated_days"] if method else None
+    stored_address = {**address, "billing_address": shipping.get("billing_address") or ""}
+    checkout_id = f"checkout_{secrets.token_hex(12)}"
+    async with transaction():
+        await db.aio_execute_sql("DELETE FROM checkout WHERE user_id = %s AND status = 'open'", [user.id])
+        await db.aio_execute_sql(
+            "INSERT INTO checkout (id, user_id, shipping_method_id, promo_code_id, payment_method, quote, "
+            "shipping_address, status, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, "
+            "'open', %s, %s)",
+            [checkout_id, user.id, shipping_method_id, quote.promo_code_id, method_name, orjson.dumps(doc).decode(),
+             orjson.dumps(stored_address).decode(), utcnow(), utcnow()])
+    return _public(checkout_id, doc, method_name, stored_address)
+
+
+async def _open_checkout(user_id: int) -> tuple:
+    row = await fetch_one(
+        "SELECT id, shipping_method_id, promo_code_id, payment_method, quote, shipping_address FROM checkout "
+        "WHERE user_id = %s AND status = 'open'", [user_id])
+    if row is None:
+        raise NotFound(NO_CHECKOUT)
+    return row
+
+
+async def checkout_summary(user: Any) -> dict[str, Any]:
+    checkout_id, _sm, _pc, method, quote, address = await _open_checkout(user.id)
+    return _public(checkout_id, quote, method, address)
+
+
+async def _requote(checkout_id: str, stored: dict[str, Any], quote: Any, method: str,
+                   address: dict[str, str]) -> None:
+    """Keep the new quote on the checkout and answer 409 with it."""
+    doc = _quote_doc(quote, stored.get("shipping_method"))
+    doc["estimated_days"] = stored.get("estimated_days")
+    await db.aio_execute_sql("UPDATE checkout SET quote = %s::jsonb, promo_code_id = %s, updated_at = %s "
+                             "WHERE id = %s AND status = 'open'",
+                             [orjson.dumps(doc).decode(), quote.promo_code_id, utcnow(), checkout_id])
+    raise QuoteChanged(errors={"quote": ["The cart or its prices changed since checkout was initiated."]},
+                       quote=_public(checkout_id, doc, method, address))
+
+
+async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool,
+                       request_key: str | None) -> dict[str, Any]:
+    """Charge exactly the open checkout's quote and place its order.
+
+    Card gateways: the paid order; hosted ones: a PENDING order holding its
+    stock and the page to pay on. Raises NotFound (no checkout), QuoteChanged
+    (409 with the new quote, nothing charged), PaymentFailed (declined:
+    nothing changed), GatewayUnavailable (provider down or not configured:
+    cart and promo untouched), the cart's errors, OutOfStock.
+    """
+    from models import cart
+
+    checkout_id, shipping_method_id, _promo_id, method, stored, address = await _open_checkout(user.id)
+    stored = stored if isinstance(stored, dict) else {}
+    address = address if isinstance(address, dict) else {}
+    gateway = gateway_for(method)
+    if not getattr(gateway, "hosted", False) and not payment_method_id:
+        raise ValidationFailed(errors={"payment_method_id": [REQUIRED]})
+    quote = await _price(user.id, shipping_method_id, stored.get("promo_code"))
+    fresh = _quote_doc(quote, stored.get("shipping_method"))
+    if _fingerprint(fresh) != _fingerprint(stored):
+        await _requote(checkout_id, stored, quote, method, address)
+    _check_bounds(quote)
+    customer_id, name, email = await orders.customer_of_user(user)
+    lines = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
+             for l in quote.lines]
+    days = stored.get("estimated_days")
+    draft = OrderDraft(user_id=user.id, customer_id=customer_id, customer_name=name, customer_email=email,
+                       lines=lines, totals=Totals(quote.subtotal, quote.discount, quote.shipping, quote.tax),
+                       payment_type="CREDIT", shipping={k: v for k, v in address.items() if v},
+                       shipping_method_id=shipping_method_id, promo_code_id=quote.promo_code_id,
+                       estimated_days=days if isinstance(days, int) else orders.ESTIMATED_DAYS)
+    if draft.totals.total != money(stored.get("total") or 0):  # the quote's own arithmetic agrees with ours
+        await _requote(checkout_id, stored, quote, method, address)
+    # The provider's idempotency key: stable for a retry of one request
+    # (Idempotency-Key), new otherwise, so that two attempts never share an authorization.
+    key = f"{checkout_id}:{request_key or uuid.uuid4().hex}"
+    charge = Charge(amount=draft.totals.total, currency=CURRENCY, payment_method_id=payment_method_id,
+                    idempotency_key=key, description=f"AvantLush checkout {checkout_id}", customer_email=email,
+                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)})
+
+    async def on_placed(order_id: int) -> None:
+        done = await fetch_one("UPDATE checkout SET status = 'completed', order_id = %s, updated_at = %s "
+                               "WHERE id = %s AND status = 'open' RETURNING id", [order_id, utcnow(), checkout_id])
+        if done is None:  # another payment of this checkout won
+            raise Conflict("This checkout has already been paid.")
+        if quote.promo_code_id:
+            await cart.redeem_promo_code(quote.promo_code_id)
+        await cart.clear_cart(user.id)
+        await cart.mark_cart_converted(user.id, order_id)
+
+    return await payments.pay_and_place(draft, gateway, charge, on_placed,
+                                        payments.HostedStart(checkout_id=checkout_id))
+
+
+__all__ = ["initiate_checkout", "checkout_summary", "pay_checkout", "QuoteChanged"]

@@ -1,0 +1,214 @@
+"""Provider events settle payments: each verified event id is processed once
+(``webhook_event``, with what processing did), payments and orders move
+through legal transitions only.
+
+- PAID on a PENDING order: PROCESSING; a hosted checkout's cart, promo use
+  and confirmation follow (``payment.finalize_hosted``).
+- PAID after the order was cancelled (a failure event first, an expired
+  reservation, a superseded attempt): the order is revived if its stock can
+  be taken again; otherwise the money is refunded through the gateway at
+  once. Never CANCELLED and PAID.
+- An event whose amount or currency differs from the payment is refused:
+  recorded (result ``amount_mismatch``), logged, nothing changed.
+- FAILED on a PENDING order: CANCELLED, stock back as ``payment_failed``.
+- REFUNDED (a refund made at the provider): the payment and order follow.
+"""
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from models.checkout import payment as paying
+from models.core.db import db, fetch_one, money, transaction, utcnow
+from models.core.jobs import enqueue
+from models.orders import stock
+from models.orders.tables import PAYMENT_TRANSITIONS
+from models.payments.interface import WebhookEvent
+
+log = logging.getLogger("avantlush.payments")
+
+
+async def _record(event: WebhookEvent) -> bool:
+    row = await fetch_one(
+        "INSERT INTO webhook_event (provider, event_id, event_type, payload) VALUES (%s, %s, %s, %s::jsonb) "
+        "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+        [event.provider, event.event_id[:255], event.kind[:100], orjson.dumps(event.payload).decode()])
+    return row is not None
+
+
+async def _result(event: WebhookEvent, result: str) -> str:
+    await db.aio_execute_sql("UPDATE webhook_event SET result = %s WHERE provider = %s AND event_id = %s",
+                             [result, event.provider, event.event_id[:255]])
+    return result
+
+
+def _legal(current: str, new: str) -> bool:
+    return new in PAYMENT_TRANSITIONS.get(current, ())
+
+
+async def _payment(provider: str, transaction_id: str, lock: bool) -> tuple | None:
+    return await fetch_one("SELECT id, order_id, status, amount, currency FROM payment WHERE provider = %s "
+                           "AND transaction_id = %s" + (" FOR UPDATE" if lock else ""), [provider, transaction_id])
+
+
+def mismatch(event: WebhookEvent, amount: Decimal, currency: str) -> str | None:
+    """Why the event's money differs from the payment's (None when it agrees
+    or the event does not say)."""
+    if event.amount is not None and money(event.amount) != money(amount):
+        return f"amount {event.amount} != {amount}"
+    if event.currency and event.currency.upper() != (currency or "").upper():
+        return f"currency {event.currency} != {currency}"
+    return None
+
+
+async def handle_event(gateway: Any, event: WebhookEvent) -> str:
+    """Process one verified event of ``gateway``; answers what happened
+    (``duplicate``, ``ignored``, ``unknown_payment``, ``amount_mismatch``,
+    ``illegal``, ``applied``, ``revived``, ``refunded``). An APPROVED event is
+    confirmed with the provider first (PayPal: captured), unless its amount
+    is wrong. Raises GatewayUnavailable when that confirmation fails (the
+    provider retries the event)."""
+    if event.outcome == "APPROVED" and event.transaction_id:
+        known = await _payment(event.provider, event.transaction_id, lock=False)
+        if known is None or mismatch(event, known[3], known[4]):
+            event.outcome = "PAID"  # judged (and refused) below without capturing anything
+        else:
+            event = await gateway.confirm(event)
+    result, refund_order = await _apply(event)
+    if refund_order is not None:
+        from models.checkout.refunds import RefundFailed, refund_order as refund
+
+        try:
+            await refund(refund_order, reason="Paid after the order was cancelled and its stock was gone")
+            result = "refunded"
+        except RefundFailed as exc:
+            log.error("order %s was paid after it was cancelled and could not be refunded: %s; refund it from "
+                      "the dashboard", refund_order, exc.message)
+            result = "refund_failed"
+        await _result(event, result)
+    return result
+
+
+async def _apply(event: WebhookEvent) -> tuple[str, int | None]:
+    async with transaction():
+        if not await _record(event):
+            return "duplicate", None
+        outcome = event.outcome if event.outcome != "APPROVED" else None
+        if outcome is None or not event.transaction_id:
+            return await _result(event, "ignored"), None
+        found = await _payment(event.provider, event.transaction_id, lock=False)
+        # Order first, then payment: the order's other writers (cancel, expiry, refunds) lock in that order.
+        order_row = await fetch_one("SELECT id FROM orders WHERE id = %s FOR UPDATE", [found[1]]) if found else None
+        payment = await _payment(event.provider, event.transaction_id, lock=True) if order_row else None
+        if payment is None:
+            log.warning("%s webhook %s for unknown payment %s", event.provider, event.event_id, event.transaction_id)
+            return await _result(event, "unknown_payment"), None
+        payment_id, order_id, current, amount, currency = payment
+        if outcome == "PAID":
+            why = mismatch(event, amount, currency)
+            if why:
+                log.warning("%s webhook %s refused for payment %s (order %s): %s", event.provider, event.event_id,
+                            payment_id, order_id, why)
+                await db.aio_execute_sql("UPDATE payment SET failure_message = %s, updated_at = %s WHERE id = %s",
+                                         [f"Webhook {event.event_id} refused: {why}"[:500], utcnow(), payment_id])
+                return await _result(event, "amount_mismatch"), None
+        if outcome == "REFUNDED":
+            return await _result(event, await _provider_refund(event, payment)), None
+        if current == outcome:
+            return await _result(event, "ignored"), None
+        if not _legal(current, outcome):
+            log.warning("%s webhook %s: payment %s cannot go from %s to %s", event.provider, event.event_id,
+                        payment_id, current, outcome)
+            return await _result(event, "illegal"), None
+        order = await fetch_one("SELECT status, payment_status FROM orders WHERE id = %s FOR UPDATE", [order_id])
+        status, payment_status = order
+        await db.aio_execute_sql("UPDATE payment SET status = %s, capture_reference = coalesce(%s, capture_reference), "
+                                 "updated_at = %s WHERE id = %s",
+                                 [outcome, event.capture_reference, utcnow(), payment_id])
+        if outcome == "FAILED":
+            if status == "PENDING":
+                await paying.cancel_unpaid(order_id, "payment_failed", "Payment failed")
+                if not await paying.awaits_provider(order_id):  # no confirmation went: no cancellation email either
+                    await enqueue("tasks.orders.order_status_changed", order_id, "CANCELLED")
+            elif _legal(payment_status, "FAILED"):
+                await _set_order(order_id, payment_status="FAILED")
+            return await _result(event, "applied"), None
+        # PAID
+        if status == "PENDING":
+            hosted = await paying.finalize_hosted(order_id)
+            await _set_order(order_id, status="PROCESSING", payment_status="PAID", note="Payment paid", notify=not hosted)
+            return await _result(event, "applied"), None
+        if status == "CANCELLED":
+            if await _revive(order_id):
+                return await _result(event, "revived"), None
+            await _set_order(order_id, payment_status="PAID")
+            return await _result(event, "refunding"), order_id
+        if _legal(payment_status, "PAID"):
+            await _set_order(order_id, payment_status="PAID")
+        return await _result(event, "applied"), None
+
+
+async def _set_order(order_id: int, *, status: str | None = None, payment_status: str | None = None,
+                     note: str = "", notify: bool = True) -> None:
+    changes = {k: v for k, v in (("status", status), ("payment_status", payment_status)) if v}
+    cols = ", ".join(f"{k} = %s" for k in changes)
+    await db.aio_execute_sql(f"UPDATE orders SET {cols}, updated_at = %s WHERE id = %s",
+                             [*changes.values(), utcnow(), order_id])
+    if status:
+        await db.aio_execute_sql(
+            "INSERT INTO order_tracking (order_id, status, location, description, timestamp) "
+            "VALUES (%s, %s, '', %s, %s)", [order_id, status, note or f"Order {status.lower()}", utcnow()])
+        if notify:
+            await enqueue("tasks.orders.order_status_changed", order_id, status)
+
+
+async def _revive(order_id: int) -> bool:
+    """A cancelled order whose payment arrived after all: take its stock
+    again (a savepoint: all lines or none) and put it back in the flow."""
+    from models.orders.stock import OutOfStock
+
+    try:
+        async with transaction():
+            held = await fetch_one("SELECT stock_held FROM orders WHERE id = %s", [order_id])
+            if not held[0]:
+                await stock.take_stock(await stock.order_lines(order_id), order_id, "payment_revived")
+            await db.aio_execute_sql("UPDATE orders SET stock_held = TRUE WHERE id = %s", [order_id])
+    except OutOfStock:
+        log.warning("order %s was paid after it was cancelled; its stock is gone: refunding", order_id)
+        return False
+    hosted = await paying.finalize_hosted(order_id)
+    await _set_order(order_id, status="PROCESSING", payment_status="PAID",
+                     note="Payment received after the order was cancelled: order restored", notify=not hosted)
+    return True
+
+
+async def _provider_refund(event: WebhookEvent, payment: tuple) -> str:
+    """A refund made at the provider (its dashboard) or the echo of ours:
+    record a new one once and let the payment and order follow."""
+    from models.checkout.refunds import apply_refunded_total
+
+    payment_id, order_id, current, amount, currency = payment
+    if current not in ("PAID", "PARTIALLY_REFUNDED"):
+        return "ignored" if current == "REFUNDED" else "illegal"
+    if event.currency and event.currency.upper() != (currency or "").upper():
+        log.warning("%s refund event %s in %s for a payment in %s: ignored", event.provider, event.event_id,
+                    event.currency, currency)
+        return "amount_mismatch"
+    await fetch_one("SELECT id FROM orders WHERE id = %s FOR UPDATE", [order_id])
+    ours = await fetch_one("SELECT count(*) FILTER (WHERE status = 'pending'), "
+                           "count(*) FILTER (WHERE provider_reference = %s), "
+                           "coalesce(sum(amount) FILTER (WHERE status = 'succeeded'), 0) FROM refund "
+                           "WHERE payment_id = %s", [event.refund_reference, payment_id])
+    pending, known, refunded = ours
+    if pending or known:  # the echo of a refund we are making or made
+        return "ignored"
+    if event.refund_reference:  # this one refund's amount
+        total = refunded + (money(event.amount) if event.amount is not None else money(amount) - refunded)
+    else:  # the total refunded so far
+        total = money(event.amount) if event.amount is not None else money(amount)
+    changed = await apply_refunded_total(order_id, payment_id, min(total, money(amount)), event.provider,
+                                         event.refund_reference or event.event_id)
+    return "applied" if changed else "ignored"
