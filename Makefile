@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-growth migrate seed clean
+.PHONY: run test test-fast lint chromium install bench bench-growth migrate seed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,23 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) server.py dev
 
-test: $(STAMP)
+# Everything: lint, then every test (system tests too: live servers, a Celery
+# worker, schemathesis, the docs page in headless Chromium).
+test: $(STAMP) chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# The in-process tests only (no server, worker or browser processes): under a minute.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not system" tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# The docs page test renders /api/docs/ in Debian's chromium (installed as root with apt-get when missing).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	      --no-install-recommends chromium; }
 
 migrate: $(STAMP)
 	$(PY) server.py migrate

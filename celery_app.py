@@ -41,6 +41,8 @@ app.conf.update(
         "rebuild-recommendations": {"task": "tasks.catalog.rebuild_recommendations", "schedule": 3600.0},
         "cleanup": {"task": "tasks.maintenance.cleanup", "schedule": 3600.0},  # models/core/cleanup.py
         "abandoned-carts": {"task": "tasks.cart.process_abandoned_carts", "schedule": 900.0},  # models/cart/abandoned.py
+        # Unpaid orders give their stock back (models/orders/actions.py).
+        "expire-unpaid-orders": {"task": "tasks.orders.expire_unpaid_orders", "schedule": 60.0},
         # Nightly, just after the UTC day closes: the rollups from scratch.
         "rebuild-dashboard-rollups": {"task": "tasks.dashboard.rebuild_rollups",
                                       "schedule": crontab(minute=10, hour=0)},

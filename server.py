@@ -2,6 +2,7 @@
 
     python server.py                      serve (PORT, WEB_CONCURRENCY)
     python server.py migrate              apply database migrations
+    python server.py schema               print the live schema (tables, columns, indexes, triggers, functions)
     python server.py create-admin --email E --password P
     python server.py seed [--products N] [--customers N] [--orders N]
     python server.py jobs [--retry ID…|failed]  background jobs pending or failed
@@ -19,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import tornado.httpserver
 import tornado.httputil
@@ -26,6 +28,9 @@ import tornado.netutil
 import tornado.web
 
 import settings
+
+if TYPE_CHECKING:
+    from handlers.core.server import GracefulHTTPServer
 
 log = logging.getLogger("avantlush")
 
@@ -45,9 +50,8 @@ def setup_logging() -> None:
 
 
 def make_app(**overrides) -> tornado.web.Application:
-    from handlers.core.routing import all_routes
     from handlers.core.base import NotFoundHandler
-    from handlers.core.routing import Application
+    from handlers.core.routing import Application, all_routes
     from handlers.media import StaticHandler
 
     options = dict(
@@ -75,11 +79,12 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
                     1000.0 * handler.request.request_time(), rid)
 
 
-async def connect() -> None:
+async def connect(bulk: bool = False) -> None:
+    """Open the pool: the web's timeouts, or bulk work's (``bulk``: the commands)."""
     from models.core.db import db, init_db
 
     database_url, _ = settings.resolve_services()
-    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.DB_TIMEOUT_SECONDS)
+    init_db(database_url, pool_size=settings.DB_POOL_SIZE, timeout=settings.db_timeout(bulk))
     await db.aio_connect()
 
 
@@ -90,8 +95,8 @@ async def disconnect() -> None:
 
 
 async def serve(sockets: list) -> None:
-    from models.catalog.engine import engine as search_engine
     from models.accounts.passwords import warm_up
+    from models.catalog.engine import engine as search_engine
 
     await connect()
     await warm_up()  # the dummy hash for unknown-email logins, at the configured cost
@@ -193,8 +198,10 @@ def cmd_serve(_args: argparse.Namespace) -> None:
 
 
 def _run(coro_fn, *args):
+    """Run a command's coroutine with bulk timeouts (a seed's or a migration's
+    statements may rightly take minutes, far past a web request's limit)."""
     async def main():
-        await connect()
+        await connect(bulk=True)
         try:
             return await coro_fn(*args)
         finally:
@@ -210,6 +217,13 @@ def cmd_migrate(_args: argparse.Namespace) -> None:
     print("Applied: " + ", ".join(applied) if applied else "No migrations to apply.")
 
 
+def cmd_schema(_args: argparse.Namespace) -> None:
+    """Print the live schema: tables, columns, indexes, triggers, functions."""
+    from models.core.migrate import describe_schema
+
+    print(_run(describe_schema))
+
+
 def cmd_create_admin(args: argparse.Namespace) -> None:
     from models.accounts.actions import create_admin
     from models.accounts.passwords import password_errors
@@ -222,9 +236,18 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    from models.core.seed import seed
+    """Seed in committed batches; a failure or Ctrl-C ends with one line, and
+    the same command run again continues where it stopped."""
+    from models.core.seed import failure_line, seed
 
-    _run(seed, args.products, args.customers, args.orders, True)
+    for name in ("products", "customers", "orders"):
+        if getattr(args, name) < 0:
+            sys.exit(f"seed: --{name} must be 0 or more")
+    try:
+        _run(seed, args.products, args.customers, args.orders, True)
+    except (Exception, KeyboardInterrupt) as exc:  # one clear line, not a traceback
+        log.debug("seed failed", exc_info=True)
+        sys.exit(failure_line(exc))
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
@@ -289,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (default)").set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("schema", help="print the live schema (what triggers do: migrations/README.md)").set_defaults(
+        fn=cmd_schema)
     admin = sub.add_parser("create-admin", help="create or promote a staff user")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)

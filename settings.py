@@ -65,7 +65,18 @@ EXPORT_DIR = DATA_DIR / "exports"
 DATABASE_URL = _env("DATABASE_URL")
 REDIS_URL = _env("REDIS_URL")
 DB_POOL_SIZE = _int("DB_POOL_SIZE", 20)
-DB_TIMEOUT_SECONDS = _int("DB_TIMEOUT_SECONDS", 10)
+# A web request's connect and query timeout: a down database answers 503 instead of hanging.
+DB_TIMEOUT_SECONDS = _float("DB_TIMEOUT_SECONDS", 10.0)
+# The same for bulk work (seed, migrate, the other CLI commands, rollup rebuilds,
+# exports and clean-up in Celery), whose statements may rightly run for minutes; 0: no limit.
+BULK_TIMEOUT_SECONDS = _float("BULK_TIMEOUT_SECONDS", 3600.0)
+
+
+def db_timeout(bulk: bool = False) -> float | None:
+    """Seconds a connect or a statement may take: the web's, or bulk work's (None: no limit)."""
+    if bulk:
+        return BULK_TIMEOUT_SECONDS if BULK_TIMEOUT_SECONDS > 0 else None
+    return DB_TIMEOUT_SECONDS
 
 FRONTEND_URL = (_env("FRONTEND_URL", "http://localhost:3000") or "").rstrip("/")
 BACKEND_URL = (_env("BACKEND_URL", f"http://localhost:{PORT}") or "").rstrip("/")
@@ -136,6 +147,11 @@ RESET_TOKEN_SECONDS = 3600
 BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 
 TAX_RATE = Decimal(_env("TAX_RATE", "0") or "0")
+# An unpaid order a customer placed holds its stock this long, then expires
+# (models/orders/actions.py expire_unpaid_orders, every minute); a customer
+# may have at most MAX_OPEN_UNPAID_ORDERS such orders open at once.
+UNPAID_ORDER_TTL_MINUTES = _int("UNPAID_ORDER_TTL_MINUTES", 30)
+MAX_OPEN_UNPAID_ORDERS = _int("MAX_OPEN_UNPAID_ORDERS", 3)
 ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
 SEED_DEMO = _bool("SEED_DEMO", default=True)
 LOG_LEVEL = _env("LOG_LEVEL", "INFO")

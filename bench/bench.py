@@ -46,7 +46,11 @@ DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / ".data")).reso
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
 ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
 # BENCH_ONLY=dashboard: the probe and the admin rows only; BENCH_ONLY=hot: the
-# probe, the product list and detail and the cart (the reads every shopper makes).
+# probe, the product list and detail and the cart (the reads every shopper makes);
+# BENCH_ONLY=search: the probe and the search rows.
+# any other value, a comma-separated list of words: the probe and the rows whose
+# name holds one of them (e.g. BENCH_ONLY="detail,cart"), without the
+# single-request timings.
 ONLY = os.environ.get("BENCH_ONLY", "")
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
@@ -86,7 +90,7 @@ SINGLE = [("admin orders, page 1", "/api/orders/"), ("admin orders, status filte
           ("admin orders, search", "/api/orders/?search=olivia")]
 
 # Single requests, one after another (median of BENCH_TIMING_REPEAT): the
-# requests issue 11 measured at 100,000 products, every list filter and
+# requests measured at 100,000 products (bench/plans-100k.md), every list filter and
 # ordering alone and with a category, deep pages, and the admin's reads.
 TIMED = [
     "/api/products/", "/api/products/?ordering=price", "/api/products/?ordering=-price",
@@ -112,8 +116,13 @@ TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
 def selected_runs() -> list[tuple]:
     if ONLY == "dashboard":
         return [r for r in RUNS if r[0] == "probe" or r[1].startswith("admin:")]
+    if ONLY == "search":
+        return [r for r in RUNS if r[0] == "probe" or "search" in r[0]]
     if ONLY == "hot":
         return [r for r in RUNS if r[0] in ("probe", "list", "detail", "cart GET")]
+    if ONLY:
+        words = [w.strip() for w in ONLY.split(",") if w.strip()]
+        return [r for r in RUNS if r[0] == "probe" or any(w in r[0] for w in words)]
     return RUNS
 
 
@@ -290,11 +299,11 @@ def cart_shoppers(database_url: str, product_ids: list[int]) -> list[str]:
     import random
 
     from models.accounts import actions
-    from models.accounts.tokens import access_token
+    from models.accounts.passwords import hash_password
     from models.accounts.tables import User
+    from models.accounts.tokens import access_token
     from models.cart import add_item, clear_cart
     from models.core.db import db, init_db
-    from models.accounts.passwords import hash_password
 
     async def run() -> list[str]:
         init_db(database_url, pool_size=2)
@@ -446,10 +455,12 @@ def main() -> None:
     sql_rows(database_url, "SELECT 1")  # (re)connect check
     ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
                                                 "ORDER BY random() LIMIT 2000")]
-    # Products the cart runs add to: in stock enough that the runs never meet "Only N left".
+    # Products the cart runs add to: in stock enough that the runs never meet "Only N left", and
+    # without variations (a product with variations is added with one chosen).
+    plain = "status = 'published' AND NOT EXISTS (SELECT 1 FROM product_variation v WHERE v.product_id = product.id)"
     sql_rows(database_url, "UPDATE product SET stock_quantity = 1000000 WHERE id IN "
-                           "(SELECT id FROM product WHERE status = 'published' ORDER BY id LIMIT 2000) RETURNING id")
-    cart_ids = [r[0] for r in sql_rows(database_url, "SELECT id FROM product WHERE status = 'published' "
+                           f"(SELECT id FROM product WHERE {plain} ORDER BY id LIMIT 2000) RETURNING id")
+    cart_ids = [r[0] for r in sql_rows(database_url, f"SELECT id FROM product WHERE {plain} "
                                                      "AND stock_quantity >= 1000000 ORDER BY id LIMIT 2000")]
 
     out = Path(os.environ.get("BENCH_OUT") or ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
@@ -508,7 +519,7 @@ def main() -> None:
             if phase == "probe":
                 probe_runs.append(measure(f"probe run {len(probe_runs) + 1}", base, RUNS[0][1]))
             else:
-                if ONLY not in ("dashboard", "hot"):
+                if not ONLY:
                     results["timings"] = single_requests(base, timed_paths, admin_token)
                 for name, path in SINGLE if ONLY != "hot" else ():
                     single[name] = one_at_a_time(base + path, admin_token)

@@ -2,13 +2,13 @@
 restore link of abandoned-cart reminders."""
 from __future__ import annotations
 
-
 from pydantic import Field, model_validator
 
+import settings
 from handlers.core.base import USER, BaseHandler
+from handlers.core.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
 from models import cart
 from models.cart import abandoned
 

@@ -13,15 +13,43 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BeforeValidator, Field, create_model
 
+from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import (
+    BLANK,
+    FLAG_DOC,
+    PK_DOC,
+    Adjustment,
+    Code,
+    Details,
+    Dimension,
+    Doc,
+    Flag,
+    HexColor,
+    In,
+    Money,
+    OptionalMoney,
+    OptionalText,
+    OrNull,
+    Out,
+    PageParam,
+    PageSizeParam,
+    Pk,
+    PkList,
+    Quantity,
+    Query,
+    Text,
+    choice,
+    choice_doc,
+    choices_doc,
+    none_to_list,
+    partial,
+    pk_list,
+)
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.core.validation import UNKNOWN_FIELD, check_json, input_names
-from handlers.catalog_store import ColorOut, SizeOut, VariationOut
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, PK_DOC, Adjustment, Code, Details, Dimension, Doc, Flag, HexColor, In,
-                             Money, OptionalMoney, OptionalText, OrNull, Out, PageParam, PageSizeParam, Pk, PkList,
-                             Quantity, Query, Text, choice, choice_doc, choices_doc, none_to_list, partial, pk_list)
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
 from models.core.errors import AppError, ValidationFailed

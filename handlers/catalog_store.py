@@ -11,9 +11,22 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from handlers.core.fields import (
+    Doc,
+    In,
+    OptionalText,
+    Out,
+    PageParam,
+    PageSizeParam,
+    PkList,
+    Query,
+    QueryFlag,
+    RequiredPk,
+    ascii_digits,
+    choices_doc,
+    list_pattern,
+)
 from handlers.core.openapi import api
-from handlers.core.fields import (Doc, In, OptionalText, Out, PageParam, PageSizeParam, PkList,
-                             Query, QueryFlag, RequiredPk, ascii_digits, choices_doc, list_pattern)
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
 
@@ -161,7 +174,8 @@ class VariationOut(Out):
     stock_quantity: int
     sku: str | None
     is_default: bool
-    final_price: float
+    final_price: float = Field(description="Base price + adjustment (before the product's discount)")
+    price: str = Field(description="What the customer pays: the product's selling price + adjustment")
     sizes: list[SizeOut]
     colors: list[ColorOut]
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from handlers.core.base import BaseHandler
+from handlers.core.fields import Out
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Out
 from models.customers import countries
 
 

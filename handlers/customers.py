@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import BLANK, Doc, Email, Flag, In, IsoDate, OptionalText, Out, PkList, Text, lower_choice
 from models.customers import actions, queries
 from models.customers.queries import CustomerFilters
-
+from models.orders.tables import STATUSES
 
 CustomerStatus = Annotated[Literal["active", "blocked"], BeforeValidator(lower_choice)]
 
@@ -90,7 +90,7 @@ class BulkActionIn(In):
 
 
 class TransactionsQuery(In):
-    status: Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"] | None = None
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
     created_at_after: IsoDate | None = None
     created_at_before: IsoDate | None = None
     ordering: Literal[tuple(queries.TRANSACTION_ORDERINGS)] = "-created_at"  # type: ignore[valid-type]
@@ -248,7 +248,7 @@ class CustomerStatisticsHandler(BaseHandler):
     @api(response=StatisticsOut)
     async def get(self, id: str):
         """Lifetime order figures of one customer."""
-        self.reply(await queries.customer_statistics(int(id)))
+        self.reply(await queries.customer_statistics(int(id), STATUSES))
 
 
 class CustomerTransactionsHandler(BaseHandler):

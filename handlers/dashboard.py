@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import In, Out, choices_doc
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import In, Out, choices_doc
 from models.dashboard import metrics
 
 Period = str  # a name of metrics.PERIODS (one table for every dashboard operation)

@@ -6,9 +6,9 @@ import contextlib
 from typing import AsyncIterator
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import Out
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Out
 from models.core import exports
 from models.core.errors import ValidationFailed
 

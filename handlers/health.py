@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 
 from handlers.core.base import BaseHandler
+from handlers.core.fields import Out
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Out
 from models.core.cache import get_redis
 from models.core.db import db
 

@@ -10,24 +10,49 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from handlers.core.base import ADMIN, USER, BaseHandler
+from handlers.core.fields import (
+    BLANK,
+    FLAG_DOC,
+    Doc,
+    Flag,
+    In,
+    IsoDate,
+    IsoTime,
+    OptionalMoney,
+    OptionalText,
+    Out,
+    PageParam,
+    PageSizeParam,
+    Pk,
+    PkList,
+    PositiveQuantity,
+    RequiredPk,
+)
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
-from handlers.core.fields import (BLANK, FLAG_DOC, Doc, Flag, In, IsoDate, IsoTime, OptionalMoney, OptionalText, Out, PageParam,
-                             PageSizeParam, Pk, PkList, PositiveQuantity, RequiredPk)
+from models.catalog.tables import MAX_LINE_QUANTITY
 from models.checkout import refunds
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.orders import actions, queries
-from models.orders.tables import ORDER_TYPES, PAYMENT_STATUSES, PAYMENT_TYPES, STATUSES
+from models.orders.tables import (
+    ORDER_TYPES,
+    PAYMENT_STATUS_DISPLAY,
+    PAYMENT_STATUSES,
+    PAYMENT_TYPES,
+    STATUS_DISPLAY,
+    STATUSES,
+)
 
-Status = Literal["PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED"]
-PaymentStatus = Literal["PENDING", "PAID", "FAILED", "REFUNDED"]
-PaymentType = Literal["CASH", "CREDIT", "DEBIT", "TRANSFER"]
-OrderType = Literal["STANDARD", "EXPRESS", "PICKUP"]
+# The choices come from models/orders/tables.py (the one list).
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+PaymentStatus = Literal[PAYMENT_STATUSES]  # type: ignore[valid-type]
+PaymentType = Literal[tuple(PAYMENT_TYPES)]  # type: ignore[valid-type]
+OrderType = Literal[tuple(ORDER_TYPES)]  # type: ignore[valid-type]
 Ordering = Literal["created_at", "-created_at", "total", "-total", "order_number", "-order_number"]
 
 
@@ -77,8 +102,8 @@ class OrderListQuery(In):
 
 class ItemIn(In):
     product_id: RequiredPk
-    variation_id: Pk = None
-    quantity: PositiveQuantity
+    variation_id: Pk = Field(default=None, description="Required for a product with variations")
+    quantity: PositiveQuantity = Field(json_schema_extra={"maximum": MAX_LINE_QUANTITY})
     price: OptionalMoney = Field(default=None, description="Unit price (admin orders only)")
     variants: dict[str, Any] = Field(default_factory=dict)
 
@@ -317,15 +342,9 @@ class CountOut(Out):
     avg_order_value: float
 
 
-class StatusCountsOut(Out):
-    all: CountOut
-    pending: CountOut
-    processing: CountOut
-    shipped: CountOut
-    delivered: CountOut
-    cancelled: CountOut
-    returned: CountOut
-    damaged: CountOut
+# The filter tabs: all orders, then one entry per status (models/orders/tables.py).
+StatusCountsOut = create_model("StatusCountsOut", __base__=Out, all=(CountOut, ...),
+                               **{s.lower(): (CountOut, ...) for s in STATUSES})
 
 
 class CustomerChoiceOut(Out):
@@ -344,6 +363,12 @@ class ChoicesOut(Out):
 
 
 # --- handlers ----------------------------------------------------------------------
+
+STATUS_REJECTS = ("a status or payment status change that is not a legal transition from the order's current one, "
+                  "or a refund status (set by POST /api/orders/{id}/refund/ only)")
+ORDER_REJECTS = ("an order with no items, items unknown or out of stock, a product with variations but none "
+                 "chosen, amounts beyond 9999999999.99, an address that cannot be used, or a customer who "
+                 "already has MAX_OPEN_UNPAID_ORDERS unpaid orders")
 
 async def _create(handler: BaseHandler) -> None:
     data = handler.parse(OrderIn)
@@ -377,7 +402,7 @@ class OrderListHandler(BaseHandler):
             raise NotFound("Invalid page.")
         self.reply(self.page_envelope(page, size, count, results))
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
+    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: ORDER_REJECTS})
     async def post(self):
         """Place an order from items (or the cart); admins: the Create Order modal (full order back)."""
         await _create(self)
@@ -386,7 +411,7 @@ class OrderListHandler(BaseHandler):
 class OrderCreateHandler(BaseHandler):
     role = USER
 
-    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: "an order with no items, items unknown or out of stock, or an address that cannot be used"})
+    @api(body=OrderIn, response=OrderCreatedOut, status=201, rejects={400: ORDER_REJECTS})
     async def post(self):
         """Alias of POST /api/orders/."""
         await _create(self)
@@ -402,7 +427,7 @@ class OrderHandler(BaseHandler):
         self.reply(await queries.order_payload(int(id), None if user.is_staff else user.id))
 
     @api(body=OrderUpdateIn, response=OrderOut,
-         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
+         rejects={400: STATUS_REJECTS})
     async def put(self, id: str):
         """Edit an order (status and payment status through legal transitions only)."""
         data = self.parse(OrderUpdateIn)
@@ -410,7 +435,7 @@ class OrderHandler(BaseHandler):
         self.reply(await queries.order_payload(int(id)))
 
     @api(body=OrderUpdateIn, response=OrderOut,
-         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
+         rejects={400: STATUS_REJECTS})
     async def patch(self, id: str):
         """Edit some fields of an order."""
         await self.put(id)
@@ -426,17 +451,27 @@ class UpdateStatusHandler(BaseHandler):
     role = ADMIN
 
     @api(body=StatusIn, response=StatusOut,
-         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
+         rejects={400: STATUS_REJECTS})
     async def patch(self, id: str):
         """Change an order's status (legal transitions only; cancelling returns stock)."""
         data = self.parse(StatusIn)
         self.reply(await actions.update_status(int(id), data.status))
 
     @api(body=StatusIn, response=StatusOut,
-         rejects={400: "a status or payment status change that is not a legal transition from the order's current one"})
+         rejects={400: STATUS_REJECTS})
     async def post(self, id: str):
         """Same as PATCH."""
         await self.patch(id)
+
+
+class CancelHandler(BaseHandler):
+    role = USER
+
+    @api(response=StatusOut, rejects={400: "an order that is paid or already processed (only unpaid orders)"})
+    async def post(self, id: str):
+        """Cancel one's own unpaid order: its items and promo code use are released."""
+        user = self.current_user
+        self.reply(await actions.cancel_order(int(id), None if user.is_staff else user.id))
 
 
 class RefundHandler(BaseHandler):
@@ -547,8 +582,8 @@ class OrderChoicesHandler(BaseHandler):
         self.reply({
             "payment_types": [[k, v] for k, v in PAYMENT_TYPES.items()],
             "order_types": [[k, v] for k, v in ORDER_TYPES.items()],
-            "status_choices": [[s, s.capitalize()] for s in STATUSES],
-            "payment_status_choices": [[s, s.capitalize()] for s in PAYMENT_STATUSES],
+            "status_choices": [[s, STATUS_DISPLAY[s]] for s in STATUSES],
+            "payment_status_choices": [[s, PAYMENT_STATUS_DISPLAY[s]] for s in PAYMENT_STATUSES],
         })
 
 
@@ -564,6 +599,7 @@ routes = [
     Route("/api/order-choices/", OrderChoicesHandler),
     Route("/api/orders/{id:int}/", OrderHandler),
     Route("/api/orders/{id:int}/update_status/", UpdateStatusHandler),
+    Route("/api/orders/{id:int}/cancel/", CancelHandler),
     Route("/api/orders/{id:int}/refund/", RefundHandler),
     Route("/api/orders/{id:int}/tracking/", TrackingHandler),
     Route("/api/orders/{id:int}/tracking/add/", TrackingAddHandler),

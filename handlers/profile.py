@@ -4,9 +4,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from handlers.core.base import USER, BaseHandler
+from handlers.core.fields import CountryCode, Email, In, OptionalText, Out
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import CountryCode, Email, In, OptionalText, Out
 from models.accounts import profiles
 from models.core.errors import ValidationFailed
 

@@ -8,9 +8,9 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import Doc, Flag, In, Money, Out, Text, _decimal, ascii_digits, partial
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Doc, Flag, In, Money, Out, Text, _decimal, ascii_digits, partial
 from models.cart import promo as promos
 
 

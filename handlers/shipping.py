@@ -4,9 +4,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from handlers.core.base import ADMIN, BaseHandler
+from handlers.core.fields import Flag, In, Money, OptionalText, Out, Quantity, Text, partial
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import Flag, In, Money, OptionalText, Out, Quantity, Text, partial
 from models import shipping
 from models.catalog.queries import is_staff
 

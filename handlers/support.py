@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from handlers.core.base import USER, BaseHandler
+from handlers.core.fields import In, OptionalText, Out, Text, upper_choice
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.fields import In, OptionalText, Out, Text, upper_choice
 from models.support import actions
-
 
 TicketStatus = Annotated[Literal["OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"], BeforeValidator(upper_choice)]
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
+from handlers.cart import CartItemOut
 from handlers.core.base import USER, BaseHandler
+from handlers.core.fields import Flag, IdList, In, Out, PositiveQuantity, RequiredPk
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.cart import CartItemOut
-from handlers.core.fields import Flag, IdList, In, Out, PositiveQuantity, RequiredPk
 from models.core.errors import ValidationFailed
 from models.wishlist import actions as wishlist
 

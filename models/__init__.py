@@ -1,1 +1,3 @@
-"""Domain layer: tables, query helpers and the async actions that use them."""
+"""Domain layer: one package per domain (tables, actions, queries, seed), listed
+once in ``models/core/domains.py``, over ``models/core`` (plumbing that imports
+no domain)."""

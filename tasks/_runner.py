@@ -11,15 +11,26 @@ from typing import Any, Awaitable, Callable
 import settings
 from models.core.db import db, init_db
 
-_initialised = False
+_timeout: object = ...  # the pool's statement timeout as set up (``...``: not yet)
 
 
 def run_async(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-    global _initialised
-    if not _initialised:
+    """Run ``fn`` with the web's statement timeout (a task that does a request's work)."""
+    return _run(settings.db_timeout(bulk=False), fn, *args, **kwargs)
+
+
+def run_bulk(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` with bulk work's timeout (BULK_TIMEOUT_SECONDS): rebuilds,
+    exports and clean-ups whose statements may rightly run for minutes."""
+    return _run(settings.db_timeout(bulk=True), fn, *args, **kwargs)
+
+
+def _run(timeout: float | None, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    global _timeout
+    if timeout != _timeout:  # the pool is closed between calls, so it may be set up again
         database_url, _ = settings.resolve_services()
-        init_db(database_url, pool_size=2, timeout=settings.DB_TIMEOUT_SECONDS)
-        _initialised = True
+        init_db(database_url, pool_size=2, timeout=timeout)
+        _timeout = timeout
 
     async def main() -> Any:
         await db.aio_connect()

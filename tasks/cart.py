@@ -4,14 +4,14 @@ from __future__ import annotations
 from celery_app import app
 from models.cart import abandoned
 from models.core.mail import send
-from tasks._runner import run_async
+from tasks._runner import run_async, run_bulk
 from tasks.emails import RETRY
 
 
 @app.task(acks_late=True)
 def process_abandoned_carts() -> dict:
     """Mark newly abandoned carts and queue the reminders that are due."""
-    return run_async(abandoned.process_abandoned_carts)
+    return run_bulk(abandoned.process_abandoned_carts)
 
 
 @app.task(**RETRY)

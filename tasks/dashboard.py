@@ -7,11 +7,11 @@ import psycopg2
 
 from celery_app import app
 from models.dashboard import metrics
-from tasks._runner import run_async
+from tasks._runner import run_bulk
 
 
 @app.task(autoretry_for=(psycopg2.OperationalError, peewee.OperationalError, peewee.InterfaceError),
           retry_backoff=True, max_retries=5, acks_late=True)
 def rebuild_rollups() -> None:
     """Recompute order_daily, customer_daily and the customers' order figures (idempotent)."""
-    run_async(metrics.rebuild_rollups)
+    run_bulk(metrics.rebuild_rollups)

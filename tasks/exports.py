@@ -6,11 +6,11 @@ import psycopg2
 
 from celery_app import app
 from models.core import exports
-from tasks._runner import run_async
+from tasks._runner import run_bulk
 
 
 @app.task(autoretry_for=(psycopg2.OperationalError, peewee.OperationalError, peewee.InterfaceError, OSError),
           retry_backoff=True, max_retries=5, acks_late=True)
 def build_export(job_id: str) -> str | None:
     """Write the CSV of export job ``job_id`` under EXPORT_DIR and mark it done."""
-    return run_async(exports.build_export, job_id)
+    return run_bulk(exports.build_export, job_id)

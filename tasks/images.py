@@ -9,8 +9,8 @@ import functools
 
 from celery_app import app
 from models.accounts.tables import Profile
-from models.core.db import transaction
 from models.core import storage
+from models.core.db import transaction
 from models.core.media import cloudinary_options, delete_upload
 from tasks._runner import run_async
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery_app import app
 from models.core import cleanup as cleanup_mod
-from tasks._runner import run_async
+from tasks._runner import run_bulk
 
 
 @app.task(acks_late=True)
 def cleanup() -> dict[str, int]:
-    return run_async(cleanup_mod.run)
+    return run_bulk(cleanup_mod.run)

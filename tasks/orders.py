@@ -1,11 +1,11 @@
-"""Order tasks: confirmation and admin notice, status and tracking emails.
-They take ids and re-read the order."""
+"""Order tasks: confirmation and admin notice, status and tracking emails
+(they take ids and re-read the order), and the expiry of unpaid orders."""
 from __future__ import annotations
 
 import settings
 from celery_app import app
 from models.core.mail import send
-from models.orders import notify
+from models.orders import actions, notify
 from tasks._runner import run_async
 from tasks.emails import RETRY
 
@@ -39,3 +39,9 @@ def tracking_event_added(event_id: int) -> str | None:
     if ctx is None or not ctx["customer_email"]:
         return None
     return send(ctx["customer_email"], "order_tracking", **ctx)
+
+
+@app.task
+def expire_unpaid_orders() -> int:
+    """Beat, every minute: cancel unpaid orders whose reservation ended."""
+    return len(run_async(actions.expire_unpaid_orders))

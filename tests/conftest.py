@@ -1,23 +1,17 @@
 """Test fixtures: a real PostgreSQL and Redis (embedded unless DATABASE_URL /
-REDIS_URL are set), the app served on each test's IOLoop, an API client,
-factories, and a real Celery worker for tests that need one."""
+REDIS_URL are set, created once per session), the app served on each test's
+IOLoop, an API client, factories, and a real Celery worker for tests that need
+one. Helpers live in tests/support/ (nothing imports this module)."""
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_DATA = ROOT / ".test-data"
-# Each run has its own data dir, Redis and database, so that runs side by side
-# (two checkouts, two engineers) do not disturb each other; the embedded
-# PostgreSQL cluster under .test-data/pg is shared.
-RUN_DIR = TEST_DATA / "runs" / str(os.getpid())
+from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
+
 os.environ.update({
     "APP_ENV": "test",
     "DATA_DIR": str(RUN_DIR),
@@ -37,131 +31,42 @@ for name in ("SMTP_HOST", "CLOUDINARY_URL", "STRIPE_SECRET_KEY", "PAYPAL_CLIENT_
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-import psycopg2  # noqa: E402
-import psycopg2.errors  # noqa: E402
 import pytest  # noqa: E402
+import tornado.httpserver  # noqa: E402
+import tornado.testing  # noqa: E402
+import tornado.web  # noqa: E402
 
 import settings  # noqa: E402
-from models.core.db import connect_params, db, init_db  # noqa: E402
+from models.core.db import db  # noqa: E402
+from tests.support import database as test_database  # noqa: E402
+from tests.support.client import ApiClient  # noqa: E402
+from tests.support.factories import user_factory  # noqa: E402
+from tests.support.fakes import GOOGLE_CLIENT_ID, GOOGLE_KID, rsa_key_and_cert  # noqa: E402
 
-TEST_DB = f"avantlush_test_{os.getpid()}"
-
-
-def _admin_dsn(url: str, dbname: str | None = None) -> dict:
-    name, params = connect_params(url)
-    params.pop("pool_params", None)
-    return {"dbname": dbname or name, **params}
-
-
-def _prepare_database() -> str:
-    """A fresh, migrated test database; returns its URL."""
-    from models.core import embedded
-
-    if not os.environ.get("REDIS_URL"):
-        settings.REDIS_URL = embedded.ensure_redis(RUN_DIR / "redis")
-    if os.environ.get("DATABASE_URL"):
-        url = os.environ["DATABASE_URL"]
-    else:
-        base = embedded.ensure_postgres(TEST_DATA / "pg")
-        conn = psycopg2.connect(**_admin_dsn(base, "postgres"))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            # A throwaway cluster: no fsync, so that CREATE/DROP DATABASE's
-            # checkpoints do not wait on a disk shared with other test runs.
-            cur.execute("SHOW fsync")
-            if cur.fetchone()[0] == "on":
-                cur.execute("ALTER SYSTEM SET fsync = off")
-                cur.execute("ALTER SYSTEM SET synchronous_commit = off")
-                cur.execute("SELECT pg_reload_conf()")
-            cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-            cur.execute(f"CREATE DATABASE {TEST_DB}")
-        conn.close()
-        url = base.replace("/postgres?", f"/{TEST_DB}?", 1)
-        settings.DATABASE_URL = url
-    settings.resolve_services()
-    init_db(url, pool_size=5, timeout=5)
-
-    async def run() -> None:
-        from models.core.migrate import migrate
-
-        await db.aio_connect()
-        try:
-            await migrate()
-        finally:
-            await db.aio_close()
-
-    asyncio.run(run())
-    return url
+# Fixtures that run our code in other processes: a test using one (even
+# through another fixture) is a system test (`make test-fast` skips them).
+SYSTEM_FIXTURES = {"celery_worker"}
 
 
-def _remove_stale_runs() -> None:
-    """Remove the data dirs of earlier runs whose process is gone (killed runs
-    skip their own clean-up)."""
-    from models.core import embedded
-
-    for run in (TEST_DATA / "runs").glob("*"):
-        if run.name.isdigit() and int(run.name) != os.getpid() and not embedded.process_alive(int(run.name)):
-            embedded.stop_orphan_redis(run / "redis")
-            shutil.rmtree(run, ignore_errors=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
 
 
-_remove_stale_runs()
-DATABASE_URL = _prepare_database()
-
-
-# Databases that tests created besides TEST_DB (dropped with it, at the end).
-EXTRA_DATABASES: list[str] = []
-
-
-def _drop_database() -> None:
-    if os.environ.get("DATABASE_URL"):
-        return
-    try:
-        conn = psycopg2.connect(**_admin_dsn(DATABASE_URL, "postgres"))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for name in [TEST_DB, *EXTRA_DATABASES]:
-                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.close()
-    except psycopg2.Error:
-        pass
-    shutil.rmtree(RUN_DIR, ignore_errors=True)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    _drop_database()
-_tables_sql = None
-
-
-def _truncate_all() -> None:
-    global _tables_sql
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        if _tables_sql is None:
-            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'schema_migrations'")
-            names = ", ".join(f'"{r[0]}"' for r in cur.fetchall())
-            _tables_sql = f"TRUNCATE {names} RESTART IDENTITY CASCADE" if names else ""
-        for attempt in range(5):
-            if not _tables_sql:
-                break
-            try:
-                cur.execute(_tables_sql)
-                break
-            except psycopg2.errors.DeadlockDetected:
-                # A task the Celery worker is still finishing from the previous
-                # test read a table the TRUNCATE had locked: let it end, retry.
-                if attempt == 4:
-                    raise
-                time.sleep(0.2)
-    conn.close()
+@pytest.fixture(scope="session", autouse=True)
+def database():
+    """A fresh, migrated database for the session (dropped at its end); its URL."""
+    test_database.remove_stale_runs()
+    url = test_database.prepare_database()
+    yield url
+    test_database.drop_database(url)
 
 
 @pytest.fixture(autouse=True)
-def clean_state():
+def clean_state(database):
     """Every test starts with empty tables, no mail and no rate-limit counters."""
-    _truncate_all()
+    test_database.truncate_all(database)
     shutil.rmtree(settings.MAIL_DIR, ignore_errors=True)
     import redis
 
@@ -174,7 +79,7 @@ def clean_state():
 
 
 @pytest.fixture(autouse=True)
-def db_pool(io_loop):
+def db_pool(io_loop, database):
     """The aiopg pool is bound to a loop: open it on this test's IOLoop."""
     io_loop.run_sync(db.aio_connect)
     yield
@@ -188,124 +93,79 @@ def app():
     return make_app()
 
 
-class Response:
-    def __init__(self, raw) -> None:
-        self.raw = raw
-        self.status = raw.code
-        self.headers = raw.headers
-        self.body = raw.body or b""
-
-    def json(self):
-        return orjson.loads(self.body) if self.body else None
-
-    @property
-    def text(self) -> str:
-        return self.body.decode()
-
-    def __repr__(self) -> str:
-        return f"<Response {self.status} {self.body[:300]!r}>"
-
-
-class ApiClient:
-    """``await api.post("/api/x/", json={...}, user=u)`` against the test server."""
-
-    def __init__(self, http_client, base_url: str) -> None:
-        self.http_client = http_client
-        self.base_url = base_url
-
-    async def request(self, method: str, path: str, *, json=None, body=None, params=None, user=None,
-                      token: str | None = None, headers: dict | None = None) -> Response:
-        headers = dict(headers or {})
-        if user is not None:
-            token = token_for(user)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if json is not None:
-            body = orjson.dumps(json)
-            headers.setdefault("Content-Type", "application/json")
-        if body is None and method in ("POST", "PUT", "PATCH"):
-            body = b""
-        url = self.base_url + path + (("?" + urlencode(params)) if params else "")
-        raw = await self.http_client.fetch(url, method=method, body=body, headers=headers, raise_error=False,
-                                           allow_nonstandard_methods=True, request_timeout=60)
-        return Response(raw)
-
-    async def get(self, path: str, **kw) -> Response:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, **kw) -> Response:
-        return await self.request("POST", path, **kw)
-
-    async def put(self, path: str, **kw) -> Response:
-        return await self.request("PUT", path, **kw)
-
-    async def patch(self, path: str, **kw) -> Response:
-        return await self.request("PATCH", path, **kw)
-
-    async def delete(self, path: str, **kw) -> Response:
-        return await self.request("DELETE", path, **kw)
-
-    async def options(self, path: str, **kw) -> Response:
-        return await self.request("OPTIONS", path, **kw)
-
-
 @pytest.fixture
 def api(http_client, base_url) -> ApiClient:
     return ApiClient(http_client, base_url)
 
 
-def assert_envelope(resp, status: int, message: str | None = None) -> dict:
-    """The response is an error of ``status`` in the contract's envelope."""
-    assert resp.status == status, resp
-    body = resp.json()
-    assert body["status"] == "error" and body["success"] is False and isinstance(body["errors"], dict), body
-    assert isinstance(body["message"], str) and body["message"], body
-    if message is not None:
-        assert body["message"] == message, body
-    return body
-
-
-def token_for(user) -> str:
-    from models.accounts.tokens import access_token
-
-    return access_token(user)
-
-
-def auth_headers(user) -> dict:
-    return {"Authorization": f"Bearer {token_for(user)}"}
-
-
-def multipart(fields: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, dict]:
-    """Encode ``{"photo": (filename, data, content_type)}`` as multipart/form-data."""
-    boundary = "----avantlushtestboundary"
-    parts = []
-    for name, (filename, data, ctype) in fields.items():
-        parts.append((f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
-                      f"filename=\"{filename}\"\r\nContent-Type: {ctype}\r\n\r\n").encode() + data + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
 @pytest.fixture
 def make_user():
     """``await make_user(email=..., password=..., is_staff=...)`` → a User with profile and customer."""
-    from models.accounts import actions
-    from models.accounts.tables import User
-    from models.accounts.passwords import hash_password
+    return user_factory()
 
-    counter = {"n": 0}
 
-    async def factory(email: str | None = None, password: str = "password123", is_staff: bool = False,
-                      is_verified: bool = True, full_name: str = "Test User", **fields):
-        counter["n"] += 1
-        email = email or f"user{counter['n']}@example.com"
-        user = await actions.create_account(email, await hash_password(password), full_name=full_name,
-                                          is_verified=is_verified, is_staff=is_staff)
-        if fields:
-            await User.update(**fields).where(User.id == user.id).aio_execute()
-        return await User.aio_get(User.id == user.id)
+@pytest.fixture
+def mailbox(celery_worker):
+    """The real worker, with no task of an earlier test still queued or running
+    and an empty mail directory: every email a test sees is its own."""
+    from celery_app import app as celery
 
-    return factory
+    celery.control.purge()
+    # The solo worker answers control messages between tasks, so this returns
+    # once a task it may be running has finished.
+    celery.control.ping(timeout=10, limit=1)
+    shutil.rmtree(settings.MAIL_DIR, ignore_errors=True)
+    return settings.MAIL_DIR
+
+
+@pytest.fixture(scope="module")
+def google_keys():
+    key, pem = rsa_key_and_cert()
+    other_key, _ = rsa_key_and_cert()
+    return {"key": key, "pem": pem, "other_key": other_key}
+
+
+@pytest.fixture
+def google_certs(google_keys, monkeypatch, io_loop):
+    """A local stand-in for Google's certs endpoint, served on the test's loop
+    (google-auth fetches it from an executor thread, so the loop stays free)."""
+    pem = google_keys["pem"]
+
+    class CertsHandler(tornado.web.RequestHandler):
+        def get(self):
+            self.set_header("Content-Type", "application/json")
+            self.finish(orjson.dumps({GOOGLE_KID: pem}))
+
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/oauth2/v1/certs", CertsHandler)]))
+    server.add_sockets([sock])
+    monkeypatch.setattr(settings, "GOOGLE_CERTS_URL", f"http://127.0.0.1:{port}/oauth2/v1/certs")
+    monkeypatch.setattr(settings, "GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID)
+    yield google_keys
+    server.stop()
+
+
+@pytest.fixture
+def fake_cloudinary(io_loop):
+    """A local stand-in for Cloudinary's upload API, reached by the real SDK."""
+    import tornado.httpserver
+    import tornado.testing
+    import tornado.web
+
+    received = []
+
+    class Upload(tornado.web.RequestHandler):
+        def post(self, cloud: str):
+            received.append({"cloud": cloud, "args": {k: v[0].decode() for k, v in self.request.body_arguments.items()},
+                             "files": {k: v[0].body for k, v in self.request.files.items()}})
+            self.write({"public_id": "avantlush/product/abc",
+                        "secure_url": f"https://res.cloudinary.com/{cloud}/image/upload/abc.png"})
+
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/v1_1/([^/]+)/image/upload", Upload)]))
+    server.add_sockets([sock])
+    yield f"http://127.0.0.1:{port}", received
+    server.stop()
 
 
 @pytest.fixture
@@ -325,48 +185,21 @@ def count_queries():
     return counter
 
 
-# --- mail and Celery -----------------------------------------------------------
-
-def read_mails() -> list:
-    import email
-    from email import policy
-
-    if not settings.MAIL_DIR.exists():
-        return []
-    return [email.message_from_bytes(p.read_bytes(), policy=policy.default)
-            for p in sorted(settings.MAIL_DIR.glob("*.eml"))]
-
-
-async def wait_for_mail(count: int = 1, timeout: float = 20.0) -> list:
-    """Wait until the Celery worker has written ``count`` emails."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        mails = read_mails()
-        if len(mails) >= count:
-            return mails
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"expected {count} email(s), found {len(read_mails())}")
-
-
-def mail_body(msg) -> str:
-    return msg.get_body(preferencelist=("plain",)).get_content()
-
-
 @pytest.fixture(scope="session")
-def outbox_relay():
+def outbox_relay(database):
     """The outbox relay (as a web process runs it), in a thread of the test process."""
     from models.core.outbox import Relay
 
-    relay = Relay(DATABASE_URL, name="tests").start()
+    relay = Relay(database, name="tests").start()
     yield relay
     relay.stop()
 
 
 @pytest.fixture(scope="session")
-def celery_worker(outbox_relay):
+def celery_worker(outbox_relay, database):
     """A real Celery worker (solo pool) on the test Redis and database, fed by
     the outbox relay."""
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL)
+    env = dict(os.environ, DATABASE_URL=database, REDIS_URL=settings.REDIS_URL)
     log_path = TEST_DATA / "celery-worker.log"
     log_file = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=solo",

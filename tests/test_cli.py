@@ -5,21 +5,24 @@ import sys
 
 import pytest
 
-from tests.conftest import DATABASE_URL, ROOT
+import settings
+from tests.support.paths import ROOT
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL)
+    env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL)
     return subprocess.run([sys.executable, "server.py", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
 
+@pytest.mark.system  # runs `python server.py …`
 def test_migrate_twice_applies_nothing_new():
     result = run_cli("migrate")
     assert result.returncode == 0, result.stderr
     assert "No migrations to apply." in result.stdout
 
 
+@pytest.mark.system  # runs `python server.py …`
 @pytest.mark.gen_test
 async def test_create_admin_creates_then_promotes(make_user, api):
     from models.accounts.tables import User
@@ -38,15 +41,17 @@ async def test_create_admin_creates_then_promotes(make_user, api):
     assert login.status == 200 and login.json()["user"]["is_staff"] is True
 
 
+@pytest.mark.system  # runs `python server.py …`
 def test_create_admin_refuses_a_short_password():
     result = run_cli("create-admin", "--email", "x@example.com", "--password", "short")
     assert result.returncode != 0
     assert "too short" in result.stderr
 
 
+@pytest.mark.system  # runs `python server.py …`
 def test_production_refuses_to_start_without_secrets():
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "STRIPE_SECRET_KEY")}
-    env.update(APP_ENV="production", DATABASE_URL=DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL)
+    env.update(APP_ENV="production", DATABASE_URL=settings.DATABASE_URL, REDIS_URL=__import__("settings").REDIS_URL)
     result = subprocess.run([sys.executable, "server.py"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 1
@@ -60,6 +65,7 @@ def test_production_refuses_to_start_without_secrets():
     assert "STRIPE_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.system  # runs `python server.py …`
 def test_every_production_process_needs_its_services_and_shared_storage():
     """A production dyno has its own disk only: no embedded database, no files
     kept on it. The web process, the release phase, the worker and beat each refuse."""
@@ -81,12 +87,13 @@ def test_requirements_keep_embedded_services_out_of_production():
         assert package not in runtime and package in dev
 
 
+@pytest.mark.system  # runs `python server.py …`
 def test_jobs_lists_pending_and_failed_and_retries_them():
     import psycopg2
 
-    from tests.conftest import _admin_dsn
+    from tests.support.database import admin_dsn
 
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn = psycopg2.connect(**admin_dsn(settings.DATABASE_URL))
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("INSERT INTO outbox_job (task, args, available_at) VALUES"
@@ -117,8 +124,8 @@ async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
 
     import settings
     from models.core import cleanup
-    from models.core.exports import ExportJob
     from models.core.db import fetch_all
+    from models.core.exports import ExportJob
 
     await fetch_all("INSERT INTO outbox_job (task, state, finished_at) VALUES"
                     " ('old', 'done', now() - interval '30 days'), ('new', 'done', now()),"

@@ -20,10 +20,10 @@ import orjson
 import pytest
 
 from models.core import embedded
-from tests.api.admin_catalog_helpers import png_bytes
-from tests.conftest import RUN_DIR, ROOT, TEST_DATA, multipart
-from tests.test_processes import free_port, wait_healthy
-from tests.test_resilience import _fresh_database, _kill_tree, _wait
+from tests.support.client import multipart
+from tests.support.factories import png_bytes
+from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
+from tests.support.processes import free_port, fresh_database, kill_tree, wait_healthy, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -64,7 +64,7 @@ def _start(args: list[str], env: dict, log_name: str) -> subprocess.Popen:
 def test_two_web_processes_a_worker_and_beat_on_separate_disks_serve_each_others_files():
     import boto3
 
-    database_url = _fresh_database(f"avantlush_test_{os.getpid()}_cluster")
+    database_url = fresh_database(f"avantlush_test_{os.getpid()}_cluster")
     redis_url = embedded.ensure_redis(RUN_DIR / "redis-cluster")  # its own broker: no other worker takes these jobs
     s3_port, port_a, port_b = free_port(), free_port(), free_port()
     base = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "PORT", "BACKEND_URL", "MEDIA_URL")}
@@ -81,7 +81,7 @@ def test_two_web_processes_a_worker_and_beat_on_separate_disks_serve_each_others
                             base, "cluster-s3.log"))
         s3 = boto3.client("s3", endpoint_url=common["S3_ENDPOINT_URL"], aws_access_key_id="cluster",
                           aws_secret_access_key="cluster", region_name="us-east-1")
-        _wait(lambda: _s3_up(s3), 30, "the object store did not start")
+        wait_until(lambda: _s3_up(s3), 30, "the object store did not start")
         s3.create_bucket(Bucket="avantlush-cluster")
         release = subprocess.run([sys.executable, "server.py", "migrate"], cwd=ROOT, capture_output=True,
                                  env=dict(common, DATA_DIR=str(disks["web-a"])), timeout=120)
@@ -132,12 +132,12 @@ def test_two_web_processes_a_worker_and_beat_on_separate_disks_serve_each_others
         mine = a.json("GET", "/api/orders/", token=customer)["results"]
         assert [o["order_number"] for o in mine] == [order["order_number"]]
         # The verification email was written by the worker, on the worker's disk.
-        _wait(lambda: list((disks["worker"] / "mail").glob("*.eml")), 60, "no email from the worker")
+        wait_until(lambda: list((disks["worker"] / "mail").glob("*.eml")), 60, "no email from the worker")
 
         # --- admin: an export started on A, built by the worker, downloaded from B ------
         started = a.json("GET", "/api/products/export/?async=1", token=staff, expect=202)
         status_path = started["status_url"].split(f":{port_a}", 1)[1]
-        done = _wait(lambda: (lambda s: s if s["status"] == "done" else None)(b.json("GET", status_path, token=staff)),
+        done = wait_until(lambda: (lambda s: s if s["status"] == "done" else None)(b.json("GET", status_path, token=staff)),
                      60, "the export was not built")
         status, data, _ = b.call("GET", done["download_url"].split(f":{port_a}", 1)[1], token=staff)
         assert status == 200, data[:300]
@@ -155,7 +155,7 @@ def test_two_web_processes_a_worker_and_beat_on_separate_disks_serve_each_others
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
-                _kill_tree(proc)
+                kill_tree(proc)
 
 
 def _s3_up(client) -> bool:

@@ -19,8 +19,9 @@ import psycopg2
 import pytest
 
 import settings
-from tests.conftest import DATABASE_URL, ROOT, _admin_dsn
-from tests.test_processes import free_port, wait_healthy
+from tests.support.database import admin_dsn
+from tests.support.paths import ROOT
+from tests.support.processes import free_port, wait_healthy
 
 APP_NAME = f"avantlush-limits-{os.getpid()}"
 
@@ -28,7 +29,7 @@ APP_NAME = f"avantlush-limits-{os.getpid()}"
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
+    env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
                SEED_DEMO="0", OUTBOX_RELAY="0", HTTP_HEADER_TIMEOUT_SECONDS="1", HTTP_BODY_TIMEOUT_SECONDS="1.5",
                PGAPPNAME=APP_NAME, LOG_LEVEL="WARNING")
     proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -131,7 +132,7 @@ def test_database_sessions_ended_under_traffic_answer_503_never_500_then_recover
         "/api/products/?page_size=2", "/api/products/categories/", "/api/health/", "/api/products/search/?q=chair") * 2]
     for t in threads:
         t.start()
-    admin = psycopg2.connect(**_admin_dsn(DATABASE_URL, "postgres"))
+    admin = psycopg2.connect(**admin_dsn(settings.DATABASE_URL, "postgres"))
     admin.autocommit = True
     ended = 0
     try:

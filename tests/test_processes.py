@@ -2,42 +2,19 @@
 supervisor behind `make run`, both leave no process behind when stopped."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import psutil
+import pytest
 
 import settings
-from tests.conftest import DATABASE_URL, ROOT
+from tests.support.paths import ROOT
+from tests.support.processes import free_port, start, wait_healthy
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list[str], port: int, **env_extra: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
-               SEED_DEMO="0", **env_extra)
-    return subprocess.Popen([sys.executable, "server.py", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def wait_healthy(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become healthy")
+pytestmark = pytest.mark.system  # server processes started and killed
 
 
 def descendants(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -104,16 +81,16 @@ def test_web_processes_share_the_search_index_loaded_before_the_fork(tmp_path):
     use that copy (shared copy-on-write) instead of each loading their own."""
     import psycopg2
 
-    from tests.conftest import _admin_dsn
+    from tests.support.database import admin_dsn
 
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn = psycopg2.connect(**admin_dsn(settings.DATABASE_URL))
     conn.autocommit = True
     with conn.cursor() as cur:  # a catalog write: the search feed has a version to load from
         cur.execute("INSERT INTO category (name, slug, description, created_at) VALUES ('Chairs', 'chairs', '', now())")
     conn.close()
     port = free_port()
     log_path = tmp_path / "web.log"
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
+    env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
                SEED_DEMO="0", WEB_CONCURRENCY="2", OUTBOX_RELAY="0", LOG_LEVEL="INFO")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log,

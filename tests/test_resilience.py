@@ -22,8 +22,12 @@ import pytest
 
 import settings
 from models.core import embedded
-from tests.conftest import DATABASE_URL, EXTRA_DATABASES, ROOT, RUN_DIR, TEST_DATA, _admin_dsn, wait_for_mail
-from tests.test_processes import free_port, wait_healthy
+from tests.support.database import admin_dsn
+from tests.support.mail import wait_for_mail
+from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
+from tests.support.processes import free_port, fresh_database, kill_tree, wait_healthy, wait_until
+
+pytestmark = pytest.mark.system  # live servers, a supervisor, stopped services
 
 
 # --- Redis down: nothing lost, nothing waits ------------------------------------
@@ -60,18 +64,6 @@ async def test_register_with_redis_stopped_answers_at_once_and_the_email_follows
 
 # --- the make run supervisor, a killed worker --------------------------------------
 
-def _fresh_database(name: str) -> str:
-    """An empty database beside the test one (dropped at the end of the run)."""
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {name}")
-    conn.close()
-    EXTRA_DATABASES.append(name)
-    return DATABASE_URL.replace(f"/{_admin_dsn(DATABASE_URL)['dbname']}?", f"/{name}?", 1)
-
-
 def _celery(proc: subprocess.Popen, kind: str) -> tuple[psutil.Process, list[psutil.Process]]:
     """The main process of the supervisor's Celery ``kind`` (worker|beat) and its children."""
     for p in psutil.Process(proc.pid).children(recursive=True):
@@ -106,19 +98,9 @@ def _mails(mail_dir: Path) -> list[str]:
     return [email.message_from_bytes(p.read_bytes(), policy=policy.default)["To"] for p in mail_dir.glob("*.eml")]
 
 
-def _wait(predicate, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message)
-
-
 def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_once():
     name = f"avantlush_test_{os.getpid()}_dev"
-    database_url = _fresh_database(name)
+    database_url = fresh_database(name)
     redis_url = embedded.ensure_redis(RUN_DIR / "redis-dev")  # its own broker: no other worker takes these jobs
     data_dir = RUN_DIR / "dev"
     mail_dir = data_dir / "mail"
@@ -131,7 +113,7 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_healthy(port, timeout=90)
-        worker, pool = _wait(lambda: (lambda w: w if len(w[1]) == 2 else None)(_celery(proc, "worker")), 60,
+        worker, pool = wait_until(lambda: (lambda w: w if len(w[1]) == 2 else None)(_celery(proc, "worker")), 60,
                              "the worker pool did not start")
         # Freeze the pool: the worker's consumer still takes messages (in flight,
         # unacknowledged), the rest stay queued in Redis.
@@ -139,7 +121,7 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
             child.suspend()
         for i in range(8):
             assert _post(port, "/api/register/", {"email": f"k{i}@example.com", "password": "password123"})[0] == 201
-        conn = psycopg2.connect(**_admin_dsn(database_url))
+        conn = psycopg2.connect(**admin_dsn(database_url))
         conn.autocommit = True
 
         def count(sql: str) -> int:
@@ -147,7 +129,7 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
                 cur.execute(sql)
                 return cur.fetchone()[0]
 
-        _wait(lambda: count("SELECT count(*) FROM outbox_job WHERE state = 'published'") == 8, 20,
+        wait_until(lambda: count("SELECT count(*) FROM outbox_job WHERE state = 'published'") == 8, 20,
               "jobs were not published")
         time.sleep(0.5)
         beat, _ = _celery(proc, "beat")
@@ -158,7 +140,7 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
         assert _post(port, "/api/register/", {"email": "k8@example.com", "password": "password123"})[0] == 201
         assert _mails(mail_dir) == []
         # The supervisor starts both again; every email arrives, once.
-        _wait(lambda: len(_mails(mail_dir)) >= 9, 60, f"emails: {_mails(mail_dir)}")
+        wait_until(lambda: len(_mails(mail_dir)) >= 9, 60, f"emails: {_mails(mail_dir)}")
         time.sleep(1.5)
         assert sorted(_mails(mail_dir)) == [f"k{i}@example.com" for i in range(9)]
         assert count("SELECT count(*) FROM outbox_job WHERE state = 'done'") == 9
@@ -180,27 +162,14 @@ def test_killed_worker_and_beat_are_restarted_and_every_email_arrives_exactly_on
         log = log_path.read_text()
         assert "worker (pid" in log and "restarting it in" in log
     finally:
-        _kill_tree(proc)
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill ``proc`` and everything under it (each child has its own session)."""
-    if proc.poll() is not None:
-        return
-    tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
-    for p in reversed(tree):
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait()
+        kill_tree(proc)
 
 
 # --- graceful shutdown of the web server -----------------------------------------
 
 def test_sigterm_finishes_40_requests_in_flight_then_exits():
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
+    env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL, PORT=str(port),
                SEED_DEMO="0", OUTBOX_RELAY="0")
     proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

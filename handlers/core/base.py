@@ -24,11 +24,11 @@ import tornado.web
 from pydantic import BaseModel
 
 import settings
-from models.accounts import sessions, tokens
-from models.core import ratelimit
 from handlers.core.encoding import dumps
 from handlers.core.fields import ascii_digits
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
+from models.accounts import sessions, tokens
+from models.core import ratelimit
 from models.core.db import RideAlong, connection_lost
 from models.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
@@ -274,7 +274,7 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             data = orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
-            raise AppError("Invalid JSON in request body", {"body": ["Request body is not valid JSON."]})
+            raise AppError("Invalid JSON in request body", {"body": ["Request body is not valid JSON."]}) from None
         if check:
             check_json(data)
         return data
@@ -358,14 +358,14 @@ class BaseHandler(tornado.web.RequestHandler):
             if page < 1:
                 raise ValueError
         except ValueError:
-            raise NotFound("Invalid page.")
+            raise NotFound("Invalid page.") from None
         try:
             size = _ascii_int(self.get_query_argument("page_size", "") or str(default_size))
             if size < 1:
                 raise ValueError
         except ValueError:
             errors["page_size"] = ["A positive whole number is required."]
-            raise ValidationFailed(errors=errors)
+            raise ValidationFailed(errors=errors) from None
         size = min(size, 100)
         if (page - 1) * size > MAX_OFFSET:  # beyond the last page of any list, however long
             raise NotFound("Invalid page.")

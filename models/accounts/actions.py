@@ -1,6 +1,10 @@
 """Account use cases: registration, login (password and Google), email
 verification and the demo/CLI staff account. Emails go out through Celery
 after the transaction commits.
+
+Triggers (migrations/README.md): a new account's customer row moves the
+dashboard's customer rollup and cache version (0009 customer_daily_change,
+0011 dashboard_version_customer) at commit.
 """
 from __future__ import annotations
 

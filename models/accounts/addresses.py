@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from models.accounts.tables import Address, User
 from models.core.db import iso, transaction, utcnow
 from models.core.errors import NotFound

@@ -5,14 +5,13 @@ from typing import Any
 
 import peewee as pw
 
-from models.accounts.tables import Customer, Profile, User
 from models.accounts import tokens
-from models.accounts.tables import normalize_email
+from models.accounts.passwords import check_password
+from models.accounts.tables import Customer, Profile, User, normalize_email
 from models.core.db import iso, transaction, utcnow
 from models.core.errors import NotFound, ValidationFailed
 from models.core.jobs import enqueue
 from models.core.media import cloudinary_enabled, delete_upload, media_url, store_image
-from models.accounts.passwords import check_password
 from models.core.phones import available_country_codes, format_phone, parse_phone
 
 PHOTO_MAX_BYTES = 2 * 1024 * 1024

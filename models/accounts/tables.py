@@ -130,6 +130,3 @@ class Address(BaseModel):
 class WaitlistEntry(BaseModel):
     email = pw.CharField(max_length=254, unique=True)
     created_at = pw.DateTimeField(default=utcnow)
-
-
-TABLES = [User, Profile, Customer, AuthSession, RefreshToken, OneTimeToken, Address, WaitlistEntry]

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from models.accounts.tables import WaitlistEntry
-from models.accounts.tables import normalize_email
+from models.accounts.tables import WaitlistEntry, normalize_email
 from models.core.db import transaction
 from models.core.errors import AppError
 from models.core.jobs import enqueue

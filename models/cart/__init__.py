@@ -6,6 +6,11 @@ For other domains (orders/checkout):
 - ``clear_cart(user_id)`` — inside the caller's transaction
 - ``redeem_promo_code(promo_code_id)`` — atomic, inside the order's transaction
 - ``mark_cart_converted(user_id, order_id)`` — when an order is placed
+
+Triggers (migrations/README.md): the cart's own tables fire only
+abandoned_cart -> dashboard cache version (0011); the stock a checkout takes
+or gives back (models/orders/stock.py) is what sends back-in-stock emails
+(0006), records stock_movement rows (0008) and moves search and tab counts.
 """
 from models.cart.abandoned import mark_cart_converted, process_abandoned_carts, restore_cart  # noqa: F401
 from models.cart.actions import (  # noqa: F401

@@ -10,6 +10,9 @@ the cart is emptied, or when an order is placed (``mark_cart_converted``,
 called by orders): then no more reminders go, and an order placed after a
 reminder is recorded on the episode (``order_id`` + ``recovered_at``), so
 recovered revenue can be counted.
+
+Triggers (migrations/README.md): abandoned_cart writes bump the dashboard
+cache version (0011 dashboard_version_abandoned_cart).
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ async def process_abandoned_carts(now: dt.datetime | None = None) -> dict[str, i
             "reminders_sent) SELECT idle.id, idle.user_id, %(now)s, "
             "(SELECT jsonb_agg(jsonb_build_object('product_id', ci.product_id, 'variation_id', ci.variation_id, "
             "'quantity', ci.quantity) ORDER BY ci.id) FROM cart_item ci WHERE ci.cart_id = idle.id), "
-            "(SELECT COALESCE(sum(GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0) * ci.quantity), 0) "
+            "(SELECT COALESCE(sum(line_unit_price(p.price, v.price_adjustment) * ci.quantity), 0) "
             "FROM cart_item ci JOIN product p ON p.id = ci.product_id "
             "LEFT JOIN product_variation v ON v.id = ci.variation_id WHERE ci.cart_id = idle.id), "
             "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 0 FROM idle "

@@ -17,11 +17,13 @@ from typing import Any
 from models.cart import promo as promos
 from models.cart.queries import CartLine, CartState, load_cart, stock_status, tax_on
 from models.catalog.queries import MAIN_IMAGE_SQL
+from models.catalog.tables import MAX_LINE_QUANTITY
 from models.core.db import fetch_all, fetch_one, fetch_prepared, money, transaction
 from models.core.errors import NotFound, ValidationFailed
 
 MAX_ID = 2**31 - 1
-MAX_QUANTITY = 10_000
+MAX_QUANTITY = MAX_LINE_QUANTITY
+CHOOSE_VARIATION = "This product has variations: choose one (variation_id)."
 EMPTY = "Cart is empty"
 ITEM_NOT_FOUND = "Item not found in cart"
 OUT_OF_STOCK = "Product is out of stock"
@@ -46,7 +48,7 @@ def _valid_id(value: int | None) -> bool:
 # --- adding ------------------------------------------------------------------------
 
 _PRODUCT_SQL = f"""SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, v.variation_type, v.variation,
-    GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00), COALESCE(v.stock_quantity, p.stock_quantity),
+    line_unit_price(p.price, v.price_adjustment), COALESCE(v.stock_quantity, p.stock_quantity),
     {MAIN_IMAGE_SQL}
 FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
 WHERE p.id = %(product_id)s"""
@@ -61,25 +63,27 @@ WHERE p.id = %(product_id)s"""
 # was written: not ok, or the line would outgrow the stock).
 _ADD_SQL = f"""WITH p AS (
     SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku) AS sku, v.id AS variation_id, v.variation_type,
-        v.variation, GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00) AS unit_price,
+        v.variation, line_unit_price(p.price, v.price_adjustment) AS unit_price,
         COALESCE(v.stock_quantity, p.stock_quantity) AS stock, {MAIN_IMAGE_SQL} AS image,
+        %(variation_id)s::integer IS NULL
+            AND EXISTS (SELECT 1 FROM product_variation pv WHERE pv.product_id = p.id) AS needs_variation,
         p.status = 'published' AND (%(variation_id)s::integer IS NULL OR v.id IS NOT NULL)
             AND COALESCE(v.stock_quantity, p.stock_quantity) >= %(quantity)s AS ok
     FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
     WHERE p.id = %(product_id)s),
 found AS (SELECT id FROM cart WHERE user_id = %(user_id)s),
 created AS (INSERT INTO cart (user_id, created_at, updated_at)
-    SELECT %(user_id)s, {NOW}, {NOW} WHERE NOT EXISTS (SELECT 1 FROM found) AND (SELECT ok FROM p)
+    SELECT %(user_id)s, {NOW}, {NOW} WHERE NOT EXISTS (SELECT 1 FROM found) AND (SELECT ok AND NOT needs_variation FROM p)
     ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING id),
 c AS (SELECT id FROM found UNION ALL SELECT id FROM created),
 line AS (INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, created_at, updated_at)
-    SELECT c.id, p.id, p.variation_id, %(quantity)s, {NOW}, {NOW} FROM c, p WHERE p.ok
+    SELECT c.id, p.id, p.variation_id, %(quantity)s, {NOW}, {NOW} FROM c, p WHERE p.ok AND NOT p.needs_variation
     ON CONFLICT (cart_id, product_id, (COALESCE(variation_id, 0))) DO UPDATE
         SET quantity = cart_item.quantity + EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
         WHERE cart_item.quantity + EXCLUDED.quantity <= (SELECT stock FROM p)
     RETURNING id, quantity)
 SELECT p.id, p.name, p.status, p.sku, p.variation_id, p.variation_type, p.variation, p.unit_price, p.stock,
-    p.image, line.id, line.quantity
+    p.image, line.id, line.quantity, p.needs_variation
 FROM p LEFT JOIN line ON TRUE"""
 
 
@@ -145,6 +149,8 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
                                            "variation_id": variation_id, "quantity": quantity})
     row = rows[0] if rows else None
     item = _sellable(row, variation_id)
+    if row[12]:  # nothing was written
+        raise ValidationFailed(CHOOSE_VARIATION, errors={"variation_id": [CHOOSE_VARIATION]})
     if item.stock < quantity:
         raise only_left(item.stock)
     if row[10] is None:  # the line exists and would outgrow the stock; nothing was written

@@ -23,7 +23,7 @@ from models.core.db import RideAlong, money
 
 ZERO = Decimal("0.00")
 
-UNIT_PRICE_SQL = "GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0.00)"
+UNIT_PRICE_SQL = "line_unit_price(p.price, v.price_adjustment)"  # models/catalog/tables.py line_unit_price
 
 # ONE row per cart (none without a cart): the cart's fields, its applied
 # promo code, the totals and the lines, in line order, as JSON text (so the

@@ -16,7 +16,7 @@ async def seed_demo_promo_code(_count: int, _progress: bool) -> None:
         now = utcnow()
         await PromoCode.aio_create(code="WELCOME10", discount_percentage=Decimal("10.00"), created_at=now,
                                    updated_at=now)
-        log.info("demo promo code: WELCOME10 (10 %%)")
+        log.info("demo promo code: WELCOME10 (10 %)")
 
 
 SEEDERS["promo_codes"] = seed_demo_promo_code

@@ -61,6 +61,3 @@ class AbandonedCart(BaseModel):
     order_id = pw.IntegerField(null=True)  # the recovered order
     recovered_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
-
-
-TABLES = [PromoCode, Cart, CartItem, AbandonedCart]

@@ -40,9 +40,9 @@ import psycopg2
 from pyroaring import BitMap64
 
 import settings
-from models.core import cleanup
 from models.catalog.tables import LOW_STOCK_MAX
-from models.core.db import db, fetch_all
+from models.core import cleanup
+from models.core.db import db, fetch_all, plain_connect_params
 
 log = logging.getLogger("avantlush.search")
 
@@ -366,7 +366,7 @@ _VERSION_SQL = "SELECT version, epoch, pruned_to FROM search_version"
 
 def _load() -> Index:
     """A whole index from one snapshot (runs in a thread, on its own connection)."""
-    params = {k: v for k, v in db.connect_params.items() if k not in ("pool_params",)}
+    params = plain_connect_params()
     conn = psycopg2.connect(dbname=db.database, **params)
     try:
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from models.catalog import engine, search
-from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, variation_price
+from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, line_unit_price, variation_price
 from models.core.db import fetch_all, fetch_prepared, money_number
 from models.core.errors import NotFound, ValidationFailed
 
@@ -526,8 +526,10 @@ _DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p
     {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
 
 
-def _variation(v: dict[str, Any], base_price: str) -> dict[str, Any]:
+def _variation(v: dict[str, Any], base_price: str, selling_price: Any) -> dict[str, Any]:
     v["final_price"] = money_number(variation_price(base_price, v["price_adjustment"]))  # a number in the spec
+    # What the customer pays for it (the discount applied), as in the cart and orders.
+    v["price"] = f"{line_unit_price(selling_price, v['price_adjustment']):.2f}"
     return v
 
 
@@ -550,7 +552,8 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
         "discount_type": discount_type,
         "discount_percentage": discount_value,
         "tags": tags,
-        "variations": [_variation(v, base_price) for v in variations],
+        "variations": [_variation(v, base_price, item["price"] if item["price"] is not None else base_price)
+                       for v in variations],
     })
     return item
 

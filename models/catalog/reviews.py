@@ -1,5 +1,9 @@
 """Product reviews: list, create (one per user and product, keeping the
-product's rating current) and "helpful" votes (one per user and review)."""
+product's rating current) and "helpful" votes (one per user and review).
+
+Triggers (migrations/README.md): the rating update moves the product's
+popularity in search (0007 product_search_update, then the 0012 change feed).
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence

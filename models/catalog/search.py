@@ -151,10 +151,25 @@ is are was were be been being have has had having do does did doing a an the and
 of at by for with about against between into through during before after above below to from up down in out on off
 over under again further then once here there when where why how all any both each few more most other some such
 no nor not only own same so than too very s t can will just don should now""".split())
-# Text whose words PostgreSQL's parser splits exactly as this pattern does
-# (letters and digits; search_fold turns "-", "_" and "/" into spaces).
+# Text whose words PostgreSQL's parser splits by the rules below (letters and
+# digits; search_fold turns "-", "_" and "/" into spaces): a run of ASCII
+# letters and digits is one word (asciiword, uint, numword), except that a run
+# starting with digits, "e" and digits is a number in scientific notation
+# (sfloat: "7e3" of "7e3x", "32e0" of "32e0c6b2") and its rest a word of its own.
+# Anything else (accents, apostrophes, dots, "@", "+"…) is left to PostgreSQL.
+# tests/domain/test_search_engine.py checks this against ts_debug on a
+# generated corpus of awkward names and SKUs.
 _PLAIN = re.compile(r"[A-Za-z0-9\s_/-]*")
 _WORD = re.compile(r"[a-z0-9]+")
+_SFLOAT = re.compile(r"([0-9]+e[0-9]+)(.*)", re.S)
+
+
+def _parser_words(run: str) -> list[str]:
+    """PostgreSQL's tokens of a run of ASCII letters and digits."""
+    number = _SFLOAT.fullmatch(run)
+    if number is None:
+        return [run]
+    return [number.group(1), number.group(2)] if number.group(2) else [number.group(1)]
 
 
 def plain_words(text: str) -> list[str] | None:
@@ -166,9 +181,10 @@ def plain_words(text: str) -> list[str] | None:
     if not _PLAIN.fullmatch(text):
         return None
     words: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word not in STOP_WORDS and word not in words:
-            words.append(word)
+    for run in _WORD.findall(text.lower()):
+        for word in _parser_words(run) if run[0].isdigit() and "e" in run else (run,):
+            if word not in STOP_WORDS and word not in words:
+                words.append(word)
     return words[:MAX_WORDS]
 
 

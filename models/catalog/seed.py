@@ -2,10 +2,24 @@
 colors, products with discounts, variations and real JPEG images, a few demo
 shoppers with reviews, views and "bought together" links.
 
-``python server.py seed --products 10000`` runs in seconds: rows go in with
-``insert_many`` in batches and the images are a small set of JPEG files made
-once under ``MEDIA_DIR/seed/`` and shared. Running it again adds more products
+``python server.py seed --products 100000`` is a bulk load in phases
+(products, variations, images, reviews), each in committed batches of
+``BATCH`` products with its progress bar; each batch records its progress in
+``seed_run`` in its own transaction (models/seed.py ``Run``), so an
+interrupted seed keeps its batches and the same command continues it. A
+product's variations, images and reviews are drawn from its id, so a phase
+knows what another adds. The images are a small set of JPEG files made once
+under ``MEDIA_DIR/seed/`` and shared. Running it again adds more products
 (slugs and SKUs get fresh suffixes) and reuses the taxonomy and shoppers.
+
+Triggers: product and product_image rows bump the catalog's cache version
+(0003 catalog_version_bump) and feed the search index's change log (0012
+search_feed_*) row by row; a batch switches those off and bumps the version
+once, and the run ends with one new search epoch (0016
+search_feed_new_epoch): every web process reloads its index. The rest run as
+for any write: the search document (0002/0007 product_search_vector_update,
+product_tag_reindex), the lexicon (0007 search_word_*), product_search and
+product_count.
 """
 from __future__ import annotations
 
@@ -19,12 +33,27 @@ from typing import Any
 
 import settings
 from models.accounts.tables import User
-from models.catalog.tables import (Category, Color, Product, ProductImage, ProductRecommendation, ProductTag,
-                                   ProductVariation, ProductView, Review, ReviewHelpful, ReviewTag, ReviewTagLink,
-                                   Size, Tag, VariationColor, VariationSize)
+from models.catalog.tables import (
+    Category,
+    Color,
+    Product,
+    ProductImage,
+    ProductRecommendation,
+    ProductTag,
+    ProductVariation,
+    ProductView,
+    Review,
+    ReviewHelpful,
+    ReviewTag,
+    ReviewTagLink,
+    Size,
+    Tag,
+    VariationColor,
+    VariationSize,
+)
 from models.core import storage
-from models.core.db import db, transaction, utcnow
-from models.core.seed import SEEDERS
+from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
+from models.core.seed import SEEDERS, Run, after_bulk, progress_bar, triggers_off
 
 log = logging.getLogger("avantlush.seed")
 
@@ -285,8 +314,8 @@ def _money(rng: random.Random, low: float, high: float) -> Decimal:
     return Decimal(f"{whole}.{rng.choice(['99', '99', '00', '50'])}")
 
 
-def _product_row(rng: random.Random, names: _Names, name: str, leaf: str, parent: str, material: str,
-                 category_id: int, now: dt.datetime, classic: bool) -> dict[str, Any]:
+def _product_row(rng: random.Random, names: _Names, pid: int, name: str, leaf: str, parent: str, material: str,
+                 category_id: int, main_image: str | None, now: dt.datetime, classic: bool) -> dict[str, Any]:
     nouns, _materials, (low, high), _var, _sizes = TREE[parent][leaf]
     base_price = _money(rng, low, high)
     roll = rng.random()
@@ -313,28 +342,26 @@ def _product_row(rng: random.Random, names: _Names, name: str, leaf: str, parent
                f"Weight: {weight} kg", rng.choice(["Assembly required", "Delivered fully assembled"]),
                f"Warranty: {rng.choice([1, 2, 5])} years"]
     return {
-        "name": name, "slug": names.slug(name), "description": description, "product_details": details,
+        "id": pid, "name": name, "slug": names.slug(name), "description": description, "product_details": details,
         "category": category_id, "base_price": base_price, "discount_type": discount_type,
         "discount_value": discount_value, "vat_amount": None, "sku": names.sku(leaf), "barcode": None,
         "stock_quantity": stock, "status": status, "is_featured": classic or rng.random() < 0.08,
         "is_physical_product": True, "weight": weight, "height": Decimal(height), "length": Decimal(depth),
-        "width": Decimal(width), "main_image": None, "rating": Decimal(0), "num_ratings": 0,
+        "width": Decimal(width), "main_image": main_image, "rating": Decimal(0), "num_ratings": 0,
         "created_at": created, "updated_at": updated,
     }
 
 
-_PRODUCT_FIELDS = ["name", "slug", "description", "product_details", "category", "base_price", "discount_type",
+_PRODUCT_FIELDS = ["id", "name", "slug", "description", "product_details", "category", "base_price", "discount_type",
                    "discount_value", "vat_amount", "sku", "barcode", "stock_quantity", "status", "is_featured",
                    "is_physical_product", "weight", "height", "length", "width", "main_image", "rating",
                    "num_ratings", "created_at", "updated_at"]
 
 
-async def _insert_products(rows: list[dict[str, Any]]) -> list[int]:
+async def _insert_products(rows: list[dict[str, Any]]) -> None:
     fields = [getattr(Product, f) for f in _PRODUCT_FIELDS]
     # ``price`` (generated) and ``search_vector`` (trigger) are never written.
-    query = Product.insert_many([tuple(r[f] for f in _PRODUCT_FIELDS) for r in rows], fields=fields)
-    result = await query.returning(Product.id).tuples().aio_execute()
-    return [r[0] for r in result]
+    await Product.insert_many([tuple(r[f] for f in _PRODUCT_FIELDS) for r in rows], fields=fields).aio_execute()
 
 
 def _plan(rng: random.Random, count: int, slugs: set[str]) -> tuple[list[tuple[str, str, str, str]], int]:
@@ -354,105 +381,221 @@ def _plan(rng: random.Random, count: int, slugs: set[str]) -> tuple[list[tuple[s
     return plan, classics
 
 
+# --- the load: phases of committed batches -------------------------------------------------------
+
+# Per-row work a bulk load does once instead (migration 0016): the catalog's
+# cache version is bumped once per batch; the search change feed is not
+# written row by row: the run ends with a new search epoch (every web process
+# reloads its index), also when it stops half-way.
+_CATALOG_VERSION = [("product", "catalog_version_product"), ("product_image", "catalog_version_product_image")]
+_SEARCH_FEED = [("product_search", "search_feed_products_insert"), ("product_search", "search_feed_products_update"),
+                ("search_word", "search_feed_words_insert"), ("search_word", "search_feed_words_update")]
+
+
+class _Context:
+    """What every phase needs: the taxonomy's ids, the shoppers, the seed images."""
+
+    leaf_of: dict[int, tuple[str, str]]  # category id -> (leaf, parent)
+    category_ids: dict[str, int]
+    tag_ids: list[int]
+    review_tag_ids: list[int]
+    size_ids: dict[str, int]
+    color_ids: dict[str, int]
+    shoppers: list[int]
+    image_keys: dict[str, list[str]]
+
+    @classmethod
+    async def load(cls) -> "_Context":
+        ctx = cls()
+        ctx.category_ids = await _ensure_taxonomy()
+        parent_of = {leaf: parent for parent, leaves in TREE.items() for leaf in leaves}
+        ctx.leaf_of = {cid: (leaf, parent_of[leaf]) for leaf, cid in ctx.category_ids.items()}
+        ctx.tag_ids = list((await _name_ids(Tag)).values())
+        ctx.review_tag_ids = list((await _name_ids(ReviewTag)).values())
+        ctx.size_ids, ctx.color_ids = await _name_ids(Size), await _name_ids(Color)
+        ctx.shoppers = await _ensure_shoppers()
+        loop = asyncio.get_running_loop()
+        ctx.image_keys = await loop.run_in_executor(None, _ensure_images, list(ctx.category_ids))
+        files = storage.get()
+        if files.shared:  # drawn here, served from the shared store
+            for key in {k for keys in ctx.image_keys.values() for k in keys}:
+                if not await files.exists(f"media/{key}"):
+                    await files.put_bytes(f"media/{key}", (settings.MEDIA_DIR / key).read_bytes())
+        return ctx
+
+
+def _product_rng(phase: str, pid: int) -> random.Random:
+    """A product's own draws for a phase: a batch done again (after an
+    interruption) draws the same, and the products phase knows the main image
+    the images phase will add."""
+    return random.Random(f"{phase}:{pid}")
+
+
+def _image_keys_of(ctx: _Context, pid: int, leaf: str) -> list[str]:
+    rng = _product_rng("images", pid)
+    keys = ctx.image_keys[leaf][:]
+    rng.shuffle(keys)
+    return keys[:rng.randint(2, IMAGES_PER_CATEGORY)]
+
+
 async def seed_products(count: int, progress: bool) -> None:
-    """Add ``count`` demo products (and the taxonomy, shoppers and reviews they need)."""
-    from tqdm import tqdm
+    """Add ``count`` demo products with their variations, images, reviews,
+    views and "bought together" links (and the taxonomy and shoppers they
+    need), in phases of committed batches. An unfinished earlier run is
+    continued instead (see models/seed.py ``Run``)."""
+    run = await Run.open("products", count)
+    ctx = await _Context.load()
+    try:
+        await _products_phase(run, ctx, progress)
+        await _children_phase(run, ctx, progress, "variations", "product", _add_variations)
+        await _children_phase(run, ctx, progress, "images", "product", _add_images)
+        await _reviews_phase(run, ctx, progress)
+        # Fresh planner statistics (the search and list plans depend on them) and
+        # visibility maps (the list reads its pages' ids from its indexes alone).
+        await db.aio_execute_sql("VACUUM (ANALYZE) product, product_image, product_variation, category, review, "
+                                 "product_view, product_count, product_search, search_word, search_word_variant")
+        await run.finish()
+    finally:
+        # Whatever committed is searchable: every web process reloads its index.
+        await after_bulk("SELECT search_feed_new_epoch()")
+    log.info("seeded %d products", run.target)
 
-    rng = random.Random(count)
-    category_ids = await _ensure_taxonomy()
-    tag_ids = list((await _name_ids(Tag)).values())
-    review_tag_ids = list((await _name_ids(ReviewTag)).values())
-    size_ids, color_ids = await _name_ids(Size), await _name_ids(Color)
-    shoppers = await _ensure_shoppers()
-    loop = asyncio.get_running_loop()
-    image_keys = await loop.run_in_executor(None, _ensure_images, list(category_ids))
-    files = storage.get()
-    if files.shared:  # drawn here, served from the shared store
-        for key in {k for keys in image_keys.values() for k in keys}:
-            if not await files.exists(f"media/{key}"):
-                await files.put_bytes(f"media/{key}", (settings.MEDIA_DIR / key).read_bytes())
 
+async def _products_phase(run: Run, ctx: _Context, progress: bool) -> None:
+    done = run.done("products")
+    if done >= run.target:
+        return
     taken = await Product.select(Product.slug, Product.sku).tuples().aio_execute()
     names = _Names({s for s, _ in taken}, {k for _, k in taken})
-    rng.seed(count + len(taken))
+    rng = random.Random(f"{run.id}:{done}:{len(taken)}")
     now = utcnow()
-    plan, classics = _plan(rng, count, names.slugs)
-    new_ids: dict[str, list[int]] = {}  # leaf -> published product ids of this run
-    bar = tqdm(total=count, unit="product", desc="products", disable=not progress)
-    for start in range(0, count, BATCH):
+    plan, classics = _plan(rng, run.target - done, names.slugs)
+    bar = progress_bar(run.target, "products", "product", progress, initial=done)
+    for start in range(0, len(plan), BATCH):
         chunk = plan[start:start + BATCH]
-        rows = [_product_row(rng, names, name, leaf, parent, material, category_ids[leaf], now,
-                             classic=start + i < classics)
-                for i, (name, leaf, parent, material) in enumerate(chunk)]
         async with transaction():
-            ids = await _insert_products(rows)
-            await _add_children(rng, ids, rows, chunk, image_keys, tag_ids, size_ids, color_ids)
-        for pid, row, (_, leaf, _, _) in zip(ids, rows, chunk):
-            if row["status"] == "published":
-                new_ids.setdefault(leaf, []).append(pid)
+            ids = [r[0] for r in await fetch_all(
+                "SELECT nextval(pg_get_serial_sequence('product', 'id')) FROM generate_series(1, %s)", (len(chunk),))]
+            rows, tags = [], []
+            for i, (pid, (name, leaf, parent, material)) in enumerate(zip(ids, chunk)):
+                main_image = _image_keys_of(ctx, pid, leaf)[0]  # rows keep keys (models/core/media.py)
+                rows.append(_product_row(rng, names, pid, name, leaf, parent, material, ctx.category_ids[leaf],
+                                         main_image, now, classic=start + i < classics))
+                tags += [(pid, tag) for tag in rng.sample(ctx.tag_ids, rng.randint(0, 2))]
+            async with triggers_off(*_CATALOG_VERSION[:1], *_SEARCH_FEED):
+                await _insert_products(rows)
+                if tags:  # their trigger re-indexes the tagged products' search documents
+                    await ProductTag.insert_many(tags, fields=[ProductTag.product, ProductTag.tag]).aio_execute()
+            await db.aio_execute_sql("SELECT catalog_version_bump_now()")
+            done += len(chunk)
+            await run.record("products", done, ids)
         bar.update(len(chunk))
     bar.close()
-    published = [pid for ids in new_ids.values() for pid in ids]
-    async with transaction():
-        await _add_complements(rng, new_ids)
-        await _add_reviews(rng, published, shoppers, review_tag_ids)
-        await _add_views(rng, published, shoppers, now)
-    # Fresh planner statistics (the search and list plans depend on them) and
-    # visibility maps (the list reads its pages' ids from its indexes alone).
-    await db.aio_execute_sql("VACUUM (ANALYZE) product, product_image, product_variation, category, review, "
-                             "product_view, product_count, search_word, search_word_variant")
-    log.info("seeded %d products", count)
 
 
-async def _add_children(rng: random.Random, ids: list[int], rows: list[dict], chunk: list[tuple],
-                        image_keys: dict[str, list[str]], tag_ids: list[int], size_ids: dict[str, int],
-                        color_ids: dict[str, int]) -> None:
-    """Images, tags and variations (with sizes and colors) of one batch of products."""
-    images, tags, variations, links = [], [], [], []
-    for pid, row, (_, leaf, parent, _) in zip(ids, rows, chunk):
-        keys = image_keys[leaf][:]
-        rng.shuffle(keys)
-        for pos, key in enumerate(keys[:rng.randint(2, IMAGES_PER_CATEGORY)]):
-            images.append((pid, key, key, pos == 0, pos))  # rows keep keys (models/core/media.py)
-        for tag in rng.sample(tag_ids, rng.randint(0, 2)):
-            tags.append((pid, tag))
+_RUN_PRODUCTS = """SELECT p.id, p.sku, p.category_id, p.status FROM product p
+WHERE p.id > %s AND p.id <@ (SELECT ids FROM seed_run WHERE id = %s) ORDER BY p.id LIMIT %s"""
+
+
+async def _children_phase(run: Run, ctx: _Context, progress: bool, phase: str, unit: str, add) -> None:
+    """Walk the run's products in id order, a batch per transaction, calling
+    ``add(ctx, products)``; the last product id done is the phase's progress."""
+    after = run.done(phase)
+    if after < 0:  # the phase is complete
+        return
+    total, initial = await fetch_one(
+        "SELECT count(*), count(*) FILTER (WHERE p.id <= %s) FROM product p "
+        "WHERE p.id <@ (SELECT ids FROM seed_run WHERE id = %s)", (after, run.id))
+    bar = progress_bar(total, phase, unit, progress, initial=initial)
+    while True:
+        products = await fetch_all(_RUN_PRODUCTS, (after, run.id, BATCH))
+        async with transaction():
+            if products:
+                await add(ctx, products)
+                after = products[-1][0]
+            await run.record(phase, after if products else -1)
+        if not products:
+            break
+        bar.update(len(products))
+    bar.close()
+
+
+async def _add_variations(ctx: _Context, products: list[tuple]) -> None:
+    """Variations (with their sizes or colors) of a batch of products."""
+    variations, links = [], []
+    for pid, sku, category_id, _status in products:
+        if category_id not in ctx.leaf_of:
+            continue  # moved to a category of its own since
+        leaf, parent = ctx.leaf_of[category_id]
         kind, sizes = TREE[parent][leaf][3], TREE[parent][leaf][4]
+        rng = _product_rng("variations", pid)
         if kind and rng.random() < 0.6:
             options = sizes if kind == "size" else rng.sample(list(COLORS), 3)
             for n, option in enumerate(options):
                 adjustment = Decimal(0) if kind == "color" or n == 0 else Decimal(n * rng.choice([20, 40, 60]))
-                sku = f"{row['sku']}-{slugify(option).upper()[:12]}"
                 variations.append((pid, "Size" if kind == "size" else "Color", option, adjustment,
-                                   rng.randint(0, 40), sku, n == 0))
+                                   rng.randint(0, 40), f"{sku}-{slugify(option).upper()[:12]}", n == 0))
                 links.append((kind, option))
+    if not variations:
+        return
+    fields = [ProductVariation.product, ProductVariation.variation_type, ProductVariation.variation,
+              ProductVariation.price_adjustment, ProductVariation.stock_quantity, ProductVariation.sku,
+              ProductVariation.is_default]
+    result = await ProductVariation.insert_many(variations, fields=fields).returning(
+        ProductVariation.id).tuples().aio_execute()
+    size_links, color_links = [], []
+    for (vid,), (kind, option) in zip(result, links):
+        if kind == "size":
+            size_links.append((vid, ctx.size_ids[option]))
+        else:
+            color_links.append((vid, ctx.color_ids[option]))
+    if size_links:
+        await VariationSize.insert_many(size_links, fields=[VariationSize.variation, VariationSize.size]).aio_execute()
+    if color_links:
+        await VariationColor.insert_many(color_links,
+                                         fields=[VariationColor.variation, VariationColor.color]).aio_execute()
+
+
+async def _add_images(ctx: _Context, products: list[tuple]) -> None:
+    """The images of a batch of products (the first is the main image the product already names)."""
+    images = []
+    for pid, _sku, category_id, _status in products:
+        if category_id in ctx.leaf_of:
+            for pos, key in enumerate(_image_keys_of(ctx, pid, ctx.leaf_of[category_id][0])):
+                images.append((pid, key, key, pos == 0, pos))  # rows keep keys (models/core/media.py)
     if images:
-        await ProductImage.insert_many(images, fields=[ProductImage.product, ProductImage.image,
-                                                       ProductImage.image_url, ProductImage.is_main,
-                                                       ProductImage.position]).aio_execute()
-        # The main image is the first one, as an uploaded product's would be.
-        await db.aio_execute_sql(
-            "UPDATE product p SET main_image = i.image_url FROM product_image i "
-            "WHERE i.product_id = p.id AND i.is_main AND p.id = ANY(%s)", [ids])
-    if tags:
-        await ProductTag.insert_many(tags, fields=[ProductTag.product, ProductTag.tag]).aio_execute()
-    if variations:
-        fields = [ProductVariation.product, ProductVariation.variation_type, ProductVariation.variation,
-                  ProductVariation.price_adjustment, ProductVariation.stock_quantity, ProductVariation.sku,
-                  ProductVariation.is_default]
-        result = await ProductVariation.insert_many(variations, fields=fields).returning(
-            ProductVariation.id).tuples().aio_execute()
-        size_links, color_links = [], []
-        for (vid,), (kind, option) in zip(result, links):
-            if kind == "size":
-                size_links.append((vid, size_ids[option]))
-            else:
-                color_links.append((vid, color_ids[option]))
-        if size_links:
-            await VariationSize.insert_many(size_links,
-                                            fields=[VariationSize.variation, VariationSize.size]).aio_execute()
-        if color_links:
-            await VariationColor.insert_many(color_links,
-                                             fields=[VariationColor.variation, VariationColor.color]).aio_execute()
+        async with triggers_off(*_CATALOG_VERSION[1:]):
+            await ProductImage.insert_many(images, fields=[ProductImage.product, ProductImage.image,
+                                                           ProductImage.image_url, ProductImage.is_main,
+                                                           ProductImage.position]).aio_execute()
+        await db.aio_execute_sql("SELECT catalog_version_bump_now()")
+
+
+async def _reviews_phase(run: Run, ctx: _Context, progress: bool) -> None:
+    """Reviews (with tags, helpful votes and each product's rating), views and
+    "bought together" links of the run's published products."""
+    if run.done("reviews") < 0:
+        return
+    partners: dict[int, list[int]] = {}  # category id -> the run's published products there
+    for pid, category_id in await fetch_all(
+            "SELECT p.id, p.category_id FROM product p WHERE p.status = 'published' "
+            "AND p.id <@ (SELECT ids FROM seed_run WHERE id = %s)", (run.id,)):
+        partners.setdefault(category_id, []).append(pid)
+    pools: dict[int, list[int]] = {}
+    for leaf, others in COMPLEMENTS.items():
+        pool = [pid for other in others if other in ctx.category_ids for pid in partners.get(ctx.category_ids[other], [])]
+        if leaf in ctx.category_ids and pool:
+            pools[ctx.category_ids[leaf]] = pool
+    now = utcnow()
+
+    async def add(_ctx: _Context, products: list[tuple]) -> None:
+        published = [(pid, category_id) for pid, _sku, category_id, status in products if status == "published"]
+        async with triggers_off(*_SEARCH_FEED):
+            await _add_reviews(published, ctx.shoppers, ctx.review_tag_ids, now)
+        await _add_views(published, ctx.shoppers, now)
+        await _add_complements(published, pools)
+
+    await _children_phase(run, ctx, progress, "reviews", "product", add)
 
 
 async def _insert_batches(model, rows: list[tuple], fields: list) -> None:
@@ -460,15 +603,14 @@ async def _insert_batches(model, rows: list[tuple], fields: list) -> None:
         await model.insert_many(rows[start:start + BATCH * 2], fields=fields).aio_execute()
 
 
-async def _add_complements(rng: random.Random, new_ids: dict[str, list[int]]) -> None:
+async def _add_complements(products: list[tuple[int, int]], pools: dict[int, list[int]]) -> None:
     """Demo "bought together" links between complementary categories (replaced
     by real co-purchases once orders exist: see recommend.rebuild_complementary)."""
     rows = []
-    for leaf, partners in COMPLEMENTS.items():
-        pool = [pid for p in partners for pid in new_ids.get(p, [])]
-        if not pool:
-            continue
-        for pid in new_ids.get(leaf, []):
+    for pid, category_id in products:
+        pool = pools.get(category_id)
+        if pool:
+            rng = _product_rng("complements", pid)
             for rec in rng.sample(pool, min(4, len(pool))):
                 rows.append((pid, rec, "complementary", float(rng.randint(1, 20))))
     await _insert_batches(ProductRecommendation, rows, [ProductRecommendation.product,
@@ -476,42 +618,46 @@ async def _add_complements(rng: random.Random, new_ids: dict[str, list[int]]) ->
                                                         ProductRecommendation.kind, ProductRecommendation.score])
 
 
-async def _add_reviews(rng: random.Random, product_ids: list[int], shoppers: list[int],
-                       review_tag_ids: list[int]) -> None:
+async def _add_reviews(products: list[tuple[int, int]], shoppers: list[int], review_tag_ids: list[int],
+                       now: dt.datetime) -> None:
     """Reviews by the demo shoppers on about a third of the products, with
     tags and helpful votes; then each product's rating and count."""
-    reviewed = [pid for pid in product_ids if rng.random() < 0.35]
-    rows, plan = [], []
-    now = utcnow()
-    for pid in reviewed:
+    rows, plan, reviewed = [], [], []
+    for pid, _category_id in products:
+        rng = _product_rng("reviews", pid)
+        if rng.random() >= 0.35:
+            continue
+        reviewed.append(pid)
         for user_id in rng.sample(shoppers, rng.randint(1, min(5, len(shoppers)))):
             rating = rng.choices([5, 4, 3, 2, 1], weights=[45, 30, 13, 7, 5])[0]
             voters = rng.sample([s for s in shoppers if s != user_id], rng.randint(0, 3))
             rows.append((pid, user_id, rating, rng.choice(REVIEW_TEXT[rating]), False, len(voters),
                          now - dt.timedelta(days=rng.uniform(0, 180))))
             plan.append((rng.sample(review_tag_ids, rng.randint(0, 3)) if review_tag_ids else [], voters))
+    if not rows:
+        return
     fields = [Review.product, Review.user, Review.rating, Review.content, Review.is_verified_purchase,
               Review.helpful_count, Review.created_at]
     tag_links, votes = [], []
-    for start in range(0, len(rows), BATCH * 2):
-        result = await Review.insert_many(rows[start:start + BATCH * 2], fields=fields).returning(
-            Review.id).tuples().aio_execute()
-        for (rid,), (tags, voters) in zip(result, plan[start:start + BATCH * 2]):
-            tag_links += [(rid, t) for t in tags]
-            votes += [(rid, v) for v in voters]
+    result = await Review.insert_many(rows, fields=fields).returning(Review.id).tuples().aio_execute()
+    for (rid,), (tags, voters) in zip(result, plan):
+        tag_links += [(rid, t) for t in tags]
+        votes += [(rid, v) for v in voters]
     await _insert_batches(ReviewTagLink, tag_links, [ReviewTagLink.review, ReviewTagLink.tag])
     await _insert_batches(ReviewHelpful, votes, [ReviewHelpful.review, ReviewHelpful.user])
-    if reviewed:
-        await db.aio_execute_sql(
-            "UPDATE product p SET rating = s.avg, num_ratings = s.n FROM ("
-            " SELECT product_id, round(avg(rating), 2) AS avg, count(*) AS n FROM review"
-            " WHERE product_id = ANY(%s) GROUP BY product_id) s WHERE s.product_id = p.id", [reviewed])
+    await db.aio_execute_sql(
+        "UPDATE product p SET rating = s.avg, num_ratings = s.n FROM ("
+        " SELECT product_id, round(avg(rating), 2) AS avg, count(*) AS n FROM review"
+        " WHERE product_id = ANY(%s) GROUP BY product_id) s WHERE s.product_id = p.id", [reviewed])
 
 
-async def _add_views(rng: random.Random, product_ids: list[int], shoppers: list[int], now: dt.datetime) -> None:
+async def _add_views(products: list[tuple[int, int]], shoppers: list[int], now: dt.datetime) -> None:
     """A few recent views, so "similar" can rank by popularity."""
-    rows = [(pid, rng.choice(shoppers), now - dt.timedelta(days=rng.uniform(0, 60)))
-            for pid in product_ids for _ in range(rng.choice([0, 0, 1, 2, 5]))]
+    rows = []
+    for pid, _category_id in products:
+        rng = _product_rng("views", pid)
+        rows += [(pid, rng.choice(shoppers), now - dt.timedelta(days=rng.uniform(0, 60)))
+                 for _ in range(rng.choice([0, 0, 1, 2, 5]))]
     await _insert_batches(ProductView, rows, [ProductView.product, ProductView.user, ProductView.viewed_at])
 
 

@@ -18,12 +18,26 @@ PRODUCT_STATUSES = ("draft", "published", "archived")
 STATUS_SYNONYMS = {"active": "published"}
 DISCOUNT_TYPES = ("percentage", "fixed")
 LOW_STOCK_MAX = 10  # 1..10 in stock is "low stock"
+# Units of one product (or variation) in one cart or order line.
+MAX_LINE_QUANTITY = 10_000
 
 
 def variation_price(base_price: Any, adjustment: Any) -> Decimal:
     """A variation's ``final_price``: the product's base price plus the
-    variation's adjustment (the spec's rule, discount not applied), never below zero."""
+    variation's adjustment (the spec's rule, discount not applied), never below
+    zero. Not what the customer pays: that is ``line_unit_price``."""
     return max(money(Decimal(str(base_price)) + Decimal(str(adjustment))), Decimal("0.00"))
+
+
+def line_unit_price(selling_price: Any, adjustment: Any = None) -> Decimal:
+    """What one unit of a cart or order line costs, on every path (product
+    page ``price``, cart, checkout, direct orders, emails, price drops): the
+    product's selling price (``Product.price``: base price less its discount)
+    plus the variation's adjustment (none: 0), never below zero. SQL twin:
+    ``line_unit_price(price, adjustment)`` (migration 0013); a test checks
+    they agree."""
+    adjustment = Decimal(0) if adjustment is None else Decimal(str(adjustment))
+    return max(money(Decimal(str(selling_price)) + adjustment), Decimal("0.00"))
 
 
 class Category(BaseModel):
@@ -185,32 +199,3 @@ class ReviewHelpful(BaseModel):
 
     class Meta:
         primary_key = pw.CompositeKey("review", "user")
-
-
-class ProductCount(BaseModel):
-    """How many products each category has in each status (category 0: none).
-
-    Maintained by triggers (migrations/0003_catalog_store.sql); read-only here.
-    The product list's total sums it instead of counting products.
-    """
-
-    category_id = pw.IntegerField()
-    status = pw.CharField(max_length=10)
-    n = pw.IntegerField()
-
-    class Meta:
-        primary_key = pw.CompositeKey("category_id", "status")
-
-
-class CatalogVersion(BaseModel):
-    """One row: a new ``version`` whenever a commit changes what cached
-    storefront reads show (triggers in migrations/0003_catalog_store.sql).
-    Read-only here; the product search cache is keyed by it."""
-
-    id = pw.BooleanField(primary_key=True, default=True)
-    version = pw.BigIntegerField()
-
-
-TABLES = [Category, Tag, Size, Color, Product, ProductTag, ProductImage, ProductVariation, VariationSize,
-          VariationColor, ProductView, ProductRecommendation, ReviewTag, Review, ReviewTagLink, ReviewImage,
-          ReviewHelpful, ProductCount, CatalogVersion]

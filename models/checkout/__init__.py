@@ -9,4 +9,9 @@ payments; payments import no other domain).
 - ``settle``: provider webhook events → payments and orders (revive or
   refund a payment that arrives after a failure; refuse wrong amounts);
 - ``refunds``: the one refund action for every provider.
+
+Triggers (migrations/README.md): the orders, payments and stock it writes fire
+those of models/orders/actions.py (status counts, rollups, order version at
+commit; payment rows 0008 order_version_payment) and models/orders/stock.py
+(stock movements, back-in-stock emails, band counts, search index).
 """

@@ -175,6 +175,7 @@ async def finalize_hosted(order_id: int) -> bool:
         try:
             async with transaction():  # a savepoint: the money is in, a spent code must not refuse it
                 await cart.redeem_promo_code(promo[0])
+                await orders.hold_promo(order_id)
         except Exception as exc:  # noqa: BLE001
             log.warning("order %s paid with promo code %s that has no use left: %s", order_id, promo[0], exc)
     await cart.clear_cart(user_id)

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from models.core.db import db, fetch_one, money, money_str, transaction, utcnow
+from models.checkout import payment as payments
+from models.core.db import MONEY_MAX, db, fetch_one, money, money_str, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PricedLine, Totals
-from models.checkout import payment as payments
 from models.payments.interface import CURRENCY, Charge
 from models.payments.registry import PAYMENT_METHODS, gateway_for
 
@@ -34,8 +33,6 @@ NO_CHECKOUT = "No checkout in progress. Start one at /api/checkout/initiate/."
 REQUIRED = "This field is required."
 NEED_ADDRESS = ("A delivery address is required for physical goods: give address_id, a shipping_address, "
                 "or save a default address.")
-# The largest amount a NUMERIC(12, 2) column holds.
-MAX_MONEY = Decimal("9999999999.99")
 ADDRESS_KEYS = ("shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip")
 
 
@@ -66,9 +63,9 @@ async def _price(user_id: int, shipping_method_id: int | None, promo_code: str |
 def _check_bounds(quote: Any) -> None:
     """Every amount of the quote fits the order's NUMERIC(12, 2) columns."""
     amounts = [quote.subtotal, quote.total, quote.shipping, quote.tax] + [l.line_total for l in quote.lines]
-    if any(money(a) > MAX_MONEY for a in amounts):
+    if any(money(a) > MONEY_MAX for a in amounts):
         raise ValidationFailed("Order total is too large",
-                               errors={"total": [f"The order total cannot exceed {MAX_MONEY}; "
+                               errors={"total": [f"The order total cannot exceed {MONEY_MAX}; "
                                                  "order fewer items at once."]})
 
 
@@ -251,6 +248,7 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
             raise Conflict("This checkout has already been paid.")
         if quote.promo_code_id:
             await cart.redeem_promo_code(quote.promo_code_id)
+            await orders.hold_promo(order_id)
         await cart.clear_cart(user.id)
         await cart.mark_cart_converted(user.id, order_id)
 

@@ -209,20 +209,10 @@ async def _settle(order_id: int, payment_id: int) -> dict[str, Any]:
 
 
 async def _restock(order_id: int, picked: list[dict]) -> bool:
-    """Give the refunded lines' stock back while the order still holds it;
-    the order stops holding stock once every unit is back."""
-    held = (await fetch_one("SELECT stock_held FROM orders WHERE id = %s", [order_id]))[0]
-    if not held or not picked:
-        return False
-    items = {r[0]: r for r in await fetch_all(
-        "SELECT id, product_id, variation_id, product_name FROM order_item WHERE order_id = %s "
-        "AND product_id IS NOT NULL", [order_id])}
-    back = [stock.StockLine(items[l["item_id"]][1], items[l["item_id"]][2], l["quantity"], items[l["item_id"]][3])
-            for l in picked if l["item_id"] in items]
-    await stock.give_back_stock(back, order_id, "refund")
-    if not await _all_lines_left(order_id):
-        await db.aio_execute_sql("UPDATE orders SET stock_held = FALSE WHERE id = %s", [order_id])
-    return True
+    """Give the refunded lines' stock back while the order still holds it
+    (orders.stock counts what each line gave back, so a later cancellation
+    does not give it twice)."""
+    return await stock.restock_items(order_id, [(l["item_id"], l["quantity"]) for l in picked], "refund")
 
 
 async def apply_refunded_total(order_id: int, payment_id: int, total: Decimal, provider: str, reference: str) -> bool:

@@ -79,7 +79,8 @@ async def handle_event(gateway: Any, event: WebhookEvent) -> str:
             event = await gateway.confirm(event)
     result, refund_order = await _apply(event)
     if refund_order is not None:
-        from models.checkout.refunds import RefundFailed, refund_order as refund
+        from models.checkout.refunds import RefundFailed
+        from models.checkout.refunds import refund_order as refund
 
         try:
             await refund(refund_order, reason="Paid after the order was cancelled and its stock was gone")

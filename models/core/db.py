@@ -200,12 +200,24 @@ def session_options() -> str:
     return f"-c avantlush.media_url={value}"
 
 
-def init_db(url: str, pool_size: int = 10, timeout: int = 5) -> None:
+def init_db(url: str, pool_size: int = 10, timeout: float | None = 5) -> None:
+    """Set up the pool; ``timeout``: seconds for a connect and for each statement
+    (None: no limit). A statement past it is cancelled and its connection closed."""
     name, params = connect_params(url)
     params["pool_params"] = {"minsize": 0, "maxsize": pool_size, "timeout": timeout}
     params["connect_timeout"] = timeout
     params["options"] = session_options()
     db.init(name, **params)
+
+
+def plain_connect_params() -> dict[str, Any]:
+    """The pool's connection parameters for a plain psycopg2 connection
+    (libpq wants ``connect_timeout`` in whole seconds)."""
+    params = {k: v for k, v in db.connect_params.items() if k != "pool_params"}
+    timeout = params.pop("connect_timeout", None)
+    if timeout:
+        params["connect_timeout"] = max(1, round(timeout))
+    return params
 
 
 class BaseModel(peewee_async.AioModel):
@@ -256,6 +268,10 @@ def average(total: Any, count: int) -> Decimal:
     """The mean of ``count`` amounts summing to ``total``: the exact quotient rounded
     once with ``money`` (never a rounded total divided and rounded again), 0.00 for none."""
     return money(Decimal(str(total) if not isinstance(total, Decimal) else total) / count) if count else money(0)
+
+
+# The largest amount a money column (NUMERIC(12,2)) holds.
+MONEY_MAX = Decimal("9999999999.99")
 
 
 def money_str(value: Any) -> str | None:

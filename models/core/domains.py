@@ -17,7 +17,7 @@ import importlib.util
 DOMAINS: dict[str, tuple[str, ...]] = {
     "accounts": ("seed",),
     "catalog": ("seed", "admin", "engine"),
-    "customers": ("queries",),
+    "customers": ("queries", "seed"),
     "shipping": ("seed",),
     "cart": ("seed",),
     "wishlist": (),

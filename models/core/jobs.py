@@ -4,6 +4,10 @@
 one: in its own), so the job exists exactly when the data it is about was
 committed, and no request ever waits on Redis. The relay (models/core/outbox.py)
 publishes it; the task marks it finished (tasks/_runner.py).
+
+Triggers (migrations/README.md): the row's insert wakes the relay (0004
+outbox_job_notify: pg_notify). SQL enqueues too: 0006 wishlist_notify
+queues tasks.wishlist.send_stock_notification from the stock triggers.
 """
 from __future__ import annotations
 

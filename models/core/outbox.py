@@ -85,7 +85,7 @@ def pg_connect(database_url: str):
 
     name, params = connect_params(database_url)
     params.pop("pool_params", None)
-    conn = psycopg2.connect(dbname=name, connect_timeout=settings.DB_TIMEOUT_SECONDS, **params)
+    conn = psycopg2.connect(dbname=name, connect_timeout=max(1, round(settings.DB_TIMEOUT_SECONDS)), **params)
     conn.autocommit = True
     return conn
 

@@ -6,6 +6,11 @@ with the user (models.accounts.sessions.user_for_claims), login is refused, and 
 session of the user ends (models.accounts.sessions.end_all_sessions: token version bumped,
 sessions and refresh tokens revoked), so unblocking does not revive old tokens.
 Deleting a customer deletes its user account (CONTRACT).
+
+Triggers (migrations/README.md): blocking ends the user's sessions in SQL too
+(0005 customer_blocked_ends_sessions); customer writes move the dashboard's
+customer rollup and cache version (0009 customer_daily_change, 0011
+dashboard_version_customer).
 """
 from __future__ import annotations
 
@@ -13,12 +18,11 @@ from typing import Any
 
 import peewee as pw
 
-from models.accounts import addresses
-from models.accounts import actions, sessions
+from models.accounts import actions, addresses, sessions
+from models.accounts.passwords import hash_password, password_errors
 from models.accounts.tables import Customer, User
 from models.core.db import db, fetch_all, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
-from models.accounts.passwords import hash_password, password_errors
 from models.core.phones import parse_phone
 from models.customers.queries import NOT_FOUND, where_clause
 

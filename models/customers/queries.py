@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, AsyncIterator, Literal
+from typing import Annotated, Any, AsyncIterator, Literal, Sequence
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -164,23 +164,24 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-_STATUS_KEYS = {"PENDING": "pending", "PROCESSING": "processing", "SHIPPED": "shipped", "DELIVERED": "completed",
-                "CANCELLED": "cancelled", "RETURNED": "returned", "DAMAGED": "damaged"}
+def _status_key(status: str) -> str:
+    return "completed" if status == "DELIVERED" else status.lower()
 
 
-async def customer_statistics(customer_id: int) -> dict[str, Any]:
+async def customer_statistics(customer_id: int, statuses: Sequence[str]) -> dict[str, Any]:
     """Lifetime figures of one customer (one statement). Raises NotFound.
 
     total_spent counts sales only (see the module docstring); avg_order_value is
     total_spent over the number of sales."""
-    counts = ", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in _STATUS_KEYS)
+    # ``statuses``: every order status (the orders domain's list, passed down by the caller).
+    counts = ", ".join(f"count(*) FILTER (WHERE o.status = '{s}')" for s in statuses)
     # Abandoned-cart episodes of the customer's account.
     abandoned = "(SELECT count(*) FROM abandoned_cart a WHERE a.user_id = c.user_id)"
     row = await fetch_one(f"""
         SELECT c.id, {abandoned}, s.*, {_RECENT_ORDERS_SQL}
         FROM customer c LEFT JOIN LATERAL (
-          SELECT count(*), coalesce(sum(o.total) FILTER (WHERE order_is_sale(o.status, o.payment_status)), 0),
-                 count(*) FILTER (WHERE order_is_sale(o.status, o.payment_status)),
+          SELECT count(*), coalesce(sum(order_revenue(o.payment_status, o.total, o.refunded_amount)), 0),
+                 count(*) FILTER (WHERE order_is_paid(o.payment_status)),
                  count(*) FILTER (WHERE o.created_at >= date_trunc('month', timezone('utc', now()))),
                  {counts}
           FROM orders o WHERE o.customer_id = c.id) s ON TRUE
@@ -195,7 +196,7 @@ async def customer_statistics(customer_id: int) -> dict[str, Any]:
         "monthly_orders": monthly,
         "avg_order_value": f"{average(spent, sales):.2f}",
         "abandoned_carts_count": abandoned_carts,
-        "order_status_counts": dict(zip(_STATUS_KEYS.values(), status_counts)),
+        "order_status_counts": {_status_key(s): n for s, n in zip(statuses, status_counts)},
         "recent_orders": _json(recent),
     }
 

@@ -5,8 +5,13 @@
   ``month`` = the last 30 days, ``year`` = the last 365 days. The previous
   period is the same number of days just before it.
 - An order belongs to the day it was created, counted under its current status.
-- A *sale* is an order not CANCELLED or RETURNED whose payment status is not
-  FAILED or REFUNDED (SQL ``order_is_sale``). Revenue = sum of sale totals.
+- A *sale* is a paid order: its payment went through (payment status PAID,
+  PARTIALLY_REFUNDED or REFUNDED; SQL ``order_is_paid``). Unpaid orders
+  (pending, failed) are never revenue, whatever their total. An order's
+  revenue is its total less what was refunded (``order_revenue``, SQL
+  ``order_revenue``); revenue = the sum over the period's orders. Customers'
+  balance and total spent are their orders' revenue. Order counts (per
+  status, all orders, orders per day) count every order placed, paid or not.
 - New customers: customer records created in the period. Total customers: all
   records created up to the end of the period. Active customers: those not blocked.
 - Growth: percentage change against the previous period (one decimal;
@@ -31,6 +36,8 @@ import orjson
 
 from models.core.db import RideAlong, average, fetch_all, fetch_prepared, half_up, iso, money, money_number, ratio, utcnow
 from models.core.errors import AppError
+from models.orders.tables import PAID_PAYMENT_STATUSES, STATUSES
+from models.orders.tables import STATUS_DISPLAY as ORDER_STATUS_DISPLAY
 
 # One table of period names for every dashboard operation: a window of whole UTC days
 # ending today (its length in days; None: from the 1st of this month) and its label. The
@@ -44,11 +51,20 @@ METRIC_PERIODS = ("day", "week", "month", "year")
 CHART_PERIODS = ("last_7_days", "last_30_days", "this_month")
 PERIOD_DAYS = {name: days for name, (days, _label) in PERIODS.items() if days}
 CHART_METRICS = {"sales": "Total Sales", "orders_count": "Orders", "new_customers_count": "New Customers"}
-STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED")
-STATUS_LABELS = {"PENDING": "Pending", "PROCESSING": "Processing", "SHIPPED": "Shipped", "DELIVERED": "Delivered",
-                 "CANCELLED": "Cancelled", "RETURNED": "Returned", "DAMAGED": "Damaged"}
+STATUS_LABELS = dict(ORDER_STATUS_DISPLAY)
 STATUS_DISPLAY = {**STATUS_LABELS, "DELIVERED": "Completed"}
 DEFINITIONS = __doc__
+
+
+def order_revenue(payment_status: str, total: Decimal, refunded_amount: Decimal) -> Decimal:
+    """What an order brought in: its total less refunds when it was paid, else
+    0 (and 0 once fully refunded, whatever amount was recorded).
+    SQL twin: ``order_revenue(payment_status, total, refunded_amount)``
+    (migration 0013, used by the rollups and the live queries); a test checks
+    they agree."""
+    if payment_status not in PAID_PAYMENT_STATUSES or payment_status == "REFUNDED":
+        return Decimal("0.00")  # unpaid, or all of it went back
+    return money(Decimal(total) - Decimal(refunded_amount))
 
 
 def check_period(period: str | None, default: str = "week", names: tuple[str, ...] = METRIC_PERIODS) -> str:
@@ -104,8 +120,9 @@ _ORDER_FIGURES = """
     SELECT day, status, n, total_value, sales, sale_value FROM order_daily
      WHERE day BETWEEN %(first)s AND %(last_past)s
     UNION ALL
-    SELECT %(today)s::date, status, 1, total, s::int, CASE WHEN s THEN total ELSE 0 END
-      FROM (SELECT status, total, order_is_sale(status, payment_status) AS s FROM orders
+    SELECT %(today)s::date, status, 1, total, s::int, r
+      FROM (SELECT status, total, order_is_paid(payment_status) AS s,
+                   order_revenue(payment_status, total, refunded_amount) AS r FROM orders
              WHERE %(live)s AND created_at >= %(today)s::timestamp
                AND created_at < %(today)s::timestamp + interval '1 day') t
   ) f GROUP BY 1, 2"""
@@ -156,7 +173,7 @@ _DAILY_ORDERS = """
   FROM (
     SELECT day, n, sale_value FROM order_daily WHERE day BETWEEN %(start)s AND %(last_past)s
     UNION ALL
-    SELECT %(today)s::date, 1, CASE WHEN order_is_sale(status, payment_status) THEN total ELSE 0 END FROM orders
+    SELECT %(today)s::date, 1, order_revenue(payment_status, total, refunded_amount) FROM orders
      WHERE %(live)s AND created_at >= %(today)s::timestamp AND created_at < %(today)s::timestamp + interval '1 day'
   ) f GROUP BY 1"""
 

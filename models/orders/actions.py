@@ -4,6 +4,14 @@ delete, bulk actions. Every write is one transaction; a 4xx changes nothing.
 Prices come from the database for shoppers (CONTRACT); an admin may set item
 prices. Totals are computed here in Decimal, half-up to the cent:
 subtotal − discount + shipping + tax (``TAX_RATE`` of subtotal − discount).
+
+Triggers (migrations/README.md): order writes move the status counts (0008
+order_status_count_change), the dashboard rollups and the customer's
+orders_count/balance (0009, 0013 order_rollups_change: revenue = paid orders
+less ``refunded_amount``) and the order lists' cache version (0008
+order_version_*), all at commit; stock through stock.py.
+A customer's unpaid order holds its stock until ``reserved_until``
+(``UNPAID_ORDER_TTL_MINUTES``); ``expire_unpaid_orders`` cancels it then.
 """
 from __future__ import annotations
 
@@ -16,18 +24,28 @@ from typing import Any, Iterable
 import orjson
 
 import settings
-from models.catalog.tables import variation_price
-from models.core.db import db, fetch_all, fetch_one, money, transaction, utcnow
+from models.catalog.tables import MAX_LINE_QUANTITY, line_unit_price
+from models.core.db import MONEY_MAX, db, fetch_all, fetch_one, money, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.core.jobs import enqueue
 from models.orders import stock
 from models.orders.queries import ESTIMATED_DAYS
-from models.orders.tables import PAYMENT_TRANSITIONS, STATUSES, TRANSITIONS
+from models.orders.tables import (
+    PAYMENT_TRANSITIONS,
+    REFUND_ENDPOINT,
+    REFUND_PAYMENT_STATUSES,
+    REFUND_STATUSES,
+    STATUSES,
+    TRANSITIONS,
+)
 
 log = logging.getLogger("avantlush.orders")
 
 CART_EMPTY = "Cart is empty"
 NO_ITEMS = "Order must have at least one item"
+TOO_MUCH = f"Ensure this value is less than or equal to {MAX_LINE_QUANTITY}."
+TOO_EXPENSIVE = f"The amount is too large (at most {MONEY_MAX})."
+CHOOSE_VARIATION = "This product has variations: choose one (variation_id)."
 # Statuses in which an order does not hold stock (an admin may record one as such).
 NO_STOCK_STATUSES = ("CANCELLED", "RETURNED")
 
@@ -74,6 +92,12 @@ class Totals:
     def total(self) -> Decimal:
         return money(self.subtotal - self.discount + self.shipping + self.tax)
 
+    def check_bounds(self) -> None:
+        """ValidationFailed unless every amount fits its column (NUMERIC(12,2))."""
+        for name in ("subtotal", "shipping", "tax", "total"):
+            if abs(getattr(self, name)) > MONEY_MAX:
+                raise ValidationFailed(TOO_EXPENSIVE, errors={"items": [TOO_EXPENSIVE]})
+
 
 class InvalidTransition(AppError):
     status = 400
@@ -93,7 +117,9 @@ async def price_lines(lines: list[LineIn], *, admin: bool) -> list[PricedLine]:
     product_ids = sorted({l.product_id for l in lines})
     variation_ids = sorted({l.variation_id for l in lines if l.variation_id is not None})
     products = {r[0]: r for r in await fetch_all(
-        "SELECT id, name, sku, price, base_price, status FROM product WHERE id = ANY(%s)", [product_ids])}
+        "SELECT id, name, sku, price, base_price, status, "
+        "EXISTS (SELECT 1 FROM product_variation v WHERE v.product_id = product.id) "
+        "FROM product WHERE id = ANY(%s)", [product_ids])}
     variations = {r[0]: r for r in await fetch_all(
         "SELECT id, product_id, variation_type, variation, price_adjustment, sku FROM product_variation "
         "WHERE id = ANY(%s)", [variation_ids])} if variation_ids else {}
@@ -104,19 +130,30 @@ async def price_lines(lines: list[LineIn], *, admin: bool) -> list[PricedLine]:
         if product is None or (not admin and product[5] != "published"):
             errors[f"items.{n}.product_id"] = [_missing(line.product_id)]
             continue
-        _, name, sku, price, base_price, _status = product
+        _, name, sku, price, _base_price, _status, has_variations = product
+        if not 1 <= line.quantity <= MAX_LINE_QUANTITY:
+            errors[f"items.{n}.quantity"] = [TOO_MUCH]
+            continue
         variants = dict(line.variants or {})
+        adjustment = None
         if line.variation_id is not None:
             var = variations.get(line.variation_id)
             if var is None or var[1] != line.product_id:
                 errors[f"items.{n}.variation_id"] = [_missing(line.variation_id)]
                 continue
-            price = variation_price(base_price, var[4])
+            adjustment = var[4]
             sku = var[5] or sku
             if var[2] or var[3]:
                 variants.setdefault(var[2] or "variation", var[3])
-        unit = money(line.price) if (admin and line.price is not None) else money(price)
-        priced.append(PricedLine(line.product_id, line.variation_id, name, sku or "", line.quantity, unit, variants))
+        elif has_variations:
+            errors[f"items.{n}.variation_id"] = [CHOOSE_VARIATION]
+            continue
+        unit = money(line.price) if (admin and line.price is not None) else line_unit_price(price, adjustment)
+        priced_line = PricedLine(line.product_id, line.variation_id, name, sku or "", line.quantity, unit, variants)
+        if priced_line.total > MONEY_MAX:
+            errors[f"items.{n}.quantity"] = [TOO_EXPENSIVE]
+            continue
+        priced.append(priced_line)
     if errors:
         raise ValidationFailed(errors=errors)
     return priced
@@ -143,6 +180,18 @@ class OrderDraft:
     shipping_method_id: int | None = None
     promo_code_id: int | None = None
     estimated_days: int = ESTIMATED_DAYS
+    # The caller took one use of promo_code_id in this transaction (given back
+    # once if the order is cancelled).
+    promo_held: bool = False
+    # A customer's unpaid order holds its stock for UNPAID_ORDER_TTL_MINUTES
+    # and counts towards MAX_OPEN_UNPAID_ORDERS; False for orders staff record.
+    expires: bool = True
+
+    @property
+    def reserves(self) -> bool:
+        """Whether this order is an unpaid reservation that expires."""
+        return (self.expires and self.user_id is not None and self.status == "PENDING"
+                and self.payment_status == "PENDING")
 
 
 @dataclass
@@ -160,25 +209,34 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
     event, and take its stock — inside the caller's transaction (or its own).
     ``notify=False`` defers the confirmation (``tasks.orders.order_placed``)
     to the caller: a hosted checkout sends it once the payment is confirmed.
-    Returns ``(id, order_number)``. Raises OutOfStock (nothing written)."""
+    Returns ``(id, order_number)``. Raises OutOfStock, ValidationFailed
+    (amounts beyond the columns) or TooManyUnpaidOrders (nothing written)."""
     created = draft.created_at or utcnow()
     holds_stock = draft.status not in NO_STOCK_STATUSES
     ship = draft.shipping
+    draft.totals.check_bounds()
+    reserved_until = None
+    if draft.reserves:
+        reserved_until = utcnow() + dt.timedelta(minutes=settings.UNPAID_ORDER_TTL_MINUTES)
     async with transaction():
+        if draft.reserves:
+            await check_unpaid_cap(draft.user_id)
         row = await fetch_one(
             "INSERT INTO orders (order_number, user_id, customer_id, customer_name, customer_email, status, "
             "payment_status, payment_type, order_type, payment_method, subtotal, discount, shipping_cost, tax, total, "
             "shipping_address, shipping_city, shipping_state, shipping_country, shipping_zip, billing_address, "
-            "shipping_method_id, promo_code_id, estimated_delivery_date, note, stock_held, created_at, updated_at) "
+            "shipping_method_id, promo_code_id, estimated_delivery_date, note, stock_held, created_at, updated_at, "
+            "reserved_until, promo_held) "
             "VALUES (next_order_number(timezone('utc', now())), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, order_number",
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, order_number",
             [draft.user_id, draft.customer_id, draft.customer_name, draft.customer_email, draft.status,
              draft.payment_status, draft.payment_type, draft.order_type, draft.payment_method,
              draft.totals.subtotal, draft.totals.discount, draft.totals.shipping, draft.totals.tax, draft.totals.total,
              ship.get("shipping_address", ""), ship.get("shipping_city", ""), ship.get("shipping_state", ""),
              ship.get("shipping_country", ""), ship.get("shipping_zip", ""), ship.get("billing_address", ""),
-             draft.shipping_method_id, draft.promo_code_id, created.date() + dt.timedelta(days=draft.estimated_days),
-             draft.note, holds_stock, created, utcnow()])
+             draft.shipping_method_id, draft.promo_code_id, _estimated_delivery(created, draft.estimated_days),
+             draft.note, holds_stock, created, utcnow(), reserved_until,
+             bool(draft.promo_held and draft.promo_code_id)])
         order_id, number = row
         lines = draft.lines
         await db.aio_execute_sql(
@@ -205,6 +263,67 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
         if notify:
             await enqueue("tasks.orders.order_placed", order_id)
     return order_id, number
+
+
+def _estimated_delivery(created: dt.datetime, days: int) -> dt.date | None:
+    try:
+        return created.date() + dt.timedelta(days=days)
+    except OverflowError:  # an order dated at the end of the calendar
+        return None
+
+
+# --- unpaid orders: a cap, an expiry --------------------------------------------------
+
+class TooManyUnpaidOrders(AppError):
+    status = 400
+
+
+_UNPAID_CAP_LOCK = 16_001  # pg_advisory_xact_lock(namespace, user id)
+
+
+async def check_unpaid_cap(user_id: int) -> None:
+    """TooManyUnpaidOrders when the user already has MAX_OPEN_UNPAID_ORDERS
+    unpaid orders holding stock. Inside the placing transaction: a per-user
+    advisory lock makes concurrent placements count one after the other."""
+    await fetch_one("SELECT pg_advisory_xact_lock(%s, %s)", [_UNPAID_CAP_LOCK, user_id])
+    row = await fetch_one(
+        "SELECT count(*) FROM orders WHERE user_id = %s AND status = 'PENDING' AND payment_status = 'PENDING' "
+        "AND reserved_until IS NOT NULL", [user_id])  # index orders_unpaid_user
+    limit = settings.MAX_OPEN_UNPAID_ORDERS
+    if row[0] >= limit:
+        text = (f"You already have {row[0]} unpaid orders (at most {limit}). "
+                "Pay for one or cancel it (POST /api/orders/{id}/cancel/) before placing another.")
+        raise TooManyUnpaidOrders(text, {"non_field_errors": [text]}, open_unpaid_orders=row[0])
+
+
+EXPIRY_BATCH = 200
+
+
+async def expire_unpaid_orders(now: dt.datetime | None = None) -> list[int]:
+    """Cancel every unpaid order whose reservation ended: its stock and promo
+    use go back (once: the flags are cleared conditionally) and its history
+    says why. Safe to run concurrently (rows locked SKIP LOCKED, conditions
+    re-checked under the lock). Returns the ids cancelled. The beat task
+    tasks.orders.expire_unpaid_orders runs it every minute."""
+    now = now or utcnow()
+    expired: list[int] = []
+    while True:
+        async with transaction():
+            rows = await fetch_all(
+                "SELECT id FROM orders WHERE reserved_until <= %s AND status = 'PENDING' "
+                "AND payment_status = 'PENDING' AND reserved_until IS NOT NULL "
+                "ORDER BY reserved_until, id LIMIT %s FOR UPDATE SKIP LOCKED", [now, EXPIRY_BATCH])
+            for (order_id,) in rows:
+                minutes = settings.UNPAID_ORDER_TTL_MINUTES
+                await _apply_status(order_id, "PENDING", "CANCELLED", reason="expire",
+                                    description=f"Cancelled: not paid within {minutes} minute"
+                                                f"{'' if minutes == 1 else 's'}; its items were released")
+                expired.append(order_id)
+        if len(rows) < EXPIRY_BATCH:
+            break
+    if expired:
+        log.info("expired %d unpaid orders", len(expired))
+    return expired
 
 
 # --- who is ordering ------------------------------------------------------------------
@@ -246,6 +365,7 @@ async def place_customer_order(user: Any, lines: list[LineIn] | None, data: dict
     if not shipping["shipping_address"]:
         shipping.update(await default_shipping(user.id))
     totals = Totals(sum((l.total for l in priced), Decimal("0")))
+    totals.check_bounds()
     draft = OrderDraft(user_id=user.id, customer_id=customer_id, customer_name=name, customer_email=email,
                        lines=priced, totals=totals, payment_type=data.get("payment_type") or "CREDIT",
                        order_type=data.get("order_type") or "STANDARD",
@@ -278,7 +398,7 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
                        order_type=data.get("order_type") or "STANDARD",
                        payment_method=data.get("payment_method") or "", shipping=shipping,
                        note=data.get("note") or "", shipping_method_id=quote.shipping_method_id,
-                       promo_code_id=quote.promo_code_id)
+                       promo_code_id=quote.promo_code_id, promo_held=bool(quote.promo_code_id))
     async with transaction():
         order_id, number = await create_order(draft)
         if quote.promo_code_id:
@@ -308,6 +428,8 @@ async def place_admin_order(admin: Any, lines: list[LineIn], data: dict[str, Any
     if data.get("order_date") or data.get("order_time"):
         now = utcnow()
         created = dt.datetime.combine(data.get("order_date") or now.date(), data.get("order_time") or now.time())
+    refuse_manual_refund("status", data.get("status"))
+    refuse_manual_refund("payment_status", data.get("payment_status"))
     totals = Totals(sum((l.total for l in priced), Decimal("0")))
     status = data.get("status") or "PENDING"
     draft = OrderDraft(user_id=user_id, customer_id=customer_id, customer_name=name, customer_email=email,
@@ -316,7 +438,7 @@ async def place_admin_order(admin: Any, lines: list[LineIn], data: dict[str, Any
                        payment_type=data.get("payment_type") or "CREDIT",
                        order_type=data.get("order_type") or "STANDARD",
                        payment_method=data.get("payment_method") or "", shipping=_shipping_fields(data),
-                       note=data.get("note") or "", created_at=created)
+                       note=data.get("note") or "", created_at=created, expires=False)
     order_id, _number = await create_order(draft, reason="admin_order")
     return order_id
 
@@ -336,6 +458,14 @@ def check_payment_transition(current: str, new: str) -> None:
                                 {"payment_status": [f"Cannot change from {current} to {new}."]})
 
 
+def refuse_manual_refund(field: str, value: str | None) -> None:
+    """A refund status typed in by staff would refund nothing (and then block
+    the real refund): 400 naming the refund endpoint."""
+    if value in (REFUND_STATUSES if field == "status" else REFUND_PAYMENT_STATUSES):
+        text = f"{field} {value} is set by a refund: use {REFUND_ENDPOINT}."
+        raise InvalidTransition(text, {field: [text]})
+
+
 async def _lock_order(order_id: int) -> tuple:
     row = await fetch_one("SELECT id, status, payment_status, stock_held, user_id FROM orders WHERE id = %s FOR UPDATE",
                           [order_id])
@@ -350,19 +480,40 @@ async def release_stock(order_id: int, reason: str) -> list[int]:
     row = await fetch_one("UPDATE orders SET stock_held = FALSE WHERE id = %s AND stock_held RETURNING id", [order_id])
     if row is None:
         return []
-    # Back-in-stock notices follow from the stock update itself (the cart
-    # issue's triggers on product/variation stock going from 0 to more).
+    # Back-in-stock notices follow from the stock update itself (triggers on
+    # product/variation stock going from 0 to more, migrations 0006 and 0013:
+    # none for stock an unpaid order of the last hour gives back).
     return await stock.give_back_stock(await stock.order_lines(order_id), order_id, reason)
 
 
-async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "") -> None:
-    """Inside a transaction with the order locked."""
+async def hold_promo(order_id: int) -> None:
+    """The order's promo code use was redeemed after the order was placed (a
+    checkout redeems it with the payment): a cancellation or expiry gives it back."""
+    await db.aio_execute_sql("UPDATE orders SET promo_held = (promo_code_id IS NOT NULL) WHERE id = %s",
+                             [order_id])
+
+
+async def release_promo(order_id: int) -> None:
+    """Give back the promo code use the order took, once (flag cleared
+    conditionally, like stock_held)."""
+    row = await fetch_one("UPDATE orders SET promo_held = FALSE WHERE id = %s AND promo_held "
+                          "RETURNING promo_code_id", [order_id])
+    if row is not None and row[0] is not None:
+        await db.aio_execute_sql("UPDATE promo_code SET times_used = times_used - 1 "
+                                 "WHERE id = %s AND times_used > 0", [row[0]])
+
+
+async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "",
+                        reason: str = "cancel") -> None:
+    """Inside a transaction with the order locked. ``reason``: of the stock
+    given back when cancelling (a stock_movement reason)."""
     check_transition(current, new)
     if new == current:
         return
     await db.aio_execute_sql("UPDATE orders SET status = %s, updated_at = %s WHERE id = %s", [new, utcnow(), order_id])
     if new == "CANCELLED":
-        await release_stock(order_id, "cancel")
+        await release_stock(order_id, reason)
+        await release_promo(order_id)
     await db.aio_execute_sql(
         "INSERT INTO order_tracking (order_id, status, location, description, timestamp) VALUES (%s, %s, %s, %s, %s)",
         [order_id, new, location, description or f"Order {new.lower()}", utcnow()])
@@ -370,8 +521,10 @@ async def _apply_status(order_id: int, current: str, new: str, *, location: str 
 
 
 async def update_status(order_id: int, new: str) -> dict[str, Any]:
-    """Move an order to ``new`` if the transition is legal (InvalidTransition
-    otherwise); cancelling gives its stock back once."""
+    """Staff move an order to ``new`` if the transition is legal
+    (InvalidTransition otherwise; REFUNDED only through the refund action);
+    cancelling gives its stock and promo use back once."""
+    refuse_manual_refund("status", new)
     async with transaction():
         _id, current, *_ = await _lock_order(order_id)
         await _apply_status(order_id, current, new)
@@ -379,13 +532,22 @@ async def update_status(order_id: int, new: str) -> dict[str, Any]:
     return {"id": row[0], "status": row[1], "updated_at": row[2]}
 
 
-async def cancel_order(order_id: int, user_id: int | None = None) -> None:
-    """A shopper cancels their own PENDING/PROCESSING order (NotFound for others')."""
+NOT_CANCELLABLE = "Only an unpaid order that has not been processed can be cancelled."
+
+
+async def cancel_order(order_id: int, user_id: int | None = None) -> dict[str, Any]:
+    """A shopper cancels their own unpaid order (status PENDING, payment not
+    made): its stock and promo use go back once. NotFound for others' orders,
+    InvalidTransition (400) for an order that is paid or already moving."""
     async with transaction():
-        _id, current, _ps, _held, owner = await _lock_order(order_id)
+        _id, current, payment_status, _held, owner = await _lock_order(order_id)
         if user_id is not None and owner != user_id:
             raise NotFound("Order not found")
-        await _apply_status(order_id, current, "CANCELLED")
+        if current != "PENDING" or payment_status not in ("PENDING", "FAILED"):
+            raise InvalidTransition(NOT_CANCELLABLE, {"status": [NOT_CANCELLABLE]})
+        await _apply_status(order_id, current, "CANCELLED", description="Cancelled by the customer")
+    row = await fetch_one("SELECT id, status, updated_at FROM orders WHERE id = %s", [order_id])
+    return {"id": row[0], "status": row[1], "updated_at": row[2]}
 
 
 EDITABLE = ("note", "shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip",
@@ -394,7 +556,11 @@ EDITABLE = ("note", "shipping_address", "shipping_city", "shipping_state", "ship
 
 async def update_order(order_id: int, changes: dict[str, Any]) -> None:
     """Admin edit: the editable fields, plus status / payment_status through
-    their legal transitions. One transaction."""
+    their legal transitions. Staff may record a manual payment (PENDING or
+    FAILED → PAID, e.g. cash received); refund statuses come only from the
+    refund action (400 naming it). One transaction."""
+    refuse_manual_refund("payment_status", changes.get("payment_status"))
+    refuse_manual_refund("status", changes.get("status"))
     async with transaction():
         _id, current, payment_status, _held, _owner = await _lock_order(order_id)
         fields = {k: v for k, v in changes.items() if k in EDITABLE and v is not None}
@@ -438,6 +604,8 @@ async def add_tracking_event(order_id: int, status: str, location: str, descript
 async def bulk_action(order_ids: Iterable[int], action: str, status: str | None) -> dict[str, Any]:
     """``delete`` or ``update_status`` for many orders in one transaction.
     Orders whose status cannot legally move to ``status`` are skipped and listed."""
+    if action == "update_status":
+        refuse_manual_refund("status", status)
     ids = sorted(set(order_ids))
     processed, skipped = 0, []
     async with transaction():

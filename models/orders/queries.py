@@ -114,8 +114,10 @@ def _where(f: OrderFilters) -> tuple[list[str], dict[str, Any]]:
         where.append("o.created_at >= %(start)s")
         params["start"] = dt.datetime.combine(f.start, dt.time.min)
     if f.end:
-        where.append("o.created_at < %(end)s")
-        params["end"] = dt.datetime.combine(f.end + dt.timedelta(days=1), dt.time.min)
+        # The day after in SQL, as the customers' filters do: 9999-12-31 is
+        # simply no upper bound (Python's dates end there).
+        where.append("o.created_at < %(end)s::date + 1")
+        params["end"] = f.end
     if f.user_id is not None:
         where.append("o.user_id = %(user_id)s")
         params["user_id"] = f.user_id

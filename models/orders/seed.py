@@ -5,7 +5,8 @@ million orders.
 
 Rows are generated inside PostgreSQL (``generate_series`` + ``random()``, a
 batch per transaction, a progress bar per batch): nothing crosses the wire
-but the batch size. Order ids come from the table's sequence up front, so
+but the batch size. Each batch records its progress in ``seed_run`` in its own
+transaction: an interrupted seed keeps its batches and a rerun continues. Order ids come from the table's sequence up front, so
 items, payments and events join their order without a round trip. The
 status-count and order-version triggers are switched off for the batch
 (they would update the same few rows once per row) and the batch's counts
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from models.core.db import db, fetch_one, transaction
+from models.core.seed import Run, after_bulk, progress_bar
 
 log = logging.getLogger("avantlush.seed.orders")
 
@@ -51,29 +53,32 @@ async def _ensure_customers() -> int:
 
 
 async def seed_orders(count: int, progress: bool) -> None:
-    """Add ``count`` orders over the last two years."""
-    from tqdm import tqdm
-
+    """Add ``count`` orders over the last two years (or finish the unfinished run)."""
     await _ensure_customers()
     if (await fetch_one("SELECT count(*) FROM product WHERE status = 'published'"))[0] == 0:
         log.warning("no published products: seed products first (--products N); no orders added")
         return
-    bar = tqdm(total=count, unit="order", desc="orders", disable=not progress)
-    done = 0
-    while done < count:
-        n = min(BATCH, count - done)
-        async with transaction():
-            await _batch(n)
-        done += n
-        bar.update(n)
-    bar.close()
-    # The dashboard's daily rollups and the customers' orders_count/balance were
-    # left to one rebuild (row triggers over a million orders take far longer).
-    await db.aio_execute_sql("SELECT dashboard_rollups_rebuild()")
+    run = await Run.open("orders", count)
+    done = run.done("orders")
+    bar = progress_bar(run.target, "orders", "order", progress, initial=done)
+    try:
+        while done < run.target:
+            n = min(BATCH, run.target - done)
+            async with transaction():
+                await _batch(n)
+                done += n
+                await run.record("orders", done)
+            bar.update(n)
+        bar.close()
+        await run.finish()
+    finally:
+        # The dashboard's daily rollups and the customers' orders_count/balance were
+        # left to one rebuild (row triggers over a million orders take far longer).
+        await after_bulk("SELECT dashboard_rollups_rebuild()")
     # VACUUM too: it sets the visibility map, so that counts over a date range are index-only scans.
     await db.aio_execute_sql("VACUUM (ANALYZE) orders")
     await db.aio_execute_sql("ANALYZE order_item, payment, order_tracking, order_status_count")
-    log.info("seeded %d orders", count)
+    log.info("seeded %d orders", run.target)
 
 
 async def _batch(n: int) -> None:
@@ -101,19 +106,21 @@ async def _batch(n: int) -> None:
         await run(f"ALTER TABLE {table} DISABLE TRIGGER order_version_{table}")
     await run("ALTER TABLE orders DISABLE TRIGGER order_status_count_change")
     await run("ALTER TABLE orders DISABLE TRIGGER order_rollups_change")  # rebuilt once after the batches
+    paid = _PAYMENT_STATUS.replace('status', 'o.status').replace('r2', 'o.r2')
     await run(
         "INSERT INTO orders (id, order_number, user_id, customer_id, customer_name, customer_email, status, "
         "payment_status, payment_type, order_type, payment_method, subtotal, discount, shipping_cost, tax, total, "
         "shipping_address, shipping_city, shipping_country, estimated_delivery_date, note, stock_held, created_at, "
-        "updated_at) "
+        "updated_at, refunded_amount) "
         f"SELECT o.id, next_order_number(o.created_at), o.user_id, o.customer_id, o.name, o.email, o.status, "
-        f" {_PAYMENT_STATUS.replace('status', 'o.status').replace('r2', 'o.r2')}, "
+        f" {paid}, "
         " (ARRAY['CREDIT', 'CREDIT', 'CREDIT', 'DEBIT', 'TRANSFER', 'CASH'])[1 + floor(random() * 6)::int], "
         " (ARRAY['STANDARD', 'STANDARD', 'STANDARD', 'EXPRESS', 'PICKUP'])[1 + floor(random() * 5)::int], "
         " 'stripe', t.subtotal, 0, 4.99, 0, t.subtotal + 4.99, "
         " (10 + floor(random() * 990)::int) || ' Market Street', "
         " (ARRAY['Lagos', 'Abuja', 'London', 'Paris', 'Berlin', 'Toronto', 'New York'])[1 + floor(random() * 7)::int], "
-        " 'Nigeria', (o.created_at + interval '5 days')::date, '', FALSE, o.created_at, o.created_at "
+        " 'Nigeria', (o.created_at + interval '5 days')::date, '', FALSE, o.created_at, o.created_at, "
+        f" CASE WHEN {paid} = 'REFUNDED' THEN t.subtotal + 4.99 ELSE 0 END "  # refunded in full
         "FROM seed_o o JOIN (SELECT order_id, sum(price * qty) AS subtotal FROM seed_i GROUP BY order_id) t "
         " ON t.order_id = o.id ORDER BY o.created_at")
     await run("ALTER TABLE orders ENABLE TRIGGER order_status_count_change")

@@ -11,13 +11,21 @@ CHECK constraints of 0002 are the last line of defence). Lines are updated in
 A variation's line takes the variation's stock; a line without a variation
 takes the product's. The stock_movement rows are written by triggers on the
 stock columns, so that staff edits are recorded too.
+
+Triggers (migrations/README.md): product stock change -> stock_movement row
+(0008 stock_movement_product/_variation); stock given back from 0 -> back-in-stock
+emails to wishlists (0006, 0013 product_wishlist_notify, variation_wishlist_notify,
+through the outbox: they read the reason and order named here (``_reason``), and
+stock an unpaid order of the last hour gives back notifies nobody,
+``stock_released_by_unpaid_order()``); crossing a stock band -> tab counts and
+search index (0007 product_count_update, product_search_update, 0012 change feed).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable
 
-from models.core.db import fetch_all, fetch_one
+from models.core.db import db, fetch_all, fetch_one
 from models.core.errors import AppError
 
 
@@ -114,6 +122,35 @@ async def _reason(reason: str, order_id: int | None) -> None:
 
 
 async def order_lines(order_id: int) -> list[StockLine]:
-    rows = await fetch_all("SELECT product_id, variation_id, quantity, product_name FROM order_item "
-                           "WHERE order_id = %s AND product_id IS NOT NULL", [order_id])
+    """The units the order still holds, line by line (less what line-level
+    restocks already gave back)."""
+    rows = await fetch_all("SELECT product_id, variation_id, quantity - restocked_quantity, product_name "
+                           "FROM order_item WHERE order_id = %s AND product_id IS NOT NULL "
+                           "AND quantity > restocked_quantity", [order_id])
     return [StockLine(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def restock_items(order_id: int, items: list[tuple[int, int]], reason: str = "refund") -> bool:
+    """Give back ``quantity`` units of each ``(order_item id, quantity)`` of an
+    order that still holds its stock (order locked by the caller), never more
+    than a line still holds; the order stops holding stock once every unit is
+    back. False when the order holds no stock."""
+    held = await fetch_one("SELECT stock_held FROM orders WHERE id = %s", [order_id])
+    if not held or not held[0] or not items:
+        return False
+    rows = {r[0]: r for r in await fetch_all(
+        "SELECT id, product_id, variation_id, product_name, quantity - restocked_quantity FROM order_item "
+        "WHERE order_id = %s AND product_id IS NOT NULL", [order_id])}
+    back: list[StockLine] = []
+    for item_id, quantity in items:
+        row = rows.get(item_id)
+        units = min(quantity, row[4]) if row else 0
+        if units <= 0:
+            continue
+        await db.aio_execute_sql("UPDATE order_item SET restocked_quantity = restocked_quantity + %s WHERE id = %s",
+                                 [units, item_id])
+        back.append(StockLine(row[1], row[2], units, row[3]))
+    await give_back_stock(back, order_id, reason)
+    if not await order_lines(order_id):
+        await db.aio_execute_sql("UPDATE orders SET stock_held = FALSE WHERE id = %s", [order_id])
+    return bool(back)

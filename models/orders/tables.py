@@ -87,6 +87,8 @@ class Order(BaseModel):
     estimated_delivery_date = pw.DateField(null=True)
     note = pw.TextField(default="")
     stock_held = pw.BooleanField(default=False)  # cleared once, when stock is given back
+    promo_held = pw.BooleanField(default=False)  # cleared once, when the promo use is given back
+    reserved_until = pw.DateTimeField(null=True)  # an unpaid order expires then (NULL: never)
     refunded_amount = MoneyField(default=0)  # written by the refund action
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)

@@ -14,6 +14,3 @@ class ShippingMethod(BaseModel):
     is_active = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
-
-
-TABLES = [ShippingMethod]

@@ -37,6 +37,3 @@ class TicketEvent(BaseModel):
 
     class Meta:
         table_name = "support_ticket_event"
-
-
-TABLES = [SupportTicket, TicketEvent]

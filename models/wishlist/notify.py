@@ -8,7 +8,7 @@ from models.core.db import fetch_all, fetch_one
 
 _SQL = """SELECT n.notification_type, n.emailed_at, u.email, u.full_name, u.is_active, p.id, p.name,
     v.variation, n.old_price::text, n.new_price::text,
-    GREATEST(p.price + COALESCE(v.price_adjustment, 0), 0)::text,
+    line_unit_price(p.price, v.price_adjustment)::text,
     COALESCE(media_url(p.main_image), (SELECT media_url(i.image_url) FROM product_image i
                                        WHERE i.product_id = p.id ORDER BY i.is_main DESC, i.position, i.id LIMIT 1))
 FROM stock_notification n JOIN users u ON u.id = n.user_id JOIN product p ON p.id = n.product_id

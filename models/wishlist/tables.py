@@ -38,6 +38,3 @@ class StockNotification(BaseModel):
     is_read = pw.BooleanField(default=False)
     emailed_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
-
-
-TABLES = [Wishlist, WishlistItem, StockNotification]

@@ -1,4 +1,4 @@
-"""Account security, each test written as the attack it stops (issue 12):
+"""Account security, each test written as the attack it stops:
 credential limits a token cannot switch off, no account enumeration, email
 changes that cannot hijack links, sessions that end when they should, no
 pre-registration takeover through Google, image bombs, Host-header links,
@@ -17,11 +17,11 @@ import pytest
 import settings
 from models.accounts import passwords
 from models.accounts.tables import Customer, OneTimeToken, User
-from tests.api.test_store_auth import (VERIFY_LINK, RESET_LINK, age_rotations, block, google_certs, google_keys,  # noqa: F401
-                                       google_token, link_in, login, mailbox, register)
-from tests.conftest import assert_envelope, mail_body, multipart, wait_for_mail
-from tests.orders_factory import make_order
-from tests.store_catalog_helpers import product
+from tests.support.accounts import RESET_LINK, VERIFY_LINK, age_rotations, block, link_in, login, register
+from tests.support.client import assert_envelope, multipart
+from tests.support.factories import make_order, product
+from tests.support.fakes import google_token
+from tests.support.mail import mail_body, wait_for_mail
 
 PASSWORD = "password123"
 

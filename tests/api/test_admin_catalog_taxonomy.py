@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from models.catalog.tables import Category, Color, Product, Size, Tag
-from tests.api.admin_catalog_helpers import assert_envelope, make_category, make_product
+from tests.support.client import assert_envelope
+from tests.support.factories import make_category, make_product
 
 
 @pytest.fixture

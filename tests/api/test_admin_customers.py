@@ -9,10 +9,10 @@ import io
 
 import pytest
 
-from models.accounts.tables import Customer, RefreshToken, User
 from models.accounts.actions import login
-from tests.conftest import assert_envelope
-from tests.orders_factory import make_order
+from models.accounts.tables import Customer, RefreshToken, User
+from tests.support.client import assert_envelope
+from tests.support.factories import make_order
 
 
 @pytest.fixture
@@ -70,8 +70,8 @@ async def test_list_takes_one_statement_whatever_the_page_size(api, admin, make_
 async def test_filters_search_and_orderings(api, admin, make_user):
     cs = await make_customers(make_user, 4)
     await Customer.update(status="blocked", phone="+2348012345678").where(Customer.id == cs[1].id).aio_execute()
-    await make_order(cs[2], total="50.00")
-    await make_order(cs[2], total="25.50", status="DELIVERED")
+    await make_order(cs[2], total="50.00", payment_status="PAID")
+    await make_order(cs[2], total="25.50", status="DELIVERED", payment_status="PAID")
     await make_order(cs[3], total="500.00", status="CANCELLED")  # counted, but not a sale
 
     async def ids(**params):
@@ -167,7 +167,7 @@ async def test_detail_has_address_last_login_photo_and_recent_orders(api, admin,
                                           "city": "Fontana", "state": "California", "country": "USA",
                                           "zip_code": "92335"})
     for i in range(7):
-        await make_order(c, total="10.00", created_at=dt.datetime(2024, 1, 1 + i))
+        await make_order(c, total="10.00", created_at=dt.datetime(2024, 1, 1 + i), payment_status="PAID")
     resp = await api.get(f"/api/customers/{c.id}/", user=admin)
     assert resp.status == 200, resp
     body = resp.json()
@@ -184,18 +184,20 @@ async def test_detail_has_address_last_login_photo_and_recent_orders(api, admin,
 async def test_statistics(api, admin, make_user):
     c = await customer_of(await make_user())
     await make_order(c, total="100.00", status="DELIVERED", payment_status="PAID")
-    await make_order(c, total="50.00", status="PENDING")
+    await make_order(c, total="50.00", status="PENDING")  # not paid: not spent
     await make_order(c, total="70.00", status="CANCELLED")
-    await make_order(c, total="30.00", status="DELIVERED", payment_status="REFUNDED")
-    await make_order(c, total="9.99", created_at=dt.datetime(2020, 1, 1))
+    await make_order(c, total="30.00", status="DELIVERED", payment_status="REFUNDED")  # all of it given back
+    await make_order(c, total="40.00", status="DELIVERED", payment_status="PARTIALLY_REFUNDED", refunded="10.00")
+    await make_order(c, total="9.99", created_at=dt.datetime(2020, 1, 1), payment_status="PAID")
     resp = await api.get(f"/api/customers/{c.id}/statistics/", user=admin)
     assert resp.status == 200, resp
     body = resp.json()
-    assert body["total_orders"] == 5 and body["monthly_orders"] == 4
-    assert body["total_spent"] == "159.99" and body["avg_order_value"] == "53.33"
-    assert body["order_status_counts"] == {"pending": 2, "processing": 0, "shipped": 0, "completed": 2,
-                                           "cancelled": 1, "returned": 0, "damaged": 0}
-    assert body["abandoned_carts_count"] == 0 and len(body["recent_orders"]) == 5
+    assert body["total_orders"] == 6 and body["monthly_orders"] == 5
+    # Paid orders (100, 30 refunded, 40 of which 10 refunded, 9.99): 139.99 kept over 4.
+    assert body["total_spent"] == "139.99" and body["avg_order_value"] == "35.00"
+    assert body["order_status_counts"] == {"pending": 2, "processing": 0, "shipped": 0, "completed": 3,
+                                           "cancelled": 1, "returned": 0, "damaged": 0, "refunded": 0}
+    assert body["abandoned_carts_count"] == 0 and len(body["recent_orders"]) == 5  # the newest five
     assert_envelope(await api.get("/api/customers/424242/statistics/", user=admin), 404)
 
 
@@ -334,7 +336,7 @@ async def test_bulk_actions(api, admin, make_user):
 @pytest.mark.gen_test
 async def test_export_streams_filtered_csv(api, admin, make_user):
     cs = await make_customers(make_user, 2)
-    await make_order(cs[0], total="12091.00", status="DELIVERED")
+    await make_order(cs[0], total="12091.00", status="DELIVERED", payment_status="PAID")
     await Customer.update(phone="+1234567890").where(Customer.id == cs[0].id).aio_execute()
     resp = await api.get("/api/customers/export/", params={"search": "c0"}, user=admin)
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")

@@ -9,8 +9,8 @@ import pytest
 from models.accounts.tables import Customer
 from models.core.db import utcnow
 from models.orders.tables import Order
-from tests.conftest import assert_envelope
-from tests.orders_factory import make_order
+from tests.support.client import assert_envelope
+from tests.support.factories import make_order
 
 D = "/api/dashboard/"
 
@@ -62,9 +62,10 @@ async def test_order_metrics_and_summary_follow_the_orders(api, admin, make_user
     empty = (await api.get(D + "order_metrics/", user=admin)).json()
     assert empty["success"] is True and empty["data"]["total_orders"] == 0
     assert empty["data"]["total_revenue"] == "0.00" and empty["data"]["period"] == "week"
-    o1 = await make_order(c, total="100.00")
+    o1 = await make_order(c, total="100.00", payment_status="PAID")
     await make_order(c, total="50.50", status="DELIVERED", payment_status="PAID")
-    await make_order(c, total="30.00", created_at=utcnow() - dt.timedelta(days=20))  # outside the week
+    await make_order(c, total="30.00", created_at=utcnow() - dt.timedelta(days=20),  # outside the week
+                     payment_status="PAID")
     o4 = await make_order(c, total="20.00")
     await Order.update(status="CANCELLED").where(Order.id == o4.id).aio_execute()
     await Order.update(status="PROCESSING").where(Order.id == o1.id).aio_execute()
@@ -73,7 +74,7 @@ async def test_order_metrics_and_summary_follow_the_orders(api, admin, make_user
     assert data["total_orders"] == 3 and data["total_revenue"] == "150.50"
     counts = {r["status"]: r["count"] for r in data["orders_by_status"]}
     assert counts == {"PENDING": 0, "PROCESSING": 1, "SHIPPED": 0, "DELIVERED": 1, "CANCELLED": 1,
-                      "RETURNED": 0, "DAMAGED": 0}
+                      "RETURNED": 0, "DAMAGED": 0, "REFUNDED": 0}
     assert data["status_summary"]["all"] == {"count": 3, "total_value": 170.5, "avg_order_value": 56.83}
     assert data["status_summary"]["processing"] == {"count": 1, "total_value": 100.0, "avg_order_value": 100.0}
     month = (await api.get(D + "order_metrics/", params={"period": "month"}, user=admin)).json()["data"]
@@ -124,20 +125,21 @@ async def test_customer_metrics(api, admin, make_user):
 async def test_sales_trend_and_chart_have_one_point_per_day(api, admin, make_user):
     c = await customer(make_user, "ann@example.com", days_ago=3)
     today = utcnow().date()
-    await make_order(c, total="12.50", created_at=utcnow() - dt.timedelta(days=2))
-    await make_order(c, total="7.50", created_at=utcnow() - dt.timedelta(days=2))
-    await make_order(c, total="5.00")
+    await make_order(c, total="12.50", created_at=utcnow() - dt.timedelta(days=2), payment_status="PAID")
+    await make_order(c, total="7.50", created_at=utcnow() - dt.timedelta(days=2), payment_status="PAID")
+    await make_order(c, total="5.00", payment_status="PAID")
+    await make_order(c, total="900.00")  # not paid: no revenue
     trend = (await api.get(D + "sales_trend/", user=admin)).json()["data"]
     assert [p["date"] for p in trend] == [(today - dt.timedelta(days=6 - i)).isoformat() for i in range(7)]
     assert trend[-3] == {"date": (today - dt.timedelta(days=2)).isoformat(), "revenue": "20.00", "orders": 2}
-    assert trend[-1]["revenue"] == "5.00" and trend[0] == {"date": trend[0]["date"], "revenue": "0.00", "orders": 0}
+    assert trend[-1]["revenue"] == "5.00" and trend[-1]["orders"] == 2 and trend[0] == {"date": trend[0]["date"], "revenue": "0.00", "orders": 0}
 
     sales = (await api.get(D + "summary-chart-data/", params={"metric": "sales"}, user=admin)).json()
     assert sales["metric_label"] == "Total Sales" and sales["period_label"] == "Last 7 Days"
     assert len(sales["chart_data"]) == 7 and sales["chart_data"][-3]["value"] == "20.00"
     counts = (await api.get(D + "summary-chart-data/", params={"metric": "orders_count", "period": "last_30_days"},
                             user=admin)).json()["chart_data"]
-    assert len(counts) == 30 and counts[-3]["value"] == 2 and counts[-1]["value"] == 1 and counts[0]["value"] == 0
+    assert len(counts) == 30 and counts[-3]["value"] == 2 and counts[-1]["value"] == 2 and counts[0]["value"] == 0
     newc = (await api.get(D + "summary-chart-data/", params={"metric": "new_customers_count",
                                                              "period": "this_month"}, user=admin)).json()
     assert len(newc["chart_data"]) == today.day and newc["chart_data"][0]["date"] == today.replace(day=1).isoformat()
@@ -229,7 +231,7 @@ async def test_metrics_run_a_fixed_number_of_statements(api, admin, make_user, c
 async def test_openapi_documents_the_metric_definitions(api):
     doc = (await api.get("/api/schema/")).json()
     op = doc["paths"]["/api/dashboard/overview_metrics/"]["get"]
-    assert "order_is_sale" in op.get("description", "") + op.get("summary", "")
+    assert "order_is_paid" in op.get("description", "") + op.get("summary", "")
 
 
 @pytest.mark.gen_test
@@ -238,15 +240,15 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     order, catalog and dashboard versions: a repeat costs one statement (the
     user and the versions), and every write that changes an answer shows on
     the next request."""
-    from models.dashboard.metrics import has_cart_tables
     from models.core.db import fetch_one
-    from tests.store_catalog_helpers import product
+    from models.dashboard.metrics import has_cart_tables
+    from tests.support.factories import product
 
     await has_cart_tables()  # remembered per process: not a statement of the requests below
     pid = await product("Lamp", images=1)  # a catalog version row
     c = await customer(make_user, "ann@example.com")
     user = await make_user(email="bob@example.com")
-    first = await make_order(c, total="10.00")
+    first = await make_order(c, total="10.00", payment_status="PAID")
     await fetch_one("UPDATE order_item SET product_id = %s WHERE order_id = %s RETURNING id", [pid, first.id])
 
     async def overview():
@@ -273,12 +275,13 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     assert o["orders"]["all_orders"]["count"] == 1 and o["revenue"]["total"] == 10.0
     assert r["total_count"] == 1 and r["recent_orders"][0]["product_image"].endswith(f"/p/{pid}-0.jpg")
 
-    second = await make_order(c, total="5.00")  # an order
+    second = await make_order(c, total="5.00", payment_status="PAID")  # an order
     o, r = await settled(overview), await settled(recent)
     assert o["orders"]["all_orders"]["count"] == 2 and o["revenue"]["total"] == 15.0
     assert r["total_count"] == 2 and r["recent_orders"][0]["id"] == second.id
 
-    await Order.update(status="CANCELLED").where(Order.id == second.id).aio_execute()  # its status
+    await Order.update(status="CANCELLED", payment_status="REFUNDED", refunded_amount=second.total).where(
+        Order.id == second.id).aio_execute()  # its status, and its refund
     o, r = await settled(overview), await settled(recent)
     assert o["orders"]["cancelled"]["count"] == 1 and o["revenue"]["total"] == 10.0
     assert r["recent_orders"][0]["status"] == "CANCELLED"
@@ -304,3 +307,37 @@ async def test_cached_answers_follow_every_write(api, admin, make_user, count_qu
     assert o["abandoned_cart"]["abandoned_count"] == 1
     await fetch_one("DELETE FROM abandoned_cart RETURNING id")
     assert (await settled(overview))["abandoned_cart"]["abandoned_count"] == 0
+
+
+@pytest.mark.gen_test
+async def test_unpaid_order_is_not_revenue(api, admin, make_user):
+    """One customer request used to add 9,999,999,999.99 to today's revenue."""
+    from tests.support.client import post_order
+    from tests.support.factories import product
+
+    async def revenue() -> tuple[str, float, str]:
+        om = (await api.get(D + "order_metrics/", params={"period": "day"}, user=admin)).json()["data"]
+        ov = (await api.get(D + "overview_metrics/", params={"period": "day"}, user=admin)).json()
+        trend = (await api.get(D + "sales_trend/", user=admin)).json()["data"]
+        return om["total_revenue"], ov["revenue"]["total"], trend[-1]["revenue"]
+
+    shopper = await make_user(email="hoarder@example.com")
+    pid = await product("Palace", stock=5, base_price="9999999999.99")
+    cheap = await product("Mug", stock=5, base_price="40.00")
+    resp = await post_order(api, shopper, [{"product_id": pid, "quantity": 1}])
+    assert resp.status == 201, resp
+    assert await revenue() == ("0.00", 0.0, "0.00")
+    from models.core.db import fetch_one
+
+    async def balance():
+        return (await fetch_one("SELECT balance FROM customer WHERE user_id = %s", [shopper.id]))[0]
+
+    assert await balance() == 0
+
+    paid = (await post_order(api, shopper, [{"product_id": cheap, "quantity": 1}])).json()["order_id"]
+    await api.patch(f"/api/orders/{paid}/", json={"payment_status": "PAID"}, user=admin)  # cash received
+    assert await revenue() == ("40.00", 40.0, "40.00")
+    # A partial refund (as the refund action records it) is subtracted.
+    await Order.update(payment_status="PARTIALLY_REFUNDED", refunded_amount=15).where(Order.id == paid).aio_execute()
+    assert await revenue() == ("25.00", 25.0, "25.00")
+    assert await balance() == 25

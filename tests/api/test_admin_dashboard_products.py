@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from models.catalog.tables import Product, ProductVariation
-from tests.api.admin_catalog_helpers import assert_envelope, make_category, make_product, make_products
+from tests.support.client import assert_envelope
+from tests.support.factories import make_category, make_product, make_products
 
 URL = "/api/dashboard/product_management_data/"
 ROW_KEYS = {"id", "name", "sku", "category", "category_id", "variants", "variant_count", "stock_quantity",

@@ -13,11 +13,11 @@ import uuid
 import pytest
 
 import settings
-
 from models.core import exports
-from models.core.exports import ExportJob
 from models.core.db import utcnow
-from tests.api.admin_catalog_helpers import assert_envelope, make_category, make_product, make_products
+from models.core.exports import ExportJob
+from tests.support.client import assert_envelope
+from tests.support.factories import make_category, make_product, make_products
 
 HEADER = ["Name", "SKU", "Category", "Price", "Stock", "Status", "Created"]
 
@@ -99,7 +99,7 @@ async def test_export_reads_through_a_server_side_cursor_in_batches(api, admin, 
 @pytest.mark.gen_test
 async def test_export_arrives_in_chunks(admin, http_client, base_url):
     """Each batch is flushed as it is read: the client gets the body piece by piece."""
-    from tests.conftest import auth_headers
+    from tests.support.client import auth_headers
 
     await make_products(2500)
     pieces: list[bytes] = []

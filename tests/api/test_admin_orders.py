@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import assert_envelope
-from tests.order_helpers import count, place, product, stock_of
+from tests.support.client import assert_envelope, post_order
+from tests.support.factories import count, product, stock_of
 
 
 async def admin_and_orders(make_user, api, n=3, stock=50):
@@ -18,7 +18,7 @@ async def admin_and_orders(make_user, api, n=3, stock=50):
     pid = await product("Handmade Pouch", stock=stock, base_price="10.00")
     ids = []
     for i, u in enumerate(buyers):
-        resp = await place(api, u, [{"product_id": pid, "quantity": i + 1}])
+        resp = await post_order(api, u, [{"product_id": pid, "quantity": i + 1}])
         assert resp.status == 201, resp
         ids.append(resp.json()["order_id"])
     return admin, buyers, pid, ids
@@ -138,7 +138,7 @@ async def test_status_transitions_and_cancel_returns_stock_exactly_once(api, mak
     resp = await api.patch(f"/api/orders/{oid}/update_status/", json={"status": "PENDING"}, user=admin)
     assert_envelope(resp, 400)
     # DELIVERED never goes back
-    oid2 = (await place(api, buyers[0], [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    oid2 = (await post_order(api, buyers[0], [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     for status in ("SHIPPED", "DELIVERED"):
         assert (await api.patch(f"/api/orders/{oid2}/update_status/", json={"status": status}, user=admin)).status == 200
     assert_envelope(await api.patch(f"/api/orders/{oid2}/update_status/", json={"status": "PENDING"}, user=admin), 400)
@@ -247,7 +247,7 @@ async def test_cached_pages_follow_every_order_change(api, make_user, count_quer
     await api.patch(f"/api/orders/{ids[1]}/update_status/", json={"status": "SHIPPED"}, user=admin)
     page = (await api.get("/api/orders/", params={"status": "SHIPPED"}, user=admin)).json()
     assert [o["id"] for o in page["results"]] == [ids[1]]
-    await place(api, buyers[0], [{"product_id": pid, "quantity": 1}])
+    await post_order(api, buyers[0], [{"product_id": pid, "quantity": 1}])
     assert (await api.get("/api/orders/", user=admin)).json()["count"] == 3
 
 

@@ -9,18 +9,10 @@ from decimal import Decimal
 import pytest
 
 import settings
-from models.core.media import media_url
 from models.catalog.tables import Product, ProductImage, ProductTag, ProductVariation, VariationColor, VariationSize
-from tests.api.admin_catalog_helpers import (
-    assert_envelope,
-    jpeg_bytes,
-    make_category,
-    make_color,
-    make_size,
-    make_tag,
-    png_bytes,
-)
-from tests.conftest import multipart
+from models.core.media import media_url
+from tests.support.client import assert_envelope, multipart
+from tests.support.factories import jpeg_bytes, make_category, make_color, make_size, make_tag, png_bytes
 
 PRODUCT_KEYS = {
     "id", "name", "description", "product_details", "category", "category_name", "tags", "status",
@@ -30,7 +22,7 @@ PRODUCT_KEYS = {
     "added_date_formatted", "variants_count", "all_images", "price", "slug", "updated_at",
 }
 VARIATION_KEYS = {"id", "variation_type", "variation", "price_adjustment", "stock_quantity", "sku", "is_default",
-                  "final_price", "sizes", "colors"}
+                  "final_price", "price", "sizes", "colors"}
 
 
 @pytest.fixture
@@ -256,8 +248,8 @@ async def test_patch_changes_only_the_given_fields(api, admin, taxonomy):
     assert body["status"] == "published" and body["status_display"] == "Published"
     # untouched: tags, variations, description, slug (links keep working)
     assert body["tags"] == created["tags"]
-    assert [{**v, "final_price": None} for v in body["variations"]] == [
-        {**v, "final_price": None} for v in created["variations"]]
+    assert [{**v, "final_price": None, "price": None} for v in body["variations"]] == [
+        {**v, "final_price": None, "price": None} for v in created["variations"]]
     assert body["variations"][0]["final_price"] == 135.00  # follows the new base price
     assert body["description"] == created["description"] and body["slug"] == created["slug"]
     assert body["updated_at"] >= created["updated_at"]
@@ -494,29 +486,6 @@ async def test_upload_queues_cloudinary_copy_after_commit(api, admin, monkeypatc
     image = await ProductImage.aio_get(ProductImage.id == out["image_id"])
     jobs = await fetch_all("SELECT task, args FROM outbox_job")  # the outbox row, committed with the image
     assert jobs == [("tasks.images.upload_image", ["product", image.id, image.image])]
-
-
-@pytest.fixture
-def fake_cloudinary(io_loop):
-    """A local stand-in for Cloudinary's upload API, reached by the real SDK."""
-    import tornado.httpserver
-    import tornado.testing
-    import tornado.web
-
-    received = []
-
-    class Upload(tornado.web.RequestHandler):
-        def post(self, cloud: str):
-            received.append({"cloud": cloud, "args": {k: v[0].decode() for k, v in self.request.body_arguments.items()},
-                             "files": {k: v[0].body for k, v in self.request.files.items()}})
-            self.write({"public_id": "avantlush/product/abc",
-                        "secure_url": f"https://res.cloudinary.com/{cloud}/image/upload/abc.png"})
-
-    sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/v1_1/([^/]+)/image/upload", Upload)]))
-    server.add_sockets([sock])
-    yield f"http://127.0.0.1:{port}", received
-    server.stop()
 
 
 @pytest.mark.gen_test

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_envelope
+from tests.support.client import assert_envelope
 
 CODE = {"code": "Summer20", "discount_percentage": "20", "valid_from": "2024-01-01T00:00:00Z",
         "valid_to": "2099-12-31T23:59:59+01:00", "min_order_amount": "50", "usage_limit": 100}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_envelope
-from tests.store_catalog_helpers import product
+from tests.support.client import assert_envelope
+from tests.support.factories import product
 
 
 # --- only ASCII digits are numbers ------------------------------------------------
@@ -61,7 +61,7 @@ async def test_json_media_types_are_read(api, make_user):
 
 @pytest.mark.gen_test
 async def test_multipart_uploads_stay_multipart(api, make_user):
-    from tests.conftest import multipart
+    from tests.support.client import multipart
 
     user = await make_user()
     body, headers = multipart({"photo": ("me.txt", b"not an image", "text/plain")})
@@ -191,7 +191,7 @@ async def test_fields_the_specs_examples_send_are_accepted_and_documented_as_ign
 @pytest.mark.gen_test
 async def test_one_average_is_the_same_figure_in_every_endpoint(api, make_user):
     """828.645 is 828.65 (half-up, once), in the dashboard's order metrics and the orders' status tabs."""
-    from tests.orders_factory import make_order
+    from tests.support.factories import make_order
 
     admin = await make_user(is_staff=True)
     await make_order(total="828.64", status="PENDING")
@@ -217,7 +217,7 @@ def test_average_rounds_the_exact_quotient_half_up_once():
 
 @pytest.mark.gen_test
 async def test_every_dashboard_operation_takes_every_period_name(api, make_user):
-    from tests.orders_factory import make_order
+    from tests.support.factories import make_order
 
     admin = await make_user(is_staff=True)
     await make_order(total="10.00", status="DELIVERED", payment_status="PAID")

@@ -1,6 +1,8 @@
 """Back in stock and price drops: database triggers write one notification per
 waiting user and queue one email each through the outbox, whatever changes
-the stock; restocking what is in stock writes nothing."""
+the stock; restocking what is in stock writes nothing; a cooldown per user
+and product; stock given back by an unpaid order of the last hour is no
+restock."""
 from __future__ import annotations
 
 import pytest
@@ -8,8 +10,8 @@ import pytest
 from models.catalog.tables import Product, ProductVariation
 from models.core.db import fetch_all
 from models.wishlist import StockNotification
-from tests.conftest import mail_body, wait_for_mail
-from tests.store_catalog_helpers import product, variation
+from tests.support.factories import product, variation
+from tests.support.mail import mail_body, wait_for_mail
 
 
 async def wishlist(api, user, product_id):
@@ -65,11 +67,15 @@ async def test_every_restock_counts_once_whatever_writes_the_stock(api, make_use
     user = await make_user()
     pid = await product("Lamp", stock=0)
     await wishlist(api, user, pid)
-    for _ in range(3):  # a sell-out and a restock, three times, by plain SQL (e.g. a cancelled order)
+    for _ in range(3):  # a sell-out and a restock, three times, by plain SQL
         await fetch_all("UPDATE product SET stock_quantity = stock_quantity + 2 WHERE id = %s RETURNING id", (pid,))
         await fetch_all("UPDATE product SET stock_quantity = 0 WHERE id = %s RETURNING id", (pid,))
-    assert len(await notifications("BACK_IN_STOCK")) == 3
-    assert len(await outbox_rows()) == 3
+    # One notice: the others fell within the cooldown (stock_notification_cooldown()).
+    assert len(await notifications("BACK_IN_STOCK")) == 1
+    assert len(await outbox_rows()) == 1
+    await fetch_all("UPDATE stock_notification SET created_at = created_at - interval '25 hours' RETURNING id")
+    await fetch_all("UPDATE product SET stock_quantity = 1 WHERE id = %s RETURNING id", (pid,))
+    assert len(await notifications("BACK_IN_STOCK")) == 2
 
 
 @pytest.mark.gen_test
@@ -102,3 +108,33 @@ async def test_price_drop_notifies_and_a_rise_does_not(api, make_user):
     assert note.message == "Desk is now 200.00 (was 250.00)"
     rows = await outbox_rows()
     assert rows and rows[-1][1] == [note.id]
+
+
+@pytest.mark.gen_test
+async def test_cancelling_unpaid_orders_does_not_spam_waiting_users(api, make_user):
+    """A PayPal checkout failing (or an order cancelled) five times in a row
+    re-sent back-in-stock emails to every waiting user each time."""
+    from tests.support.client import post_order
+
+    waiting = [await make_user() for _ in range(3)]
+    buyer = await make_user()
+    pid = await product("Last Sofa", stock=1)
+    for user in waiting:
+        await wishlist(api, user, pid)
+    for _ in range(5):
+        order_id = (await post_order(api, buyer, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+        assert (await api.post(f"/api/orders/{order_id}/cancel/", user=buyer)).status == 200
+    # And an unpaid order that expires.
+    import datetime as dt
+
+    from models.core.db import utcnow
+    from models.orders import actions
+
+    await post_order(api, buyer, [{"product_id": pid, "quantity": 1}])
+    assert len(await actions.expire_unpaid_orders(utcnow() + dt.timedelta(hours=1))) == 1
+    assert len(await notifications("BACK_IN_STOCK")) == 0
+    assert len(await outbox_rows()) == 0
+    # A real restock (staff) still tells each of them once.
+    await fetch_all("UPDATE product SET stock_quantity = 0 WHERE id = %s RETURNING id", (pid,))
+    await fetch_all("UPDATE product SET stock_quantity = 4 WHERE id = %s RETURNING id", (pid,))
+    assert len(await notifications("BACK_IN_STOCK")) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_envelope, multipart
+from tests.support.client import assert_envelope, multipart
 
 NUL = "Null characters are not allowed."
 

@@ -19,8 +19,11 @@ import pytest
 from openapi_spec_validator import validate
 
 import settings
-from tests.conftest import DATABASE_URL, ROOT, RUN_DIR, TEST_DATA, token_for
-from tests.openapi_fuzz import fetch_document, run
+from tests.support.client import token_for
+from tests.support.openapi_fuzz import fetch_document, run
+from tests.support.paths import ROOT, RUN_DIR, TEST_DATA
+
+pytestmark = pytest.mark.system  # a live server, schemathesis processes, Chromium
 
 SEED = 20261201
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
@@ -38,7 +41,7 @@ def _free_port() -> int:
 def live_server():
     """``python server.py`` on the test database and Redis, on a free port."""
     port = _free_port()
-    env = dict(os.environ, PORT=str(port), DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL,
+    env = dict(os.environ, PORT=str(port), DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL,
                DATA_DIR=str(RUN_DIR), BACKEND_URL=f"http://127.0.0.1:{port}", WEB_CONCURRENCY="2")
     log_path = TEST_DATA / f"fuzz-server-{os.getpid()}.log"
     log = open(log_path, "wb")
@@ -52,7 +55,7 @@ def live_server():
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("test server did not start:\n" + log_path.read_text()[-3000:])
+                raise RuntimeError("test server did not start:\n" + log_path.read_text()[-3000:]) from None
             time.sleep(0.2)
     yield base
     proc.terminate()
@@ -83,7 +86,8 @@ def test_schemathesis_finds_nothing_for_any_caller(live_server, make_user, io_lo
 
     io_loop.run_sync(lambda: fetch_all("SELECT setval('users_id_seq', 900000), setval('customer_id_seq', 900000)"))
     for caller, role in (("customer", "user"), ("admin", "admin")):
-        user = io_loop.run_sync(lambda: make_user(email=f"{caller}@example.com", is_staff=role == "admin"))
+        user = io_loop.run_sync(lambda caller=caller, role=role: make_user(email=f"{caller}@example.com",
+                                                                          is_staff=role == "admin"))
         callers[caller] = (token_for(user), role)
     with ThreadPoolExecutor(len(callers)) as pool:
         futures = {caller: pool.submit(run, live_server, seed=SEED, examples=EXAMPLES, token=token, role=role,
@@ -102,15 +106,12 @@ def test_schemathesis_finds_nothing_for_any_caller(live_server, make_user, io_lo
 
 
 def _chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (CI runs as root on a clean machine)."""
+    """Debian's chromium; `make test` installs it (the Makefile's ``chromium`` step)."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
-    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "--no-install-recommends",
-                    "chromium"], check=True, capture_output=True, timeout=1200,
-                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    return shutil.which("chromium")
+    if not found:
+        pytest.fail("chromium is not installed: run `make test` (it installs Debian's chromium), "
+                    "or `make chromium`")
+    return found
 
 
 def _headless(chromium: str, *args: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from handlers.core.openapi import api as api_meta
 from handlers.core.routing import Route
 from models.core import ratelimit
 from models.core.db import db, init_db
-from tests.conftest import assert_envelope  # noqa: E402,F401
+from tests.support.client import assert_envelope
 
 ERROR_MESSAGE = "An error occurred while processing your request"
 
@@ -246,11 +246,9 @@ async def test_rate_limiting_fails_open_when_redis_is_down(api, make_user, monke
 # --- backing services down -------------------------------------------------------
 
 @pytest.fixture
-def take_database_down(io_loop):
+def take_database_down(io_loop, database):
     """``await take_database_down()`` points the pool at a port nobody listens
     on, as when PostgreSQL is down; the real pool is back after the test."""
-    import tests.conftest as conftest
-
     state = {"down": False}
 
     def reinit(url: str, **kwargs) -> None:
@@ -269,7 +267,7 @@ def take_database_down(io_loop):
     yield down
     if state["down"]:
         io_loop.run_sync(db.aio_close)
-        reinit(conftest.DATABASE_URL, pool_size=5, timeout=5)
+        reinit(database, pool_size=5, timeout=5)
         io_loop.run_sync(db.aio_connect)
 
 

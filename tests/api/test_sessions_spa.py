@@ -13,9 +13,9 @@ import pytest
 
 import settings
 from models.accounts.tables import AuthSession, RefreshToken
-from tests.api.test_store_auth import age_rotations, login
-from tests.conftest import assert_envelope
-from tests.store_catalog_helpers import product
+from tests.support.accounts import age_rotations, login
+from tests.support.client import assert_envelope
+from tests.support.factories import product
 
 REFRESH = "/api/auth/token/refresh/"
 

@@ -14,9 +14,8 @@ from models.core import exports, storage
 from models.core.db import fetch_all, fetch_one
 from models.core.exports import ExportJob
 from models.core.media import media_url
-from tests.api.admin_catalog_helpers import assert_envelope, make_product, png_bytes
-from tests.api.test_admin_products import fake_cloudinary  # noqa: F401 (a fixture)
-from tests.conftest import multipart
+from tests.support.client import assert_envelope, multipart
+from tests.support.factories import make_product, png_bytes
 
 
 @pytest.fixture

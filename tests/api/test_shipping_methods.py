@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from models.shipping import delivery_date
-from tests.conftest import assert_envelope
+from tests.support.client import assert_envelope
 
 METHOD = {"name": "Express Shipping", "price": "10.00", "estimated_days": 2,
           "description": "Delivery within 1-3 business days"}

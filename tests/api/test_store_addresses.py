@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models.accounts.tables import Address
-from tests.conftest import assert_envelope  # noqa: E402,F401
+from tests.support.client import assert_envelope
 
 ADDRESS = {
     "full_name": "John Doe",

@@ -3,63 +3,18 @@ JWT validation, refresh rotation, logout, blocked customers and Google sign-in."
 from __future__ import annotations
 
 import datetime as dt
-import re
-import shutil
 import time
 import uuid
 
 import jwt
-import orjson
 import pytest
-import tornado.httpserver
-import tornado.testing
-import tornado.web
 
 import settings
 from models.accounts.tables import Customer, OneTimeToken, RefreshToken, User
-from tests.conftest import mail_body, wait_for_mail
-from tests.conftest import assert_envelope  # noqa: E402,F401
-
-PASSWORD = "password123"
-
-
-# --- helpers -------------------------------------------------------------------
-
-@pytest.fixture
-def mailbox(celery_worker):
-    """The real worker, with no task of an earlier test still queued or running
-    and an empty mail directory: every email a test sees is its own."""
-    from celery_app import app as celery
-
-    celery.control.purge()
-    # The solo worker answers control messages between tasks, so this returns
-    # once a task it may be running has finished.
-    celery.control.ping(timeout=10, limit=1)
-    shutil.rmtree(settings.MAIL_DIR, ignore_errors=True)
-    return settings.MAIL_DIR
-
-
-async def register(api, email="new@example.com", password=PASSWORD, **extra):
-    return await api.post("/api/register/", json={"email": email, "password": password, **extra})
-
-
-async def login(api, email, password=PASSWORD):
-    return await api.post("/api/auth/login/", json={"email": email, "password": password})
-
-
-def link_in(msg, pattern: str) -> re.Match:
-    match = re.search(pattern, mail_body(msg))
-    assert match, mail_body(msg)
-    return match
-
-
-VERIFY_LINK = r"http://shop\.test(/verify-email/[^/\s]+/[^/\s]+/)"  # the storefront page; "/api" + it is the API
-RESET_LINK = r"http://shop\.test/reset-password/([^/\s]+)/([^/\s]+)/"
-
-
-async def block(user_id: int) -> None:
-    await Customer.update(status="blocked").where(Customer.user == user_id).aio_execute()
-
+from tests.support.accounts import PASSWORD, RESET_LINK, VERIFY_LINK, age_rotations, block, link_in, login, register
+from tests.support.client import assert_envelope
+from tests.support.fakes import google_token
+from tests.support.mail import wait_for_mail
 
 # --- register ------------------------------------------------------------------
 
@@ -407,12 +362,6 @@ async def test_validate_token_without_token_is_401_valid_false(api):
 
 # --- refresh and logout -----------------------------------------------------------
 
-async def age_rotations(seconds: int = 60) -> None:
-    """Rotations happened ``seconds`` ago: past REFRESH_REUSE_GRACE_SECONDS, a replay is reuse."""
-    await RefreshToken.update(revoked_at=RefreshToken.revoked_at - dt.timedelta(seconds=seconds)).where(
-        RefreshToken.revoked_at.is_null(False)).aio_execute()
-
-
 @pytest.mark.gen_test
 async def test_refresh_rotates_and_reuse_revokes_the_new_token_too(api, make_user):
     user = await make_user()
@@ -455,61 +404,6 @@ async def test_logout_revokes_the_refresh_token(api, make_user):
 
 
 # --- Google sign-in -------------------------------------------------------------
-
-CLIENT_ID = "test-client.apps.googleusercontent.com"
-KID = "test-kid"
-
-
-def _rsa_key_and_cert():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google-certs")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    return key, cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@pytest.fixture(scope="module")
-def google_keys():
-    key, pem = _rsa_key_and_cert()
-    other_key, _ = _rsa_key_and_cert()
-    return {"key": key, "pem": pem, "other_key": other_key}
-
-
-@pytest.fixture
-def google_certs(google_keys, monkeypatch, io_loop):
-    """A local stand-in for Google's certs endpoint, served on the test's loop
-    (google-auth fetches it from an executor thread, so the loop stays free)."""
-    pem = google_keys["pem"]
-
-    class CertsHandler(tornado.web.RequestHandler):
-        def get(self):
-            self.set_header("Content-Type", "application/json")
-            self.finish(orjson.dumps({KID: pem}))
-
-    sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/oauth2/v1/certs", CertsHandler)]))
-    server.add_sockets([sock])
-    monkeypatch.setattr(settings, "GOOGLE_CERTS_URL", f"http://127.0.0.1:{port}/oauth2/v1/certs")
-    monkeypatch.setattr(settings, "GOOGLE_CLIENT_ID", CLIENT_ID)
-    yield google_keys
-    server.stop()
-
-
-def google_token(keys, *, key=None, **overrides) -> str:
-    now = int(time.time())
-    claims = {"iss": "accounts.google.com", "aud": CLIENT_ID, "sub": "109876543210", "email": "g.user@gmail.com",
-              "email_verified": True, "name": "Gee User", "iat": now, "exp": now + 3600}
-    claims.update(overrides)
-    return jwt.encode(claims, key or keys["key"], algorithm="RS256", headers={"kid": KID})
-
 
 @pytest.mark.gen_test(timeout=30)
 async def test_google_sign_in_creates_a_verified_account(api, google_certs):

@@ -14,8 +14,8 @@ from models.cart.promo import PromoCodeRejected
 from models.core.db import utcnow
 from models.core.errors import ValidationFailed
 from models.shipping import ShippingMethod
-from tests.conftest import assert_envelope
-from tests.store_catalog_helpers import product, variation
+from tests.support.client import assert_envelope
+from tests.support.factories import product, variation
 
 ITEM_FIELDS = {"cart_item_id", "product", "variation", "variation_name", "quantity", "product_name", "sku",
                "product_price", "line_total", "stock_status", "stock_quantity", "product_image"}
@@ -73,9 +73,10 @@ async def test_add_item_returns_the_line_and_adding_again_grows_it(api, make_use
 async def test_variations_are_separate_lines_priced_with_their_adjustment(api, make_user):
     user = await make_user()
     pid = await product("Sofa", base_price="200.00", discount_type="percentage", discount_value="10")
+    await add(api, user, pid, 1)  # a line from before the product had variations
     red = await variation(pid, "Red", adjustment="15.50", stock=3)
     blue = await variation(pid, "Blue", adjustment="-5.00", stock=3)
-    await add(api, user, pid, 1)
+    assert_envelope(await add(api, user, pid, 1), 400)  # now one must be chosen
     r = (await add(api, user, pid, 2, variation_id=red)).json()["cart_item"]
     b = (await add(api, user, pid, 1, variation_id=blue)).json()["cart_item"]
     assert r["product_price"] == "195.50" and r["line_total"] == "391.00" and r["variation_name"] == "Red"
@@ -160,8 +161,8 @@ async def test_concurrent_adds_stop_cleanly_at_the_stock(api, make_user):
 async def test_update_quantity_by_product_variation_or_item_id(api, make_user):
     user = await make_user()
     pid = await product("Lamp", stock=5)
+    plain = (await add(api, user, pid)).json()["cart_item"]  # from before the product had variations
     red = await variation(pid, "Red", stock=2)
-    plain = (await add(api, user, pid)).json()["cart_item"]
     colored = (await add(api, user, pid, 1, variation_id=red)).json()["cart_item"]
     resp = await api.post("/api/cart/update-quantity/", json={"product_id": pid, "quantity": 4}, user=user)
     assert resp.status == 200 and resp.json()["message"] == "Quantity updated"
@@ -314,12 +315,10 @@ async def test_add_item_takes_two_queries(api, make_user, count_queries):
 
 @pytest.mark.gen_test
 async def test_price_cart_totals_with_promo_shipping_and_tax(make_user, monkeypatch):
-    from tests.api.test_store_cart import _add_direct
-
     user = await make_user()
     pid = await product(base_price="100.00", discount_type="fixed", discount_value="10.00")
+    await _add_direct(user.id, pid, 2)  # from before the product had variations
     v = await variation(pid, "XL", adjustment="5.55", stock=10)
-    await _add_direct(user.id, pid, 2)
     await _add_direct(user.id, pid, 1, v)
     code = await promo("TAKE15", "15.00")
     now = utcnow()

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("models.cart")
 
 from models import cart  # noqa: E402
-from models.core.db import db, fetch_one  # noqa: E402
-from tests.conftest import assert_envelope  # noqa: E402
-from tests.order_helpers import count, product, stock_of  # noqa: E402
+from models.core.db import fetch_one  # noqa: E402
+from tests.support.client import assert_envelope
+from tests.support.factories import count, product, stock_of
 
 
 async def shipping_method(price="4.99", days=5) -> int:
@@ -94,6 +94,10 @@ async def test_browse_cart_checkout_pay_visible_to_customer_and_admin(api, make_
     assert order["payment"]["status"] == "PAID" and order["payment"]["transaction_id"] == paid["transaction_id"]
     assert_envelope(await api.get("/api/checkout/summary/", user=user), 404)
     assert_envelope(await pay(api, user), 404)
+    # the paid order holds the promo use it redeemed: cancelling it gives the use back, once
+    for _ in range(2):
+        await api.patch(f"/api/orders/{paid['order_id']}/update_status/", json={"status": "CANCELLED"}, user=admin)
+    assert (await fetch_one("SELECT times_used FROM promo_code WHERE code = 'SAVE10'"))[0] == 0
 
 
 @pytest.mark.gen_test

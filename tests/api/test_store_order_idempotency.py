@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from models.core.db import db
-from tests.conftest import assert_envelope
-from tests.order_helpers import count, product, stock_of
+from tests.support.client import assert_envelope
+from tests.support.factories import count, product, stock_of
 
 
 async def post(api, user, items, key, **extra):

@@ -8,8 +8,7 @@ import pytest
 
 import settings
 from models.accounts.tables import Customer, Profile, User
-from tests.conftest import multipart
-from tests.conftest import assert_envelope  # noqa: E402,F401
+from tests.support.client import assert_envelope, multipart
 
 
 def png_bytes(size=(8, 8), color=(200, 30, 30)) -> bytes:

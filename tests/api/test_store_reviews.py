@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from models.catalog.tables import Product, Review, ReviewImage
-from tests.store_catalog_helpers import assert_envelope, product, review_tag
+from tests.support.client import assert_envelope
+from tests.support.factories import product, review_tag
 
 REVIEW_FIELDS = {"id", "product", "user_email", "rating", "content", "images", "tags", "helpful_count",
                  "is_helpful", "variant", "is_verified_purchase", "created_at"}

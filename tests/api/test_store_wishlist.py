@@ -6,8 +6,8 @@ import pytest
 
 from models.core.db import utcnow
 from models.wishlist import StockNotification
-from tests.conftest import assert_envelope
-from tests.store_catalog_helpers import product
+from tests.support.client import assert_envelope
+from tests.support.factories import product
 
 PRODUCT_FIELDS = {"id", "wishlist_item_id", "name", "description", "main_image", "images", "price", "is_liked",
                   "status", "stock_quantity", "added_at"}

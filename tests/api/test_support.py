@@ -9,7 +9,8 @@ import pytest
 import settings
 from models.support import actions
 from models.support.tables import TicketEvent
-from tests.conftest import assert_envelope, mail_body, read_mails, wait_for_mail
+from tests.support.client import assert_envelope
+from tests.support.mail import mail_body, read_mails, wait_for_mail
 
 
 @pytest.fixture

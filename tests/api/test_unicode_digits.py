@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import settings
-from tests.conftest import assert_envelope
+from tests.support.client import assert_envelope
 
 
 @pytest.mark.gen_test

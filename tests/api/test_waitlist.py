@@ -7,7 +7,7 @@ import pytest
 
 import settings
 from models.accounts.tables import WaitlistEntry
-from tests.conftest import mail_body, wait_for_mail
+from tests.support.mail import mail_body, wait_for_mail
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 
 from models.cart import AbandonedCart, add_item, clear_cart, load_cart, mark_cart_converted, process_abandoned_carts
 from models.core.db import utcnow
-from tests.conftest import mail_body, wait_for_mail
-from tests.store_catalog_helpers import product
+from tests.support.factories import product
+from tests.support.mail import mail_body, wait_for_mail
 
 H = dt.timedelta(hours=1)
 

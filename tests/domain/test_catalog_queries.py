@@ -11,8 +11,7 @@ import pytest
 from models.catalog import queries, recommend, reviews
 from models.catalog.tables import Product, ProductRecommendation, Review
 from models.core.errors import NotFound, ValidationFailed
-from tests.store_catalog_helpers import category, fake_orders, place, product
-
+from tests.support.factories import category, make_order, product
 
 # --- rules ---------------------------------------------------------------------------
 
@@ -74,17 +73,16 @@ async def test_has_purchased_is_false_without_orders(make_user):
 async def test_verified_purchase_needs_a_paid_or_delivered_order(make_user):
     buyer, browser, canceller = await make_user(), await make_user(), await make_user()
     sofa, lamp = await product("Sofa"), await product("Lamp")
-    async with fake_orders():
-        await place(buyer.id, [sofa], status="PROCESSING", payment_status="PAID")
-        await place(buyer.id, [lamp], status="DELIVERED", payment_status="PENDING")
-        await place(canceller.id, [sofa], status="CANCELLED", payment_status="FAILED")
-        assert await reviews.has_purchased(buyer.id, sofa) is True
-        assert await reviews.has_purchased(buyer.id, lamp) is True
-        assert await reviews.has_purchased(browser.id, sofa) is False
-        assert await reviews.has_purchased(canceller.id, sofa) is False
-        review = await reviews.create_review(buyer, sofa, 5, "Lovely")
-        assert review["is_verified_purchase"] is True
-        assert (await reviews.create_review(browser, sofa, 4))["is_verified_purchase"] is False
+    await make_order(user=buyer.id, products=[sofa], status="PROCESSING", payment_status="PAID")
+    await make_order(user=buyer.id, products=[lamp], status="DELIVERED", payment_status="PENDING")
+    await make_order(user=canceller.id, products=[sofa], status="CANCELLED", payment_status="FAILED")
+    assert await reviews.has_purchased(buyer.id, sofa) is True
+    assert await reviews.has_purchased(buyer.id, lamp) is True
+    assert await reviews.has_purchased(browser.id, sofa) is False
+    assert await reviews.has_purchased(canceller.id, sofa) is False
+    review = await reviews.create_review(buyer, sofa, 5, "Lovely")
+    assert review["is_verified_purchase"] is True
+    assert (await reviews.create_review(browser, sofa, 4))["is_verified_purchase"] is False
 
 
 @pytest.mark.gen_test
@@ -134,12 +132,11 @@ async def test_rebuild_complementary_ranks_products_bought_together(make_user, a
     desk, chair, lamp, rug = (await product("Desk"), await product("Chair"), await product("Lamp"),
                               await product("Rug"))
     await ProductRecommendation.aio_create(product=desk, recommended=rug, kind="complementary", score=99)
-    async with fake_orders():
-        await place(user.id, [desk, chair, lamp])
-        await place(user.id, [desk, chair])
-        await place(user.id, [rug])
-        assert await recommend.rebuild_complementary() == 6  # desk-chair, desk-lamp, chair-lamp, both ways
-        assert await recommend.rebuild_complementary() == 6  # idempotent
+    await make_order(user=user.id, products=[desk, chair, lamp])
+    await make_order(user=user.id, products=[desk, chair])
+    await make_order(user=user.id, products=[rug])
+    assert await recommend.rebuild_complementary() == 6  # desk-chair, desk-lamp, chair-lamp, both ways
+    assert await recommend.rebuild_complementary() == 6  # idempotent
     rows = await (ProductRecommendation.select().where(ProductRecommendation.product == desk)
                   .order_by(ProductRecommendation.score.desc()).aio_execute())
     assert [(r.recommended_id, r.score) for r in rows] == [(chair, 2.0), (lamp, 1.0)]  # the seeded rug link is gone

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from models.accounts.tables import Customer
-from models.dashboard import metrics
 from models.core.db import fetch_all, utcnow
+from models.dashboard import metrics
 from models.orders.tables import Order
-from tests.orders_factory import make_order
+from tests.support.factories import make_order
 
 
 async def snapshot() -> tuple:
@@ -25,7 +25,7 @@ async def snapshot() -> tuple:
 
 async def scratch_figures(start: dt.date, end: dt.date) -> tuple[int, Decimal, dict[str, int]]:
     rows = await fetch_all(
-        "SELECT status, count(*), coalesce(sum(total) FILTER (WHERE order_is_sale(status, payment_status)), 0) "
+        "SELECT status, count(*), coalesce(sum(order_revenue(payment_status, total, refunded_amount)), 0) "
         "FROM orders WHERE created_at >= %s AND created_at < %s::date + 1 GROUP BY 1", [start, end])
     return sum(r[1] for r in rows), sum((r[2] for r in rows), Decimal(0)), {r[0]: r[1] for r in rows}
 
@@ -46,7 +46,13 @@ async def test_rollups_equal_a_rebuild_and_metrics_equal_a_scratch_computation(m
     await Order.update(status="DELIVERED", payment_status="PAID").where(Order.id == orders[1].id).aio_execute()
     await Order.update(status="CANCELLED").where(Order.id == orders[2].id).aio_execute()
     await Order.update(payment_status="PAID").where(Order.id == orders[3].id).aio_execute()
-    await Order.update(payment_status="REFUNDED", status="RETURNED").where(Order.id == orders[3].id).aio_execute()
+    await Order.update(payment_status="REFUNDED", status="RETURNED", refunded_amount=orders[3].total).where(
+        Order.id == orders[3].id).aio_execute()
+    # A partial refund, and paid orders on past days.
+    await Order.update(payment_status="PARTIALLY_REFUNDED", refunded_amount=Decimal("5.00")).where(
+        Order.id == orders[1].id).aio_execute()
+    for o in orders[9:12]:
+        await Order.update(payment_status="PAID").where(Order.id == o.id).aio_execute()
     await Order.update(payment_status="FAILED").where(Order.id == orders[4].id).aio_execute()
     await Order.update(total=Decimal("500.00")).where(Order.id == orders[5].id).aio_execute()
     await Order.delete().where(Order.id == orders[6].id).aio_execute()
@@ -79,8 +85,8 @@ async def test_rollups_equal_a_rebuild_and_metrics_equal_a_scratch_computation(m
             cur, prev, await metrics.customer_figures(start, end), await metrics.cart_figures(start, end))
     # Per-customer figures equal their orders.
     for c in cs:
-        row = (await fetch_all("SELECT count(*), coalesce(sum(total) FILTER (WHERE order_is_sale(status, "
-                               "payment_status)), 0) FROM orders WHERE customer_id = %s", [c.id]))[0]
+        row = (await fetch_all("SELECT count(*), coalesce(sum(order_revenue(payment_status, total, refunded_amount)), "
+                               "0) FROM orders WHERE customer_id = %s", [c.id]))[0]
         got = await Customer.select(Customer.id).where(Customer.id == c.id).aio_execute()
         figs = (await fetch_all("SELECT orders_count, balance FROM customer WHERE id = %s", [c.id]))[0]
         assert got and tuple(figs) == tuple(row)

@@ -5,7 +5,7 @@ import pytest
 
 from models.core.db import fetch_all, fetch_one
 from models.orders.seed import seed_orders
-from tests.order_helpers import count, product
+from tests.support.factories import count, product
 
 
 @pytest.mark.gen_test(timeout=60)

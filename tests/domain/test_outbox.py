@@ -8,14 +8,16 @@ import time
 import psycopg2
 import pytest
 
+import settings
 from models.core.db import fetch_all, transaction
 from models.core.jobs import enqueue
 from models.core.outbox import Relay, WorkerLedger
-from tests.conftest import DATABASE_URL, _admin_dsn, read_mails, wait_for_mail
+from tests.support.database import admin_dsn
+from tests.support.mail import read_mails, wait_for_mail
 
 
 def sql(statement: str, params=()):
-    conn = psycopg2.connect(**_admin_dsn(DATABASE_URL))
+    conn = psycopg2.connect(**admin_dsn(settings.DATABASE_URL))
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(statement, params)
@@ -54,7 +56,7 @@ async def test_enqueue_writes_in_the_callers_transaction():
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_plain_sql_insert_is_relayed_and_delivered_once(celery_worker):
+async def test_plain_sql_insert_is_relayed_and_delivered_once(mailbox):  # the worker, no earlier test's job
     """What a trigger does: a bare INSERT. The relay hears the NOTIFY and
     publishes well under a second; the worker marks the row done."""
     started = time.monotonic()
@@ -110,7 +112,7 @@ def test_ledger_runs_a_job_once_and_only_one_worker_at_a_time():
 @pytest.mark.gen_test(timeout=90)
 async def test_two_relays_at_once_send_each_job_once(celery_worker):
     values = ", ".join(f"('tasks.emails.send_waitlist_confirmation', '[\"r{i}@example.com\"]')" for i in range(40))
-    relays = [Relay(DATABASE_URL, name=f"extra-{i}", batch=5).start() for i in range(2)]
+    relays = [Relay(settings.DATABASE_URL, name=f"extra-{i}", batch=5).start() for i in range(2)]
     try:
         sql(f"INSERT INTO outbox_job (task, args) VALUES {values}")
         mails = await wait_for_mail(40, timeout=60)
@@ -170,7 +172,7 @@ def test_a_restarted_empty_redis_gets_what_it_held_again_at_once():
     sql("INSERT INTO outbox_job (task, state, publish_count, published_at, available_at) VALUES"
         " ('tasks.test.lost', 'published', 1, now() - interval '1 day', now() + interval '1 hour'),"
         " ('tasks.test.fresh', 'published', 1, now(), now() + interval '1 hour')")
-    relay = Relay(DATABASE_URL, name="restart")
+    relay = Relay(settings.DATABASE_URL, name="restart")
     relay._broker_run_id = "the-redis-before-the-restart"
     try:
         published, error = relay.relay_once()
@@ -188,9 +190,9 @@ def _start_worker(queue: str, name: str, log_path):
     import sys
 
     import settings
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, REDIS_URL=settings.REDIS_URL,
+    env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, REDIS_URL=settings.REDIS_URL,
                OUTBOX_WORKER_HEARTBEAT_SECONDS="0.5")
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=solo",
                              "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -207,13 +209,13 @@ def test_a_job_held_by_a_killed_worker_runs_again_within_a_minute(monkeypatch):
     import uuid
 
     import settings
-    from tests.conftest import TEST_DATA
+    from tests.support.paths import TEST_DATA
 
     monkeypatch.setattr(settings, "OUTBOX_WORKER_DEAD_SECONDS", 2.0)
     queue = f"killed-{uuid.uuid4().hex[:8]}"
     (job_id,), = sql("INSERT INTO outbox_job (task, options) VALUES ('tasks.maintenance.cleanup', %s::jsonb)"
                      " RETURNING id::text", (f'{{"queue": "{queue}", "countdown": 4}}',))
-    relay = Relay(DATABASE_URL, name="kill-test").start()
+    relay = Relay(settings.DATABASE_URL, name="kill-test").start()
     first = _start_worker(queue, f"doomed-{queue}", TEST_DATA / "worker-doomed.log")
     second = None
     try:

@@ -8,7 +8,7 @@ from models.catalog import queries, search
 from models.catalog.admin import search_for_order_form
 from models.catalog.tables import Category, Product, Tag
 from models.core.db import fetch_all
-from tests.store_catalog_helpers import category, product, tag, tag_product
+from tests.support.factories import category, product, tag, tag_product
 
 CATALOG = [  # name, description, popularity (num_ratings)
     ("Ergonomic Office Chair", "Mesh back, adjustable height", 9),
@@ -247,7 +247,7 @@ def many(io_loop):
     rng = random.Random(11)
 
     async def build():
-        for i in range(60):
+        for _ in range(60):
             name = f"{rng.choice(['Oak', 'Oka', 'Pine', 'Velvet'])} {rng.choice(['Chair', 'Chairs', 'Table', 'Lamp'])}"
             await product(name, description=rng.choice(["", "a chair", "velvet"]), num_ratings=rng.randint(0, 4),
                           status=rng.choice(["published"] * 5 + ["draft"]))

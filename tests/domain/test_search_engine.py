@@ -14,7 +14,7 @@ from models.catalog.admin import search_for_order_form
 from models.catalog.engine import FEED_KEEP_VERSIONS, engine, prune_feed
 from models.catalog.tables import Product
 from models.core.db import fetch_all
-from tests.store_catalog_helpers import category, product, tag, tag_product
+from tests.support.factories import category, product, tag, tag_product
 
 QUERIES = ["chair", "chiar", "chairs", "oak chair", "oka chair", "oak", "o", "c", "ch", "velvet chiar", "table",
            "tabel", "lamp", "lmap", "walnut desk", "wlanut", "ergonomic", "ergonmic chiar", "seat", "oak tabel",
@@ -32,7 +32,7 @@ def catalog(io_loop):
         chairs = await category("Garden Chairs", parent=seating)
         lighting = await category("Lighting")
         velvet = await tag("Velvet Touch")
-        for i in range(80):
+        for _ in range(80):
             name = (f"{rng.choice(['Oak', 'Oka', 'Pine', 'Velvet', 'Walnut', 'Ergonomic'])} "
                     f"{rng.choice(['Chair', 'Chairs', 'Table', 'Lamp', 'Desk', 'Bench'])}")
             pid = await product(name, description=rng.choice(["", "a chair", "velvet seat", "oak table"]),
@@ -212,16 +212,68 @@ async def test_an_emptied_catalog_or_a_pruned_log_reloads_the_index(catalog, mon
 
 PG_SPLIT = ["Oak chair", "oak-chair 120cm", "120 x 60", "0012", "the and of", "Chair_2 /lamp", "a b c",
             "ERGONOMIC  chiar\tdesk", "sofa sofa bed", "one two three four five six seven eight", "", "   ",
-            "HMP-001", "x1y2z3", "don't", "café", "4.5", "email@example.com", "o'reilly", "co-op/lamp_3"]
+            "HMP-001", "x1y2z3", "don't", "café", "4.5", "email@example.com", "o'reilly", "co-op/lamp_3",
+            "Lamp 7E3X", "32e0c6b2", "1.5-seat", "x/y", "v2.0", "7e3a the", "12e 1e5 e5 0e0 77e3e3 7e3x9 a7e3"]
+
+
+def awkward_corpus(n: int = 3000) -> list[str]:
+    """Names and SKUs as a catalog holds them, with the parser's corner cases:
+    numbers in scientific notation inside SKUs, hex ids, versions, sizes,
+    paths, hyphens, underscores, stop words, accents, e-mail and URL shapes."""
+    rng = random.Random(23)
+    pieces = ["Lamp", "Oak", "chair", "the", "and", "a", "X", "x", "E", "e", "7E3X", "32e0c6b2", "1e5", "0e0",
+              "12e", "e12", "7e03", "3E-2", "1.5-seat", "x/y", "v2.0", "2.0.1", "HMP-001", "AL-SO-000123",
+              "120x60cm", "4-Seater", "co_op", "café", "naïve", "o'reilly", "a@b.com", "http://x.io/a", "-5", "+3",
+              "1,000", "50%", "#12", "ünïcödé", "ß", "Æon"]
+    alphabet = "ae0123456789xE-_/ "
+    corpus = list(PG_SPLIT)
+    for _ in range(n):
+        if rng.random() < 0.5:
+            corpus.append(" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 5))))
+        else:
+            corpus.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))))
+    return corpus
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_plain_words_split_as_postgresql_does():
+    corpus = awkward_corpus()
+    texts = [t.replace("\x00", "").strip()[:search.MAX_CHARS] for t in corpus]
+    rows = await fetch_all(
+        "SELECT x.i, ARRAY(SELECT t.lexeme FROM unnest(to_tsvector('catalog', search_fold(x.q))) t "
+        "ORDER BY t.positions[1] LIMIT %s) FROM unnest(%s::text[]) WITH ORDINALITY AS x(q, i) ORDER BY x.i",
+        (search.MAX_WORDS, texts))
+    postgres = [r[1] for r in rows]
+    plain_ones = 0
+    for text, words in zip(corpus, postgres):
+        plain = search.plain_words(text)
+        if plain is not None:
+            plain_ones += 1
+            assert plain == words, (text, plain, words)
+    assert plain_ones > len(corpus) // 2  # most of it takes the path without a query
+    for text in PG_SPLIT[:6]:
+        assert search.plain_words(text) == await search.pg_words(text), text
+    assert search.plain_words("café") is None and search.plain_words("o'reilly") is None
+    assert search.plain_words("Lamp 7E3X") == ["lamp", "7e3", "x"]
+    assert search.plain_words("32e0c6b2") == ["32e0", "c6b2"]
 
 
 @pytest.mark.gen_test
-async def test_plain_words_split_as_postgresql_does():
-    for text in PG_SPLIT:
-        plain = search.plain_words(text)
-        if plain is not None:
-            assert plain == await search.pg_words(text), text
-    assert search.plain_words("café") is None and search.plain_words("o'reilly") is None
+@pytest.mark.parametrize("index", [True, False], ids=["index", "sql"])
+async def test_a_product_is_found_by_its_own_awkward_name_or_sku(api, index):
+    lamp = await product("Lamp 7E3X")
+    hashed = await product("Plain Shelf")
+    await Product.update(sku="32e0c6b2").where(Product.id == hashed).aio_execute()
+    await product("Lamp Base")
+    engine.enabled = index
+    try:
+        for q, pid in (("Lamp 7E3X", lamp), ("7e3x", lamp), ("7E3X lamp", lamp), ("32e0c6b2", hashed),
+                       ("32E0C6B2", hashed)):
+            for path, key in (("/api/products/search/", "q"), ("/api/products/", "search")):
+                body = (await api.get(path, params={key: q})).json()
+                assert [r["id"] for r in body["results"]][:1] == [pid], (path, q, body)
+    finally:
+        engine.enabled = True
 
 
 @pytest.mark.gen_test

@@ -17,9 +17,9 @@ pytest.importorskip("models.cart")
 import settings  # noqa: E402
 from models import cart  # noqa: E402
 from models.core.db import db, fetch_one  # noqa: E402
-from tests.conftest import assert_envelope  # noqa: E402
-from tests.order_helpers import count, product, stock_of  # noqa: E402
-from tests.payments.fakes import FakeJsonApi, FakeStripe, serve  # noqa: E402
+from tests.support.client import assert_envelope  # noqa: E402
+from tests.support.factories import count, product, stock_of  # noqa: E402
+from tests.support.fakes import FakeJsonApi, FakeStripe, serve  # noqa: E402
 
 ADDRESS = {"full_name": "Ada Buyer", "street_address": "1 Market Street", "city": "Lagos", "state": "Lagos",
            "country": "NG", "zip_code": "100001"}

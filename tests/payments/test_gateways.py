@@ -4,23 +4,22 @@ Clover hosted checkout against local fakes. A decline changes nothing; an
 authorization whose order cannot be made is voided."""
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
 
 import settings
+from models.checkout import payment as payments
 from models.core.errors import ServiceUnavailable
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, Totals
 from models.orders.stock import OutOfStock
-from models.checkout import payment as payments
 from models.payments.interface import Charge, PaymentFailed, minor_units
 from models.payments.providers.stripe import StripeGateway
 from models.payments.providers.test import TestGateway
 from models.payments.registry import gateway_for
-from tests.order_helpers import count, product, stock_of
-from tests.payments.fakes import FakeJsonApi, FakeStripe, serve
+from tests.support.factories import count, product, stock_of
+from tests.support.fakes import FakeJsonApi, FakeStripe, serve
 
 
 async def draft_for(user, product_id: int, quantity: int = 1) -> OrderDraft:

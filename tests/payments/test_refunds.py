@@ -19,9 +19,9 @@ import settings
 from models.core.db import fetch_one
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, PaymentDraft, Totals
-from tests.conftest import assert_envelope
-from tests.order_helpers import count, product, stock_of
-from tests.payments.fakes import FakeJsonApi, FakeStripe, serve
+from tests.support.client import assert_envelope
+from tests.support.factories import count, product, stock_of
+from tests.support.fakes import FakeJsonApi, FakeStripe, serve
 
 
 async def paid_order(user, provider: str, txn: str, *, lines=((1, "100.00"),), capture_ref: str | None = None,
@@ -231,6 +231,22 @@ async def test_partial_refund(api, make_user):
     assert await count("refund", "order_id = %s AND status = 'succeeded'", [order_id]) == 3
     assert_envelope(await api.patch(f"/api/orders/{order_id}/update_status/", json={"status": "SHIPPED"},
                                     user=admin), 400)
+
+
+@pytest.mark.gen_test
+async def test_cancelling_after_a_line_restock_gives_each_unit_back_once(api, make_user):
+    """A line refunded with its stock back, then the order cancelled: the
+    cancellation gives back only what the order still held."""
+    admin, user = await make_user(is_staff=True), await make_user()
+    order_id, (lamp, chair) = await paid_order(user, "test", "txn_test_c", lines=((2, "20.00"), (1, "60.00")))
+    lamp_item = (await fetch_one("SELECT id FROM order_item WHERE order_id = %s AND product_id = %s",
+                                 [order_id, lamp]))[0]
+    resp = await refund(api, admin, order_id, lines=[{"item_id": lamp_item, "quantity": 1}], restock=True)
+    assert resp.status == 200 and resp.json()["restocked"] is True, resp
+    assert (await stock_of(lamp), await stock_of(chair)) == (9, 9)
+    resp = await api.patch(f"/api/orders/{order_id}/update_status/", json={"status": "CANCELLED"}, user=admin)
+    assert resp.status == 200, resp
+    assert (await stock_of(lamp), await stock_of(chair)) == (10, 10)
 
 
 @pytest.mark.gen_test

@@ -15,9 +15,9 @@ import settings
 from models.core.db import fetch_one
 from models.orders import actions as orders
 from models.orders.actions import LineIn, OrderDraft, PaymentDraft, Totals
-from tests.conftest import assert_envelope
-from tests.order_helpers import count, product, stock_of
-from tests.payments.fakes import FakeJsonApi, serve
+from tests.support.client import assert_envelope
+from tests.support.factories import count, product, stock_of
+from tests.support.fakes import FakeJsonApi, serve
 
 STRIPE_SECRET = "whsec_test_secret"
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from models.catalog.tables import ProductRecommendation
-from tests.store_catalog_helpers import fake_orders, place, product
+from tests.support.factories import make_order, product
 
 
 def test_rebuild_recommendations_runs_hourly_from_beat():
@@ -27,13 +27,12 @@ async def test_worker_rebuilds_recommendations_from_orders(celery_worker, make_u
 
     user = await make_user()
     desk, chair = await product("Desk"), await product("Chair")
-    async with fake_orders():
-        await place(user.id, [desk, chair])
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: app.send_task("tasks.catalog.rebuild_recommendations"))
-        deadline = time.monotonic() + 30
-        while await ProductRecommendation.select().aio_count() < 2:
-            assert time.monotonic() < deadline, "the worker did not rebuild the recommendations"
-            await asyncio.sleep(0.1)
+    await make_order(user=user.id, products=[desk, chair])
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, lambda: app.send_task("tasks.catalog.rebuild_recommendations"))
+    deadline = time.monotonic() + 30
+    while await ProductRecommendation.select().aio_count() < 2:
+        assert time.monotonic() < deadline, "the worker did not rebuild the recommendations"
+        await asyncio.sleep(0.1)
     pairs = {(r.product_id, r.recommended_id) for r in await ProductRecommendation.select().aio_execute()}
     assert pairs == {(desk, chair), (chair, desk)}

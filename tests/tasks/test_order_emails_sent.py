@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 import settings
-from tests.conftest import mail_body, wait_for_mail
-from tests.order_helpers import place, product
+from tests.support.client import post_order
+from tests.support.factories import product
+from tests.support.mail import mail_body, wait_for_mail
 
 
 @pytest.mark.gen_test(timeout=90)
@@ -14,7 +15,7 @@ async def test_order_confirmation_admin_notice_status_and_tracking(celery_worker
     admin = await make_user(is_staff=True, email="boss@example.com")
     user = await make_user(full_name="Ada Buyer", email="ada@example.com")
     pid = await product("Handmade Pouch", stock=5, base_price="20.00")
-    oid = (await place(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
+    oid = (await post_order(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     assert settings.ADMIN_NOTIFICATION_EMAILS == ["staff@avantlush.test"]  # tests/conftest.py
     mails = await wait_for_mail(2)
     confirmation = next(m for m in mails if m["To"] == "ada@example.com")

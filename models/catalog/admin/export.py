@@ -4,11 +4,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator
 
-from models.core import exports
 from models.catalog.admin.table import STATUS_LABELS, clean_product_filters, display_status, filtered_products
 from models.catalog.tables import Category, Product
+from models.core import exports
 from models.core.db import money
-
 
 # --- the products CSV export -----------------------------------------------------
 

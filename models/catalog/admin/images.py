@@ -1,4 +1,9 @@
-"""Product images: add, remove, follow a moved URL."""
+"""Product images: add, remove, follow a moved URL.
+
+Triggers (migrations/README.md): image writes bump the catalog cache version
+(0003 catalog_version_product_image); the product's main_image through the
+product triggers (see products.py).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +15,6 @@ from models.core.db import transaction, utcnow
 from models.core.errors import NotFound
 from models.core.jobs import enqueue
 from models.core.media import cloudinary_enabled, delete_upload, store_image
-
 
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 

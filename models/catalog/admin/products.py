@@ -1,4 +1,14 @@
-"""Products with nested variations: payloads, create, update, delete."""
+"""Products with nested variations: payloads, create, update, delete.
+
+Triggers (migrations/README.md): a product write re-indexes search (0002/0007
+product_search_vector, product_search_*, search_word_product_*, then the 0012
+change feed every web process's index follows), moves the tab counts (0003/0007
+product_count_*) and the catalog cache version (0003 catalog_version_product); a
+stock or price change is a stock_movement row (0008) and, back from 0 or
+cheaper, sends back-in-stock / price-drop emails to wishlists (0006
+product_wishlist_notify, variation_wishlist_notify); tags re-index (0007
+product_tag_*_reindex).
+"""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -19,12 +29,12 @@ from models.catalog.tables import (
     Tag,
     VariationColor,
     VariationSize,
+    line_unit_price,
     variation_price,
 )
 from models.core.db import db, iso, money_number, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.core.media import delete_upload, media_url
-
 
 STATUS_DISPLAY = {"draft": "Draft", "published": "Published", "archived": "Archived"}
 
@@ -83,6 +93,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
     var_out = []
     available_sizes: dict[int, dict] = {}
     available_colors: dict[int, dict] = {}
+    selling = p["price"] if p["price"] is not None else p["base_price"]
     for v in variations:
         v_sizes, v_colors = sizes.get(v["id"], []), colors.get(v["id"], [])
         for s in v_sizes:
@@ -98,6 +109,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
             "sku": v["sku"],
             "is_default": v["is_default"],
             "final_price": money_number(variation_price(p["base_price"], v["price_adjustment"])),
+            "price": f"{line_unit_price(selling, v['price_adjustment']):.2f}",  # what the customer pays
             "sizes": v_sizes,
             "colors": v_colors,
         })

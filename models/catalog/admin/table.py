@@ -1,4 +1,9 @@
-"""The dashboard's product table: tabs, tab counts, filters and bulk actions."""
+"""The dashboard's product table: tabs, tab counts, filters and bulk actions.
+
+Triggers (migrations/README.md): bulk status changes and deletes fire the
+product triggers (see products.py): search re-index and change feed, tab
+counts, catalog cache version.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +17,6 @@ from models.catalog.tables import LOW_STOCK_MAX, Category, Product, ProductVaria
 from models.core.db import db, fetch_one, iso, money_number, utcnow
 from models.core.errors import NotFound, ValidationFailed
 from models.core.media import media_url
-
 
 TABS = ("all", "published", "low_stock", "draft", "out_of_stock")
 # Dashboard status: the publication status, except that a published product

@@ -1,4 +1,11 @@
-"""Categories, tags, sizes and colors."""
+"""Categories, tags, sizes and colors.
+
+Triggers (migrations/README.md): a category or tag rename re-indexes its
+products (0002 category_rename_reindex, 0007 tag_rename_reindex) and the
+lexicon (0007 search_word_category/_tag); the category tree feeds the search
+index (0012 search_feed_categories) and the catalog cache version (0003
+catalog_version_category).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +17,6 @@ from models.catalog.admin.common import _constraint, _insert_with_slug, _missing
 from models.catalog.tables import Category, Color, Size, Tag
 from models.core.db import db, fetch_one, transaction, utcnow
 from models.core.errors import NotFound, ValidationFailed
-
 
 CATEGORY_TREE_LOCK = 7_246_813  # advisory lock id: category parent changes
 

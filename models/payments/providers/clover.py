@@ -18,8 +18,17 @@ import httpx
 import orjson
 
 import settings
-from models.payments.interface import (CURRENCY, Charge, GatewayUnavailable, HostedSession, InvalidWebhook,
-                                       RefundResult, WebhookEvent, from_minor_units, minor_units)
+from models.payments.interface import (
+    CURRENCY,
+    Charge,
+    GatewayUnavailable,
+    HostedSession,
+    InvalidWebhook,
+    RefundResult,
+    WebhookEvent,
+    from_minor_units,
+    minor_units,
+)
 
 TIMEOUT = 20
 TOLERANCE_SECONDS = 300

@@ -15,8 +15,15 @@ import httpx
 import orjson
 
 import settings
-from models.payments.interface import (CURRENCY, Charge, GatewayUnavailable, HostedSession, InvalidWebhook,
-                                       RefundResult, WebhookEvent)
+from models.payments.interface import (
+    CURRENCY,
+    Charge,
+    GatewayUnavailable,
+    HostedSession,
+    InvalidWebhook,
+    RefundResult,
+    WebhookEvent,
+)
 
 log = logging.getLogger("avantlush.payments.paypal")
 TIMEOUT = 20

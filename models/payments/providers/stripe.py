@@ -13,8 +13,17 @@ import orjson
 import stripe
 
 import settings
-from models.payments.interface import (CURRENCY, Authorization, Charge, GatewayUnavailable, InvalidWebhook,
-                                       RefundResult, WebhookEvent, from_minor_units, minor_units)
+from models.payments.interface import (
+    CURRENCY,
+    Authorization,
+    Charge,
+    GatewayUnavailable,
+    InvalidWebhook,
+    RefundResult,
+    WebhookEvent,
+    from_minor_units,
+    minor_units,
+)
 
 _client: stripe.StripeClient | None = None
 _client_key: tuple | None = None

@@ -1,10 +1,15 @@
-"""Local stand-ins for the payment providers' HTTP APIs, served on the test's
-IOLoop: the real Stripe SDK, and our PayPal/Clover REST calls, talk to them."""
+"""Local stand-ins for the providers' HTTP APIs, served on the test's IOLoop:
+the real Stripe SDK, and our PayPal/Clover REST calls, talk to them; Google's
+sign-in keys and ID tokens (its certs endpoint is served by the
+``google_certs`` fixture)."""
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import time
 import urllib.parse
 
+import jwt
 import orjson
 import tornado.httpserver
 import tornado.testing
@@ -117,3 +122,33 @@ def serve(app: tornado.web.Application) -> tuple[tornado.httpserver.HTTPServer, 
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
     return server, f"http://127.0.0.1:{port}"
+
+
+# --- Google sign-in ---------------------------------------------------------------
+
+GOOGLE_CLIENT_ID = "test-client.apps.googleusercontent.com"
+GOOGLE_KID = "test-kid"
+
+
+def rsa_key_and_cert():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google-certs")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    return key, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def google_token(keys, *, key=None, **overrides) -> str:
+    now = int(time.time())
+    claims = {"iss": "accounts.google.com", "aud": GOOGLE_CLIENT_ID, "sub": "109876543210", "email": "g.user@gmail.com",
+              "email_verified": True, "name": "Gee User", "iat": now, "exp": now + 3600}
+    claims.update(overrides)
+    return jwt.encode(claims, key or keys["key"], algorithm="RS256", headers={"kid": GOOGLE_KID})

@@ -2,7 +2,7 @@
 outside API tester would. Used by tests/api/test_openapi_fuzz.py on the test
 server, and by hand against `make run`:
 
-    .venv/bin/python tests/openapi_fuzz.py http://localhost:8000 --seed 7 --examples 25 \
+    .venv/bin/python tests/support/openapi_fuzz.py http://localhost:8000 --seed 7 --examples 25 \
         [--token ACCESS_TOKEN]
 
 The document is the only input: every operation it lists is tested, so the
