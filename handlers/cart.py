@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-import settings
 from handlers.core.base import USER, BaseHandler
 from handlers.core.fields import In, Out, Pk, PositiveQuantity, RequiredPk, Text
 from handlers.core.openapi import api

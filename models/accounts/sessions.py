@@ -17,7 +17,6 @@ from typing import Any
 import peewee as pw
 
 import settings
-
 from models.accounts.tables import AuthSession, RefreshToken, User
 from models.accounts.tokens import INVALID_TOKEN, decode_token, issue_token
 from models.core.db import RideAlong, fetch_prepared, transaction, utcnow

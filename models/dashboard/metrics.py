@@ -34,7 +34,18 @@ from typing import Any
 
 import orjson
 
-from models.core.db import RideAlong, average, fetch_all, fetch_prepared, half_up, iso, money, money_number, ratio, utcnow
+from models.core.db import (
+    RideAlong,
+    average,
+    fetch_all,
+    fetch_prepared,
+    half_up,
+    iso,
+    money,
+    money_number,
+    ratio,
+    utcnow,
+)
 from models.core.errors import AppError
 from models.orders.tables import PAID_PAYMENT_STATUSES, STATUSES
 from models.orders.tables import STATUS_DISPLAY as ORDER_STATUS_DISPLAY

@@ -9,7 +9,6 @@ import pytest
 from tests.support.client import assert_envelope
 from tests.support.factories import product
 
-
 # --- only ASCII digits are numbers ------------------------------------------------
 
 @pytest.mark.gen_test

@@ -54,6 +54,6 @@ def test_the_specs_example_body_has_no_unknown_field(example):
     path = re.sub(r"<[^>]+>|\{[^}]+\}", "1", example["path"])
     routes = [r for r in _routes() if r.regex.fullmatch(path)]
     assert routes, path
-    meta = getattr(getattr(routes[0].handler_class, example["method"].lower()), "_api")
+    meta = getattr(routes[0].handler_class, example["method"].lower())._api
     assert meta["body"] is not None, example
     assert unknown_fields(meta["body"], example["body"]) == [], example
