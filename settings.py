@@ -139,6 +139,9 @@ RATE_LIMIT_USER = _env("RATE_LIMIT_USER", "1200/minute")
 
 ACCESS_TOKEN_SECONDS = _int("ACCESS_TOKEN_SECONDS", 24 * 3600)
 REFRESH_TOKEN_SECONDS = _int("REFRESH_TOKEN_SECONDS", 7 * 24 * 3600)
+# A refresh token presented again this long after its rotation gets the pair it was rotated
+# into (two tabs refreshing at once); later, any reuse ends every session of the user.
+REFRESH_REUSE_GRACE_SECONDS = _int("REFRESH_REUSE_GRACE_SECONDS", 10)
 VERIFY_TOKEN_SECONDS = 24 * 3600
 RESET_TOKEN_SECONDS = 3600
 BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)

@@ -108,9 +108,18 @@ class GoogleLoginHandler(BaseHandler):
 
 
 class VerifyEmailHandler(BaseHandler):
+    """The verification email links to the storefront's page
+    (``FRONTEND_URL/verify-email/<token>/<uidb64>/``), which POSTs here: a mail
+    scanner following the link verifies nothing. GET stays as the spec shows it."""
+
     @api(response=VerifiedOut, rejects={400: "a link that is not valid, already used or expired"})
     async def get(self, token: str, uidb64: str):
-        """Verify an email address from the link in the verification email."""
+        """Verify an email address (the spec's GET; the storefront's page POSTs instead)."""
+        await self.post(token, uidb64)
+
+    @api(response=VerifiedOut, rejects={400: "a link that is not valid, already used or expired"})
+    async def post(self, token: str, uidb64: str):
+        """Verify an email address: what the storefront's verify-email page calls."""
         user = await actions.verify_email(token, uidb64)
         self.reply({"success": True, "message": "Email verified successfully", "token": tokens.access_token(user)})
 

@@ -2,9 +2,8 @@
 restore link of abandoned-cart reminders."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-import settings
 from handlers.core.base import USER, BaseHandler
 from handlers.core.fields import In, MoneyText, Out, Pk, PositiveQuantity, RequiredPk, Text
 from handlers.core.openapi import api
@@ -14,11 +13,21 @@ from models.cart import abandoned
 
 
 class LineIn(In):
-    """A cart line: ``product_id`` (+ ``variation_id``), or ``item_id``."""
+    """A cart line: ``product_id`` (+ ``variation_id``), or ``item_id`` (also
+    accepted as ``cart_item_id``, the name the cart's lines carry)."""
 
     product_id: Pk = Field(default=None, description="Product id (with variation_id for a variation's line)")
     variation_id: Pk = Field(default=None, description="Variation id (optional)")
     item_id: Pk = Field(default=None, description="The cart line's id (instead of product_id)")
+    cart_item_id: Pk = Field(default=None, description="Same as item_id: the cart line's ``cart_item_id``")
+
+    @model_validator(mode="after")
+    def _one_line_id(self) -> "LineIn":
+        if self.cart_item_id is not None:
+            if self.item_id is not None and self.item_id != self.cart_item_id:
+                raise ValueError("item_id and cart_item_id name different lines.")
+            self.item_id = self.cart_item_id
+        return self
 
 
 class AddItemIn(In):
@@ -73,7 +82,8 @@ class CartOut(Out):
 
 class SummaryOut(Out):
     total_items: int
-    total_price: MoneyText
+    total: MoneyText = Field(description="After the promo discount (as in GET /cart/)")
+    total_price: MoneyText = Field(description="The same as total (the spec's name)")
     items_count: int
     subtotal: MoneyText
     discount: MoneyText
@@ -137,7 +147,7 @@ class UpdateQuantityHandler(BaseHandler):
     role = USER
 
     @api(body=UpdateQuantityIn, response=CartItemReplyOut,
-         rejects={400: "neither item_id nor product_id, or a quantity above the stock left (\"Only N left\")"})
+         rejects={400: "neither item_id (cart_item_id) nor product_id, or a quantity above the stock left (\"Only N left\")"})
     async def post(self):
         """Set a line's quantity."""
         data = self.parse(UpdateQuantityIn)
@@ -149,7 +159,7 @@ class UpdateQuantityHandler(BaseHandler):
 class RemoveItemHandler(BaseHandler):
     role = USER
 
-    @api(body=LineIn, status=204, rejects={400: "neither item_id nor product_id"})
+    @api(body=LineIn, status=204, rejects={400: "neither item_id (cart_item_id) nor product_id"})
     async def post(self):
         """Remove a line."""
         data = self.parse(LineIn)
@@ -196,13 +206,14 @@ class ClearCartHandler(BaseHandler):
 
 
 class RestoreCartHandler(BaseHandler):
-    """The link of an abandoned-cart reminder; the token in it is the credential."""
+    """An abandoned-cart reminder links to the storefront's restore page, which
+    POSTs the token here (the token is the credential). A GET changes nothing:
+    a mail scanner or link preview must not restore a cart."""
 
-    @api(status=302, summary="Restore an abandoned cart, then go to the storefront's cart page")
+    @api(status=302, summary="Go to the storefront's restore page (changes nothing)")
     async def get(self, token: str):
-        """Restore an abandoned cart, then go to the storefront's cart page."""
-        await abandoned.restore_cart(token)
-        self.redirect(f"{settings.FRONTEND_URL}/cart?restored=1")
+        """Links from reminders sent before they pointed at the storefront: on to its restore page."""
+        self.redirect(abandoned.restore_page(token))
 
     @api(response=MessageOut)
     async def post(self, token: str):

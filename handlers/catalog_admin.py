@@ -48,7 +48,7 @@ from handlers.core.fields import (
 )
 from handlers.core.openapi import api
 from handlers.core.routing import Route
-from handlers.core.validation import check_json
+from handlers.core.validation import UNKNOWN_FIELD, check_json, input_names
 from handlers.exports import ExportStartedOut, export_csv
 from models.catalog import admin
 from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNONYMS
@@ -73,6 +73,8 @@ class VariationIn(In):
 
 
 class ProductIn(In):
+    # The spec's example sends these two (images come through upload-image): accepted and ignored.
+    ignored_fields = ("main_image", "image_files")
     name: Text = Field(max_length=255)
     description: OptionalText = ""
     product_details: Details = []
@@ -419,8 +421,11 @@ class BulkProductActionHandler(BaseHandler):
     async def post(self):
         """Delete, publish, draft, feature or unfeature several products."""
         body = self.json_body(check=False)
-        body = {k: v for k, v in body.items() if k in ("action", "product_ids")} if isinstance(body, dict) else {}
-        check_json(body)  # unknown fields are ignored, whatever they hold
+        body = body if isinstance(body, dict) else {}
+        unknown = {str(k)[:100]: [UNKNOWN_FIELD] for k in body if k not in input_names(BulkActionIn)}
+        if unknown:
+            raise ValidationFailed(errors=unknown)
+        check_json(body)
         action, ids = body.get("action"), body.get("product_ids")
         if not action or not ids:
             missing = {k: ["This field is required."] for k, v in (("action", action), ("product_ids", ids)) if not v}

@@ -5,6 +5,7 @@ replies; the payloads are built there as plain dicts (no pydantic on the way
 out: these are the shop's busiest requests)."""
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from handlers.core.fields import (
     Query,
     QueryFlag,
     RequiredPk,
+    ascii_digits,
     choices_doc,
     list_pattern,
 )
@@ -36,7 +38,7 @@ def _blank_to_none(value: object) -> object:
 
 
 def _rating(value: object) -> int:
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and ascii_digits(value))):
         raise ValueError("A valid integer is required.")
     if not 1 <= int(value) <= 5:
         raise ValueError("Ensure this value is between 1 and 5.")
@@ -61,6 +63,8 @@ def _price_filter(value: object) -> Decimal | None:
     # A price bound to filter on: any decimal number, rounded half-up to the cent.
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, str) and not _PRICE_TEXT.fullmatch(value.strip()):
+        raise ValueError("A valid number is required.")
     try:
         number = Decimal(value.strip() if isinstance(value, str) else str(value))
     except (InvalidOperation, TypeError):
@@ -74,6 +78,7 @@ def _price_filter(value: object) -> Decimal | None:
     return number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+_PRICE_TEXT = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")  # ASCII digits only
 MAX_PRICE = Decimal("9999999999.99")
 PriceFilter = Annotated[Decimal | None, BeforeValidator(_price_filter),
                         Doc({"anyOf": [{"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},

@@ -12,17 +12,24 @@ from handlers.core.openapi import api
 from handlers.core.routing import Route
 from models.dashboard import metrics
 
-Period = Literal["day", "week", "month", "year"]
+Period = str  # a name of metrics.PERIODS (one table for every dashboard operation)
+_PERIODS_DOC = ("day, week, month, year; the chart's last_7_days, last_30_days, this_month are accepted too "
+                "(every dashboard operation takes every name). Invalid values → 400 with valid_periods.")
+
+
+_LONGEST = max(len(p) for p in metrics.PERIODS)
 
 
 class PeriodQuery(In):
-    period: Annotated[Period, choices_doc(("day", "week", "month", "year"))] = Field(
-        default="week", description="Blank: week. Invalid values → 400 with valid_periods.")
+    period: Annotated[Period, choices_doc(tuple(metrics.PERIODS))] = Field(
+        default="week", max_length=_LONGEST, description="Blank: week. " + _PERIODS_DOC)
 
 
 class ChartQuery(In):
     metric: Literal["sales", "orders_count", "new_customers_count"]
-    period: Literal["last_7_days", "last_30_days", "this_month"] = "last_7_days"
+    period: Annotated[Period, choices_doc(tuple(metrics.CHART_PERIODS) + tuple(
+        p for p in metrics.PERIODS if p not in metrics.CHART_PERIODS), blank=False)] = Field(
+        default="last_7_days", max_length=_LONGEST, description="Default: last_7_days. " + _PERIODS_DOC)
 
 
 class RecentQuery(In):

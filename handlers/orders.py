@@ -282,7 +282,8 @@ class OrderOut(Out):
     shipping_zip: str
     billing_address: str
     shipping_method_id: int | None
-    estimated_delivery_date: str
+    estimated_delivery_date: str = Field(description="For display, as the spec shows it (Monday, January 02, 2023)")
+    estimated_delivery_on: str = Field(description="The same date, ISO 8601 (2023-01-02)")
     note: str
     created_at: str
     updated_at: str

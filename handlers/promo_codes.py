@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
-from handlers.core.fields import Doc, Flag, In, Money, MoneyText, Out, Text, _decimal, partial
+from handlers.core.fields import Doc, Flag, In, Money, MoneyText, Out, Text, _decimal, ascii_digits, partial
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from models.cart import promo as promos
@@ -23,7 +23,7 @@ def _utc_naive(value: dt.datetime | None) -> dt.datetime | None:
 def _limit(value: object) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and ascii_digits(value.strip()))
                                        or (isinstance(value, str) and value.strip().startswith("-"))):
         raise ValueError("A valid integer is required.")
     try:

@@ -18,6 +18,7 @@ class WishlistItemIn(In):
 
 
 class MoveToCartIn(In):
+    ignored_fields = ("wishlist_item_id",)  # the spec's example repeats the path's id in the body
     quantity: PositiveQuantity = Field(default=1, json_schema_extra={"maximum": 10000})
 
 

@@ -30,7 +30,8 @@ def send_verification_email(token_id: int) -> str | None:
     if found is None:
         return None
     address, token, user = found
-    link = f"{settings.BACKEND_URL}/api/verify-email/{token}/{tokens.uid_encode(user.id)}/"
+    # The storefront's page, which POSTs to /api/verify-email/…: never a GET that changes state.
+    link = f"{settings.FRONTEND_URL}/verify-email/{token}/{tokens.uid_encode(user.id)}/"
     return send(address, "verification", email=address, name=user.full_name, link=link)
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 import settings
 from handlers.core.encoding import dumps
+from handlers.core.fields import ascii_digits
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
 from models.accounts import sessions, tokens
 from models.core import ratelimit
@@ -51,6 +52,16 @@ _DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, psycopg2.Operation
               psycopg2.InterfaceError)
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _UNSAFE_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=-]")  # what may be echoed in a header
+
+
+_UNSAFE_MEDIA = re.compile(r"[^a-z0-9!#$&^_.+/-]")  # what of a Content-Type may be echoed
+
+
+class UnsupportedMediaType(AppError):
+    """A JSON operation's body sent as another media type."""
+
+    status = 415
+    message = "Unsupported media type."
 
 
 # HTML pages (email previews, docs): nothing from elsewhere, no framing.
@@ -134,26 +145,41 @@ class BaseHandler(tornado.web.RequestHandler):
             # not) can move these requests into a roomier bucket.
             await ratelimit.hit(self.rate_scope, self.client_bucket())
             return
+        needed = self.roles.get(self.request.method, self.role)
         try:
             claims = self._token_claims()
         except Unauthorized:
             await ratelimit.hit("anon", self.client_bucket())  # bad tokens cost the sender too
-            raise
+            if needed is not None:
+                raise
+            claims = None
+            self._answer_as_anonymous()
         await self._rate_limit(claims)
         rows = None
         if claims is not None:
             read = self.reads.get(self.request.method)
-            if read is None:
-                self._current_user = await sessions.user_for_claims(claims)
-            else:
-                self._current_user, rows = await sessions.user_with_read(claims, read)
-        needed = self.roles.get(self.request.method, self.role)
+            try:
+                if read is None:
+                    self._current_user = await sessions.user_for_claims(claims)
+                else:
+                    self._current_user, rows = await sessions.user_with_read(claims, read)
+            except Unauthorized:
+                if needed is not None:
+                    raise
+                self._answer_as_anonymous()
         if needed is not None and self._current_user is None:
             raise Unauthorized()
         if needed == ADMIN and not self._current_user.is_staff:
             raise Forbidden()
         self._check_request_input()
         self.read_rows = rows  # only now: the caller is who the token says and may ask
+
+    def _answer_as_anonymous(self) -> None:
+        """An operation open to anonymous callers, sent an invalid or expired token
+        (a stale one left in a single-page app): answered as for no token, with a
+        hint to drop or refresh it (RFC 6750 3.1), never a 401 that breaks the page."""
+        self._current_user = None
+        self.set_header("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"')
 
     def _token_claims(self) -> dict | None:
         header = self.request.headers.get("Authorization", "")
@@ -235,9 +261,17 @@ class BaseHandler(tornado.web.RequestHandler):
                 check_text(upload.filename, name)
 
     def json_body(self, check: bool = True) -> Any:
-        """The JSON body; with ``check``, a NUL character anywhere in it is a 400."""
+        """The JSON body; with ``check``, a NUL character anywhere in it is a 400.
+
+        A body sent as another media type (``text/plain``, a form) is a 415, never
+        read as JSON; no Content-Type at all is taken as JSON."""
         if not self.request.body:
             return {}
+        ctype = self.request.headers.get("Content-Type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+            raise UnsupportedMediaType(f'Unsupported media type "{_UNSAFE_MEDIA.sub("", media)[:100]}" in request.',
+                                       {"body": ["Send the body as application/json."]})
         try:
             data = orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
@@ -256,14 +290,18 @@ class BaseHandler(tornado.web.RequestHandler):
             data = self.json_body(check=False)
         if not isinstance(data, dict):
             raise ValidationFailed(errors={"non_field_errors": ["Invalid data. Expected a dictionary."]})
-        # Unknown fields are ignored, as DRF does: only what the schema reads is checked.
-        data = {k: v for k, v in data.items() if k in input_names(schema)}
+        # A field the schema does not know is a 400 naming it (``In``); the ones it
+        # accepts and ignores go first, so that nothing in them can matter.
+        ignored = getattr(schema, "ignored_fields", ())
+        data = {k: v for k, v in data.items() if k not in ignored}
         check_json(data)
         return validate(schema, data)
 
     def query(self, schema: type[BaseModel]) -> Any:
-        """Validate the query string against ``schema``."""
-        data = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+        """Validate the query string against ``schema``: parameters it does not
+        read are left alone (cache busters, tracking tags)."""
+        names = input_names(schema)
+        data = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items() if k in names}
         return validate(schema, data)
 
     # -- output --
@@ -317,13 +355,13 @@ class BaseHandler(tornado.web.RequestHandler):
         default_size = default_size or self.default_page_size
         errors: dict[str, list[str]] = {}
         try:
-            page = int(self.get_query_argument("page", "") or "1")  # blank (a form's empty field): the default
+            page = _ascii_int(self.get_query_argument("page", "") or "1")  # blank (a form's empty field): the default
             if page < 1:
                 raise ValueError
         except ValueError:
             raise NotFound("Invalid page.") from None
         try:
-            size = int(self.get_query_argument("page_size", "") or str(default_size))
+            size = _ascii_int(self.get_query_argument("page_size", "") or str(default_size))
             if size < 1:
                 raise ValueError
         except ValueError:
@@ -405,6 +443,14 @@ def error_payload(message: str, errors: dict | None = None, extra: dict | None =
 @functools.cache
 def _methods_of(handler: type[BaseHandler]) -> frozenset[str]:
     return frozenset(handler.allowed_methods())
+
+
+def _ascii_int(text: str) -> int:
+    """int() of ASCII digits only (int() alone also reads "٣" and "３")."""
+    text = text.strip()
+    if not ascii_digits(text.removeprefix("-").removeprefix("+")):
+        raise ValueError(text)
+    return int(text)
 
 
 def _no_parse() -> None:

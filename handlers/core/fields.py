@@ -5,11 +5,11 @@ import copy
 import datetime as dt
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 # --- the OpenAPI document states what the validators below enforce ----------------
 
@@ -70,14 +70,36 @@ Password = Annotated[str, Field(max_length=128), Doc({
     "description": "At least 8 characters, not entirely numeric"})]
 
 
-class In(BaseModel):
-    """Request schema base: unknown fields are ignored, as DRF clients expect."""
+IGNORED_DOC = "Accepted and ignored: the spec's request example sends it, this operation does not use it."
 
-    model_config = ConfigDict(extra="ignore", str_max_length=10000)
+
+def _document_ignored(schema: dict, model: type) -> None:
+    for name in getattr(model, "ignored_fields", ()):
+        schema.setdefault("properties", {})[name] = {"description": IGNORED_DOC}
+
+
+class In(BaseModel):
+    """Request schema base. A field the operation does not know is a 400 naming it
+    ("Unknown field."), never dropped silently: a client's typo or a field this
+    operation does not have (``valid_until`` for ``valid_to``) must not be lost
+    quietly. ``ignored_fields`` lists the few fields the spec's own request
+    examples send that an operation does not use: accepted, documented as
+    ignored, and dropped before anything else looks at them."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10000, json_schema_extra=_document_ignored)
+    ignored_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: Any) -> Any:
+        if cls.ignored_fields and isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in cls.ignored_fields}
+        return data
 
 
 class Query(In):
-    """Query-string schema base: text values are at most 1000 characters."""
+    """Query-string schema base: text values are at most 1000 characters
+    (``BaseHandler.query`` passes only the parameters the schema reads)."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=1000)
 
@@ -101,6 +123,11 @@ class Out(BaseModel):
 NUMBER = "A valid number is required."
 INTEGER = "A valid integer is required."
 NOT_NULL = "This field may not be null."
+
+
+def ascii_digits(text: str) -> bool:
+    """Only 0-9 are digits in the API: str.isdigit() and int() also take "٣", "３" and "²"."""
+    return bool(text) and text.isascii() and text.isdigit()
 
 
 def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2):
@@ -140,7 +167,8 @@ def _decimal(*, null: bool, minimum: Decimal | None, max_digits: int = 12, place
     return BeforeValidator(check)
 
 
-_DECIMAL_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*|\s*[-+]?\.\d+\s*")
+# ASCII digits only: "٣" or "３" is not a number here (int() and Decimal() would read them).
+_DECIMAL_TEXT = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*|\s*[-+]?\.[0-9]+\s*")
 
 
 def _decimal_doc(*, null: bool, minimum: Decimal | None, max_digits: int = 12, places: int = 2) -> Doc:
@@ -167,7 +195,7 @@ def _integer(minimum: int = 0):
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
-        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", value):
             number = int(value)
         else:
             raise ValueError(INTEGER)
@@ -380,7 +408,7 @@ def _iso_date(value: Any) -> Any:
     # YYYY-MM-DD text only, as documented (pydantic alone would read "0" as 1970-01-01).
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not (isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)):
+    if not (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*", value)):
         raise ValueError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
     return value.strip()
 
@@ -391,7 +419,7 @@ def _iso_time(value: Any) -> Any:
     # hh:mm[:ss] text only, as documented (pydantic alone would read 0 as midnight).
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not (isinstance(value, str) and re.fullmatch(r"\s*\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*", value)):
+    if not (isinstance(value, str) and re.fullmatch(r"\s*[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?\s*", value)):
         raise ValueError("Time has wrong format. Use one of these formats instead: hh:mm[:ss[.uuuuuu]].")
     return value.strip()
 

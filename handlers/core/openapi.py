@@ -80,6 +80,7 @@ ERROR_TEXT = {
     403: "You do not have permission to perform this action",
     404: "Not found",
     409: "Conflict",
+    415: "Unsupported media type: the body of this operation is application/json",
     422: "Unprocessable",
     429: "Request was throttled (see Retry-After)",
     503: "Service unavailable: a backing service (database, Redis) is not reachable",
@@ -335,7 +336,9 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     errors: dict[int, str] = {}
     if not _prepares_itself(handler):
         errors[400] = ERROR_TEXT[400]
-        errors[401] = ERROR_TEXT[401] + ("" if role else " (only when a bearer token is sent)")
+        errors[401] = ERROR_TEXT[401] if role else (
+            "Credentials in the body are wrong (where the operation takes some); a bearer token that is invalid "
+            "or expired is answered as anonymous here, with WWW-Authenticate: Bearer error=\"invalid_token\"")
         if role:
             errors[403] = ERROR_TEXT[403] + (" (a staff user is required)" if role == ADMIN else "")
         paginated = meta["query"] is not None and "page" in meta["query"].model_fields
@@ -344,6 +347,8 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
             errors[404] = "Not found" + (" (or a page out of range)" if paginated else "") + (
                 " (or an id in the body names nothing the caller may see)" if names_ids else "")
         errors[429] = ERROR_TEXT[429]
+    if meta["body"] is not None:
+        errors[415] = ERROR_TEXT[415]
     errors[503] = ERROR_TEXT[503]
     errors.update(meta["errors"])
     for code, reason in meta["rejects"].items():

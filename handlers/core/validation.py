@@ -85,11 +85,16 @@ _MESSAGES = {
 }
 
 
+UNKNOWN_FIELD = "Unknown field."
+
+
 def _message(err: dict) -> str:
     """One voice for every field error: DRF's wording, never pydantic's."""
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
         return "This field is required."
+    if kind == "extra_forbidden":  # a body field the operation does not know (handlers/core/fields.py In)
+        return UNKNOWN_FIELD
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return str(ctx["error"])
     if err.get("input", ...) is None:

@@ -24,8 +24,9 @@ from models.core.errors import AppError, NotFound, Unauthorized, ValidationFaile
 from models.core.jobs import enqueue
 
 INVALID_CREDENTIALS = "Invalid credentials"
-# One answer for a wrong password and an unknown email (the spec's shape).
-BAD_PASSWORD_ERRORS = {"password": ["Invalid password for this account."]}
+# One answer for every credential failure (unknown email, Google-only account, wrong
+# password), in the spec's shape: it must not say which part was wrong.
+BAD_PASSWORD_ERRORS = {"password": ["Invalid email or password."]}
 
 
 def _with_customer(query: pw.ModelSelect) -> pw.ModelSelect:
@@ -124,7 +125,7 @@ async def google_login(token: str, location: str = "") -> dict[str, Any]:
                 # Whoever registered this address never proved it was theirs:
                 # their password and sessions end (no pre-registered way in).
                 changes["password_hash"] = None
-                await end_all_sessions(user.id)
+                await end_all_sessions(user.id, "google_takeover")
                 await kill_one_time_tokens(user.id)
             await User.update(**changes).where(User.id == user.id).aio_execute()
         elif verified and not user.is_verified and user.email == email:

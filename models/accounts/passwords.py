@@ -86,4 +86,4 @@ async def reset_password(uidb64: str, token: str, password: str) -> None:
         if user is None:
             raise AppError("Invalid reset link")
         await User.update(password_hash=hashed).where(User.id == user.id).aio_execute()
-        await end_all_sessions(user.id)
+        await end_all_sessions(user.id, "password_reset")

@@ -8,16 +8,21 @@ same statement (``user_with_read``, ``models.core.db.RideAlong``).
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import time
 import uuid
 from typing import Any
 
 import peewee as pw
 
+import settings
 from models.accounts.tables import AuthSession, RefreshToken, User
-from models.accounts.tokens import INVALID_TOKEN, access_token, decode_token, issue_token
+from models.accounts.tokens import INVALID_TOKEN, decode_token, issue_token
 from models.core.db import RideAlong, fetch_prepared, transaction, utcnow
 from models.core.errors import Forbidden, Unauthorized
 
+log = logging.getLogger("avantlush.auth")
 
 async def _open_session(user: User) -> str:
     sid = uuid.uuid4().hex
@@ -25,12 +30,26 @@ async def _open_session(user: User) -> str:
     return sid
 
 
-async def token_pair(user: User, sid: str | None = None) -> dict[str, str]:
-    """A refresh + access token of session ``sid`` (a new session when None)."""
+async def token_pair(user: User, sid: str | None = None) -> tuple[dict[str, str], str]:
+    """A refresh + access token of session ``sid`` (a new session when None),
+    and the refresh token's jti. The row keeps what signs the pair again
+    identically (``_signed_pair``), never the tokens."""
     sid = sid or await _open_session(user)
-    refresh, jti, exp = issue_token(user.id, "refresh", version=user.token_version or 0, sid=sid)
-    await RefreshToken.aio_create(jti=jti, user=user.id, session=sid, expires_at=exp)
-    return {"access_token": access_token(user, sid), "refresh_token": refresh}
+    version, issued_at = user.token_version or 0, int(time.time())
+    refresh, jti, exp = issue_token(user.id, "refresh", version=version, sid=sid, issued_at=issued_at)
+    access, access_jti, _ = issue_token(user.id, "access", version=version, sid=sid, issued_at=issued_at)
+    await RefreshToken.aio_create(jti=jti, user=user.id, session=sid, expires_at=exp, issued_at=issued_at,
+                                  access_jti=access_jti)
+    return {"access_token": access, "refresh_token": refresh}, jti
+
+
+def _signed_pair(record: RefreshToken, version: int) -> dict[str, str] | None:
+    """The pair issued with refresh token ``record``, signed again: the same two tokens."""
+    if record.issued_at is None or record.access_jti is None:
+        return None  # issued before rows kept this
+    common = {"version": version, "sid": record.session_id, "issued_at": record.issued_at}
+    return {"access_token": issue_token(record.user_id, "access", jti=record.access_jti, **common)[0],
+            "refresh_token": issue_token(record.user_id, "refresh", jti=record.jti, **common)[0]}
 
 
 def _claim_version(claims: dict) -> int:
@@ -107,15 +126,24 @@ async def user_with_read(claims: dict, read: RideAlong) -> tuple[User, list[tupl
     return user, [r[_USER_COLUMNS + 1:] for r in rows if r[_USER_COLUMNS] is not None]
 
 
-async def end_all_sessions(user_id: int) -> None:
+async def end_all_sessions(user_id: int, reason: str) -> None:
     """Every session of the user ends at once: its access tokens (by version)
-    and its refresh tokens. Runs inside the caller's transaction."""
+    and its refresh tokens, each recording ``reason`` (and logged with it).
+    Runs inside the caller's transaction."""
     now = utcnow()
     await User.update(token_version=User.token_version + 1).where(User.id == user_id).aio_execute()
-    await AuthSession.update(revoked_at=now).where(
-        (AuthSession.user == user_id) & AuthSession.revoked_at.is_null()).aio_execute()
-    await RefreshToken.update(revoked_at=now).where(
+    ended = await AuthSession.update(revoked_at=now, ended_reason=reason).where(
+        (AuthSession.user == user_id) & AuthSession.revoked_at.is_null()).returning(AuthSession.id).aio_execute()
+    await RefreshToken.update(revoked_at=now, revoked_reason=reason).where(
         (RefreshToken.user == user_id) & RefreshToken.revoked_at.is_null()).aio_execute()
+    _log_ended(user_id, [row.id for row in ended], reason)
+
+
+def _log_ended(user_id: int, session_ids: list[str], reason: str) -> None:
+    for sid in session_ids:
+        log.info("session %s of user %s ended: %s", sid, user_id, reason)
+    if not session_ids:
+        log.info("every session of user %s ended: %s", user_id, reason)  # (a trigger may have ended them)
 
 
 def user_payload(user: User) -> dict[str, Any]:
@@ -135,38 +163,60 @@ async def start_session(user: User) -> dict[str, Any]:
         raise Forbidden("This account has been blocked.")
     async with transaction():
         await User.update(last_login=utcnow()).where(User.id == user.id).aio_execute()
-        tokens = await token_pair(user)
+        tokens, _ = await token_pair(user)
     return {**tokens, "user": user_payload(user)}
 
 
 async def refresh(refresh_token: str) -> dict[str, Any]:
-    """Rotate a refresh token within its session. Reusing a rotated token is
-    refused and, as it means the token leaked, ends every session of that user."""
+    """Rotate a refresh token within its session (RFC 9700 4.14.2).
+
+    The token the session rotated last, presented again within
+    ``REFRESH_REUSE_GRACE_SECONDS`` of its rotation, gets the very pair it was
+    rotated into (two tabs of one app refreshing at once both stay signed in).
+    Any other reuse of a rotated token means it leaked: every session of the
+    user ends. The lock on the token's row orders concurrent refreshes, and the
+    rotation (old token revoked, successor named and stored) is one transaction,
+    so a second request never sees a half-done rotation.
+    """
     claims = decode_token(refresh_token, "refresh")
+    # The user, the token's version and its session must be current (a token of an
+    # ended session is just dead: replaying it ends nothing).
+    user = await user_for_claims({"sub": claims["sub"], "ver": claims.get("ver", 0),
+                                  **({"sid": claims["sid"]} if claims.get("sid") else {})})
     async with transaction():
         rows = await RefreshToken.select().where(RefreshToken.jti == claims["jti"]).for_update().aio_execute()
         record = rows[0] if rows else None
-        if record is None:
+        if record is None or record.user_id != user.id:
             raise Unauthorized(INVALID_TOKEN)
-        if record.revoked_at is not None:
-            # Reuse of a rotated token of a live session means it leaked. A token
-            # of an ended session (logout, reset, block) is just dead: replaying
-            # it must not let its holder end the owner's newer sessions.
-            session = await AuthSession.aio_get_or_none(AuthSession.id == record.session_id) \
-                if record.session_id else None
-            if record.session_id is None or (session is not None and session.revoked_at is None):
-                await end_all_sessions(record.user_id)
-            reuse = True
-        else:
-            reuse = False
-            await RefreshToken.update(revoked_at=utcnow()).where(RefreshToken.jti == record.jti).aio_execute()
-    if reuse:
-        raise Unauthorized(INVALID_TOKEN)
-    user = await user_for_claims({"sub": record.user_id, "ver": claims.get("ver", 0),
-                                  **({"sid": record.session_id} if record.session_id else {})})
-    async with transaction():
-        tokens = await token_pair(user, record.session_id)
-    return {**tokens, "user": user_payload(user)}
+        if record.revoked_at is None:
+            tokens, successor = await token_pair(user, record.session_id)
+            await RefreshToken.update(revoked_at=utcnow(), revoked_reason="rotated", rotated_to=successor).where(
+                RefreshToken.jti == record.jti).aio_execute()
+            return {**tokens, "user": user_payload(user)}
+        tokens = await _grace_pair(record, _claim_version(claims))
+        if tokens is not None:
+            return {**tokens, "user": user_payload(user)}
+        # Reuse of a rotated token of a live session: it leaked.
+        session = await AuthSession.aio_get_or_none(AuthSession.id == record.session_id) \
+            if record.session_id else None
+        if record.session_id is None or (session is not None and session.revoked_at is None):
+            log.warning("refresh token %s of user %s reused %s after its rotation", record.jti, record.user_id,
+                        utcnow() - record.revoked_at)
+            await end_all_sessions(record.user_id, "refresh_token_reuse")
+    raise Unauthorized(INVALID_TOKEN)  # after the commit: the sessions stay ended
+
+
+async def _grace_pair(record: RefreshToken, version: int) -> dict[str, str] | None:
+    """The pair ``record`` was rotated into, when it was rotated at most
+    ``REFRESH_REUSE_GRACE_SECONDS`` ago and that pair is still the session's live one."""
+    if record.revoked_reason != "rotated" or record.rotated_to is None:
+        return None
+    if utcnow() - record.revoked_at > dt.timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS):
+        return None
+    successor = await RefreshToken.aio_get_or_none(RefreshToken.jti == record.rotated_to)
+    if successor is None or successor.revoked_at is not None:
+        return None
+    return _signed_pair(successor, version)
 
 
 async def logout(refresh_token: str) -> None:
@@ -177,10 +227,13 @@ async def logout(refresh_token: str) -> None:
         rows = await RefreshToken.select().where(RefreshToken.jti == claims["jti"]).aio_execute()
         if not rows:
             return
-        await RefreshToken.update(revoked_at=now).where(
+        await RefreshToken.update(revoked_at=now, revoked_reason="logout").where(
             (RefreshToken.jti == claims["jti"]) & RefreshToken.revoked_at.is_null()).aio_execute()
         if rows[0].session_id:
-            await AuthSession.update(revoked_at=now).where(
-                (AuthSession.id == rows[0].session_id) & AuthSession.revoked_at.is_null()).aio_execute()
-            await RefreshToken.update(revoked_at=now).where(
+            ended = await AuthSession.update(revoked_at=now, ended_reason="logout").where(
+                (AuthSession.id == rows[0].session_id) & AuthSession.revoked_at.is_null()
+            ).returning(AuthSession.id).aio_execute()
+            await RefreshToken.update(revoked_at=now, revoked_reason="logout").where(
                 (RefreshToken.session == rows[0].session_id) & RefreshToken.revoked_at.is_null()).aio_execute()
+            if ended:
+                _log_ended(rows[0].user_id, [row.id for row in ended], "logout")

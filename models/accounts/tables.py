@@ -65,6 +65,7 @@ class AuthSession(BaseModel):
     user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE", index=True)
     created_at = pw.DateTimeField(default=utcnow)
     revoked_at = pw.DateTimeField(null=True)
+    ended_reason = pw.CharField(max_length=32, null=True)  # logout, refresh_token_reuse, password_reset…
 
     class Meta:
         table_name = "auth_session"
@@ -77,6 +78,12 @@ class RefreshToken(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     expires_at = pw.DateTimeField()
     revoked_at = pw.DateTimeField(null=True)
+    revoked_reason = pw.CharField(max_length=32, null=True)  # rotated, logout, or why every session ended
+    # What signs this token's pair again identically (no token is stored): the pair's
+    # iat and the access token's jti; ``rotated_to`` is the successor's jti.
+    issued_at = pw.BigIntegerField(null=True)
+    access_jti = pw.CharField(max_length=64, null=True)
+    rotated_to = pw.CharField(max_length=64, null=True)
 
 
 class OneTimeToken(BaseModel):

@@ -29,25 +29,24 @@ INVALID_TOKEN = "Token is invalid or expired"
 
 # --- JWT ---------------------------------------------------------------------
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def issue_token(user_id: int, kind: str, *, version: int = 0, sid: str | None = None) -> tuple[str, str, dt.datetime]:
+def issue_token(user_id: int, kind: str, *, version: int = 0, sid: str | None = None,
+                jti: str | None = None, issued_at: int | None = None) -> tuple[str, str, dt.datetime]:
     """A signed JWT of ``kind`` (access|refresh): returns (token, jti, expiry).
 
     ``version`` is the user's token_version and ``sid`` the session: tokens of
-    an older version or of a revoked session are refused.
+    an older version or of a revoked session are refused. Given the ``jti`` and
+    ``issued_at`` (epoch seconds) of a token issued before, the very same token
+    is signed again (HS256 is deterministic).
     """
     lifetime = settings.ACCESS_TOKEN_SECONDS if kind == "access" else settings.REFRESH_TOKEN_SECONDS
-    now = _now()
-    exp = now + dt.timedelta(seconds=lifetime)
-    jti = uuid.uuid4().hex
-    claims = {"sub": str(user_id), "type": kind, "iat": int(now.timestamp()), "exp": int(exp.timestamp()),
-              "jti": jti, "ver": version}
+    iat = issued_at if issued_at is not None else int(time.time())
+    exp = iat + lifetime
+    jti = jti or uuid.uuid4().hex
+    claims = {"sub": str(user_id), "type": kind, "iat": iat, "exp": exp, "jti": jti, "ver": version}
     if sid:
         claims["sid"] = sid
-    return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM), jti, exp.replace(tzinfo=None)
+    expires = dt.datetime.fromtimestamp(exp, dt.timezone.utc).replace(tzinfo=None)
+    return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM), jti, expires
 
 
 def decode_token(token: str, kind: str) -> dict:

@@ -17,6 +17,7 @@ cache version (0011 dashboard_version_abandoned_cart).
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from typing import Any
 
 import settings
@@ -98,6 +99,11 @@ async def mark_cart_converted(user_id: int, order_id: int) -> bool:
     return bool(row and row[0] > 0)
 
 
+def restore_page(token: str) -> str:
+    """The storefront page a reminder links to; it POSTs the token to /api/cart/restore/<token>/."""
+    return f"{settings.FRONTEND_URL}/cart/restore?token={urllib.parse.quote(token, safe='')}"
+
+
 async def restore_cart(token: str) -> int:
     """Put what an abandoned cart held back into its user's cart (the link of
     a reminder email): each line at least at its old quantity, within today's
@@ -152,7 +158,8 @@ async def reminder_context(episode_id: int, number: int) -> dict[str, Any] | Non
         "email": email,
         "name": name,
         "number": number,
-        "link": f"{settings.BACKEND_URL}/api/cart/restore/{token}/",
+        # The storefront's page, which POSTs to /api/cart/restore/<token>/ (a scanner's GET restores nothing).
+        "link": restore_page(token),
         "items": [{"name": x.name + (f" ({x.variation_name})" if x.variation_name else ""),
                    "quantity": x.quantity, "price": f"{x.unit_price:.2f}", "image": x.image} for x in cart.lines],
         "subtotal": f"{cart.subtotal:.2f}",

@@ -191,10 +191,12 @@ def cart_payload(cart: CartState) -> dict[str, Any]:
 
 
 def summary_payload(cart: CartState) -> dict[str, Any]:
-    """GET /cart/summary/: the spec's three numbers; ``total_price`` is after the promo discount."""
+    """GET /cart/summary/: the spec's three numbers; ``total_price`` is after the promo
+    discount, and also sent as ``total``, its name in GET /cart/."""
     totals = cart.totals()
     return {
         "total_items": cart.total_items,
+        "total": totals["total"],
         "total_price": totals["total"],
         "items_count": len(cart.rows),
         "subtotal": totals["subtotal"],

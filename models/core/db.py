@@ -248,7 +248,26 @@ CENT = Decimal("0.01")
 
 def money(value: Any) -> Decimal:
     """Round to the cent, half up. The one rounding rule of the project."""
-    return Decimal(str(value) if not isinstance(value, Decimal) else value).quantize(CENT, ROUND_HALF_UP)
+    return half_up(value, 2)
+
+
+def half_up(value: Any, places: int) -> Decimal:
+    """``value`` rounded half up to ``places`` decimals: the one rounding rule, for
+    money (``money``) and for rates and percentages alike (Python's round() rounds
+    binary floats and, for Decimals, half to even: 0.125 would be 0.12)."""
+    exact = value if isinstance(value, Decimal) else Decimal(str(value))
+    return exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+
+
+def ratio(part: Any, whole: Any, places: int) -> float:
+    """``part / whole`` computed exactly and rounded half up once, as a JSON number (0 for 0/0)."""
+    return float(half_up(Decimal(part) / Decimal(whole), places)) if whole else 0.0
+
+
+def average(total: Any, count: int) -> Decimal:
+    """The mean of ``count`` amounts summing to ``total``: the exact quotient rounded
+    once with ``money`` (never a rounded total divided and rounded again), 0.00 for none."""
+    return money(Decimal(str(total) if not isinstance(total, Decimal) else total) / count) if count else money(0)
 
 
 # The largest amount a money column (NUMERIC(12,2)) holds.

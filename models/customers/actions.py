@@ -134,7 +134,7 @@ async def _end_sessions(user_ids: list[int]) -> None:
     """Cut blocked users off: every session ends (access tokens by version,
     refresh tokens revoked), on top of the status read with every token."""
     for user_id in sorted({u for u in user_ids if u}):
-        await sessions.end_all_sessions(user_id)
+        await sessions.end_all_sessions(user_id, "blocked")
 
 
 async def update_customer(staff: User, customer_id: int, data: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.core import exports
-from models.core.db import fetch_all, fetch_one, money
+from models.core.db import average, fetch_all, fetch_one, money
 from models.core.errors import NotFound, ValidationFailed
 
 NOT_FOUND = "Customer not found"
@@ -189,13 +189,12 @@ async def customer_statistics(customer_id: int, statuses: Sequence[str]) -> dict
     if row is None:
         raise NotFound(NOT_FOUND)
     _, abandoned_carts, total, spent, sales, monthly, *status_counts, recent = row
-    avg = (Decimal(spent) / sales) if sales else Decimal(0)
 
     return {
         "total_orders": total,
         "total_spent": f"{money(spent):.2f}",
         "monthly_orders": monthly,
-        "avg_order_value": f"{money(avg):.2f}",
+        "avg_order_value": f"{average(spent, sales):.2f}",
         "abandoned_carts_count": abandoned_carts,
         "order_status_counts": {_status_key(s): n for s, n in zip(statuses, status_counts)},
         "recent_orders": _json(recent),

@@ -34,13 +34,33 @@ from typing import Any
 
 import orjson
 
-from models.core.db import RideAlong, fetch_all, fetch_prepared, iso, money, money_number, utcnow
+from models.core.db import (
+    RideAlong,
+    average,
+    fetch_all,
+    fetch_prepared,
+    half_up,
+    iso,
+    money,
+    money_number,
+    ratio,
+    utcnow,
+)
 from models.core.errors import AppError
 from models.orders.tables import PAID_PAYMENT_STATUSES, STATUSES
 from models.orders.tables import STATUS_DISPLAY as ORDER_STATUS_DISPLAY
 
-PERIOD_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-CHART_PERIODS = {"last_7_days": "Last 7 Days", "last_30_days": "Last 30 Days", "this_month": "This Month"}
+# One table of period names for every dashboard operation: a window of whole UTC days
+# ending today (its length in days; None: from the 1st of this month) and its label. The
+# metrics' names (day…year) and the chart's (last_7_days…) are accepted everywhere;
+# each operation lists the names its spec shows in ``valid_periods``.
+PERIODS: dict[str, tuple[int | None, str]] = {
+    "day": (1, "Today"), "week": (7, "Last 7 Days"), "month": (30, "Last 30 Days"), "year": (365, "Last 365 Days"),
+    "last_7_days": (7, "Last 7 Days"), "last_30_days": (30, "Last 30 Days"), "this_month": (None, "This Month"),
+}
+METRIC_PERIODS = ("day", "week", "month", "year")
+CHART_PERIODS = ("last_7_days", "last_30_days", "this_month")
+PERIOD_DAYS = {name: days for name, (days, _label) in PERIODS.items() if days}
 CHART_METRICS = {"sales": "Total Sales", "orders_count": "Orders", "new_customers_count": "New Customers"}
 STATUS_LABELS = dict(ORDER_STATUS_DISPLAY)
 STATUS_DISPLAY = {**STATUS_LABELS, "DELIVERED": "Completed"}
@@ -58,13 +78,16 @@ def order_revenue(payment_status: str, total: Decimal, refunded_amount: Decimal)
     return money(Decimal(total) - Decimal(refunded_amount))
 
 
-def check_period(period: str | None, default: str = "week") -> str:
-    """The period name, or AppError 400 listing ``valid_periods``."""
+def check_period(period: str | None, default: str = "week", names: tuple[str, ...] = METRIC_PERIODS) -> str:
+    """A name of ``PERIODS`` (any of them), or AppError 400 listing ``names`` as
+    ``valid_periods`` (the operation's own, as its spec shows) and the others as
+    ``also_accepted``."""
     period = (period or default).strip().lower()
-    if period not in PERIOD_DAYS:
-        valid = list(PERIOD_DAYS)
-        text = f"Invalid period. Choose from {', '.join(repr(p) for p in valid)}."
-        raise AppError(text, {"period": [text]}, valid_periods=valid, error=text)
+    if period not in PERIODS:
+        others = [p for p in PERIODS if p not in names]
+        text = (f"Invalid period. Choose from {', '.join(repr(p) for p in names)} "
+                f"(or {', '.join(repr(p) for p in others)}).")
+        raise AppError(text, {"period": [text]}, valid_periods=list(names), also_accepted=others, error=text)
     return period
 
 
@@ -73,12 +96,7 @@ def check_chart(metric: str | None, period: str | None) -> tuple[str, str]:
     if metric not in CHART_METRICS:
         text = "Invalid metric specified. Choose from 'sales', 'orders_count', 'new_customers_count'."
         raise AppError(text, {"metric": [text]}, valid_metrics=list(CHART_METRICS), error=text)
-    period = (period or "last_7_days").strip()
-    if period not in CHART_PERIODS:
-        valid = list(CHART_PERIODS)
-        text = f"Invalid period. Choose from {', '.join(repr(p) for p in valid)}."
-        raise AppError(text, {"period": [text]}, valid_periods=valid, error=text)
-    return metric, period
+    return metric, check_period(period, "last_7_days", CHART_PERIODS)
 
 
 def today() -> dt.date:
@@ -88,7 +106,8 @@ def today() -> dt.date:
 def window(period: str, end: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """First and last day (inclusive) of ``period`` ending ``end`` (today)."""
     end = end or today()
-    return end - dt.timedelta(days=PERIOD_DAYS[period] - 1), end
+    days = PERIODS[period][0]
+    return (end.replace(day=1) if days is None else end - dt.timedelta(days=days - 1)), end
 
 
 def previous(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -100,7 +119,7 @@ def growth(current: Any, before: Any) -> float:
     current, before = Decimal(current), Decimal(before)
     if before == 0:
         return 100.0 if current else 0.0
-    return float(round((current - before) / before * 100, 1))
+    return float(half_up((current - before) / before * 100, 1))
 
 
 # --- the two readers: rollups for past days + a live query for today --------------
@@ -225,13 +244,12 @@ def _number(value: Decimal) -> float:
 async def order_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
     f = await order_figures(start, end)
-    summary = {"all": {"count": f["orders"], "total_value": _number(sum(v["total_value"] for v in f["by_status"].values())),
-                       "avg_order_value": 0.0}}
+    everything = sum((v["total_value"] for v in f["by_status"].values()), start=Decimal(0))
+    summary = {"all": {"count": f["orders"], "total_value": _number(everything),
+                       "avg_order_value": float(average(everything, f["orders"]))}}
     for status, v in f["by_status"].items():
         summary[status.lower()] = {"count": v["count"], "total_value": _number(v["total_value"]),
-                                   "avg_order_value": 0.0}
-    for v in summary.values():
-        v["avg_order_value"] = round(v["total_value"] / v["count"], 2) if v["count"] else 0.0
+                                   "avg_order_value": float(average(v["total_value"], v["count"]))}
     return {
         "orders_by_status": [{"status": s, "count": f["by_status"][s]["count"]} for s in STATUSES],
         "status_summary": summary,
@@ -245,7 +263,7 @@ async def customer_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
     c = await customer_figures(start, end)
     before = c["total"] - c["new"]
-    rate = round(c["new"] / before, 4) if before else (1.0 if c["new"] else 0.0)
+    rate = ratio(c["new"], before, 4) if before else (1.0 if c["new"] else 0.0)
     return {"total_customers": c["total"], "active_customers": c["active"], "new_customers": c["new"],
             "growth_rate": rate, "period": period}
 
@@ -290,16 +308,16 @@ async def cart_figures(start: dt.date, end: dt.date) -> dict[str, Any]:
             "recovered_revenue": money(row[3])}
 
 
-def _rate(abandoned: int, orders: int) -> float:
-    total = abandoned + orders
-    return abandoned / total if total else 0.0
+def _rate(abandoned: int, orders: int, places: int, scale: int = 1) -> float:
+    """Abandoned carts / (abandoned carts + orders), × ``scale`` (100: a percentage), rounded half up once."""
+    return ratio(abandoned * scale, abandoned + orders, places)
 
 
 async def cart_metrics(period: str) -> dict[str, Any]:
     start, end = window(period)
     orders = await order_figures(start, end)
     carts = await cart_figures(start, end)
-    return {"abandoned_rate": round(_rate(carts["abandoned"], orders["orders"]), 4),
+    return {"abandoned_rate": _rate(carts["abandoned"], orders["orders"], 4),
             "total_carts": carts["abandoned"] + orders["orders"], "abandoned_carts": carts["abandoned"],
             "recovered_carts": carts["recovered"], "recovered_revenue": f"{carts['recovered_revenue']:.2f}",
             "period": period}
@@ -394,14 +412,14 @@ async def overview_metrics(period: str, version_rows: list[tuple] | None = None)
 async def _overview(period: str) -> dict[str, Any]:
     start, end = window(period)
     cur, prev, c, carts = await _overview_figures(start, end)
-    rate = round(_rate(carts["abandoned"], cur["orders"]) * 100, 1)
-    rate_before = round(_rate(carts["abandoned_before"], prev["orders"]) * 100, 1)
+    rate = _rate(carts["abandoned"], cur["orders"], 1, scale=100)
+    rate_before = _rate(carts["abandoned_before"], prev["orders"], 1, scale=100)
     orders = {"all_orders": {"count": cur["orders"], "growth": growth(cur["orders"], prev["orders"])}}
     for s in STATUSES:
         n, before = cur["by_status"][s]["count"], prev["by_status"][s]["count"]
         orders[s.lower()] = {"count": n, "growth": growth(n, before)}
     return {
-        "abandoned_cart": {"rate": rate, "change": round(rate - rate_before, 1),
+        "abandoned_cart": {"rate": rate, "change": float(half_up(Decimal(str(rate)) - Decimal(str(rate_before)), 1)),
                            "total_carts": carts["abandoned"] + cur["orders"], "abandoned_count": carts["abandoned"],
                            "recovered_count": carts["recovered"],
                            "recovered_revenue": _number(carts["recovered_revenue"])},
@@ -426,11 +444,7 @@ async def dashboard_summary(period: str) -> dict[str, Any]:
 
 
 async def chart_data(metric: str, period: str) -> dict[str, Any]:
-    end = today()
-    if period == "this_month":
-        start = end.replace(day=1)
-    else:
-        start = end - dt.timedelta(days=(7 if period == "last_7_days" else 30) - 1)
+    start, end = window(period)
     if metric == "new_customers_count":
         daily_c = await daily_new_customers(start, end)
         points = [{"date": d.isoformat(), "value": daily_c.get(d, 0)} for d in days(start, end)]
@@ -441,7 +455,7 @@ async def chart_data(metric: str, period: str) -> dict[str, Any]:
                       for d in days(start, end)]
         else:
             points = [{"date": d.isoformat(), "value": daily.get(d, (0, 0))[0]} for d in days(start, end)]
-    return {"chart_data": points, "metric_label": CHART_METRICS[metric], "period_label": CHART_PERIODS[period]}
+    return {"chart_data": points, "metric_label": CHART_METRICS[metric], "period_label": PERIODS[period][1]}
 
 
 async def recent_orders(limit: int, version_rows: list[tuple] | None = None) -> dict[str, Any]:

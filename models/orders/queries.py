@@ -69,6 +69,8 @@ ORDER_JSON = f"""json_build_object(
     'shipping_method_id', o.shipping_method_id,
     'estimated_delivery_date', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
                                        'FMDay, FMMonth DD, YYYY'),
+    'estimated_delivery_on', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
+                                     'YYYY-MM-DD'),
     'note', o.note, 'created_at', {iso_sql("o.created_at")}, 'updated_at', {iso_sql("o.updated_at")},
     'order_date', to_char(o.created_at, 'YYYY-MM-DD'), 'order_time', to_char(o.created_at, 'HH24:MI:SS'))"""
 
@@ -254,10 +256,9 @@ async def status_counts() -> dict[str, Any]:
     total_v = sum((v for _, v in by_status.values()), start=0)
 
     def entry(n: int, value: Any) -> dict[str, Any]:
-        from models.core.db import money
+        from models.core.db import average, money
 
-        return {"count": n, "total_value": float(money(value)),
-                "avg_order_value": float(money(value / n)) if n else 0.0}
+        return {"count": n, "total_value": float(money(value)), "avg_order_value": float(average(value, n))}
 
     out = {"all": entry(total_n, total_v)}
     for status, (n, value) in by_status.items():

@@ -45,9 +45,10 @@ async def test_invalid_period_lists_the_valid_ones(api, admin):
                  "dashboard_summary"):
         body = assert_envelope(await api.get(D + name + "/", params={"period": "decade"}, user=admin), 400)
         assert body["valid_periods"] == ["day", "week", "month", "year"], name
-    body = assert_envelope(await api.get(D + "summary-chart-data/", params={"metric": "sales", "period": "week"},
+    body = assert_envelope(await api.get(D + "summary-chart-data/", params={"metric": "sales", "period": "decade"},
                                          user=admin), 400)
     assert body["valid_periods"] == ["last_7_days", "last_30_days", "this_month"]
+    assert body["also_accepted"] == ["day", "week", "month", "year"]
     body = assert_envelope(await api.get(D + "summary-chart-data/", params={"metric": "profit"}, user=admin), 400)
     assert body["error"] == "Invalid metric specified. Choose from 'sales', 'orders_count', 'new_customers_count'."
     assert body["valid_metrics"] == ["sales", "orders_count", "new_customers_count"]

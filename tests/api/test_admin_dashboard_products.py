@@ -13,7 +13,7 @@ from tests.support.factories import make_category, make_product, make_products
 URL = "/api/dashboard/product_management_data/"
 ROW_KEYS = {"id", "name", "sku", "category", "category_id", "variants", "variant_count", "stock_quantity",
             "stock_status", "stock_label", "stock_color", "price", "status", "status_color", "created_at",
-            "updated_at", "main_image", "is_featured", "rating", "num_ratings"}
+            "updated_at", "created_at_iso", "updated_at_iso", "main_image", "is_featured", "rating", "num_ratings"}
 
 
 @pytest.fixture
@@ -70,8 +70,10 @@ async def test_product_management_data_has_the_documented_shape(api, admin, shop
         "category_id": chair["category_id"], "variants": "3 Variants", "variant_count": 3, "stock_quantity": 10,
         "stock_status": "low_stock", "stock_label": "Low Stock", "stock_color": "orange", "price": 121.0,
         "status": "low_stock", "status_color": "orange", "created_at": "29 Dec 2022", "updated_at": "29 Dec 2022",
+        "created_at_iso": chair["created_at_iso"], "updated_at_iso": chair["updated_at_iso"],
         "main_image": "https://img/chair.jpg", "is_featured": False, "rating": 0.0, "num_ratings": 0,
     }
+    assert chair["created_at_iso"].startswith("2022-12-29T") and chair["created_at_iso"].endswith("Z")
     assert '"price":121.00' in resp.text and '"rating":0.00' in resp.text  # numbers with two decimals
     rows = {p["name"]: p for p in body["products"]}
     table = rows["Oak Table"]

@@ -127,7 +127,8 @@ async def test_bad_input_is_a_400_with_field_errors(api, make_user):
     for qty in (0, -1, "x", None):
         body = assert_envelope(await add(api, user, pid, qty), 400)
         assert "quantity" in body["errors"], qty
-    assert_envelope(await api.post("/api/cart/add-item/", body=b"{nope", user=user), 400)
+    assert_envelope(await api.post("/api/cart/add-item/", body=b"{nope", user=user,
+                                   headers={"Content-Type": "application/json"}), 400)
     body = assert_envelope(await add(api, user, pid, 10001), 400)
     assert body["errors"] == {"quantity": ["Ensure this value is less than or equal to 10000."]}
     assert_envelope(await add(api, user, "abc"), 400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 
@@ -35,7 +36,9 @@ async def test_order_from_items_takes_stock_at_database_prices(api, make_user):
     assert detail["products_display_string"] == "Handmade Pouch"
     assert detail["shipping_address"] == "123 Main St, Lagos, Nigeria"
     assert detail["created_at"].endswith("Z")
-    assert "," in detail["estimated_delivery_date"]
+    assert "," in detail["estimated_delivery_date"]  # the spec's display date, and the same date in ISO 8601
+    assert dt.datetime.strptime(detail["estimated_delivery_date"], "%A, %B %d, %Y").date().isoformat() \
+        == detail["estimated_delivery_on"]
 
 
 @pytest.mark.gen_test

@@ -1,9 +1,10 @@
 """Account steps over HTTP and what the account emails hold."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-from models.accounts.tables import Customer
+from models.accounts.tables import Customer, RefreshToken
 from tests.support.mail import mail_body
 
 PASSWORD = "password123"
@@ -23,9 +24,15 @@ def link_in(msg, pattern: str) -> re.Match:
     return match
 
 
-VERIFY_LINK = r"http://testserver(/api/verify-email/[^/\s]+/[^/\s]+/)"
+VERIFY_LINK = r"http://shop\.test(/verify-email/[^/\s]+/[^/\s]+/)"  # the storefront page; "/api" + it is the API
 RESET_LINK = r"http://shop\.test/reset-password/([^/\s]+)/([^/\s]+)/"
 
 
 async def block(user_id: int) -> None:
     await Customer.update(status="blocked").where(Customer.user == user_id).aio_execute()
+
+
+async def age_rotations(seconds: int = 60) -> None:
+    """Rotations happened ``seconds`` ago: past REFRESH_REUSE_GRACE_SECONDS, a replay is reuse."""
+    await RefreshToken.update(revoked_at=RefreshToken.revoked_at - dt.timedelta(seconds=seconds)).where(
+        RefreshToken.revoked_at.is_null(False)).aio_execute()

@@ -14,7 +14,7 @@ from peewee import JOIN, fn
 from models.catalog.admin.common import _plural
 from models.catalog.admin.products import delete_products
 from models.catalog.tables import LOW_STOCK_MAX, Category, Product, ProductVariation
-from models.core.db import db, fetch_one, money_number, utcnow
+from models.core.db import db, fetch_one, iso, money_number, utcnow
 from models.core.errors import NotFound, ValidationFailed
 from models.core.media import media_url
 
@@ -177,8 +177,10 @@ async def dashboard_products(filters: dict[str, str], page: int, page_size: int)
             "price": money_number(r["price"]),
             "status": status,
             "status_color": STATUS_COLORS.get(status, "gray"),
-            "created_at": r["created_at"].strftime("%d %b %Y"),
+            "created_at": r["created_at"].strftime("%d %b %Y"),  # the spec's display dates,
             "updated_at": r["updated_at"].strftime("%d %b %Y"),
+            "created_at_iso": iso(r["created_at"]),  # and the timestamps, ISO 8601 UTC
+            "updated_at_iso": iso(r["updated_at"]),
             "main_image": media_url(r["main_image"]),
             "is_featured": r["is_featured"],
             "rating": money_number(r["rating"]),
