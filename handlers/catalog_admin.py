@@ -366,6 +366,8 @@ class DashboardProductOut(Out):
     status_color: str
     created_at: str = Field(description='"07 Dec 2026", as the spec shows')
     updated_at: str
+    created_at_iso: str = Field(description="created_at as ISO 8601 UTC", examples=["2026-12-07T15:48:22Z"])
+    updated_at_iso: str = Field(description="updated_at as ISO 8601 UTC", examples=["2026-12-07T15:48:22Z"])
     main_image: str | None
     is_featured: bool
     rating: float
