@@ -49,7 +49,9 @@ HEADERS = {
     "X-Request-ID": {"description": "This request's id (also in every log line it caused); quote it to support",
                      "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}},
-    "WWW-Authenticate": {"description": "The scheme to authenticate with: `Bearer realm=\"api\"`",
+    "WWW-Authenticate": {"description": "The scheme to authenticate with: `Bearer realm=\"api\"`; on a success "
+                                        "answered as anonymous because the bearer token was invalid or expired, "
+                                        "`Bearer realm=\"api\", error=\"invalid_token\"` (drop or refresh the token)",
                          "schema": {"type": "string"}},
     "Idempotent-Replayed": {"description": "`true` when this is the stored first answer to an earlier request "
                                            "with the same Idempotency-Key (nothing new was created)",
@@ -331,6 +333,8 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
             names.append("Idempotent-Replayed")
         if success_type == "text/csv" and code == str(status):
             names.append("Content-Disposition")
+        if not role and not _prepares_itself(handler):
+            names.append("WWW-Authenticate")  # the hint beside an anonymous answer to a refused token
         response["headers"] = {name: _header(name) for name in names}
 
     errors: dict[int, str] = {}

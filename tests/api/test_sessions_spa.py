@@ -106,6 +106,9 @@ async def test_a_stale_token_on_the_catalog_gets_the_catalog_with_a_hint(api, ma
     resp = await api.get("/api/products/", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert resp.status == 200 and "invalid_token" in resp.headers["WWW-Authenticate"]
     assert "WWW-Authenticate" not in (await api.get("/api/products/")).headers
+    # and the document says so, for the catalog's success answer
+    schema = (await api.get("/api/schema/")).json()
+    assert "WWW-Authenticate" in schema["paths"]["/api/products/"]["get"]["responses"]["200"]["headers"]
 
 
 @pytest.mark.gen_test
