@@ -3,6 +3,8 @@ raw body (400, nothing changed, when it does not hold) and parses the event;
 models.checkout.settle processes each event id once."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from handlers.core.base import BaseHandler
 from handlers.core.fields import Out
 from handlers.core.openapi import api
@@ -13,7 +15,10 @@ from models.payments import registry
 
 class WebhookOut(Out):
     received: bool
-    result: str
+    result: str = Field(description=(
+        "applied, revived (paid after a failure, stock taken again), refunded (paid after a failure with the "
+        "stock gone: refunded at once), duplicate, ignored, unknown_payment, illegal, amount_mismatch (refused: "
+        "amount or currency differ from the payment; recorded)"))
 
 
 class _WebhookHandler(BaseHandler):
@@ -33,12 +38,7 @@ class StripeWebhookHandler(_WebhookHandler):
 
     @api(response=WebhookOut, rejects=REJECTS)
     async def post(self):
-        """Stripe events (Stripe-Signature verified with its 5-minute tolerance).
-
-        `result`: applied, revived (paid after a failure, stock taken again), refunded (paid after
-        a failure with the stock gone: refunded at once), duplicate, ignored, unknown_payment,
-        illegal, amount_mismatch (refused: amount or currency differ from the payment; recorded).
-        """
+        """Stripe events (Stripe-Signature verified with its 5-minute tolerance)."""
         await self._handle()
 
 
@@ -47,12 +47,7 @@ class PayPalWebhookHandler(_WebhookHandler):
 
     @api(response=WebhookOut, rejects=REJECTS)
     async def post(self):
-        """PayPal events (signature verified by PayPal's verify-webhook-signature API).
-
-        `result`: applied, revived (paid after a failure, stock taken again), refunded (paid after
-        a failure with the stock gone: refunded at once), duplicate, ignored, unknown_payment,
-        illegal, amount_mismatch (refused: amount or currency differ from the payment; recorded).
-        """
+        """PayPal events (signature verified by PayPal's verify-webhook-signature API)."""
         await self._handle()
 
 
@@ -61,12 +56,7 @@ class CloverWebhookHandler(_WebhookHandler):
 
     @api(response=WebhookOut, rejects=REJECTS)
     async def post(self):
-        """Clover hosted checkout events (Clover-Signature HMAC verified).
-
-        `result`: applied, revived (paid after a failure, stock taken again), refunded (paid after
-        a failure with the stock gone: refunded at once), duplicate, ignored, unknown_payment,
-        illegal, amount_mismatch (refused: amount or currency differ from the payment; recorded).
-        """
+        """Clover hosted checkout events (Clover-Signature HMAC verified)."""
         await self._handle()
 
 
