@@ -26,7 +26,7 @@ run: $(STAMP)
 test: $(STAMP) chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# The in-process tests only (no server, worker or browser processes): under a minute.
+# The in-process tests only (no server, worker or browser processes).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not system" tests
 
