@@ -19,7 +19,7 @@ from models import cart  # noqa: E402
 from models.core.db import db, fetch_one  # noqa: E402
 from tests.support.client import assert_envelope  # noqa: E402
 from tests.support.factories import count, product, stock_of  # noqa: E402
-from tests.support.fakes import FakeJsonApi, FakeStripe, serve  # noqa: E402
+from tests.support.fakes import FakeJsonApi, serve  # noqa: E402
 
 ADDRESS = {"full_name": "Ada Buyer", "street_address": "1 Market Street", "city": "Lagos", "state": "Lagos",
            "country": "NG", "zip_code": "100001"}
@@ -56,16 +56,6 @@ async def confirmations(order_id: int) -> int:
 async def state(order_id: int) -> tuple:
     return await fetch_one("SELECT o.status, o.payment_status, p.status FROM orders o JOIN payment p "
                            "ON p.order_id = o.id WHERE o.id = %s", [order_id])
-
-
-@pytest.fixture
-def fake_stripe(monkeypatch):
-    fake = FakeStripe()
-    server, url = serve(fake.app())
-    monkeypatch.setattr(settings, "STRIPE_SECRET_KEY", "sk_test_fake")
-    monkeypatch.setattr(settings, "STRIPE_API_BASE", url)
-    yield fake
-    server.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from models.payments.providers.stripe import StripeGateway
 from models.payments.providers.test import TestGateway
 from models.payments.registry import gateway_for
 from tests.support.factories import count, product, stock_of
-from tests.support.fakes import FakeJsonApi, FakeStripe, serve
+from tests.support.fakes import FakeJsonApi, serve
 
 
 async def draft_for(user, product_id: int, quantity: int = 1) -> OrderDraft:
@@ -32,16 +32,6 @@ async def draft_for(user, product_id: int, quantity: int = 1) -> OrderDraft:
 def charge_of(draft: OrderDraft, pm: str | None = "pm_card_visa", key: str = "chk-1", save: bool = False) -> Charge:
     return Charge(amount=draft.totals.total, currency="USD", payment_method_id=pm, idempotency_key=key,
                   customer_email=draft.customer_email, save_card=save)
-
-
-@pytest.fixture
-def fake_stripe(monkeypatch):
-    fake = FakeStripe()
-    server, url = serve(fake.app())
-    monkeypatch.setattr(settings, "STRIPE_SECRET_KEY", "sk_test_fake")
-    monkeypatch.setattr(settings, "STRIPE_API_BASE", url)
-    yield fake
-    server.stop()
 
 
 def test_minor_units_and_gateway_choice(monkeypatch):
