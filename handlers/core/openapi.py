@@ -21,7 +21,7 @@ from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
 from handlers.core.routing import Route
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM
-from models.orders import idempotency
+from models.core import idempotency
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}

@@ -22,7 +22,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "cart": ("seed",),
     "wishlist": (),
     "support": (),
-    "orders": ("seed", "export", "idempotency"),
+    "orders": ("seed", "export"),
     "payments": (),
     "checkout": (),
     "dashboard": (),
