@@ -33,10 +33,17 @@ async def destination_of(user_id: int, address_id: int | None, country: str | No
     return Destination.of(country, state)
 
 
-async def _cart_parcel(user_id: int) -> Any:
+async def _cart_parcel(user_id: int, empty_ok: bool = False) -> Any:
     from models import cart
+    from models.cart.actions import EMPTY
+    from models.shipping import Parcel
 
-    quote = await cart.price_cart(user_id)
+    try:
+        quote = await cart.price_cart(user_id)
+    except ValidationFailed as exc:
+        if empty_ok and exc.message == EMPTY:
+            return Parcel()
+        raise
     return quote.parcel
 
 
@@ -80,11 +87,12 @@ async def delivery_slots(user: Any, address_id: int | None = None, country: str 
                          state: str | None = None) -> dict[str, Any]:
     """The delivery dates open for the user's cart at the destination (its
     zone's capacity less what is booked), from the day after the cart's
-    latest ship date. ``dates`` is empty when the zone schedules no deliveries."""
+    latest ship date (an empty cart: from tomorrow). ``dates`` is empty when
+    the zone schedules no deliveries."""
     from models import shipping
 
     destination = await destination_of(user.id, address_id, country, state)
-    parcel = await _cart_parcel(user.id)
+    parcel = await _cart_parcel(user.id, empty_ok=True)
     rules = await shipping.load_rules()
     zone = rules.zone_for(destination)
     start = shipping.first_date(parcel)
