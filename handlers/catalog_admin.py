@@ -107,7 +107,7 @@ class ProductIn(In):
         "deny: sell only what is in stock; backorder: sell beyond it up to backorder_limit units owed, "
         "shipped on restock_date; made_to_order: no limit, shipped lead_time_days after the order"))
     backorder_limit: Quantity = Field(default=0, le=1_000_000, description="Units that may be owed at once (backorder)")
-    restock_date: IsoDate = Field(default=None, description="When backordered units ship (YYYY-MM-DD)")
+    restock_date: Annotated[IsoDate, OrNull()] = Field(default=None, description="When backordered units ship (YYYY-MM-DD)")
     lead_time_days: Quantity = Field(default=0, le=365, description="Days to make a made-to-order unit")
     variations: Annotated[list[VariationIn], BeforeValidator(none_to_list), OrNull()] = []
 

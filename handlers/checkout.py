@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from handlers.core.base import USER, BaseHandler
-from handlers.core.fields import Flag, In, IsoDate, MoneyText, OptionalText, Out, Pk, Text, lower_choice
+from handlers.core.fields import Flag, In, IsoDate, MoneyText, OptionalText, OrNull, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
@@ -59,7 +59,7 @@ class InitiateIn(ShippingIn):
     payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(lower_choice)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
     address_id: Pk = Field(default=None, description="One of the user's saved addresses (GET /api/addresses/)")
-    delivery_date: IsoDate = Field(default=None, description=(
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
         "Bulky items delivered by a method that handles them (white glove), to a zone that schedules "
         "deliveries: the day chosen among GET /api/shipping/slots/ (required then, refused otherwise)"))
     shipping_address: Annotated[Union[Annotated[AddressObjectIn, Tag("object")], Annotated[OptionalText, Tag("text")]],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from handlers.core.base import ADMIN, USER, BaseHandler
 from handlers.core.fields import (
@@ -18,6 +18,7 @@ from handlers.core.fields import (
     MoneyText,
     OptionalMoney,
     OptionalText,
+    OrNull,
     Out,
     Pk,
     Quantity,
@@ -41,8 +42,7 @@ Measure = Annotated[Decimal, _decimal(null=False, minimum=Decimal(0), places=3),
                     _decimal_doc(null=False, minimum=Decimal(0), places=3)]
 OptionalMeasure = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), places=3),
                             _decimal_doc(null=True, minimum=Decimal(0), places=3)]
-OptionalCount = Annotated[int | None, BeforeValidator(lambda v: None if v == "" else v),
-                          Field(ge=0, le=100000)]
+OptionalCount = Annotated[int, Field(ge=0, le=100000)] | None
 
 
 class ShippingMethodIn(In):
@@ -128,8 +128,7 @@ class QuoteIn(In):
 
 
 class SlotsQuery(In):
-    address_id: Annotated[int | None, BeforeValidator(lambda v: None if v == "" else v)] = Field(
-        default=None, ge=1, le=2**31 - 1, description="One of the user's saved addresses")
+    address_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="One of the user's saved addresses")
     country: str | None = Field(default=None, max_length=100, description="ISO 3166 code or English name")
     state: str | None = Field(default=None, max_length=100, description="State or province (code or name)")
 
@@ -256,7 +255,7 @@ RatePatch = partial(RateIn, "RatePatch")
 
 
 class CapacityIn(In):
-    date: IsoDate = Field(description="YYYY-MM-DD (required)")
+    date: Annotated[IsoDate, OrNull()] = Field(description="YYYY-MM-DD (required)")
     capacity: Quantity = Field(le=100000)
 
 

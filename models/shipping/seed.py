@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pycountry
 
-from models.core.db import fetch_all, fetch_one, utcnow
+from models.core.db import fetch_all, fetch_one, transaction, utcnow
 from models.core.seed import SEEDERS
 from models.shipping.actions import seed_shipping_methods
 from models.shipping.tables import ShippingMethod, ShippingRate, ShippingZone
@@ -94,12 +94,23 @@ async def seed_demo_zones() -> int:
 
 
 async def flag_demo_furniture() -> int:
-    """Large demo furniture bulky; sofas made to order (5 weeks), wardrobes on
-    backorder (up to 10, restocked in 3 weeks). Returns the products flagged."""
+    """Large demo furniture bulky; sofas made to order (5 weeks, none on the
+    shelf: each is made for its buyer), wardrobes on backorder (up to 10,
+    restocked in 3 weeks). Returns the products flagged."""
     if await fetch_one("SELECT 1 FROM product WHERE is_bulky LIMIT 1"):
         return 0
-    rows = await fetch_all(
+    async with transaction():
+        await fetch_one("SELECT set_config('avantlush.stock_reason', 'seed', true)")  # the stock_movement rows' reason
+        flagged = await _flag_furniture()
+        await fetch_all("UPDATE product_variation v SET stock_quantity = 0 FROM product p, category c "
+                        "WHERE p.id = v.product_id AND c.id = p.category_id AND c.name = 'Sofas' RETURNING v.id")
+        return len(flagged)
+
+
+async def _flag_furniture() -> list[tuple]:
+    return await fetch_all(
         "UPDATE product p SET is_bulky = TRUE, "
+        "stock_quantity = CASE c.name WHEN 'Sofas' THEN 0 ELSE p.stock_quantity END, "
         "stock_policy = CASE c.name WHEN 'Sofas' THEN 'made_to_order' WHEN 'Wardrobes' THEN 'backorder' "
         "ELSE p.stock_policy END, "
         "lead_time_days = CASE c.name WHEN 'Sofas' THEN 35 ELSE p.lead_time_days END, "
@@ -107,7 +118,6 @@ async def flag_demo_furniture() -> int:
         "restock_date = CASE c.name WHEN 'Wardrobes' THEN %s ELSE p.restock_date END "
         "FROM category c WHERE c.id = p.category_id AND c.name = ANY(%s) RETURNING p.id",
         [utcnow().date() + dt.timedelta(days=21), list(BULKY_CATEGORIES)])
-    return len(rows)
 
 
 async def seed_demo(_count: int, _progress: bool) -> None:

@@ -32,3 +32,25 @@ async def test_demo_zones_price_by_place_and_size():
     assert {o.method.name: o.price for o in offers}["Standard Shipping"] == Decimal("0.00")  # over the threshold
     _, offers = await shipping_offers(Destination.of("NG"), wardrobe)
     assert offers == []  # no white glove there
+
+
+@pytest.mark.gen_test
+async def test_demo_furniture_is_bulky_sofas_made_to_order_wardrobes_backordered():
+    from models.core.db import fetch_all
+    from models.shipping.seed import flag_demo_furniture
+    from tests.support.factories import category, product, variation
+
+    sofas, wardrobes, lamps = await category("Sofas"), await category("Wardrobes"), await category("Table Lamps")
+    sofa = await product("Linen Sofa", category=sofas, stock=12)
+    await variation(sofa, "Green", stock=4)
+    wardrobe = await product("Oak Wardrobe", category=wardrobes, stock=3)
+    lamp = await product("Lamp", category=lamps, stock=9)
+    assert await flag_demo_furniture() == 2
+    assert await flag_demo_furniture() == 0
+    rows = {r[0]: r[1:] for r in await fetch_all(
+        "SELECT id, is_bulky, stock_policy, stock_quantity, lead_time_days, backorder_limit FROM product")}
+    assert rows[sofa] == (True, "made_to_order", 0, 35, 0)
+    assert rows[wardrobe] == (True, "backorder", 3, 0, 10)
+    assert rows[lamp] == (False, "deny", 9, 0, 0)
+    assert await fetch_all("SELECT stock_quantity FROM product_variation") == [(0,)]
+    assert await fetch_all("SELECT DISTINCT reason FROM stock_movement") == [("seed",)]
