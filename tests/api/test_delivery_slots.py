@@ -120,3 +120,20 @@ async def test_an_expired_unpaid_order_gives_its_delivery_date_back(api, make_us
     assert await booked(zone["id"], day.isoformat()) == 1
     assert await orders.expire_unpaid_orders(utcnow() + dt.timedelta(days=1)) == [order_id]
     assert await booked(zone["id"], day.isoformat()) == 0
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_hosted_payment_that_cannot_start_gives_the_delivery_date_back(api, make_user):
+    # The default configuration: no PayPal keys, so the hosted start fails (503) after the
+    # order reserved its stock and its delivery date; both go back at once.
+    _admin, glove, zone, sofa = await setup(api, make_user, capacity=1)
+    shopper = await make_user()
+    await cart.add_item(shopper.id, sofa, 1)
+    day = (utcnow().date() + dt.timedelta(days=4)).isoformat()
+    init = await api.post("/api/checkout/initiate/", json={"shipping_method_id": glove, "shipping_address": ADDRESS,
+                                                           "delivery_date": day, "payment_method": "paypal"},
+                          user=shopper)
+    assert init.status == 200, init
+    assert_envelope(await api.post("/api/checkout/payment/", json={}, user=shopper), 503)
+    assert await booked(zone["id"], day) == 0 and await stock_of(sofa) == 20
+    assert await count("orders", "status = 'CANCELLED' AND NOT slot_held") == 1
