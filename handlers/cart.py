@@ -2,6 +2,8 @@
 restore link of abandoned-cart reminders."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from handlers.core.base import USER, BaseHandler
@@ -54,9 +56,15 @@ class CartItemOut(Out):
     sku: str
     product_price: MoneyText
     line_total: MoneyText
-    stock_status: str = Field(description="active, out_of_stock, insufficient_stock or unavailable")
+    stock_status: str = Field(description="active, out_of_stock, insufficient_stock or unavailable (judged "
+                                          "against what the stock policy can sell: shelf plus backorders left)")
     stock_quantity: int
     product_image: str | None
+    stock_policy: Literal["deny", "backorder", "made_to_order"] = Field(
+        description="deny: only what is in stock; backorder: beyond the stock up to a limit, shipped on the "
+                    "restock date; made_to_order: no limit, shipped after the lead time")
+    expected_ship_date: str | None = Field(description="When the line is expected to ship (YYYY-MM-DD; null: "
+                                                       "unknown restock date or not available)")
 
 
 class AppliedPromoOut(Out):

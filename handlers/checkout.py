@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from handlers.core.base import USER, BaseHandler
-from handlers.core.fields import Flag, In, MoneyText, OptionalText, Out, Pk, Text, lower_choice
+from handlers.core.fields import Flag, In, IsoDate, MoneyText, OptionalText, OrNull, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
@@ -59,6 +59,9 @@ class InitiateIn(ShippingIn):
     payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(lower_choice)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
     address_id: Pk = Field(default=None, description="One of the user's saved addresses (GET /api/addresses/)")
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "Bulky items delivered by a method that handles them (white glove), to a zone that schedules "
+        "deliveries: the day chosen among GET /api/shipping/slots/ (required then, refused otherwise)"))
     shipping_address: Annotated[Union[Annotated[AddressObjectIn, Tag("object")], Annotated[OptionalText, Tag("text")]],
                                 Discriminator(_address_kind)] = Field(
         default="", description="A delivery address object, or (older clients) the street line with "
@@ -103,6 +106,9 @@ class CheckoutItemOut(Out):
     quantity: int
     price: MoneyText
     subtotal: MoneyText
+    expected_ship_date: str | None = Field(default=None, description=(
+        "When the line is expected to leave the warehouse (YYYY-MM-DD): today from stock, the restock date "
+        "for backorders, today plus the lead time for made-to-order; null when unknown"))
 
 
 class AddressOut(Out):
@@ -125,6 +131,8 @@ class CheckoutOut(Out):
     payment_method: str
     items: list[CheckoutItemOut]
     shipping_address: AddressOut | None = Field(default=None, description="Where the order goes")
+    delivery_date: str | None = Field(default=None, description="The delivery date chosen for bulky items "
+                                                                "(booked when the order is placed)")
 
 
 class PaymentOut(Out):
@@ -144,8 +152,9 @@ class InitiateHandler(BaseHandler):
     @api(body=InitiateIn, response=CheckoutOut,
          rejects={400: "an empty cart, items no longer in stock, physical goods without a delivery address or "
                        "shipping method (the fields are named), an address_id that is not the user's, a "
-                       "country pycountry does not know, a total beyond 9999999999.99, or an unknown "
-                       "shipping method or promo code"})
+                       "country pycountry does not know, a total beyond 9999999999.99, an unknown "
+                       "shipping method or promo code, a shipping method that does not deliver this cart to "
+                       "the address, or a delivery date missing (bulky items), outside the window or full"})
     async def post(self):
         """Price the cart for a delivery address, shipping method, promo code and tax; keep it as the open checkout.
 
@@ -158,7 +167,8 @@ class InitiateHandler(BaseHandler):
             exc.errors = _address_errors(exc.errors)
             raise
         self.reply(await checkout.initiate_checkout(self.current_user, data.shipping_method_id, data.payment_method,
-                                                    data.promo_code or None, data.address(), data.address_id))
+                                                    data.promo_code or None, data.address(), data.address_id,
+                                                    data.delivery_date))
 
 
 class SummaryHandler(BaseHandler):
@@ -176,7 +186,8 @@ class PaymentHandler(BaseHandler):
     @api(body=PaymentIn, response=PaymentOut, idempotent=True,
          errors={404: "No checkout in progress",
                  409: "the cart or a price changed since initiate: nothing was charged; the body's `quote` is "
-                      "the new quote, which the checkout now holds (pay again to accept it)",
+                      "the new quote, which the checkout now holds (pay again to accept it); or the chosen "
+                      "delivery date filled up meanwhile (initiate again with another date)",
                  503: "the payment provider is not configured or not reachable: nothing changed "
                       "(cart, promo code and stock as they were)"},
          rejects={400: "a payment the gateway declines or refuses, or a card payment without payment_method_id"})

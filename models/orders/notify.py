@@ -11,17 +11,23 @@ async def order_context(order_id: int) -> dict[str, Any] | None:
     row = await fetch_one(
         "SELECT id, order_number, customer_name, customer_email, status, payment_status, subtotal::text, "
         "discount::text, shipping_cost::text, tax::text, total::text, shipping_address, shipping_city, "
-        "shipping_country, to_char(created_at, 'YYYY-MM-DD HH24:MI') FROM orders WHERE id = %s", [order_id])
+        "shipping_country, to_char(created_at, 'YYYY-MM-DD HH24:MI'), to_char(delivery_date, 'YYYY-MM-DD'), "
+        "created_at::date FROM orders WHERE id = %s", [order_id])
     if row is None:
         return None
-    items = await fetch_all("SELECT product_name, quantity, unit_price::text, total_price::text FROM order_item "
-                            "WHERE order_id = %s ORDER BY id", [order_id])
+    items = await fetch_all("SELECT product_name, quantity, unit_price::text, total_price::text, expected_ship_date "
+                            "FROM order_item WHERE order_id = %s ORDER BY id", [order_id])
     keys = ("id", "order_number", "customer_name", "customer_email", "status", "payment_status", "subtotal",
             "discount", "shipping_cost", "tax", "total", "shipping_address", "shipping_city", "shipping_country",
-            "created_at")
+            "created_at", "delivery_date")
     ctx = dict(zip(keys, row))
+    ordered_on = row[16]
     ctx["status_display"] = ctx["status"].capitalize()
-    ctx["items"] = [{"name": n, "quantity": q, "unit_price": u, "total_price": t} for n, q, u, t in items]
+    # A line's expected ship date (order_item.expected_ship_date, models/catalog/stock_policy.py)
+    # is told when it is later than the order's own day: backorders, made to order.
+    ctx["items"] = [{"name": n, "quantity": q, "unit_price": u, "total_price": t,
+                     "ships_on": ships.isoformat() if ships is not None and ships > ordered_on else None}
+                    for n, q, u, t, ships in items]
     return ctx
 
 
