@@ -14,6 +14,7 @@ from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.orders import ShippingIn
 from models.checkout import quote as checkout
+from models.checkout import settle
 from models.core.errors import ValidationFailed
 from models.customers.countries import find_country
 
@@ -127,15 +128,35 @@ class CheckoutOut(Out):
     shipping_address: AddressOut | None = Field(default=None, description="Where the order goes")
 
 
+class RedirectOut(Out):
+    url: str = Field(description="Send the shopper here to authenticate")
+    return_url: str | None
+
+
+class NextActionOut(Out):
+    type: str = Field(description="use_stripe_sdk (Stripe.js handleNextAction with client_secret does it) or "
+                                  "redirect_to_url")
+    redirect_to_url: RedirectOut | None = None
+
+
 class PaymentOut(Out):
     success: bool
     order_id: int
     order_number: str
     transaction_id: str | None
     amount: MoneyText
-    status: str = Field(description="PAID (card) or PENDING (hosted: pay at redirect_url; the order holds "
-                                    "its stock until the provider confirms or the reservation expires)")
+    status: str = Field(description="PAID (card), REQUIRES_ACTION (card needing 3-D Secure: finish it with "
+                                    "client_secret / next_action, e.g. Stripe.js handleNextAction, then POST "
+                                    "/api/checkout/payment/confirm/; the order holds its stock until then or until "
+                                    "the reservation expires) or PENDING (hosted: pay at redirect_url; the order "
+                                    "holds its stock until the provider confirms or the reservation expires)")
     redirect_url: str | None = None
+    client_secret: str | None = Field(default=None, description="REQUIRES_ACTION: the PaymentIntent's client secret")
+    next_action: NextActionOut | None = Field(default=None, description="REQUIRES_ACTION: the provider's next action")
+
+
+class ConfirmIn(In):
+    order_id: Pk = Field(description="The order answered with status REQUIRES_ACTION")
 
 
 class InitiateHandler(BaseHandler):
@@ -179,9 +200,14 @@ class PaymentHandler(BaseHandler):
                       "the new quote, which the checkout now holds (pay again to accept it)",
                  503: "the payment provider is not configured or not reachable: nothing changed "
                       "(cart, promo code and stock as they were)"},
-         rejects={400: "a payment the gateway declines or refuses, or a card payment without payment_method_id"})
+         rejects={400: "a payment the gateway declines or refuses, a card payment without payment_method_id, "
+                       "another user's saved card, or save_card from a guest"})
     async def post(self):
         """Pay exactly the open checkout's quote: a paid order (card) or the provider's page (PayPal, Clover).
+
+        A card needing 3-D Secure answers REQUIRES_ACTION with client_secret and next_action;
+        POST /api/checkout/payment/confirm/ (or the provider's webhook) completes it. A saved card
+        (GET /api/payment-methods/) is paid with its payment_method_id; save_card keeps a new one.
 
         Hosted providers: the order is created PENDING holding its stock; the cart is
         emptied, the promo code used and the confirmation sent once the provider confirms.
@@ -196,8 +222,30 @@ class PaymentHandler(BaseHandler):
         await idempotent(self, "checkout.payment", run)
 
 
+class ConfirmHandler(BaseHandler):
+    role = USER
+
+    @api(body=ConfirmIn, response=PaymentOut,
+         errors={404: "no card payment of the user's with this order id",
+                 503: "the payment provider is not reachable: nothing changed; try again"},
+         rejects={400: "authentication failed or the order expired first: the order is cancelled, its stock "
+                       "back, nothing charged (pay again from the cart)"})
+    async def post(self):
+        """After 3-D Secure: re-read the payment at the provider and complete the order (PAID) once authenticated.
+
+        Safe to call again and alongside the provider's webhook: the order is paid once.
+        Still waiting for the shopper: status REQUIRES_ACTION (with client_secret/next_action when the
+        provider gives them).
+        """
+        data = self.parse(ConfirmIn)
+        if data.order_id is None:
+            raise ValidationFailed(errors={"order_id": ["This field is required."]})
+        self.reply(await settle.confirm_payment(self.current_user.id, data.order_id))
+
+
 routes = [
     Route("/api/checkout/initiate/", InitiateHandler),
     Route("/api/checkout/summary/", SummaryHandler),
     Route("/api/checkout/payment/", PaymentHandler),
+    Route("/api/checkout/payment/confirm/", ConfirmHandler),
 ]

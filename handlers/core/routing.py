@@ -94,6 +94,7 @@ MODULES = [
     "exports",
     "orders",
     "checkout",
+    "payment_methods",
     "webhooks",
     "media",
     "support",

@@ -12,6 +12,13 @@ providers the cart, the promo use and the confirmation email wait for the
 confirmed payment (``finalize_hosted``); a provider that cannot start the
 payment leaves them untouched and its reserved order is cancelled at once
 (stock back with reason ``payment_failed``).
+
+A card the issuer wants authenticated (3-D Secure: the gateway answers a
+``CustomerAction``) is treated like a hosted payment: the order is created
+PENDING holding its stock until ``reserved_until``, its checkout waits
+('awaiting'), and the answer carries ``client_secret`` and ``next_action``
+(status REQUIRES_ACTION). The provider's webhook or the confirm call
+(``settle.confirm_payment``) settles it; the reservation's expiry cancels it.
 """
 from __future__ import annotations
 
@@ -54,6 +61,8 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
     auth = await gateway.authorize(charge)
     if not auth.ok:
         raise PaymentFailed(auth.message or "Your card was declined")
+    if auth.action is not None:
+        return await _await_authentication(draft, gateway, charge, auth, hosted or HostedStart())
     draft.status, draft.payment_status, draft.payment_method = "PROCESSING", "PAID", gateway.name
     committed = False
     try:
@@ -63,11 +72,7 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
                                     transaction_id=auth.transaction_id))
             if on_placed is not None:
                 await on_placed(order_id)
-            if charge.save_card and auth.reusable_reference and draft.user_id:
-                await db.aio_execute_sql(
-                    "INSERT INTO saved_payment_method (user_id, provider, reference, brand, last4) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [draft.user_id, gateway.name, auth.reusable_reference, auth.brand, auth.last4])
+            await _save_card(draft, gateway, charge, auth)
             # Last, so that a failed capture rolls the order back.
             await gateway.capture(auth.transaction_id, draft.totals.total, charge.idempotency_key + "-capture")
         committed = True
@@ -76,6 +81,40 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
             await _undo(gateway, auth.transaction_id, draft, charge)
     return {"success": True, "order_id": order_id, "order_number": number, "transaction_id": auth.transaction_id,
             "amount": draft.totals.total, "status": "PAID"}
+
+
+async def _save_card(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any) -> None:
+    """``save_card``: the provider's reference, brand, last4 and expiry only."""
+    if charge.save_card and auth.reusable_reference and draft.user_id:
+        await db.aio_execute_sql(
+            "INSERT INTO saved_payment_method (user_id, provider, reference, brand, last4, exp_month, exp_year, "
+            "customer_reference) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [draft.user_id, gateway.name, auth.reusable_reference, auth.brand[:30], auth.last4[:4], auth.exp_month,
+             auth.exp_year, charge.customer_reference])
+
+
+async def _await_authentication(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any,
+                                hosted: HostedStart) -> dict[str, Any]:
+    """The card needs the shopper's authentication: a PENDING order holding
+    its stock (it expires with its reservation) and what the storefront needs
+    to finish. The authorization is released if the order cannot be made."""
+    draft.status, draft.payment_status, draft.payment_method = "PENDING", "PENDING", gateway.name
+    committed = False
+    try:
+        async with transaction():
+            order_id, number = await orders.create_order(
+                draft, PaymentDraft(provider=gateway.name, method=auth.method, status="PENDING",
+                                    transaction_id=auth.transaction_id, currency=charge.currency), notify=False)
+            if hosted.checkout_id is not None:
+                await _await_provider(hosted.checkout_id, order_id)
+            await _save_card(draft, gateway, charge, auth)
+        committed = True
+    finally:
+        if not committed:
+            await _undo(gateway, auth.transaction_id, draft, charge)
+    return {"success": True, "order_id": order_id, "order_number": number, "transaction_id": auth.transaction_id,
+            "amount": draft.totals.total, "status": "REQUIRES_ACTION", "client_secret": auth.action.client_secret,
+            "next_action": auth.action.next_action}
 
 
 async def _undo(gateway: Any, transaction_id: str, draft: OrderDraft, charge: Charge) -> None:

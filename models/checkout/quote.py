@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from models.checkout import cards
 from models.checkout import payment as payments
 from models.core.db import MONEY_MAX, db, fetch_one, money, money_str, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
@@ -237,9 +238,11 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
     # The provider's idempotency key: stable for a retry of one request
     # (Idempotency-Key), new otherwise, so that two attempts never share an authorization.
     key = f"{checkout_id}:{request_key or uuid.uuid4().hex}"
+    customer_reference = await cards.customer_for_payment(user, gateway, payment_method_id, save_card)
     charge = Charge(amount=draft.totals.total, currency=CURRENCY, payment_method_id=payment_method_id,
                     idempotency_key=key, description=f"AvantLush checkout {checkout_id}", customer_email=email,
-                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)})
+                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)},
+                    customer_reference=customer_reference)
 
     async def on_placed(order_id: int) -> None:
         done = await fetch_one("UPDATE checkout SET status = 'completed', order_id = %s, updated_at = %s "
