@@ -113,6 +113,7 @@ class MessageOut(Out):
 
 class CartHandler(BaseHandler):
     role = USER
+    guest_ok = True
     reads = {"GET": cart.CART_READ}  # read with the user: one statement in all
 
     @api(response=CartOut)
@@ -123,6 +124,7 @@ class CartHandler(BaseHandler):
 
 class CartSummaryHandler(BaseHandler):
     role = USER
+    guest_ok = True
     reads = {"GET": cart.CART_READ}
 
     @api(response=SummaryOut)
@@ -133,6 +135,7 @@ class CartSummaryHandler(BaseHandler):
 
 class AddItemHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=AddItemIn, response=CartItemReplyOut, status=201,
          rejects={400: "a quantity above the stock left (\"Only N left\") or a product out of stock"})
@@ -145,6 +148,7 @@ class AddItemHandler(BaseHandler):
 
 class UpdateQuantityHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=UpdateQuantityIn, response=CartItemReplyOut,
          rejects={400: "neither item_id (cart_item_id) nor product_id, or a quantity above the stock left (\"Only N left\")"})
@@ -158,6 +162,7 @@ class UpdateQuantityHandler(BaseHandler):
 
 class RemoveItemHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=LineIn, status=204, rejects={400: "neither item_id (cart_item_id) nor product_id"})
     async def post(self):
@@ -170,6 +175,7 @@ class RemoveItemHandler(BaseHandler):
 
 class ApplyDiscountHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=DiscountIn, response=DiscountOut,
          rejects={400: "an empty cart, or a code that is unknown, expired, used up or not met by the cart"})
@@ -187,6 +193,7 @@ class ApplyDiscountHandler(BaseHandler):
 
 class RemoveDiscountHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=MessageOut)
     async def post(self):
@@ -197,6 +204,7 @@ class RemoveDiscountHandler(BaseHandler):
 
 class ClearCartHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=MessageOut)
     async def post(self):

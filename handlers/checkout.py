@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from handlers.core.base import USER, BaseHandler
-from handlers.core.fields import Flag, In, MoneyText, OptionalText, Out, Pk, Text, lower_choice
+from handlers.core.fields import Email, Flag, In, MoneyText, OptionalText, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
@@ -59,6 +59,8 @@ class InitiateIn(ShippingIn):
     shipping_method_id: Pk = Field(default=None, description="Required when the cart holds physical goods")
     payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(lower_choice)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
+    email: Email | None = Field(default=None, description="Guests (X-Cart-Token): required, the order and its "
+                                                           "confirmation go to it; ignored for signed-in users")
     address_id: Pk = Field(default=None, description="One of the user's saved addresses (GET /api/addresses/)")
     shipping_address: Annotated[Union[Annotated[AddressObjectIn, Tag("object")], Annotated[OptionalText, Tag("text")]],
                                 Discriminator(_address_kind)] = Field(
@@ -161,9 +163,11 @@ class ConfirmIn(In):
 
 class InitiateHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=InitiateIn, response=CheckoutOut,
-         rejects={400: "an empty cart, items no longer in stock, physical goods without a delivery address or "
+         rejects={400: "a guest without email, an empty cart, items no longer in stock, physical goods without a "
+                       "delivery address or "
                        "shipping method (the fields are named), an address_id that is not the user's, a "
                        "country pycountry does not know, a total beyond 9999999999.99, or an unknown "
                        "shipping method or promo code"})
@@ -178,12 +182,17 @@ class InitiateHandler(BaseHandler):
         except ValidationFailed as exc:
             exc.errors = _address_errors(exc.errors)
             raise
+        given = data.shipping_address
         self.reply(await checkout.initiate_checkout(self.current_user, data.shipping_method_id, data.payment_method,
-                                                    data.promo_code or None, data.address(), data.address_id))
+                                                    data.promo_code or None, data.address(), data.address_id,
+                                                    email=data.email,
+                                                    full_name=given.full_name if isinstance(given, AddressObjectIn)
+                                                    else ""))
 
 
 class SummaryHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=CheckoutOut, errors={404: "No checkout in progress"})
     async def get(self):
@@ -193,6 +202,7 @@ class SummaryHandler(BaseHandler):
 
 class PaymentHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=PaymentIn, response=PaymentOut, idempotent=True,
          errors={404: "No checkout in progress",
@@ -224,6 +234,7 @@ class PaymentHandler(BaseHandler):
 
 class ConfirmHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=ConfirmIn, response=PaymentOut,
          errors={404: "no card payment of the user's with this order id",

@@ -293,7 +293,12 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     if role:
         op["security"] = [{"bearer": []}]
         op["x-required-role"] = role  # "user" or "admin" (staff)
-        description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
+        if role != ADMIN and getattr(handler, "guest_ok", False):
+            op["security"].append({"cartToken": []})
+            description.append("Requires: a signed-in user, or a guest's cart token in `X-Cart-Token` "
+                               "(POST /api/guest/cart/ starts one).")
+        else:
+            description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
     if meta["query"] is not None:
         op["parameters"] += _query_params(meta["query"])
     if meta["idempotent"]:
@@ -561,5 +566,7 @@ def build_openapi(routes: list) -> dict:
                         for group, text in GROUPS.items()],
         "paths": paths,
         "components": {"schemas": schemas, "headers": HEADERS,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                           "cartToken": {"type": "apiKey", "in": "header", "name": "X-Cart-Token",
+                                                         "description": "A guest's cart token (POST /api/guest/cart/)"}}},
     }

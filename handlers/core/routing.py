@@ -95,6 +95,7 @@ MODULES = [
     "orders",
     "checkout",
     "payment_methods",
+    "guest",
     "webhooks",
     "media",
     "support",

@@ -4,7 +4,7 @@ quote through the chosen gateway.
 
 - ``initiate_checkout``: physical goods need a delivery address (``address_id``
   of the user's, a ``shipping_address``, or else the user's default address)
-  and a ``shipping_method_id``; the quote (lines with unit prices, discount,
+  and a ``shipping_method_id`` (a guest also gives an ``email``); the quote (lines with unit prices, discount,
   shipping, tax, total) must fit the money columns. Stored as the open checkout.
 - ``pay_checkout``: the cart is priced again; if anything differs from the
   stored quote the answer is 409 with the new quote (which the checkout now
@@ -34,6 +34,7 @@ NO_CHECKOUT = "No checkout in progress. Start one at /api/checkout/initiate/."
 REQUIRED = "This field is required."
 NEED_ADDRESS = ("A delivery address is required for physical goods: give address_id, a shipping_address, "
                 "or save a default address.")
+GUEST_EMAIL = "A guest checkout needs an email address (the order and its confirmation go to it)."
 ADDRESS_KEYS = ("shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip")
 
 
@@ -141,13 +142,16 @@ def _address_out(address: dict[str, str] | None) -> dict[str, str] | None:
 
 async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_method: str,
                             promo_code: str | None, shipping: dict[str, str],
-                            address_id: int | None = None) -> dict[str, Any]:
+                            address_id: int | None = None, *, email: str | None = None,
+                            full_name: str = "") -> dict[str, Any]:
     """Price the cart for a delivery address and store it as the user's open
     checkout (replacing an earlier open one). Raises AppError(INVALID) for an
     unknown shipping or payment method, ValidationFailed("Cart is empty"), a
     missing address or shipping method for physical goods (naming the
     fields), a total beyond the money columns, the cart's stock and promo errors."""
     method_name = _check_payment_method(payment_method)
+    if getattr(user, "is_guest", False) and not email:
+        raise ValidationFailed(errors={"email": [GUEST_EMAIL]})
     quote = await _price(user.id, shipping_method_id, promo_code)
     address = await _address(user.id, address_id, shipping)
     if await _is_physical(sorted({l.product_id for l in quote.lines})):
@@ -163,6 +167,8 @@ async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_m
     doc = _quote_doc(quote, method)
     doc["estimated_days"] = method["estimated_days"] if method else None
     stored_address = {**address, "billing_address": shipping.get("billing_address") or ""}
+    if getattr(user, "is_guest", False):  # a guest's order is linked to the email given here
+        stored_address.update(email=email or "", full_name=full_name)
     checkout_id = f"checkout_{secrets.token_hex(12)}"
     async with transaction():
         await db.aio_execute_sql("DELETE FROM checkout WHERE user_id = %s AND status = 'open'", [user.id])
@@ -225,6 +231,8 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
         await _requote(checkout_id, stored, quote, method, address)
     _check_bounds(quote)
     customer_id, name, email = await orders.customer_of_user(user)
+    if getattr(user, "is_guest", False):
+        name, email = address.get("full_name") or "", address.get("email") or email
     lines = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
              for l in quote.lines]
     days = stored.get("estimated_days")

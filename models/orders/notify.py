@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+import settings
+from models.accounts.tokens import read_signed_link, signed_link
 from models.core.db import fetch_all, fetch_one
+
+# A guest's order is seen through a signed link in its emails (no account to sign in to).
+GUEST_ORDER_LINK = "guest_order"
+GUEST_ORDER_LINK_DAYS = 30
+
+
+def guest_order_token(order_id: int, email: str) -> str:
+    return signed_link(GUEST_ORDER_LINK, {"oid": order_id, "email": email.lower()}, GUEST_ORDER_LINK_DAYS * 86400)
+
+
+def guest_order_id(token: str) -> tuple[int, str] | None:
+    """``(order id, email)`` of a valid, unexpired guest order link; None otherwise."""
+    claims = read_signed_link(GUEST_ORDER_LINK, token)
+    if claims is None or not isinstance(claims.get("oid"), int) or not isinstance(claims.get("email"), str):
+        return None
+    return claims["oid"], claims["email"]
 
 
 async def order_context(order_id: int) -> dict[str, Any] | None:
     row = await fetch_one(
         "SELECT id, order_number, customer_name, customer_email, status, payment_status, subtotal::text, "
         "discount::text, shipping_cost::text, tax::text, total::text, shipping_address, shipping_city, "
-        "shipping_country, to_char(created_at, 'YYYY-MM-DD HH24:MI') FROM orders WHERE id = %s", [order_id])
+        "shipping_country, to_char(created_at, 'YYYY-MM-DD HH24:MI'), "
+        "(SELECT u.is_guest FROM users u WHERE u.id = orders.user_id) FROM orders WHERE id = %s", [order_id])
     if row is None:
         return None
     items = await fetch_all("SELECT product_name, quantity, unit_price::text, total_price::text FROM order_item "
@@ -20,6 +39,10 @@ async def order_context(order_id: int) -> dict[str, Any] | None:
             "discount", "shipping_cost", "tax", "total", "shipping_address", "shipping_city", "shipping_country",
             "created_at")
     ctx = dict(zip(keys, row))
+    ctx["guest_order_url"] = None
+    if row[-1] and ctx["customer_email"]:
+        token = guest_order_token(ctx["id"], ctx["customer_email"])
+        ctx["guest_order_url"] = f"{settings.FRONTEND_URL.rstrip('/')}/guest-orders/{token}"
     ctx["status_display"] = ctx["status"].capitalize()
     ctx["items"] = [{"name": n, "quantity": q, "unit_price": u, "total_price": t} for n, q, u, t in items]
     return ctx

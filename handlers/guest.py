@@ -1,0 +1,56 @@
+"""Guest checkout: start a guest cart (its token is the guest's only
+credential: send it as ``X-Cart-Token`` to the cart and checkout endpoints),
+and see a guest order through the signed link of its emails. Rules in
+models/accounts/guests.py and models/checkout/guests.py."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from handlers.core.base import CART_TOKEN_HEADER, BaseHandler
+from handlers.core.fields import Out
+from handlers.core.openapi import api
+from handlers.core.routing import Route
+from handlers.orders import OrderOut
+from models.accounts import guests
+from models.core.errors import NotFound
+from models.orders import notify, queries
+
+LINK_GONE = "This order link is not valid or has expired."
+
+
+class GuestCartOut(Out):
+    cart_token: str = Field(description=f"Send it as the {CART_TOKEN_HEADER} header to /api/cart/… and "
+                                        "/api/checkout/…; keep it secret (it is the guest's only credential) and "
+                                        "send it with login or registration to merge the cart into the account")
+    header: str = Field(description=f"The header to send it in: {CART_TOKEN_HEADER}")
+
+
+class GuestCartHandler(BaseHandler):
+    rate_scope = "guest_start"
+
+    @api(response=GuestCartOut, status=201)
+    async def post(self):
+        """Start a guest cart: an anonymous shopper's cart token (rate-limited per client: RATE_LIMIT_GUEST_START)."""
+        _guest, token = await guests.start_guest()
+        self.reply({"cart_token": token, "header": CART_TOKEN_HEADER}, 201)
+
+
+class GuestOrderHandler(BaseHandler):
+    not_found_message = LINK_GONE
+
+    @api(response=OrderOut, errors={404: LINK_GONE})
+    async def get(self, token: str):
+        """A guest's order, through the signed, expiring link of its confirmation email."""
+        found = notify.guest_order_id(token)
+        if found is None:
+            raise NotFound(LINK_GONE)
+        order = await queries.order_payload_dict(found[0])
+        if str(order.get("customer_email", "")).lower() != found[1]:
+            raise NotFound(LINK_GONE)
+        self.reply(order)
+
+
+routes = [
+    Route("/api/guest/cart/", GuestCartHandler),
+    Route("/api/guest/orders/{token}/", GuestOrderHandler),
+]
