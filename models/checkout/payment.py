@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from models.core.db import db, fetch_one, transaction, utcnow
+from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
 from models.core.jobs import enqueue
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PaymentDraft
@@ -227,3 +227,38 @@ async def awaits_provider(order_id: int) -> bool:
     """Whether ``order_id`` belongs to a hosted checkout still waiting for its payment."""
     row = await fetch_one("SELECT 1 FROM checkout WHERE order_id = %s AND status = 'awaiting'", [order_id])
     return row is not None
+
+
+CARD_PROVIDERS = ("test", "stripe")
+
+
+async def release_expired(order_ids: list[int]) -> int:
+    """Card payments still waiting for the shopper's authentication when
+    their order expired: cancelled at the provider (the shopper can no longer
+    complete them; nothing is charged) and recorded FAILED. A provider that
+    cannot be reached is logged and skipped (a late authentication is then
+    settled like any late payment: revived or refunded). Returns how many."""
+    from models.payments import registry
+
+    if not order_ids:
+        return 0
+    rows = await fetch_all(
+        "SELECT p.id, p.order_id, p.provider, p.transaction_id FROM payment p JOIN orders o ON o.id = p.order_id "
+        "WHERE p.order_id = ANY(%s) AND o.status = 'CANCELLED' AND p.status = 'PENDING' "
+        "AND p.provider = ANY(%s) AND p.transaction_id IS NOT NULL", [list(order_ids), list(CARD_PROVIDERS)])
+    released = 0
+    for payment_id, order_id, provider, transaction_id in rows:
+        try:
+            await registry.provider(provider).void(transaction_id, f"{transaction_id}-expired")
+        except GatewayUnavailable as exc:
+            log.warning("could not cancel payment %s of expired order %s: %s", transaction_id, order_id, exc.reason)
+            continue
+        async with transaction():
+            await db.aio_execute_sql(
+                "UPDATE payment SET status = 'FAILED', failure_message = %s, updated_at = %s "
+                "WHERE id = %s AND status = 'PENDING'",
+                ["Not authenticated before the order's reservation expired", utcnow(), payment_id])
+            await db.aio_execute_sql("UPDATE orders SET payment_status = 'FAILED', updated_at = %s "
+                                     "WHERE id = %s AND payment_status = 'PENDING'", [utcnow(), order_id])
+        released += 1
+    return released

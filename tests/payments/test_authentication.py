@@ -15,6 +15,7 @@ import pytest
 
 import settings
 from models import cart
+from models.checkout import payment as payments
 from models.core.db import fetch_one
 from models.orders import actions as orders
 from tests.api.test_store_checkout import cart_lines, initiate, pay
@@ -158,6 +159,11 @@ async def test_abandoned_authentication_expires_with_the_reservation(api, make_u
     assert await orders.expire_unpaid_orders(later) == [body["order_id"]]
     assert await orders.expire_unpaid_orders(later) == []
     assert await stock_of(pid) == 2  # back once
+    # The task then cancels the intent at Stripe: the shopper can no longer complete it.
+    assert await payments.release_expired([body["order_id"]]) == 1
+    assert await payments.release_expired([body["order_id"]]) == 0
+    assert fake_stripe.intents[body["transaction_id"]]["status"] == "canceled"
+    assert await state(body["order_id"]) == ("CANCELLED", "FAILED", "FAILED")
     resp = await api.post("/api/checkout/payment/confirm/", json={"order_id": body["order_id"]}, user=user)
     assert resp.status == 400
     assert not [r for r in fake_stripe.requests if r[1].endswith("/capture")]
