@@ -24,5 +24,7 @@ CREATE INDEX IF NOT EXISTS "saved_payment_method_user" ON "saved_payment_method"
 ALTER TABLE "users" ADD COLUMN IF NOT EXISTS "is_guest" BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE "users" ADD COLUMN IF NOT EXISTS "guest_token_hash" VARCHAR(64);
 CREATE UNIQUE INDEX IF NOT EXISTS "users_guest_token" ON "users" ("guest_token_hash") WHERE "guest_token_hash" IS NOT NULL;
+-- The hourly clean-up of old guests without orders (models/checkout/guests.py prune_guests).
+CREATE INDEX IF NOT EXISTS "users_guest_joined" ON "users" ("date_joined") WHERE "is_guest";
 -- Guest orders attached to an account that registers or logs in with their (verified) email.
 CREATE INDEX IF NOT EXISTS "orders_guest_email" ON "orders" (lower("customer_email")) WHERE "customer_id" IS NULL;

@@ -8,6 +8,9 @@ are attached to their account once that email is verified.
   the guest cart is emptied. One transaction.
 - attach: orders of guest users with the account's (verified) email and no
   customer yet move to the account (user, customer); index orders_guest_email.
+- prune (hourly clean-up, ``cleanup.register("guests")``): guests older than
+  ``GUEST_RETENTION_DAYS`` with no order and a cart idle as long are deleted
+  (their cart, checkouts and idempotency records with them).
 
 Triggers (migrations/README.md): moving an order to a customer fires 0013
 order_rollups_change (the customer's orders_count/balance) and 0008
@@ -15,13 +18,18 @@ order_version_orders at commit.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from models.accounts import guests as guest_accounts
+from models.core import cleanup
 from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
 from models.core.errors import AppError
 
 log = logging.getLogger("avantlush.checkout")
+
+GUEST_RETENTION_DAYS = 30
+PRUNE_BATCH = 1000
 
 
 async def merge_guest_cart(user_id: int, token: str | None) -> int:
@@ -81,3 +89,23 @@ async def sign_in(user_id: int, token: str | None) -> None:
     attach the guest orders of the user's verified email."""
     await merge_guest_cart(user_id, token)
     await attach_guest_orders(user_id)
+
+
+async def prune_guests(now: dt.datetime | None = None) -> int:
+    """Delete guests of more than GUEST_RETENTION_DAYS with no order and no
+    recent cart activity (index users_guest_joined); returns how many."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=GUEST_RETENTION_DAYS)
+    removed = 0
+    while True:
+        rows = await fetch_all(
+            "DELETE FROM users WHERE id IN (SELECT g.id FROM users g WHERE g.is_guest AND g.date_joined < %s "
+            "AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = g.id) "
+            "AND NOT EXISTS (SELECT 1 FROM cart c LEFT JOIN cart_item ci ON ci.cart_id = c.id "
+            "WHERE c.user_id = g.id AND greatest(c.updated_at, ci.updated_at) >= %s) "
+            "ORDER BY g.date_joined LIMIT %s) RETURNING id", [cutoff, cutoff, PRUNE_BATCH])
+        removed += len(rows)
+        if len(rows) < PRUNE_BATCH:
+            return removed
+
+
+cleanup.register("guests", prune_guests)

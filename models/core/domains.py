@@ -24,7 +24,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "support": (),
     "orders": ("seed", "export", "idempotency"),
     "payments": (),
-    "checkout": (),
+    "checkout": ("guests",),
     "dashboard": (),
 }
 

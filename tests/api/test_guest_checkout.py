@@ -191,3 +191,23 @@ async def test_guest_buys_gets_the_email_registers_and_sees_the_order(mailbox, a
     orders = await api.get("/api/orders/", headers={"Authorization": f"Bearer {token}"})
     assert orders.json()["count"] == 1 and orders.json()["results"][0]["id"] == paid.json()["order_id"]
     assert (await login(api, "newbie@example.com")).status == 200
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_old_guests_without_orders_are_pruned(api):
+    import datetime as dt
+
+    from models.checkout.guests import GUEST_RETENTION_DAYS, prune_guests
+    from models.core import cleanup
+
+    pid = await product("Shelf", stock=5, base_price="10.00")
+    idle = await start(api)
+    await api.post("/api/cart/add-item/", json={"product_id": pid, "quantity": 1}, headers=idle)
+    buyer = await start(api)
+    await guest_buys(api, buyer, pid, qty=1)
+    later = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=GUEST_RETENTION_DAYS + 1)
+    assert await prune_guests(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)) == 0  # all recent
+    assert await prune_guests(later) == 1  # the buyer's orders keep theirs
+    assert (await api.get("/api/cart/", headers=idle)).status == 401
+    assert (await api.get("/api/cart/", headers=buyer)).status == 200
+    assert "guests" in cleanup._HOOKS
