@@ -215,9 +215,19 @@ class PaymentHandler(BaseHandler):
     async def post(self):
         """Pay exactly the open checkout's quote: a paid order (card) or the provider's page (PayPal, Clover).
 
-        A card needing 3-D Secure answers REQUIRES_ACTION with client_secret and next_action;
-        POST /api/checkout/payment/confirm/ (or the provider's webhook) completes it. A saved card
-        (GET /api/payment-methods/) is paid with its payment_method_id; save_card keeps a new one.
+        The three card outcomes (test gateway cards in brackets):
+
+        1. No authentication needed (`pm_card_visa`): 200 `{"status": "PAID", "order_id", …}`.
+        2. Authentication needed (`pm_card_authenticationRequired`): 200 `{"status": "REQUIRES_ACTION",
+           "order_id", "client_secret", "next_action"}`; the order is PENDING and holds its stock. In the
+           browser `stripe.handleNextAction({clientSecret})` (or send the shopper to
+           `next_action.redirect_to_url.url`), then `POST /api/checkout/payment/confirm/ {"order_id"}` → PAID
+           (or 400: authentication failed, the order cancelled, nothing charged). Stripe's webhooks settle it
+           too, once. Not authenticated in time: the order expires with its reservation.
+        3. Declined (`pm_card_chargeDeclined`): 400 `errors.payment = ["Your card was declined"]`, nothing changed.
+
+        Saved cards: `save_card: true` keeps the card (signed-in customers); `GET /api/payment-methods/` lists
+        them; pay with a saved card's `payment_method_id`. Guests send `X-Cart-Token` (see POST /api/guest/cart/).
 
         Hosted providers: the order is created PENDING holding its stock; the cart is
         emptied, the promo code used and the confirmation sent once the provider confirms.

@@ -30,7 +30,21 @@ class GuestCartHandler(BaseHandler):
 
     @api(response=GuestCartOut, status=201)
     async def post(self):
-        """Start a guest cart: an anonymous shopper's cart token (rate-limited per client: RATE_LIMIT_GUEST_START)."""
+        """Start a guest cart: an anonymous shopper's cart token (rate-limited per client: RATE_LIMIT_GUEST_START).
+
+        The guest flow, every request with the header `X-Cart-Token: <cart_token>`:
+
+        1. `POST /api/cart/add-item/ {"product_id", "quantity"}` (every /api/cart/… operation works, promo codes too);
+        2. `POST /api/checkout/initiate/ {"email", "shipping_method_id", "shipping_address": {…}}`;
+        3. `POST /api/checkout/payment/ {"payment_method_id"}` (+ Idempotency-Key) → PAID, or REQUIRES_ACTION then
+           `POST /api/checkout/payment/confirm/ {"order_id"}`;
+        4. the confirmation email links to the order: `GET /api/guest/orders/{token}/` (signed, 30 days);
+        5. `POST /api/register/` or `/api/auth/login/` with the same header merges the cart into the account
+           (quantities added, capped at the stock left); once the email is verified the guest orders with that
+           email belong to the account (`GET /api/orders/`).
+
+        An unknown token is 401; a guest never reaches another cart or order.
+        """
         _guest, token = await guests.start_guest()
         self.reply({"cart_token": token, "header": CART_TOKEN_HEADER}, 201)
 
