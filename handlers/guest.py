@@ -59,7 +59,7 @@ class GuestOrderHandler(BaseHandler):
         if found is None:
             raise NotFound(LINK_GONE)
         order = await queries.order_payload_dict(found[0])
-        if str(order.get("customer_email", "")).lower() != found[1]:
+        if notify.email_digest(str(order.get("customer_email", ""))) != found[1]:
             raise NotFound(LINK_GONE)
         self.reply(order)
 

@@ -2,6 +2,7 @@
 Celery tasks in tasks/orders.py (they take ids, so a redelivery re-reads)."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import settings
@@ -13,16 +14,23 @@ GUEST_ORDER_LINK = "guest_order"
 GUEST_ORDER_LINK_DAYS = 30
 
 
+def email_digest(email: str) -> str:
+    """What a guest order link says of its address: a digest (a link shared or
+    logged does not show the address), bound so that it stops working if the
+    order's email changes."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
 def guest_order_token(order_id: int, email: str) -> str:
-    return signed_link(GUEST_ORDER_LINK, {"oid": order_id, "email": email.lower()}, GUEST_ORDER_LINK_DAYS * 86400)
+    return signed_link(GUEST_ORDER_LINK, {"oid": order_id, "eh": email_digest(email)}, GUEST_ORDER_LINK_DAYS * 86400)
 
 
 def guest_order_id(token: str) -> tuple[int, str] | None:
-    """``(order id, email)`` of a valid, unexpired guest order link; None otherwise."""
+    """``(order id, email digest)`` of a valid, unexpired guest order link; None otherwise."""
     claims = read_signed_link(GUEST_ORDER_LINK, token)
-    if claims is None or not isinstance(claims.get("oid"), int) or not isinstance(claims.get("email"), str):
+    if claims is None or not isinstance(claims.get("oid"), int) or not isinstance(claims.get("eh"), str):
         return None
-    return claims["oid"], claims["email"]
+    return claims["oid"], claims["eh"]
 
 
 async def order_context(order_id: int) -> dict[str, Any] | None:
