@@ -1,5 +1,6 @@
-"""The signed-in user's cart: lines, quantities, promo code, clearing, and the
-restore link of abandoned-cart reminders."""
+"""The signed-in user's (or a guest's, by its X-Cart-Token: ``guest_ok``) cart:
+lines, quantities, promo code, clearing, and the restore link of abandoned-cart
+reminders."""
 from __future__ import annotations
 
 from pydantic import Field, model_validator

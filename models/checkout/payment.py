@@ -35,6 +35,8 @@ from models.payments.interface import Charge, GatewayUnavailable, PaymentFailed
 log = logging.getLogger("avantlush.payments")
 
 OnPlaced = Callable[[int], Awaitable[None]] | None
+# The card gateways whose payments may wait for the shopper's authentication (3-D Secure).
+CARD_PROVIDERS = ("test", "stripe")
 
 
 @dataclass
@@ -227,9 +229,6 @@ async def awaits_provider(order_id: int) -> bool:
     """Whether ``order_id`` belongs to a hosted checkout still waiting for its payment."""
     row = await fetch_one("SELECT 1 FROM checkout WHERE order_id = %s AND status = 'awaiting'", [order_id])
     return row is not None
-
-
-CARD_PROVIDERS = ("test", "stripe")
 
 
 async def release_expired(order_ids: list[int]) -> int:

@@ -224,7 +224,6 @@ async def _provider_refund(event: WebhookEvent, payment: tuple) -> str:
     return "applied" if changed else "ignored"
 
 
-CARD_PROVIDERS = ("test", "stripe")
 AUTH_FAILED = "Your card could not be authenticated"
 EXPIRED = "The order was cancelled before the payment was authenticated; nothing was charged"
 
@@ -245,7 +244,7 @@ async def confirm_payment(user_id: int, order_id: int) -> dict[str, Any]:
              "p.failure_message FROM orders o JOIN payment p ON p.order_id = o.id "
              "WHERE o.id = %s AND o.user_id = %s ORDER BY p.id DESC LIMIT 1")
     row = await fetch_one(query, [order_id, user_id])
-    if row is None or row[4] not in CARD_PROVIDERS or not row[5]:
+    if row is None or row[4] not in paying.CARD_PROVIDERS or not row[5]:
         raise NotFound("No card payment of yours with this order id.")
     event = None
     if row[2] == "PENDING" and row[3] == "PENDING":
