@@ -1,5 +1,6 @@
-"""The signed-in user's cart: lines, quantities, promo code, clearing, and the
-restore link of abandoned-cart reminders."""
+"""The signed-in user's (or a guest's, by its X-Cart-Token: ``guest_ok``) cart:
+lines, quantities, promo code, clearing, and the restore link of abandoned-cart
+reminders."""
 from __future__ import annotations
 
 from typing import Literal
@@ -121,6 +122,7 @@ class MessageOut(Out):
 
 class CartHandler(BaseHandler):
     role = USER
+    guest_ok = True
     reads = {"GET": cart.CART_READ}  # read with the user: one statement in all
 
     @api(response=CartOut)
@@ -131,6 +133,7 @@ class CartHandler(BaseHandler):
 
 class CartSummaryHandler(BaseHandler):
     role = USER
+    guest_ok = True
     reads = {"GET": cart.CART_READ}
 
     @api(response=SummaryOut)
@@ -141,6 +144,7 @@ class CartSummaryHandler(BaseHandler):
 
 class AddItemHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=AddItemIn, response=CartItemReplyOut, status=201,
          rejects={400: "a quantity above the stock left (\"Only N left\") or a product out of stock"})
@@ -153,6 +157,7 @@ class AddItemHandler(BaseHandler):
 
 class UpdateQuantityHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=UpdateQuantityIn, response=CartItemReplyOut,
          rejects={400: "neither item_id (cart_item_id) nor product_id, or a quantity above the stock left (\"Only N left\")"})
@@ -166,6 +171,7 @@ class UpdateQuantityHandler(BaseHandler):
 
 class RemoveItemHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=LineIn, status=204, rejects={400: "neither item_id (cart_item_id) nor product_id"})
     async def post(self):
@@ -178,6 +184,7 @@ class RemoveItemHandler(BaseHandler):
 
 class ApplyDiscountHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=DiscountIn, response=DiscountOut,
          rejects={400: "an empty cart, or a code that is unknown, expired, used up or not met by the cart"})
@@ -195,6 +202,7 @@ class ApplyDiscountHandler(BaseHandler):
 
 class RemoveDiscountHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=MessageOut)
     async def post(self):
@@ -205,6 +213,7 @@ class RemoveDiscountHandler(BaseHandler):
 
 class ClearCartHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=MessageOut)
     async def post(self):

@@ -5,7 +5,8 @@ quote through the chosen gateway.
 - ``initiate_checkout``: physical goods need a delivery address (``address_id``
   of the user's, a ``shipping_address``, or else the user's default address)
   and a ``shipping_method_id`` that delivers there (models/shipping/zones.py),
-  bulky items a ``delivery_date`` (models/shipping/slots.py); the quote (lines with unit prices, discount,
+  bulky items a ``delivery_date`` (models/shipping/slots.py), a guest an
+  ``email``; the quote (lines with unit prices, discount,
   shipping, tax, total) must fit the money columns. Stored as the open checkout.
 - ``pay_checkout``: the cart is priced again; if anything differs from the
   stored quote the answer is 409 with the new quote (which the checkout now
@@ -21,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from models.checkout import cards
 from models.checkout import payment as payments
 from models.core.db import MONEY_MAX, db, fetch_one, money, money_str, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
@@ -34,6 +36,7 @@ NO_CHECKOUT = "No checkout in progress. Start one at /api/checkout/initiate/."
 REQUIRED = "This field is required."
 NEED_ADDRESS = ("A delivery address is required for physical goods: give address_id, a shipping_address, "
                 "or save a default address.")
+GUEST_EMAIL = "A guest checkout needs an email address (the order and its confirmation go to it)."
 ADDRESS_KEYS = ("shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip")
 
 
@@ -174,16 +177,20 @@ def _address_out(address: dict[str, str] | None) -> dict[str, str] | None:
 
 async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_method: str,
                             promo_code: str | None, shipping: dict[str, str],
-                            address_id: int | None = None, delivery_date: Any = None) -> dict[str, Any]:
+                            address_id: int | None = None, delivery_date: Any = None, *,
+                            email: str | None = None, full_name: str = "") -> dict[str, Any]:
     """Price the cart for a delivery address (zones and rates: the method must
     deliver there) and store it as the user's open checkout (replacing an
-    earlier open one), with the delivery date of bulky items. Raises
-    AppError(INVALID) for an unknown shipping or payment method or one that
-    does not deliver to the address, ValidationFailed("Cart is empty"), a
+    earlier open one), with the delivery date of bulky items; a guest's with
+    the email the order goes to. Raises ValidationFailed naming ``email`` for
+    a guest without one, AppError(INVALID) for an unknown shipping or payment
+    method or one that does not deliver to the address, ValidationFailed("Cart is empty"), a
     missing address or shipping method for physical goods (naming the
     fields), a missing, out-of-window or full delivery date for bulky items,
     a total beyond the money columns, the cart's stock and promo errors."""
     method_name = _check_payment_method(payment_method)
+    if getattr(user, "is_guest", False) and not email:
+        raise ValidationFailed(errors={"email": [GUEST_EMAIL]})
     address = await _address(user.id, address_id, shipping)
     quote = await _price(user.id, shipping_method_id, promo_code, address)
     if await _is_physical(sorted({l.product_id for l in quote.lines})):
@@ -201,6 +208,8 @@ async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_m
     doc["estimated_days"] = method["estimated_days"] if method else None
     doc["delivery_date"], doc["delivery_zone_id"] = _iso(day), zone_id
     stored_address = {**address, "billing_address": shipping.get("billing_address") or ""}
+    if getattr(user, "is_guest", False):  # a guest's order is linked to the email given here
+        stored_address.update(email=email or "", full_name=full_name)
     checkout_id = f"checkout_{secrets.token_hex(12)}"
     async with transaction():
         await db.aio_execute_sql("DELETE FROM checkout WHERE user_id = %s AND status = 'open'", [user.id])
@@ -274,6 +283,8 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
         await _requote(checkout_id, stored, quote, method, address)
     _check_bounds(quote)
     customer_id, name, email = await orders.customer_of_user(user)
+    if getattr(user, "is_guest", False):
+        name, email = address.get("full_name") or "", address.get("email") or email
     lines = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
              for l in quote.lines]
     days = stored.get("estimated_days")
@@ -288,9 +299,11 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
     # The provider's idempotency key: stable for a retry of one request
     # (Idempotency-Key), new otherwise, so that two attempts never share an authorization.
     key = f"{checkout_id}:{request_key or uuid.uuid4().hex}"
+    customer_reference = await cards.customer_for_payment(user, gateway, payment_method_id, save_card)
     charge = Charge(amount=draft.totals.total, currency=CURRENCY, payment_method_id=payment_method_id,
                     idempotency_key=key, description=f"AvantLush checkout {checkout_id}", customer_email=email,
-                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)})
+                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)},
+                    customer_reference=customer_reference)
 
     async def on_placed(order_id: int) -> None:
         done = await fetch_one("UPDATE checkout SET status = 'completed', order_id = %s, updated_at = %s "

@@ -24,7 +24,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "support": (),
     "orders": ("seed", "export"),
     "payments": (),
-    "checkout": (),
+    "checkout": ("guests",),
     "dashboard": (),
 }
 
