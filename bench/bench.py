@@ -504,8 +504,8 @@ def main() -> None:
         return parse_wrk(text)
 
     # One server at a time, each with a database pool as large as its share of
-    # the connections (aiopg's pool lets newcomers overtake waiters, which
-    # shows as a long latency tail when it is smaller); the probe runs before
+    # the connections (a pool smaller than that lets newcomers overtake
+    # waiters, which shows as a long latency tail); the probe runs before
     # and after the app, and its mean is the ceiling.
     probe_runs = []
     for phase in ("probe", "app", "probe"):
