@@ -11,6 +11,7 @@ from handlers.core.base import USER, BaseHandler
 from handlers.core.fields import Flag, In, MoneyText, OptionalText, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
+from handlers.cart import DiscountLineOut
 from handlers.core.routing import Route
 from handlers.orders import ShippingIn
 from models.checkout import quote as checkout
@@ -120,7 +121,8 @@ class CheckoutOut(Out):
     tax: MoneyText
     discount: MoneyText
     total: MoneyText
-    promo_code: str | None
+    promo_code: str | None = Field(description="The code of the promotion applied (None: none, or an automatic one)")
+    discount_lines: list[DiscountLineOut] = Field(default=[], description="The promotion applied and what it takes off")
     shipping_method: ShippingMethodBriefOut | None
     payment_method: str
     items: list[CheckoutItemOut]
