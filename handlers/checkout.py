@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
+from handlers.cart import DiscountLineOut
 from handlers.core.base import USER, BaseHandler
 from handlers.core.fields import Flag, In, MoneyText, OptionalText, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
-from handlers.cart import DiscountLineOut
 from handlers.core.routing import Route
 from handlers.orders import ShippingIn
 from models.checkout import quote as checkout

@@ -14,8 +14,20 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
-from handlers.core.fields import (Doc, Flag, In, Money, MoneyText, OptionalMoney, Out, PkList, _decimal, ascii_digits,
-                                  lower_choice, partial)
+from handlers.core.fields import (
+    Doc,
+    Flag,
+    In,
+    Money,
+    MoneyText,
+    OptionalMoney,
+    Out,
+    PkList,
+    _decimal,
+    ascii_digits,
+    lower_choice,
+    partial,
+)
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from models.cart import promo as promos

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 import settings
-from models.cart.promo import BestDiscount, PricedItem, best_discount, candidates_from_json, CANDIDATES_SQL
+from models.cart.promo import CANDIDATES_SQL, BestDiscount, PricedItem, best_discount, candidates_from_json
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
 from models.core.db import RideAlong, money
 
