@@ -35,6 +35,10 @@ class ProductSearchHandler(BaseHandler):
     get = store.search_products
 
 
+class ProductFacetsHandler(BaseHandler):
+    get = store.product_facets
+
+
 class RecordViewHandler(BaseHandler):
     role = USER
     post = store.record_view
@@ -70,6 +74,7 @@ routes = [
     Route("/api/products/", ProductListHandler),
     Route("/api/products/categories/", ProductCategoryListHandler),
     Route("/api/products/search/", ProductSearchHandler),
+    Route("/api/products/facets/", ProductFacetsHandler),
     Route("/api/products/record-view/", RecordViewHandler),
     Route("/api/products/{id:int}/", ProductHandler),
     Route("/api/products/{id:int}/recommendations/", RecommendationsHandler),

@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 import orjson
 
-from models.catalog import engine, search
+from models.catalog import attributes, engine, search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, line_unit_price, variation_price
 from models.core.db import fetch_all, fetch_prepared, money_number
 from models.core.errors import NotFound, ValidationFailed
@@ -77,6 +77,8 @@ class ProductFilters:
     ordering: str | None = None
     tab: str | None = None
     staff: bool = False
+    # Typed attribute filters (models/catalog/attributes.py: attr_<slug>=..., attr_<slug>_min/_max).
+    attributes: list[attributes.AttrFilter] = field(default_factory=list)
 
 
 # --- small helpers -------------------------------------------------------------
@@ -168,6 +170,8 @@ def product_conditions(f: ProductFilters, params: dict[str, Any]) -> str:
         where.append("p.stock_quantity > 0")
     elif f.in_stock is False:
         where.append("p.stock_quantity = 0")
+    if f.attributes:
+        where.append(attributes.conditions(f.attributes, params))
     return " AND ".join(where) or "TRUE"
 
 
@@ -181,7 +185,7 @@ def count_sql(f: ProductFilters, conditions: str) -> str:
     ``product_status_price`` index alone.
     """
     tab = validate_tab(f.tab)
-    if f.min_price is not None or f.max_price is not None:
+    if f.min_price is not None or f.max_price is not None or f.attributes:
         return f"(SELECT count(*) FROM product p WHERE {conditions})"
     where = []
     if not f.staff:
@@ -306,7 +310,7 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     conditions = product_conditions(f, params)
     order_parts = validate_ordering(f.ordering)
     text = clean_search(f.search)
-    if text and not order_parts and engine.engine.enabled:
+    if text and not order_parts and engine.engine.enabled and not f.attributes:  # the index holds no attributes
         found = await indexed_page(text, f, params["offset"], size, _ITEM_COLUMNS)
         if found is not None:
             total, rows = found
@@ -410,7 +414,7 @@ def _walk(f: ProductFilters, page: int, size: int, query: search.SearchQuery) ->
     None otherwise. The walk serves a first page or so, filters most products
     meet (status, tab) and queries likely to match enough of the walked names; a category, price or
     stock filter ranks every match."""
-    if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None
+    if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None and not f.attributes
             and f.max_price is None and f.in_stock is None and validate_tab(f.tab) in ("published", "all")
             and query.in_names() * search.WALK_ROWS >= 4 * page * size):
         return count_sql(f, "")
@@ -465,7 +469,7 @@ async def catalog_version() -> int | None:
 
 
 async def search_page(text: str | None, category_id: int | None, page: int, size: int,
-                      staff: bool = False) -> tuple[int, list[dict]]:
+                      staff: bool = False, attribute_filters: list | None = None) -> tuple[int, list[dict]]:
     """(count, items) of ``/products/search/``, most relevant first. Without a
     query: the newest products.
 
@@ -479,19 +483,20 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     Raises NotFound for a page past the end.
     """
     text = clean_search(text)
-    if text and engine.engine.enabled:
+    attribute_filters = attribute_filters or []
+    if text and engine.engine.enabled and not attribute_filters:
         f = ProductFilters(category_id=category_id, staff=staff)
         found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
         if found is not None:
             total, rows = found
             return total, [search_item(r) for r in rows]
-    key = (text, category_id, page, size, staff)
+    key = (text, category_id, page, size, staff, tuple(a.key() for a in attribute_filters))
     version = await catalog_version()
     cached = search_cache.get(key, version)
     if cached is not None:
         return cached
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
-    f = ProductFilters(category_id=category_id, staff=staff)
+    f = ProductFilters(category_id=category_id, staff=staff, attributes=attribute_filters)
     conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
     if query:
@@ -504,6 +509,44 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     total, items = _page_from_window(rows, page), [search_item(r) for r in rows]
     search_cache.put(key, version, total, items)
     return total, items
+
+
+async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFilter]:
+    """The ``attr_*`` filters of a query string (one query for the definitions, none without such
+    parameters); 400 for unknown attributes or values."""
+    if not attributes.wanted(arguments):
+        return []
+    return attributes.parse_filters(arguments, await attributes.definitions.get(None))
+
+
+async def product_facets(f: ProductFilters) -> dict[str, Any]:
+    """Facet counts for the product list or search ``f`` (models/catalog/attributes.py):
+    per choice value, per number attribute its count and min/max, and the total.
+
+    The catalog version (one query), then unless the answer is cached under it:
+    the definitions (when they changed), the search words (a search), and ONE
+    statement of counts.
+    """
+    text = clean_search(f.search)
+    version = await catalog_version()
+    key = (text, f.category_id, f.min_price, f.max_price, f.in_stock, f.tab, f.staff,
+           tuple(a.key() for a in f.attributes))
+    cached = attributes.facet_cache.get(key, version)
+    if cached is not None:
+        return cached
+    defs = await attributes.definitions.get(version)
+    params: dict[str, Any] = {}
+    plain = replace(f, attributes=[])
+    conditions = product_conditions(plain, params)
+    query = await search.parse(text) if text else None
+    if query:  # (nothing searchable, e.g. stop words only: every product, as the list does)
+        base = f"{search.hits_sql(query, conditions, params)}, base AS (SELECT id FROM hits)"
+    else:
+        base = f"base AS (SELECT p.id FROM product p WHERE {conditions})"
+    rows = await fetch_all(attributes.facets_sql(base, f.attributes, params), params)
+    answer = attributes.facets_payload(rows, defs, f.attributes)
+    attributes.facet_cache.put(key, version, answer)
+    return answer
 
 
 # --- one product -------------------------------------------------------------------
@@ -522,7 +565,7 @@ _VARIATIONS_SQL = """(SELECT COALESCE(json_agg(json_build_object(
 
 _DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p.discount_value::text,
     ARRAY(SELECT t.tag_id FROM product_tag t WHERE t.product_id = p.id ORDER BY t.tag_id),
-    {_VARIATIONS_SQL}
+    {_VARIATIONS_SQL}, {attributes.PRODUCT_ATTRIBUTES_SQL}
     {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
 
 
@@ -546,7 +589,7 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
         raise NotFound("Product not found")
     row = rows[0]
     item = product_item(row, await liked_product_ids(user, [product_id]))
-    base_price, discount_type, discount_value, tags, variations = row[19:24]
+    base_price, discount_type, discount_value, tags, variations, attrs = row[19:25]
     item.update({
         "base_price": base_price,
         "discount_type": discount_type,
@@ -554,6 +597,7 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
         "tags": tags,
         "variations": [_variation(v, base_price, item["price"] if item["price"] is not None else base_price)
                        for v in variations],
+        "attributes": attributes.product_attributes(attrs),
     })
     return item
 
