@@ -391,9 +391,8 @@ async def product_facets(self):
     user = self.current_user
     filters = queries.ProductFilters(
         search=args.search or args.q, category_id=args.category, min_price=args.min_price,
-        max_price=args.max_price, in_stock=args.in_stock, tab=args.tab, staff=queries.is_staff(user),
-        attributes=await queries.attribute_filters(_raw_arguments(self)))
-    self.reply(await queries.product_facets(filters))
+        max_price=args.max_price, in_stock=args.in_stock, tab=args.tab, staff=queries.is_staff(user))
+    self.reply(await queries.product_facets(filters, _raw_arguments(self)))
 
 
 @api(body=RecordViewIn, response=SuccessOut, status=201, errors={404: "No product has this id"})

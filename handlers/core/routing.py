@@ -102,6 +102,7 @@ MODULES = [
     "dashboard",
     "cart",
     "promo_codes",
+    "attributes",
     "shipping",
     "wishlist",
 ]

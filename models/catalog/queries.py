@@ -519,22 +519,25 @@ async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFi
     return attributes.parse_filters(arguments, await attributes.definitions.get(None))
 
 
-async def product_facets(f: ProductFilters) -> dict[str, Any]:
+async def product_facets(f: ProductFilters, arguments: dict[str, str] | None = None) -> dict[str, Any]:
     """Facet counts for the product list or search ``f`` (models/catalog/attributes.py):
     per choice value, per number attribute its count and min/max, and the total.
+    ``arguments``: the query string, whose attr_ filters are added to ``f``'s (400 when unknown).
 
-    The catalog version (one query), then unless the answer is cached under it:
-    the definitions (when they changed), the search words (a search), and ONE
-    statement of counts.
+    The catalog version (one query), then the definitions when they changed
+    since (one query), then unless the answer is cached under the version:
+    the search words (a search), and ONE statement of counts.
     """
     text = clean_search(f.search)
     version = await catalog_version()
+    defs = await attributes.definitions.get(version)
+    if arguments and attributes.wanted(arguments):
+        f = replace(f, attributes=f.attributes + attributes.parse_filters(arguments, defs))
     key = (text, f.category_id, f.min_price, f.max_price, f.in_stock, f.tab, f.staff,
            tuple(a.key() for a in f.attributes))
     cached = attributes.facet_cache.get(key, version)
     if cached is not None:
         return cached
-    defs = await attributes.definitions.get(version)
     params: dict[str, Any] = {}
     plain = replace(f, attributes=[])
     conditions = product_conditions(plain, params)
