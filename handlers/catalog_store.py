@@ -351,6 +351,18 @@ async def get_product(self, id: str):
     self.reply(await queries.product_detail(int(id), self.current_user))
 
 
+@api(response=ProductDetailOut)
+async def get_product_by_slug(self, slug: str):
+    """One product by its slug (stable: made from the name at create, kept on rename); as ``/products/{id}/``."""
+    self.reply(await queries.product_detail_by_slug(slug, self.current_user))
+
+
+@api(response=CategoryOut)
+async def get_category_by_slug(self, slug: str):
+    """One category by its slug."""
+    self.reply(await queries.category_by_slug(slug))
+
+
 @api(response=list[CategoryOut])
 async def list_categories(self):
     """All product categories (a flat list; ``parent`` links the tree)."""

@@ -62,3 +62,8 @@ UPDATE "product" SET "slug" = 'product-' || "id" WHERE "slug" = '';
 UPDATE "category" SET "slug" = 'category-' || "id" WHERE "slug" = '';
 -- The sitemap lists published products by id (a page per 50,000 URLs).
 CREATE INDEX IF NOT EXISTS "product_published_id" ON "product" ("id") WHERE "status" = 'published';
+-- A category's slug may now change (explicitly, by staff): the catalog version
+-- (and so the cached sitemap) follows it, as it follows a product's.
+DROP TRIGGER IF EXISTS catalog_version_category ON "category";
+CREATE CONSTRAINT TRIGGER catalog_version_category AFTER INSERT OR DELETE OR UPDATE OF name, slug, parent_id ON "category"
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_bump();

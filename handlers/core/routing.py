@@ -103,6 +103,7 @@ MODULES = [
     "cart",
     "promo_codes",
     "attributes",
+    "sitemap",
     "shipping",
     "wishlist",
 ]

@@ -572,6 +572,9 @@ _DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p
     {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
 
 
+_DETAIL_BY_SLUG_SQL = _DETAIL_SQL.replace("WHERE p.id = %(id)s", "WHERE p.slug = %(slug)s")
+
+
 def _variation(v: dict[str, Any], base_price: str, selling_price: Any) -> dict[str, Any]:
     v["final_price"] = money_number(variation_price(base_price, v["price_adjustment"]))  # a number in the spec
     # What the customer pays for it (the discount applied), as in the cart and orders.
@@ -588,9 +591,22 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
     if not 0 < product_id <= MAX_ID:  # the prepared statement's parameter is an integer
         raise NotFound("Product not found")
     rows = await fetch_prepared(_DETAIL_SQL, {"id": product_id, "staff": is_staff(user)})
+    return await _detail(rows, user)
+
+
+async def product_detail_by_slug(slug: str, user: Any = None) -> dict[str, Any]:
+    """The product page by the product's slug (stable: made at create, kept on rename). One query."""
+    if not slug or len(slug) > 280:
+        raise NotFound("Product not found")
+    rows = await fetch_prepared(_DETAIL_BY_SLUG_SQL, {"slug": slug, "staff": is_staff(user)})
+    return await _detail(rows, user)
+
+
+async def _detail(rows: list[tuple], user: Any) -> dict[str, Any]:
     if not rows:
         raise NotFound("Product not found")
     row = rows[0]
+    product_id = row[0]
     item = product_item(row, await liked_product_ids(user, [product_id]))
     base_price, discount_type, discount_value, tags, variations, attrs = row[19:25]
     item.update({
@@ -620,6 +636,14 @@ async def list_categories() -> list[dict[str, Any]]:
     """Every category, parents before children in creation order (one query)."""
     rows = await fetch_prepared("SELECT id, name, slug, parent_id FROM category ORDER BY id", {})
     return [{"id": r[0], "name": r[1], "slug": r[2], "parent": r[3]} for r in rows]
+
+
+async def category_by_slug(slug: str) -> dict[str, Any]:
+    """One category by its slug (as in the category list). NotFound otherwise."""
+    row = await fetch_all("SELECT id, name, slug, parent_id FROM category WHERE slug = %s", [slug[:200]])
+    if not row:
+        raise NotFound("Category not found")
+    return {"id": row[0][0], "name": row[0][1], "slug": row[0][2], "parent": row[0][3]}
 
 
 async def record_view(product_id: int, user: Any) -> None:
