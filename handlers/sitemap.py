@@ -10,7 +10,7 @@ from models.catalog import sitemap
 
 
 class SitemapHandler(BaseHandler):
-    @api(content_type="application/xml")
+    @api(content_type="application/xml", tag="sitemap")
     async def get(self):
         """The sitemap: a ``urlset`` of product and category pages, or past 50,000 of them a ``sitemapindex``."""
         self.set_header("Content-Type", "application/xml; charset=UTF-8")
@@ -21,7 +21,7 @@ class SitemapHandler(BaseHandler):
 class SitemapPartHandler(BaseHandler):
     not_found_message = "No such sitemap."
 
-    @api(content_type="application/xml")
+    @api(content_type="application/xml", tag="sitemap")
     async def get(self, n: str):
         """One file of the sitemap index (50,000 addresses each: categories, then products by id)."""
         self.set_header("Content-Type", "application/xml; charset=UTF-8")
