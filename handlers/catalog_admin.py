@@ -106,8 +106,8 @@ class ProductIn(In):
                                                  "give one to change it")
     attributes: AttributeAssignment = Field(
         default=None, description='Typed attributes, e.g. {"material": ["oak", "walnut"], "width": 120}: '
-                                  "attribute slug to value slugs (or names) or a number; replaces the "
-                                  "product's; none leaves them as they are")
+                                  "attribute slug to value slugs (or names) or a number; the attributes named "
+                                  "are set (null or [] removes one), the others stay")
 
 
 ProductPatch = partial(ProductIn, "ProductPatch")

@@ -290,11 +290,14 @@ def product_attributes(raw: list) -> list[dict[str, Any]]:
             for slug, name, kind, unit, values, number in raw or []]
 
 
-async def resolve_assignment(spec: Mapping[str, Any]) -> tuple[list[tuple[int, int]], list[tuple[int, Decimal]]]:
-    """Staff input ``{"material": ["oak", "Walnut"], "width": "120"}`` (attribute
-    slug -> value slugs or names, or a number) as (value ids with their
-    attribute, numbers per attribute). One query. 400 naming the bad entries."""
+async def resolve_assignment(spec: Mapping[str, Any]) -> tuple[list[int], list[tuple[int, int]],
+                                                               list[tuple[int, Decimal]]]:
+    """Staff input ``{"material": ["oak", "Walnut"], "width": "120", "depth": null}``
+    (attribute slug -> value slugs or names, or a number; null or [] removes it)
+    as (the attributes named, value ids with their attribute, numbers per
+    attribute). One query. 400 naming the bad entries."""
     defs = await definitions.get(None)
+    named: list[int] = []
     choices: list[tuple[int, int]] = []
     numbers: list[tuple[int, Decimal]] = []
     errors: dict[str, list[str]] = {}
@@ -304,9 +307,10 @@ async def resolve_assignment(spec: Mapping[str, Any]) -> tuple[list[tuple[int, i
             errors.setdefault("attributes", []).append(
                 f"Unknown attribute '{slug}'. Valid attributes: {', '.join(defs) or 'none'}.")
             continue
+        named.append(attr.id)
+        if given is None:
+            continue
         if attr.kind == "number":
-            if given is None:
-                continue
             if isinstance(given, bool) or not isinstance(given, (int, float, str)):
                 errors.setdefault("attributes", []).append(f"'{slug}' takes a number.")
                 continue
@@ -335,15 +339,20 @@ async def resolve_assignment(spec: Mapping[str, Any]) -> tuple[list[tuple[int, i
                 choices.append((vid, attr.id))
     if errors:
         raise ValidationFailed(errors=errors)
-    return sorted(set(choices)), numbers
+    return sorted(set(named)), sorted(set(choices)), numbers
 
 
-async def set_product_attributes(product_id: int, choices: list[tuple[int, int]],
+async def set_product_attributes(product_id: int, named: list[int], choices: list[tuple[int, int]],
                                  numbers: list[tuple[int, Decimal]]) -> None:
-    """Replace a product's attributes (inside the caller's transaction): three statements."""
-    await fetch_one("WITH d1 AS (DELETE FROM product_attribute_value WHERE product_id = %(id)s RETURNING 1), "
-                    "d2 AS (DELETE FROM product_attribute_number WHERE product_id = %(id)s RETURNING 1) "
-                    "SELECT (SELECT count(*) FROM d1) + (SELECT count(*) FROM d2)", {"id": product_id})
+    """Set a product's values of the attributes ``named`` (others stay), inside
+    the caller's transaction: three statements at most."""
+    if not named:
+        return
+    await fetch_one("WITH d1 AS (DELETE FROM product_attribute_value WHERE product_id = %(id)s "
+                    "AND attribute_id = ANY(%(named)s::int[]) RETURNING 1), "
+                    "d2 AS (DELETE FROM product_attribute_number WHERE product_id = %(id)s "
+                    "AND attribute_id = ANY(%(named)s::int[]) RETURNING 1) "
+                    "SELECT (SELECT count(*) FROM d1) + (SELECT count(*) FROM d2)", {"id": product_id, "named": named})
     if choices:
         await fetch_one("WITH i AS (INSERT INTO product_attribute_value (product_id, value_id, attribute_id) "
                         "SELECT %s, v, a FROM unnest(%s::int[], %s::int[]) AS x(v, a) RETURNING 1) "

@@ -106,6 +106,16 @@ async def test_attributes_crud_assignment_filters_and_facets(api, make_user):
     facets = (await api.get("/api/products/facets/")).json()
     mat = next(a for a in facets["attributes"] if a["slug"] == "material")
     assert {v["slug"]: v["count"] for v in mat["values"]}["oak"] == 3
+    # a PATCH names the attributes it sets (others stay); null removes one
+    resp = await api.patch(f"/api/products/{made['Plain Stool']['id']}/", json={"attributes": {"width": 40}},
+                           user=admin)
+    assert [a["slug"] for a in resp.json()["attributes"]] == ["material", "width"]
+    resp = await api.patch(f"/api/products/{made['Plain Stool']['id']}/", json={"attributes": {"material": None}},
+                           user=admin)
+    assert [(a["slug"], a["number"]) for a in resp.json()["attributes"]] == [("width", "40.00")]
+    resp = await api.patch(f"/api/products/{made['Plain Stool']['id']}/",
+                           json={"attributes": {"material": ["oak"], "width": None}}, user=admin)
+    assert [a["slug"] for a in resp.json()["attributes"]] == ["material"]
     # a PATCH without attributes leaves them; an unknown one is a 400 and changes nothing
     resp = await api.patch(f"/api/products/{oak_chair['id']}/", json={"name": "Oak Chair II"}, user=admin)
     assert resp.json()["attributes"] == oak_chair["attributes"]

@@ -205,7 +205,7 @@ async def update_product(product_id: int, data: dict[str, Any]) -> dict[str, Any
     ``variations``, when given, replace the product's: variation items whose
     ``id`` is one of this product's variations are updated in place, others
     created, and the ones not listed deleted. ``attributes``, when given (not
-    None), replace the product's attribute values. The slug stays (links keep
+    None), set the values of the attributes they name (others stay). The slug stays (links keep
     working) unless ``slug`` is given.
 
     Raises NotFound, or ValidationFailed as create_product does (nothing changed).
