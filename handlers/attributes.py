@@ -10,14 +10,14 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
-from handlers.core.fields import In, Out, Text, lower_choice, partial
+from handlers.core.fields import In, Out, Quantity, Text, lower_choice, partial
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from models.catalog.admin import attributes as attrs
 
 SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Kind = Annotated[Literal["choice", "number"], BeforeValidator(lower_choice)]
-Position = Annotated[int, Field(ge=0, le=1_000_000)]
+Position = Quantity  # 0 or more: the order in lists and facets
 
 
 class ValueIn(In):
