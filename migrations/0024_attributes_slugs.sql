@@ -67,3 +67,32 @@ CREATE INDEX IF NOT EXISTS "product_published_id" ON "product" ("id") WHERE "sta
 DROP TRIGGER IF EXISTS catalog_version_category ON "category";
 CREATE CONSTRAINT TRIGGER catalog_version_category AFTER INSERT OR DELETE OR UPDATE OF name, slug, parent_id ON "category"
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalog_version_bump();
+
+-- The search index of every web process (models/catalog/engine.py, migration
+-- 0012's change feed) holds each product's attribute values too: facet counts
+-- and attribute filters are bitmap operations there. A change of a product's
+-- attributes is logged like a change of its search columns.
+CREATE FUNCTION search_feed_product_attributes() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM search_change_log('p', (SELECT array_agg(DISTINCT product_id) FROM new_rows), NULL);
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM search_change_log('p', (SELECT array_agg(DISTINCT product_id) FROM old_rows), NULL);
+  ELSE
+    PERFORM search_change_log('p', (SELECT array_agg(DISTINCT product_id) FROM
+      (SELECT product_id FROM new_rows UNION SELECT product_id FROM old_rows) x), NULL);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER search_feed_attribute_values_insert AFTER INSERT ON "product_attribute_value"
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION search_feed_product_attributes();
+CREATE TRIGGER search_feed_attribute_values_update AFTER UPDATE ON "product_attribute_value"
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION search_feed_product_attributes();
+CREATE TRIGGER search_feed_attribute_values_delete AFTER DELETE ON "product_attribute_value"
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION search_feed_product_attributes();
+CREATE TRIGGER search_feed_attribute_numbers_insert AFTER INSERT ON "product_attribute_number"
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION search_feed_product_attributes();
+CREATE TRIGGER search_feed_attribute_numbers_update AFTER UPDATE ON "product_attribute_number"
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION search_feed_product_attributes();
+CREATE TRIGGER search_feed_attribute_numbers_delete AFTER DELETE ON "product_attribute_number"
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION search_feed_product_attributes();

@@ -210,7 +210,8 @@ def reverse_order(order_sql: str) -> str:
     return re.sub(r"\b(ASC|DESC)\b", lambda m: "DESC" if m.group(1) == "ASC" else "ASC", order_sql)
 
 
-def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: str) -> str:
+def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: str,
+                  total_sql: str | None = None) -> str:
     """One page of a product list (no search) with its total, in one statement.
 
     The page's ids come first, from the ordering's index alone (the indexes
@@ -218,9 +219,10 @@ def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: s
     read in full. A page in the back half of the list is read from the end,
     backwards, so that even the last page skips at most half the list's index
     entries; the total (``count_sql``, cheap) decides which way. Parameters:
-    ``limit``, ``offset`` and those of ``conditions``.
+    ``limit``, ``offset`` and those of ``conditions``. ``total_sql``: the
+    total when it is known already (attribute filters: counted by the index).
     """
-    total = count_sql(f, conditions)
+    total = total_sql or count_sql(f, conditions)
     reverse = reverse_order(order_sql)
     return (
         f"WITH total AS MATERIALIZED (SELECT {total} AS n), "
@@ -333,8 +335,21 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
         total = _page_from_window(rows, page)
     else:
         # The count rides along: the page costs one round trip.
+        total_sql = None
+        if f.attributes:
+            counted = await _attribute_matches(f)
+            if counted is not None:  # the index counted them; a few matches are named by id
+                total_sql, ids = "%(known_total)s::bigint", counted
+                params = {"limit": size, "offset": (page - 1) * size, "known_total": len(ids)}
+                conditions = product_conditions(replace(f, attributes=[]), params)
+                if len(ids) <= ID_LIST_MAX:
+                    conditions += " AND p.id = ANY(%(attr_ids)s::int[])"
+                    params["attr_ids"] = ids
+                else:
+                    conditions = product_conditions(f, params)
         rows = await fetch_prepared(
-            list_page_sql(_ITEM_COLUMNS, f, conditions, order_by(order_parts or [DEFAULT_ORDERING])), params)
+            list_page_sql(_ITEM_COLUMNS, f, conditions, order_by(order_parts or [DEFAULT_ORDERING]), total_sql),
+            params)
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
@@ -511,6 +526,47 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     return total, items
 
 
+# Past this many products, an attribute-filtered page walks the ordering's index with
+# the filters (dense: the page comes soon); up to it, the page is read by id.
+ID_LIST_MAX = 5000
+_VERSIONS_SQL = ("SELECT (SELECT version FROM catalog_version), v.version, v.epoch, v.pruned_to "
+                 "FROM (SELECT 1) one LEFT JOIN search_version v ON TRUE")
+
+
+async def _current_index() -> tuple[Any, int | None]:
+    """(the process's search index brought up to the committed search version
+    or None when it cannot answer, the catalog version): one query, and a
+    catch-up when the index is behind."""
+    if not engine.engine.enabled:
+        return None, await catalog_version()
+    index = await engine.engine.ready()
+    rows = await fetch_prepared(_VERSIONS_SQL, {})
+    cat_version, version, epoch, pruned_to = rows[0]
+    if index is None or version is None:
+        return None, cat_version
+    if version != index.version or epoch != index.epoch:
+        index = await engine.engine.catch_up(version, epoch, pruned_to)
+    return index, cat_version
+
+
+def _index_base(index: Any, f: ProductFilters, query: Any) -> Any:
+    """The products of ``f`` before its attribute filters, as an index bitmap."""
+    allowed, price = _engine_filter(index, f)
+    return index.matching(query, allowed, price)
+
+
+async def _attribute_matches(f: ProductFilters) -> list[int] | None:
+    """The ids of the (unsearched) list's products with every filter of ``f``,
+    from the index; None when it cannot answer."""
+    index, _version = await _current_index()
+    if index is None:
+        return None
+    matches = _index_base(index, f, None)
+    for a in f.attributes:
+        matches = matches & index.attribute_set(a)
+    return [engine.key_id(k) for k in matches]
+
+
 async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFilter]:
     """The ``attr_*`` filters of a query string (one query for the definitions, none without such
     parameters); 400 for unknown attributes or values."""
@@ -524,12 +580,14 @@ async def product_facets(f: ProductFilters, arguments: dict[str, str] | None = N
     per choice value, per number attribute its count and min/max, and the total.
     ``arguments``: the query string, whose attr_ filters are added to ``f``'s (400 when unknown).
 
-    The catalog version (one query), then the definitions when they changed
-    since (one query), then unless the answer is cached under the version:
-    the search words (a search), and ONE statement of counts.
+    The catalog and search versions (one query), then the definitions when
+    they changed since (one query), then unless the answer is cached under
+    the catalog version: bitmap intersections in the process's search index
+    (models/catalog/engine.py, brought up to the committed version first: never
+    stale), or with ``SEARCH_INDEX=0`` ONE statement of counts (and the words of a search).
     """
     text = clean_search(f.search)
-    version = await catalog_version()
+    index, version = await _current_index()
     defs = await attributes.definitions.get(version)
     if arguments and attributes.wanted(arguments):
         f = replace(f, attributes=f.attributes + attributes.parse_filters(arguments, defs))
@@ -538,6 +596,37 @@ async def product_facets(f: ProductFilters, arguments: dict[str, str] | None = N
     cached = attributes.facet_cache.get(key, version)
     if cached is not None:
         return cached
+    rows = await _facet_rows_from_index(index, f, text, defs) if index is not None else None
+    if rows is None:
+        rows = await _facet_rows_from_sql(f, text)
+    answer = attributes.facets_payload(rows, defs, f.attributes)
+    attributes.facet_cache.put(key, version, answer)
+    return answer
+
+
+async def _facet_rows_from_index(index: Any, f: ProductFilters, text: str | None,
+                                 defs: dict[str, attributes.AttributeDef]) -> list[tuple] | None:
+    """The facet rows (as ``attributes.facets_sql`` gives them) from the process's index: bitmap
+    intersections, no query (but the search words of a search that needs them)."""
+    query = None
+    if text:
+        words = search.plain_words(text)
+        if words is None:
+            words = await search.pg_words(text)
+        query = search.query_from_index(text, words, index) if words else None
+    base = _index_base(index, f, query)
+    choice = {a.id: [i for i, _v in a.values.values()] for a in defs.values() if a.kind == "choice"}
+    numbers = [a.id for a in defs.values() if a.kind == "number"]
+    by_value, by_number, total = index.facet_counts(base, f.attributes, choice, numbers)
+    rows: list[tuple] = [("v", None, value_id, n, None, None) for value_id, n in by_value.items()]
+    rows += [("n", attribute_id, None, n, None if low is None else Decimal(low) / 100,
+              None if high is None else Decimal(high) / 100) for attribute_id, (n, low, high) in by_number.items()]
+    rows.append(("t", None, None, total, None, None))
+    return rows
+
+
+async def _facet_rows_from_sql(f: ProductFilters, text: str | None) -> list[tuple]:
+    """The facet rows in one statement (``SEARCH_INDEX=0``): the twin of ``_facet_rows_from_index``."""
     params: dict[str, Any] = {}
     plain = replace(f, attributes=[])
     conditions = product_conditions(plain, params)
@@ -546,10 +635,7 @@ async def product_facets(f: ProductFilters, arguments: dict[str, str] | None = N
         base = f"{search.hits_sql(query, conditions, params)}, base AS (SELECT id FROM hits)"
     else:
         base = f"base AS (SELECT p.id FROM product p WHERE {conditions})"
-    rows = await fetch_all(attributes.facets_sql(base, f.attributes, params), params)
-    answer = attributes.facets_payload(rows, defs, f.attributes)
-    attributes.facet_cache.put(key, version, answer)
-    return answer
+    return await fetch_all(attributes.facets_sql(base, f.attributes, params), params)
 
 
 # --- one product -------------------------------------------------------------------

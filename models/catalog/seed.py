@@ -675,7 +675,20 @@ async def seed_attributes() -> None:
     """Typed attributes for the demo catalog, idempotent and set-based (a few
     statements whatever the catalog's size): material, style and colour
     (choice), width, depth and height (number, cm); every product gets its
-    values. Products that already have an attribute keep theirs."""
+    values. Products that already have an attribute keep theirs. In one
+    transaction with the search feed's attribute triggers off, then a new
+    search epoch (every web process reloads its index once)."""
+    async with transaction(), triggers_off(*_ATTRIBUTE_FEED):
+        await _seed_attributes()
+    await after_bulk("SELECT search_feed_new_epoch()")
+
+
+_ATTRIBUTE_FEED = [(table, f"search_feed_attribute_{kind}_{op}")
+                   for table, kind in (("product_attribute_value", "values"), ("product_attribute_number", "numbers"))
+                   for op in ("insert", "update", "delete")]
+
+
+async def _seed_attributes() -> None:
     for slug, name, position in _DETAIL_ATTRIBUTES:
         await db.aio_execute_sql("INSERT INTO attribute (name, slug, kind, position) VALUES (%s, %s, 'choice', %s) "
                         "ON CONFLICT (slug) DO NOTHING", (name, slug, position))
