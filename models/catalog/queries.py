@@ -312,7 +312,7 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     conditions = product_conditions(f, params)
     order_parts = validate_ordering(f.ordering)
     text = clean_search(f.search)
-    if text and not order_parts and engine.engine.enabled and not f.attributes:  # the index holds no attributes
+    if text and not order_parts and engine.engine.enabled:
         found = await indexed_page(text, f, params["offset"], size, _ITEM_COLUMNS)
         if found is not None:
             total, rows = found
@@ -387,7 +387,10 @@ def _engine_filter(index: engine.Index, f: ProductFilters,
         category = f.category_id if 0 < f.category_id <= MAX_ID else 0
     low = math.ceil(f.min_price * 100) if f.min_price is not None else None
     high = math.floor(f.max_price * 100) if f.max_price is not None else None
-    return index.allowed(statuses, category, bands), (low, high)
+    allowed = index.allowed(statuses, category, bands)
+    for a in f.attributes:  # typed attribute filters: bitmaps of the index too
+        allowed &= index.attribute_set(a)
+    return allowed, (low, high)
 
 
 async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, columns: str,
@@ -499,8 +502,8 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     """
     text = clean_search(text)
     attribute_filters = attribute_filters or []
-    if text and engine.engine.enabled and not attribute_filters:
-        f = ProductFilters(category_id=category_id, staff=staff)
+    if text and engine.engine.enabled:
+        f = ProductFilters(category_id=category_id, staff=staff, attributes=attribute_filters)
         found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
         if found is not None:
             total, rows = found
@@ -551,7 +554,7 @@ async def _current_index() -> tuple[Any, int | None]:
 
 def _index_base(index: Any, f: ProductFilters, query: Any) -> Any:
     """The products of ``f`` before its attribute filters, as an index bitmap."""
-    allowed, price = _engine_filter(index, f)
+    allowed, price = _engine_filter(index, replace(f, attributes=[]))
     return index.matching(query, allowed, price)
 
 
@@ -561,10 +564,8 @@ async def _attribute_matches(f: ProductFilters) -> list[int] | None:
     index, _version = await _current_index()
     if index is None:
         return None
-    matches = _index_base(index, f, None)
-    for a in f.attributes:
-        matches = matches & index.attribute_set(a)
-    return [engine.key_id(k) for k in matches]
+    allowed, price = _engine_filter(index, f)  # attribute filters included
+    return [engine.key_id(k) for k in index.matching(None, allowed, price)]
 
 
 async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFilter]:
