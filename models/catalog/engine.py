@@ -56,6 +56,7 @@ DELTA_MAX = 5000
 ALL_STATUSES = ("published", "draft", "archived")
 
 _A, _B, _ANY = 1, 2, 4
+PRICE_BUCKET = 1000  # cents: 10.00 a bucket
 
 
 def rank_key(product_id: int, popularity: int) -> int:
@@ -173,6 +174,10 @@ class Index:
         self.values: dict[int, BitMap64] = {}
         self.numbers: dict[int, dict[int, BitMap64]] = {}
         self._sorted_numbers: dict[int, list[int]] = {}  # distinct values in order, built at first use
+        self._number_union: dict[int, BitMap64] = {}  # products having the number attribute, built at first use
+        # Prices in buckets of PRICE_BUCKET cents: a price range is a union of whole buckets plus
+        # the two edge buckets filtered key by key.
+        self.price_buckets: dict[int, BitMap64] = {}
 
     # -- building --
     def add(self, pid: int, status: str, category_id: int | None, price: Any, stock: int, popularity: int,
@@ -196,11 +201,13 @@ class Index:
         self.statuses.setdefault(status, BitMap64()).add(key)
         self.bands[doc.band].add(key)
         self.categories.setdefault(category_id, BitMap64()).add(key)
+        self.price_buckets.setdefault(doc.price_cents // PRICE_BUCKET, BitMap64()).add(key)
         for value_id in doc.values:
             self.values.setdefault(value_id, BitMap64()).add(key)
         for attribute_id, cents in doc.numbers:
             self.numbers.setdefault(attribute_id, {}).setdefault(cents, BitMap64()).add(key)
             self._sorted_numbers.pop(attribute_id, None)
+            self._number_union.pop(attribute_id, None)
 
     def remove(self, pid: int) -> None:
         doc = self.docs.pop(pid, None)
@@ -218,11 +225,13 @@ class Index:
         self.statuses[doc.status].discard(key)
         self.bands[doc.band].discard(key)
         self.categories[doc.category_id].discard(key)
+        self.price_buckets[doc.price_cents // PRICE_BUCKET].discard(key)
         for value_id in doc.values:
             self.values[value_id].discard(key)
         for attribute_id, cents in doc.numbers:
             by_value = self.numbers[attribute_id]
             by_value[cents].discard(key)
+            self._number_union.pop(attribute_id, None)
             if not by_value[cents]:
                 del by_value[cents]
                 self._sorted_numbers.pop(attribute_id, None)
@@ -361,10 +370,32 @@ class Index:
             scope = without(attribute_id)
             by_value = self.numbers.get(attribute_id, {})
             ordered = self._number_values(attribute_id)
-            hits = [c for c in ordered if not scope.isdisjoint(by_value[c])] if scope else []
-            count = sum(scope.intersection_cardinality(by_value[c]) for c in hits)
-            numbers[attribute_id] = (count, hits[0] if hits else None, hits[-1] if hits else None)
+            having = self._number_union.get(attribute_id)
+            if having is None:
+                having = self._number_union[attribute_id] = BitMap64.union(BitMap64(), *by_value.values())
+            count = scope.intersection_cardinality(having) if scope else 0
+            if not count:
+                numbers[attribute_id] = (0, None, None)
+                continue
+            low = next(c for c in ordered if not scope.isdisjoint(by_value[c]))
+            high = next(c for c in reversed(ordered) if not scope.isdisjoint(by_value[c]))
+            numbers[attribute_id] = (count, low, high)
         return values, numbers, len(everything)
+
+    def price_set(self, low: int | None, high: int | None) -> BitMap64:
+        """The products priced within [low, high] cents (None: unbounded)."""
+        lo, hi = -1 if low is None else low, 2**63 if high is None else high
+        first, last = max(lo, 0) // PRICE_BUCKET, hi // PRICE_BUCKET
+        inner, edges = [], []
+        for bucket, keys in self.price_buckets.items():
+            if first < bucket < last:
+                inner.append(keys)
+            elif bucket == first or bucket == last:
+                edges.append(keys)
+        out = BitMap64.union(BitMap64(), *inner)
+        for keys in edges:
+            out |= BitMap64(k for k in keys if lo <= self.price_of(k) <= hi)
+        return out
 
     def matching(self, query: Any, allowed: BitMap64, price: tuple[int | None, int | None] = (None, None)) -> BitMap64:
         """The products among ``allowed`` matching ``query`` (None: all of them) within the price range (cents)."""
@@ -376,8 +407,7 @@ class Index:
                     return matches
         low, high = price
         if low is not None or high is not None:
-            lo, hi = -1 if low is None else low, 2**63 if high is None else high
-            matches = BitMap64(k for k in matches if lo <= self.price_of(k) <= hi)
+            matches = matches & self.price_set(low, high)
         return matches
 
     def _spelling_sets(self, word: Any) -> tuple[BitMap64, BitMap64, BitMap64, BitMap64, BitMap64]:
@@ -412,8 +442,7 @@ class Index:
                 return 0, []
         low, high = price
         if low is not None or high is not None:
-            lo, hi = -1 if low is None else low, 2**63 if high is None else high
-            matches = BitMap64(k for k in matches if lo <= self.price_of(k) <= hi)
+            matches = matches & self.price_set(low, high)
         total = len(matches)
         names, wider = matches, matches
         for _exact, _one, _two, a, ab in words:

@@ -210,8 +210,7 @@ def reverse_order(order_sql: str) -> str:
     return re.sub(r"\b(ASC|DESC)\b", lambda m: "DESC" if m.group(1) == "ASC" else "ASC", order_sql)
 
 
-def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: str,
-                  total_sql: str | None = None) -> str:
+def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: str) -> str:
     """One page of a product list (no search) with its total, in one statement.
 
     The page's ids come first, from the ordering's index alone (the indexes
@@ -219,10 +218,9 @@ def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: s
     read in full. A page in the back half of the list is read from the end,
     backwards, so that even the last page skips at most half the list's index
     entries; the total (``count_sql``, cheap) decides which way. Parameters:
-    ``limit``, ``offset`` and those of ``conditions``. ``total_sql``: the
-    total when it is known already (attribute filters: counted by the index).
+    ``limit``, ``offset`` and those of ``conditions``.
     """
-    total = total_sql or count_sql(f, conditions)
+    total = count_sql(f, conditions)
     reverse = reverse_order(order_sql)
     return (
         f"WITH total AS MATERIALIZED (SELECT {total} AS n), "
@@ -235,6 +233,20 @@ def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: s
         f"SELECT {columns}, (SELECT n FROM total) FROM unnest(ARRAY(SELECT id FROM ids)) AS ids(id) "
         "JOIN product p ON p.id = ids.id "
         f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}")
+
+
+def known_total_page_sql(columns: str, conditions: str, order_sql: str, total: int, offset: int, limit: int) -> str:
+    """``list_page_sql`` when the total is known already (counted by the index):
+    only the branch the page needs (from the front, or from the end for the back
+    half), the total a constant. Integers only are formatted in."""
+    total, offset, limit = int(total), int(offset), int(limit)
+    if offset * 2 <= total:
+        ids = f"SELECT p.id FROM product p WHERE {conditions} ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}"
+    else:
+        ids = (f"SELECT p.id FROM product p WHERE {conditions} ORDER BY {reverse_order(order_sql)} "
+               f"LIMIT {max(min(limit, total - offset), 0)} OFFSET {max(total - offset - limit, 0)}")
+    return (f"SELECT {columns}, {total}::bigint FROM unnest(ARRAY({ids})) AS ids(id) "
+            f"JOIN product p ON p.id = ids.id LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}")
 
 
 # --- serialisers -----------------------------------------------------------------
@@ -335,21 +347,21 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
         total = _page_from_window(rows, page)
     else:
         # The count rides along: the page costs one round trip.
-        total_sql = None
-        if f.attributes:
-            counted = await _attribute_matches(f)
-            if counted is not None:  # the index counted them; a few matches are named by id
-                total_sql, ids = "%(known_total)s::bigint", counted
-                params = {"limit": size, "offset": (page - 1) * size, "known_total": len(ids)}
-                conditions = product_conditions(replace(f, attributes=[]), params)
-                if len(ids) <= ID_LIST_MAX:
-                    conditions += " AND p.id = ANY(%(attr_ids)s::int[])"
-                    params["attr_ids"] = ids
-                else:
-                    conditions = product_conditions(f, params)
-        rows = await fetch_prepared(
-            list_page_sql(_ITEM_COLUMNS, f, conditions, order_by(order_parts or [DEFAULT_ORDERING]), total_sql),
-            params)
+        order_sql = order_by(order_parts or [DEFAULT_ORDERING])
+        counted = await _attribute_matches(f) if f.attributes else None
+        if counted is not None:
+            # The index counted them: the page alone, a few matches named by id (not a
+            # prepared statement: the planner sees how many the filters let through).
+            n, ids = counted
+            params = {}
+            conditions = product_conditions(replace(f, attributes=[]) if ids is not None else f, params)
+            if ids is not None:
+                conditions += " AND p.id = ANY(%(attr_ids)s::int[])"
+                params["attr_ids"] = ids
+            rows = await fetch_all(known_total_page_sql(_ITEM_COLUMNS, conditions, order_sql, n, (page - 1) * size,
+                                                        size), params)
+        else:
+            rows = await fetch_prepared(list_page_sql(_ITEM_COLUMNS, f, conditions, order_sql), params)
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
@@ -558,14 +570,16 @@ def _index_base(index: Any, f: ProductFilters, query: Any) -> Any:
     return index.matching(query, allowed, price)
 
 
-async def _attribute_matches(f: ProductFilters) -> list[int] | None:
-    """The ids of the (unsearched) list's products with every filter of ``f``,
-    from the index; None when it cannot answer."""
+async def _attribute_matches(f: ProductFilters) -> tuple[int, list[int] | None] | None:
+    """(how many products the (unsearched) list ``f`` has, their ids when at
+    most ``ID_LIST_MAX``) from the index; None when it cannot answer."""
     index, _version = await _current_index()
     if index is None:
         return None
     allowed, price = _engine_filter(index, f)  # attribute filters included
-    return [engine.key_id(k) for k in index.matching(None, allowed, price)]
+    matches = index.matching(None, allowed, price)
+    n = len(matches)
+    return n, ([engine.key_id(k) for k in matches] if n <= ID_LIST_MAX else None)
 
 
 async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFilter]:
