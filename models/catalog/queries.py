@@ -354,10 +354,10 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
             # prepared statement: the planner sees how many the filters let through).
             n, ids = counted
             params = {}
-            conditions = product_conditions(replace(f, attributes=[]) if ids is not None else f, params)
-            if ids is not None:
-                conditions += " AND p.id = ANY(%(attr_ids)s::int[])"
-                params["attr_ids"] = ids
+            if ids is not None:  # the index applied every filter: these ids are the list
+                conditions, params["attr_ids"] = "p.id = ANY(%(attr_ids)s::int[])", ids
+            else:
+                conditions = product_conditions(f, params)
             rows = await fetch_all(known_total_page_sql(_ITEM_COLUMNS, conditions, order_sql, n, (page - 1) * size,
                                                         size), params)
         else:
