@@ -183,6 +183,7 @@ _DESTINATION_REJECTS = {400: "an empty cart or one with items out of stock, no d
 
 class ShippingQuoteHandler(BaseHandler):
     role = USER
+    guest_ok = True  # a guest's cart (X-Cart-Token) is quoted too
 
     @api(body=QuoteIn, response=QuoteOut, rejects=_DESTINATION_REJECTS)
     async def post(self):
@@ -194,6 +195,7 @@ class ShippingQuoteHandler(BaseHandler):
 
 class DeliverySlotsHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(query=SlotsQuery, response=SlotsOut, rejects=_DESTINATION_REJECTS)
     async def get(self):

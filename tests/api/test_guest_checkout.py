@@ -59,6 +59,10 @@ async def test_guest_cart_lines_promo_checkout_and_payment(api):
     assert (await api.get("/api/cart/", headers=stranger)).json()["items"] == []
     assert (await api.get("/api/cart/")).status == 401
     assert_envelope(await api.get("/api/cart/", headers={"X-Cart-Token": "x" * 43}), 401)
+    # A guest's cart is quoted for shipping and delivery dates like a signed-in user's.
+    quote = await api.post("/api/shipping/quote/", json={"country": "US", "state": "NY"}, headers=guest)
+    assert quote.status == 200 and quote.json()["goods_total"] == "90.00", quote
+    assert (await api.get("/api/shipping/slots/", params={"country": "US"}, headers=guest)).status == 200
     # Checkout needs an email from a guest.
     no_email = await api.post("/api/checkout/initiate/", headers=guest,
                               json={"shipping_address": ADDRESS, "shipping_method_id": await any_shipping_method()})
