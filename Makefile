@@ -26,9 +26,10 @@ run: $(STAMP)
 test: $(STAMP) chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# The in-process tests only (no server, worker or browser processes).
+# The in-process tests only (no server, worker or browser processes), on two
+# pytest-xdist workers (each its own database, Redis and data dir), a file per worker at a time.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not system" tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not system" -n $${TEST_WORKERS:-2} --dist loadfile tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
