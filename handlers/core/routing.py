@@ -104,6 +104,7 @@ MODULES = [
     "promo_codes",
     "shipping",
     "wishlist",
+    "fulfilment",
 ]
 
 

@@ -25,6 +25,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "orders": ("seed", "export", "idempotency"),
     "payments": (),
     "checkout": (),
+    "fulfilment": ("export",),
     "dashboard": (),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.core.db import fetch_all, fetch_one
+from models.orders.tables import STATUS_DISPLAY
 
 
 async def order_context(order_id: int) -> dict[str, Any] | None:
@@ -20,7 +21,7 @@ async def order_context(order_id: int) -> dict[str, Any] | None:
             "discount", "shipping_cost", "tax", "total", "shipping_address", "shipping_city", "shipping_country",
             "created_at")
     ctx = dict(zip(keys, row))
-    ctx["status_display"] = ctx["status"].capitalize()
+    ctx["status_display"] = STATUS_DISPLAY.get(ctx["status"], ctx["status"])
     ctx["items"] = [{"name": n, "quantity": q, "unit_price": u, "total_price": t} for n, q, u, t in items]
     return ctx
 
@@ -33,6 +34,6 @@ async def tracking_context(event_id: int) -> dict[str, Any] | None:
     ctx = await order_context(row[0])
     if ctx is None:
         return None
-    ctx["event"] = {"status": row[1], "status_display": row[1].capitalize(), "location": row[2],
+    ctx["event"] = {"status": row[1], "status_display": STATUS_DISPLAY.get(row[1], row[1]), "location": row[2],
                     "description": row[3], "timestamp": row[4]}
     return ctx
