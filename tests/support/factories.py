@@ -197,8 +197,7 @@ async def make_order(customer=None, total="100.00", status="PENDING", payment_st
         created_at=created_at, updated_at=created_at).aio_execute()
     if refunded_amount > 0 and payment_status in ("PARTIALLY_REFUNDED", "REFUNDED"):
         # Its refund, as the refund action records it (revenue goes down on the refund's day: here the order's).
-        await fetch_one("INSERT INTO refund (order_id, amount, status, provider, created_at) "
-                        "VALUES (%s, %s, 'succeeded', 'manual', %s) RETURNING id", [order_id, refunded_amount, created_at])
+        await record_refund(order_id, refunded_amount, created_at)
     for pid in products:
         await OrderItem.insert(order=order_id, product=pid, product_name="x", quantity=1, unit_price=Decimal(1),
                                total_price=Decimal(1)).aio_execute()
@@ -206,6 +205,13 @@ async def make_order(customer=None, total="100.00", status="PENDING", payment_st
         await OrderItem.insert(order=order_id, product_name=name, quantity=qty, unit_price=Decimal(price),
                                total_price=Decimal(price) * qty).aio_execute()
     return await Order.aio_get(Order.id == order_id)
+
+
+async def record_refund(order_id: int, amount: str | Decimal, created_at: dt.datetime | None = None) -> int:
+    """A succeeded refund row, as the refund action leaves one (revenue goes down on its day)."""
+    return (await fetch_one("INSERT INTO refund (order_id, amount, status, provider, created_at) "
+                            "VALUES (%s, %s, 'succeeded', 'manual', %s) RETURNING id",
+                            [order_id, Decimal(amount), created_at or utcnow()]))[0]
 
 
 # --- reading back ---------------------------------------------------------------------
