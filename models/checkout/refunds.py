@@ -10,7 +10,12 @@ provider is asked outside any transaction, then the row becomes
 ``succeeded`` (with the provider's reference: ``orders.refunded_amount``,
 payment and order statuses follow) or ``failed`` (with the provider's
 reason; nothing else changed, the refund can be asked again). A fully
-refunded order leaves the fulfilment flow (status REFUNDED).
+refunded order leaves the fulfilment flow (status REFUNDED). A return
+(models/fulfilment/returns.py) refunds through this same action: per-line
+restock flags, a restocking fee kept, and ``return_id`` (refunded once).
+
+Triggers (migrations/README.md): refund rows move ``refund_daily`` (0022
+refund_daily_change): the dashboard's revenue goes down on the refund's day.
 """
 from __future__ import annotations
 
