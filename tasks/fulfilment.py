@@ -18,9 +18,9 @@ def shipment_updated(shipment_id: int, status: str) -> str | None:
 
 
 @app.task(**RETRY)
-def return_updated(return_id: int, status: str) -> str | None:
-    """The customer's email at each step of a return."""
-    ctx = run_async(notify.return_context, return_id, status)
+def return_updated(return_id: int, status: str, note: str = "") -> str | None:
+    """The customer's email at each step of a return (``note``: what staff wrote at this step)."""
+    ctx = run_async(notify.return_context, return_id, status, note)
     if ctx is None or not ctx["customer_email"]:
         return None
     return send(ctx["customer_email"], "return_update", **ctx)

@@ -34,8 +34,8 @@ async def shipment_context(shipment_id: int, status: str) -> dict[str, Any] | No
     return ctx
 
 
-async def return_context(return_id: int, status: str) -> dict[str, Any] | None:
-    row = await fetch_one("SELECT order_id, reason, staff_note, refund_amount::text, restocking_fee::text "
+async def return_context(return_id: int, status: str, note: str = "") -> dict[str, Any] | None:
+    row = await fetch_one("SELECT order_id, reason, refund_amount::text, restocking_fee::text "
                           "FROM order_return WHERE id = %s", [return_id])
     if row is None:
         return None
@@ -45,6 +45,6 @@ async def return_context(return_id: int, status: str) -> dict[str, Any] | None:
     lines = await fetch_all("SELECT i.product_name, rl.quantity FROM return_line rl JOIN order_item i "
                             "ON i.id = rl.order_item_id WHERE rl.return_id = %s ORDER BY i.id", [return_id])
     ctx["ret"] = {"id": return_id, "status": status, "headline": RETURN_STATUS_TEXT.get(status, status),
-                  "reason": row[1], "note": row[2], "refund_amount": row[3] or "", "restocking_fee": row[4] or "0.00",
+                  "reason": row[1], "note": note, "refund_amount": row[2] or "", "restocking_fee": row[3] or "0.00",
                   "lines": [{"name": n, "quantity": q} for n, q in lines]}
     return ctx

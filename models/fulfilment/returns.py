@@ -172,7 +172,7 @@ async def move_return(return_id: int, new: str, note: str = "") -> dict[str, Any
             f"UPDATE order_return SET status = %s, {stamp} = %s, updated_at = %s, "
             "staff_note = CASE WHEN %s <> '' THEN %s ELSE staff_note END WHERE id = %s RETURNING id",
             [new, utcnow(), utcnow(), note, note, return_id])
-        await enqueue("tasks.fulfilment.return_updated", return_id, new)
+        await enqueue("tasks.fulfilment.return_updated", return_id, new, note)
     return await return_payload(return_id)
 
 
