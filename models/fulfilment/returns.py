@@ -40,6 +40,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# A return gives money back: the order's payment must have come in and not all gone back.
+REFUNDABLE_PAYMENT_STATUSES = ("PAID", "PARTIALLY_REFUNDED")
+
+
 class NotReturnable(AppError):
     status = 400
 
@@ -97,28 +101,38 @@ async def request_return(order_id: int, user_id: int | None, lines: list[dict[st
     delivered order (``user_id`` None: staff on the customer's behalf).
 
     Raises NotFound (not the user's order), NotReturnable (400: nothing
-    delivered, or delivered more than RETURN_WINDOW_DAYS ago), ValidationFailed
-    (400: items not the order's, more units than were delivered and not
-    returned yet).
+    delivered, delivered more than RETURN_WINDOW_DAYS ago, or a payment not
+    refundable), ValidationFailed (400: items not the order's, more units than
+    were delivered and not returned or refunded yet).
     """
     if not lines:
         raise ValidationFailed(errors={"lines": ["Name at least one item to return."]})
     async with transaction():
-        row = await fetch_one("SELECT status, user_id FROM orders WHERE id = %s FOR UPDATE", [order_id])
+        row = await fetch_one("SELECT status, user_id, payment_status FROM orders WHERE id = %s FOR UPDATE",
+                              [order_id])
         if row is None or (user_id is not None and row[1] != user_id):
             raise NotFound("Order not found")
-        status, owner = row
+        status, owner, payment_status = row
         delivered, when = await _delivered(order_id, status)
         if not delivered:
             text = "Only delivered items can be returned."
+            raise NotReturnable(text, {"order": [text]})
+        if payment_status not in REFUNDABLE_PAYMENT_STATUSES:
+            text = f"This order's payment is {payment_status}: there is nothing to give back for a return."
             raise NotReturnable(text, {"order": [text]})
         days = settings.RETURN_WINDOW_DAYS
         if when is not None and utcnow() - when > dt.timedelta(days=days):
             text = f"Items can be returned within {days} days of their delivery."
             raise NotReturnable(text, {"order": [text]})
+        # Units in returns not rejected, and units refunded outside any return (e.g. a damaged one).
         returned = {r[0]: int(r[1]) for r in await fetch_all(
-            "SELECT rl.order_item_id, sum(rl.quantity) FROM return_line rl JOIN order_return r ON r.id = rl.return_id "
-            "WHERE r.order_id = %s AND r.status <> 'rejected' GROUP BY 1", [order_id])}
+            "SELECT item_id, sum(quantity) FROM ("
+            " SELECT rl.order_item_id AS item_id, rl.quantity FROM return_line rl "
+            " JOIN order_return r ON r.id = rl.return_id WHERE r.order_id = %s AND r.status <> 'rejected' "
+            " UNION ALL "
+            " SELECT (l ->> 'item_id')::int, (l ->> 'quantity')::int FROM refund f, jsonb_array_elements(f.lines) l "
+            " WHERE f.order_id = %s AND f.status <> 'failed' AND f.return_id IS NULL) x GROUP BY 1",
+            [order_id, order_id])}
         wanted: dict[int, int] = {}
         for line in lines:
             wanted[line["item_id"]] = wanted.get(line["item_id"], 0) + line["quantity"]

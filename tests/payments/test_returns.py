@@ -197,3 +197,23 @@ async def test_revenue_goes_down_on_the_refunds_day_not_the_orders(api, make_use
     # Tomorrow, today is a past day read from the rollup: the same figures.
     await metrics.rebuild_rollups()
     assert await fetch_one("SELECT n, amount::text FROM refund_daily WHERE day = %s", [metrics.today()]) == (1, "75.00")
+
+
+@pytest.mark.gen_test
+async def test_units_refunded_outside_a_return_cannot_be_returned_and_refunded_orders_not_at_all(
+        api, make_user, fake_stripe):
+    admin, user = await make_user(is_staff=True), await make_user()
+    order_id, (chairs,), _ = await delivered_order(api, admin, user)
+    # Staff refunded one damaged chair of four directly.
+    resp = await api.post(f"/api/orders/{order_id}/refund/", json={"lines": [{"item_id": chairs, "quantity": 1}]},
+                          user=admin)
+    assert resp.status == 200, resp
+    url = f"/api/orders/{order_id}/returns/"
+    body = assert_envelope(await api.post(url, user=user, json={"lines": [{"item_id": chairs, "quantity": 4}],
+                                                                "reason": "all"}), 400)
+    assert body["errors"]["lines.0.quantity"] == ["At most 3 unit(s) of this item can be returned."]
+    # The rest refunded: nothing is left to give back.
+    assert (await api.post(f"/api/orders/{order_id}/refund/", json={}, user=admin)).status == 200
+    body = assert_envelope(await api.post(url, user=user, json={"lines": [{"item_id": chairs, "quantity": 1}],
+                                                                "reason": "x"}), 400)
+    assert "REFUNDED" in body["message"] and await count("order_return") == 0
