@@ -51,13 +51,21 @@ async def _lock_order(order_id: int) -> tuple:
     return row
 
 
+# Units of an order item refunded outside any return (``i``: the item): not
+# shipped any more when they had not shipped yet (a customer who cancelled one
+# chair of four before it left). Refunds of returns are of delivered units.
+_REFUNDED_UNITS = """(SELECT coalesce(sum((l ->> 'quantity')::int), 0) FROM refund f, jsonb_array_elements(f.lines) l
+    WHERE f.order_id = i.order_id AND f.status <> 'failed' AND f.return_id IS NULL AND (l ->> 'item_id')::int = i.id)"""
+
+
 async def _unshipped(order_id: int) -> dict[int, tuple[int, int, str]]:
-    """Per order item: (quantity, units in shipments so far, product name)."""
+    """Per order item: (units to ship in all: its quantity less units refunded
+    before they shipped, units in shipments so far, product name)."""
     rows = await fetch_all(
         "SELECT i.id, i.quantity, coalesce((SELECT sum(sl.quantity) FROM shipment_line sl "
-        "WHERE sl.order_item_id = i.id), 0), i.product_name FROM order_item i WHERE i.order_id = %s ORDER BY i.id",
-        [order_id])
-    return {r[0]: (r[1], int(r[2]), r[3]) for r in rows}
+        f"WHERE sl.order_item_id = i.id), 0), i.product_name, {_REFUNDED_UNITS} "
+        "FROM order_item i WHERE i.order_id = %s ORDER BY i.id", [order_id])
+    return {r[0]: (max(r[1] - int(r[4]), int(r[2])), int(r[2]), r[3]) for r in rows}
 
 
 async def create_shipment(order_id: int, *, lines: list[dict[str, int]] | None, carrier: str,
@@ -117,7 +125,8 @@ def _pick(items: dict[int, tuple[int, int, str]], lines: list[dict[str, int]] | 
         if item is None:
             errors[f"lines.{n}.item_id"] = [f'Invalid pk "{item_id}" - not an item of this order.']
         elif quantity > item[0]:
-            errors[f"lines.{n}.quantity"] = [f"This line holds {item[0]} unit(s)."]
+            errors[f"lines.{n}.quantity"] = [f"This line has {item[0]} unit(s) to ship (less any refunded "
+                                             "before shipping)."]
         elif quantity > item[0] - item[1]:
             conflict[f"lines.{n}.quantity"] = [f"Only {item[0] - item[1]} unit(s) of {item[2]} are left to ship "
                                                f"({item[1]} in other shipments)."]
@@ -149,7 +158,8 @@ async def _record(order_id: int, shipment_id: int, status: str, carrier: str, nu
 
 
 def status_from_units(total: int, shipped: int, delivered: int) -> str | None:
-    """The order status its shipments say (None: nothing shipped yet)."""
+    """The order status its shipments say (None: nothing shipped yet).
+    ``total``: the units to ship (less those refunded before they shipped)."""
     if total and delivered >= total:
         return "DELIVERED"
     if total and shipped >= total:
@@ -164,11 +174,13 @@ async def follow_shipments(order_id: int, shipment_id: int | None = None) -> str
     transition table allows it (an order staff already marked further on, or
     refunded, stays). The customer hears of it by the shipment's email."""
     current, total, shipped, delivered = await fetch_one(
-        "SELECT o.status, (SELECT coalesce(sum(quantity), 0) FROM order_item WHERE order_id = o.id), "
-        "coalesce(sum(sl.quantity) FILTER (WHERE s.status IN ('shipped', 'delivered')), 0), "
-        "coalesce(sum(sl.quantity) FILTER (WHERE s.status = 'delivered'), 0) "
-        "FROM orders o LEFT JOIN shipment s ON s.order_id = o.id LEFT JOIN shipment_line sl ON sl.shipment_id = s.id "
-        "WHERE o.id = %s GROUP BY o.id", [order_id])
+        f"SELECT o.status, coalesce(sum(greatest(i.quantity - {_REFUNDED_UNITS}, sh.shipped)), 0), "
+        "coalesce(sum(sh.shipped), 0), coalesce(sum(sh.delivered), 0) "
+        "FROM orders o LEFT JOIN order_item i ON i.order_id = o.id LEFT JOIN LATERAL ("
+        " SELECT coalesce(sum(sl.quantity) FILTER (WHERE s.status IN ('shipped', 'delivered')), 0) AS shipped, "
+        "  coalesce(sum(sl.quantity) FILTER (WHERE s.status = 'delivered'), 0) AS delivered "
+        " FROM shipment_line sl JOIN shipment s ON s.id = sl.shipment_id WHERE sl.order_item_id = i.id) sh ON TRUE "
+        "WHERE o.id = %s GROUP BY o.id, o.status", [order_id])
     target = status_from_units(int(total), int(shipped), int(delivered))
     if target is None or target == current or target not in TRANSITIONS.get(current, ()):
         return None

@@ -196,3 +196,20 @@ async def test_carriers_are_listed(api):
     codes = {c["code"]: c for c in resp.json()}
     assert {"ups", "fedex", "usps", "dhl", "royal_mail"} <= set(codes)
     assert "{number}" in codes["ups"]["tracking_url_template"]
+
+
+@pytest.mark.gen_test
+async def test_units_refunded_before_they_ship_are_not_shipped(api, make_user):
+    """One chair of four refunded (the customer changed their mind) before anything left:
+    three ship, and the order is SHIPPED with them."""
+    admin, user = await make_user(is_staff=True), await make_user()
+    order_id, (chairs,), _ = await paid_order(user, ((4, "25.00"),))
+    resp = await api.post(f"/api/orders/{order_id}/refund/", user=admin,
+                          json={"lines": [{"item_id": chairs, "quantity": 1}], "restock": True})
+    assert resp.status == 200, resp
+    assert_envelope(await ship(api, admin, order_id, lines=[{"item_id": chairs, "quantity": 4}], carrier="ups"), 400)
+    resp = await ship(api, admin, order_id, carrier="ups")
+    assert resp.status == 201 and resp.json()["lines"][0]["quantity"] == 3, resp
+    assert await order_status(order_id) == "SHIPPED"
+    resp = await api.post(f"/api/shipments/{resp.json()['id']}/status/", json={"status": "delivered"}, user=admin)
+    assert await order_status(order_id) == "DELIVERED"
