@@ -8,6 +8,7 @@ from handlers.core.fields import Email, In, OptionalText, Out, Password
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from models.accounts import actions, passwords, sessions, tables, tokens
+from models.checkout import guests
 
 
 class RegisterIn(In):
@@ -82,6 +83,7 @@ class RegisterHandler(BaseHandler):
         """Register a new account; a verification email is sent."""
         data = self.parse(RegisterIn)
         user, token = await actions.register(data.email, data.password, data.location, data.full_name)
+        await guests.sign_in(user.id, self.cart_token())
         self.reply({"user": sessions.user_payload(user), "token": token}, 201)
 
 
@@ -93,7 +95,9 @@ class LoginHandler(BaseHandler):
         """Log in with email and password."""
         data = self.parse(LoginIn)
         await self.limit("login_email", tables.normalize_email(data.email))  # guesses spread over many IPs
-        self.reply(await actions.login(data.email, data.password))
+        session = await actions.login(data.email, data.password)
+        await guests.sign_in(session["user"]["id"], self.cart_token())
+        self.reply(session)
 
 
 class GoogleLoginHandler(BaseHandler):
@@ -104,7 +108,9 @@ class GoogleLoginHandler(BaseHandler):
     async def post(self):
         """Log in (or sign up) with a Google ID token."""
         data = self.parse(GoogleIn)
-        self.reply(await actions.google_login(data.token, data.location))
+        session = await actions.google_login(data.token, data.location)
+        await guests.sign_in(session["user"]["id"], self.cart_token())
+        self.reply(session)
 
 
 class VerifyEmailHandler(BaseHandler):
@@ -121,6 +127,7 @@ class VerifyEmailHandler(BaseHandler):
     async def post(self, token: str, uidb64: str):
         """Verify an email address: what the storefront's verify-email page calls."""
         user = await actions.verify_email(token, uidb64)
+        await guests.sign_in(user.id, self.cart_token())
         self.reply({"success": True, "message": "Email verified successfully", "token": tokens.access_token(user)})
 
 

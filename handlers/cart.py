@@ -1,6 +1,9 @@
-"""The signed-in user's cart: lines, quantities, promo code, clearing, and the
-restore link of abandoned-cart reminders."""
+"""The signed-in user's (or a guest's, by its X-Cart-Token: ``guest_ok``) cart:
+lines, quantities, promo code, clearing, and the restore link of abandoned-cart
+reminders."""
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -54,9 +57,15 @@ class CartItemOut(Out):
     sku: str
     product_price: MoneyText
     line_total: MoneyText
-    stock_status: str = Field(description="active, out_of_stock, insufficient_stock or unavailable")
+    stock_status: str = Field(description="active, out_of_stock, insufficient_stock or unavailable (judged "
+                                          "against what the stock policy can sell: shelf plus backorders left)")
     stock_quantity: int
     product_image: str | None
+    stock_policy: Literal["deny", "backorder", "made_to_order"] = Field(
+        description="deny: only what is in stock; backorder: beyond the stock up to a limit, shipped on the "
+                    "restock date; made_to_order: no limit, shipped after the lead time")
+    expected_ship_date: str | None = Field(description="When the line is expected to ship (YYYY-MM-DD; null: "
+                                                       "unknown restock date or not available)")
 
 
 class AppliedPromoOut(Out):
@@ -113,6 +122,7 @@ class MessageOut(Out):
 
 class CartHandler(BaseHandler):
     role = USER
+    guest_ok = True
     reads = {"GET": cart.CART_READ}  # read with the user: one statement in all
 
     @api(response=CartOut)
@@ -123,6 +133,7 @@ class CartHandler(BaseHandler):
 
 class CartSummaryHandler(BaseHandler):
     role = USER
+    guest_ok = True
     reads = {"GET": cart.CART_READ}
 
     @api(response=SummaryOut)
@@ -133,6 +144,7 @@ class CartSummaryHandler(BaseHandler):
 
 class AddItemHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=AddItemIn, response=CartItemReplyOut, status=201,
          rejects={400: "a quantity above the stock left (\"Only N left\") or a product out of stock"})
@@ -145,6 +157,7 @@ class AddItemHandler(BaseHandler):
 
 class UpdateQuantityHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=UpdateQuantityIn, response=CartItemReplyOut,
          rejects={400: "neither item_id (cart_item_id) nor product_id, or a quantity above the stock left (\"Only N left\")"})
@@ -158,6 +171,7 @@ class UpdateQuantityHandler(BaseHandler):
 
 class RemoveItemHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=LineIn, status=204, rejects={400: "neither item_id (cart_item_id) nor product_id"})
     async def post(self):
@@ -170,6 +184,7 @@ class RemoveItemHandler(BaseHandler):
 
 class ApplyDiscountHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=DiscountIn, response=DiscountOut,
          rejects={400: "an empty cart, or a code that is unknown, expired, used up or not met by the cart"})
@@ -187,6 +202,7 @@ class ApplyDiscountHandler(BaseHandler):
 
 class RemoveDiscountHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=MessageOut)
     async def post(self):
@@ -197,6 +213,7 @@ class RemoveDiscountHandler(BaseHandler):
 
 class ClearCartHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=MessageOut)
     async def post(self):

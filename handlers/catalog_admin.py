@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, create_model
 
@@ -26,6 +26,7 @@ from handlers.core.fields import (
     Flag,
     HexColor,
     In,
+    IsoDate,
     Money,
     MoneyText,
     OptionalMoney,
@@ -59,6 +60,10 @@ DiscountType = Annotated[str | None, choice(DISCOUNT_TYPES, null=True), choice_d
 
 
 # --- schemas ---------------------------------------------------------------------
+
+StockPolicy = Annotated[Literal["deny", "backorder", "made_to_order"], BeforeValidator(
+    lambda v: v.strip().lower() if isinstance(v, str) else v)]
+
 
 class VariationIn(In):
     id: Pk = None  # an existing variation of this product is updated in place
@@ -95,6 +100,15 @@ class ProductIn(In):
     height: Dimension = None
     length: Dimension = None
     width: Dimension = None
+    # Shipping and stock policy (models/catalog/stock_policy.py); weight in kg, dimensions in cm.
+    is_bulky: Flag = Field(default=False, description="Delivered only by methods that handle bulky items, "
+                                                      "on a date the shopper picks")
+    stock_policy: StockPolicy = Field(default="deny", description=(
+        "deny: sell only what is in stock; backorder: sell beyond it up to backorder_limit units owed, "
+        "shipped on restock_date; made_to_order: no limit, shipped lead_time_days after the order"))
+    backorder_limit: Quantity = Field(default=0, le=1_000_000, description="Units that may be owed at once (backorder)")
+    restock_date: Annotated[IsoDate, OrNull()] = Field(default=None, description="When backordered units ship (YYYY-MM-DD)")
+    lead_time_days: Quantity = Field(default=0, le=365, description="Days to make a made-to-order unit")
     variations: Annotated[list[VariationIn], BeforeValidator(none_to_list), OrNull()] = []
 
 
@@ -141,6 +155,13 @@ class ProductOut(Out):
     height: str | None
     length: str | None
     width: str | None
+    is_bulky: bool
+    stock_policy: str = Field(description="deny, backorder or made_to_order")
+    backorder_limit: int
+    backordered: int = Field(description="Units sold beyond the stock and not yet covered (the product's own; "
+                                         "variations count theirs)")
+    restock_date: str | None
+    lead_time_days: int
     created_at: str
     added_date_formatted: str
     variants_count: int

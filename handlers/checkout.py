@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from handlers.core.base import USER, BaseHandler
-from handlers.core.fields import Flag, In, MoneyText, OptionalText, Out, Pk, Text, lower_choice
+from handlers.core.fields import Email, Flag, In, IsoDate, MoneyText, OptionalText, OrNull, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.orders import ShippingIn
 from models.checkout import quote as checkout
+from models.checkout import settle
 from models.core.errors import ValidationFailed
 from models.customers.countries import find_country
 
@@ -58,7 +59,12 @@ class InitiateIn(ShippingIn):
     shipping_method_id: Pk = Field(default=None, description="Required when the cart holds physical goods")
     payment_method: Annotated[Literal["stripe", "paypal", "clover"], BeforeValidator(lower_choice)] = "stripe"
     promo_code: OptionalText = Field(default="", max_length=50)
+    email: Email | None = Field(default=None, description="Guests (X-Cart-Token): required, the order and its "
+                                                           "confirmation go to it; ignored for signed-in users")
     address_id: Pk = Field(default=None, description="One of the user's saved addresses (GET /api/addresses/)")
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "Bulky items delivered by a method that handles them (white glove), to a zone that schedules "
+        "deliveries: the day chosen among GET /api/shipping/slots/ (required then, refused otherwise)"))
     shipping_address: Annotated[Union[Annotated[AddressObjectIn, Tag("object")], Annotated[OptionalText, Tag("text")]],
                                 Discriminator(_address_kind)] = Field(
         default="", description="A delivery address object, or (older clients) the street line with "
@@ -103,6 +109,9 @@ class CheckoutItemOut(Out):
     quantity: int
     price: MoneyText
     subtotal: MoneyText
+    expected_ship_date: str | None = Field(default=None, description=(
+        "When the line is expected to leave the warehouse (YYYY-MM-DD): today from stock, the restock date "
+        "for backorders, today plus the lead time for made-to-order; null when unknown"))
 
 
 class AddressOut(Out):
@@ -125,6 +134,19 @@ class CheckoutOut(Out):
     payment_method: str
     items: list[CheckoutItemOut]
     shipping_address: AddressOut | None = Field(default=None, description="Where the order goes")
+    delivery_date: str | None = Field(default=None, description="The delivery date chosen for bulky items "
+                                                                "(booked when the order is placed)")
+
+
+class RedirectOut(Out):
+    url: str = Field(description="Send the shopper here to authenticate")
+    return_url: str | None
+
+
+class NextActionOut(Out):
+    type: str = Field(description="use_stripe_sdk (Stripe.js handleNextAction with client_secret does it) or "
+                                  "redirect_to_url")
+    redirect_to_url: RedirectOut | None = None
 
 
 class PaymentOut(Out):
@@ -133,19 +155,31 @@ class PaymentOut(Out):
     order_number: str
     transaction_id: str | None
     amount: MoneyText
-    status: str = Field(description="PAID (card) or PENDING (hosted: pay at redirect_url; the order holds "
-                                    "its stock until the provider confirms or the reservation expires)")
+    status: str = Field(description="PAID (card), REQUIRES_ACTION (card needing 3-D Secure: finish it with "
+                                    "client_secret / next_action, e.g. Stripe.js handleNextAction, then POST "
+                                    "/api/checkout/payment/confirm/; the order holds its stock until then or until "
+                                    "the reservation expires) or PENDING (hosted: pay at redirect_url; the order "
+                                    "holds its stock until the provider confirms or the reservation expires)")
     redirect_url: str | None = None
+    client_secret: str | None = Field(default=None, description="REQUIRES_ACTION: the PaymentIntent's client secret")
+    next_action: NextActionOut | None = Field(default=None, description="REQUIRES_ACTION: the provider's next action")
+
+
+class ConfirmIn(In):
+    order_id: Pk = Field(description="The order answered with status REQUIRES_ACTION")
 
 
 class InitiateHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=InitiateIn, response=CheckoutOut,
-         rejects={400: "an empty cart, items no longer in stock, physical goods without a delivery address or "
+         rejects={400: "a guest without email, an empty cart, items no longer in stock, physical goods without a "
+                       "delivery address or "
                        "shipping method (the fields are named), an address_id that is not the user's, a "
-                       "country pycountry does not know, a total beyond 9999999999.99, or an unknown "
-                       "shipping method or promo code"})
+                       "country pycountry does not know, a total beyond 9999999999.99, an unknown "
+                       "shipping method or promo code, a shipping method that does not deliver this cart to "
+                       "the address, or a delivery date missing (bulky items), outside the window or full"})
     async def post(self):
         """Price the cart for a delivery address, shipping method, promo code and tax; keep it as the open checkout.
 
@@ -157,12 +191,17 @@ class InitiateHandler(BaseHandler):
         except ValidationFailed as exc:
             exc.errors = _address_errors(exc.errors)
             raise
+        given = data.shipping_address
         self.reply(await checkout.initiate_checkout(self.current_user, data.shipping_method_id, data.payment_method,
-                                                    data.promo_code or None, data.address(), data.address_id))
+                                                    data.promo_code or None, data.address(), data.address_id,
+                                                    data.delivery_date, email=data.email,
+                                                    full_name=given.full_name if isinstance(given, AddressObjectIn)
+                                                    else ""))
 
 
 class SummaryHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(response=CheckoutOut, errors={404: "No checkout in progress"})
     async def get(self):
@@ -172,16 +211,33 @@ class SummaryHandler(BaseHandler):
 
 class PaymentHandler(BaseHandler):
     role = USER
+    guest_ok = True
 
     @api(body=PaymentIn, response=PaymentOut, idempotent=True,
          errors={404: "No checkout in progress",
                  409: "the cart or a price changed since initiate: nothing was charged; the body's `quote` is "
-                      "the new quote, which the checkout now holds (pay again to accept it)",
+                      "the new quote, which the checkout now holds (pay again to accept it); or the chosen "
+                      "delivery date filled up meanwhile (initiate again with another date)",
                  503: "the payment provider is not configured or not reachable: nothing changed "
                       "(cart, promo code and stock as they were)"},
-         rejects={400: "a payment the gateway declines or refuses, or a card payment without payment_method_id"})
+         rejects={400: "a payment the gateway declines or refuses, a card payment without payment_method_id, "
+                       "another user's saved card, or save_card from a guest"})
     async def post(self):
         """Pay exactly the open checkout's quote: a paid order (card) or the provider's page (PayPal, Clover).
+
+        The three card outcomes (test gateway cards in brackets):
+
+        1. No authentication needed (`pm_card_visa`): 200 `{"status": "PAID", "order_id", …}`.
+        2. Authentication needed (`pm_card_authenticationRequired`): 200 `{"status": "REQUIRES_ACTION",
+           "order_id", "client_secret", "next_action"}`; the order is PENDING and holds its stock. In the
+           browser `stripe.handleNextAction({clientSecret})` (or send the shopper to
+           `next_action.redirect_to_url.url`), then `POST /api/checkout/payment/confirm/ {"order_id"}` → PAID
+           (or 400: authentication failed, the order cancelled, nothing charged). Stripe's webhooks settle it
+           too, once. Not authenticated in time: the order expires with its reservation.
+        3. Declined (`pm_card_chargeDeclined`): 400 `errors.payment = ["Your card was declined"]`, nothing changed.
+
+        Saved cards: `save_card: true` keeps the card (signed-in customers); `GET /api/payment-methods/` lists
+        them; pay with a saved card's `payment_method_id`. Guests send `X-Cart-Token` (see POST /api/guest/cart/).
 
         Hosted providers: the order is created PENDING holding its stock; the cart is
         emptied, the promo code used and the confirmation sent once the provider confirms.
@@ -196,8 +252,31 @@ class PaymentHandler(BaseHandler):
         await idempotent(self, "checkout.payment", run)
 
 
+class ConfirmHandler(BaseHandler):
+    role = USER
+    guest_ok = True
+
+    @api(body=ConfirmIn, response=PaymentOut,
+         errors={404: "no card payment of the user's with this order id",
+                 503: "the payment provider is not reachable: nothing changed; try again"},
+         rejects={400: "authentication failed or the order expired first: the order is cancelled, its stock "
+                       "back, nothing charged (pay again from the cart)"})
+    async def post(self):
+        """After 3-D Secure: re-read the payment at the provider and complete the order (PAID) once authenticated.
+
+        Safe to call again and alongside the provider's webhook: the order is paid once.
+        Still waiting for the shopper: status REQUIRES_ACTION (with client_secret/next_action when the
+        provider gives them).
+        """
+        data = self.parse(ConfirmIn)
+        if data.order_id is None:
+            raise ValidationFailed(errors={"order_id": ["This field is required."]})
+        self.reply(await settle.confirm_payment(self.current_user.id, data.order_id))
+
+
 routes = [
     Route("/api/checkout/initiate/", InitiateHandler),
     Route("/api/checkout/summary/", SummaryHandler),
     Route("/api/checkout/payment/", PaymentHandler),
+    Route("/api/checkout/payment/confirm/", ConfirmHandler),
 ]

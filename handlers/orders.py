@@ -242,6 +242,9 @@ class OrderItemOut(Out):
     total_price: MoneyText
     variants: dict[str, Any]
     product_image: str | None
+    expected_ship_date: str | None = Field(default=None, description=(
+        "When the line is expected to ship (YYYY-MM-DD): the order date from stock, the restock date for "
+        "backorders, the order date plus the lead time for made-to-order; null when unknown"))
 
 
 class PaymentOut(Out):
@@ -303,6 +306,7 @@ class OrderOut(Out):
     shipping_zip: str
     billing_address: str
     shipping_method_id: int | None
+    delivery_date: str | None = Field(default=None, description="The delivery date booked for bulky items (YYYY-MM-DD)")
     estimated_delivery_date: str = Field(description="For display, as the spec shows it (Monday, January 02, 2023)")
     estimated_delivery_on: str = Field(description="The same date, ISO 8601 (2023-01-02)")
     shipments: list[OrderShipmentOut] = Field(description="Its shipments, oldest first (a split delivery has several)")

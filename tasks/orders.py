@@ -44,5 +44,11 @@ def tracking_event_added(event_id: int) -> str | None:
 
 @app.task
 def expire_unpaid_orders() -> int:
-    """Beat, every minute: cancel unpaid orders whose reservation ended."""
-    return len(run_async(actions.expire_unpaid_orders))
+    """Beat, every minute: cancel unpaid orders whose reservation ended, and
+    the card payments of theirs still waiting for 3-D Secure at the provider."""
+    from models.checkout import payment
+
+    expired = run_async(actions.expire_unpaid_orders)
+    if expired:
+        run_async(payment.release_expired, expired)
+    return len(expired)

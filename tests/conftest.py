@@ -62,13 +62,31 @@ def database():
     test_database.remove_stale_runs()
     url = test_database.prepare_database()
     yield url
+    if _cleaner is not None:
+        _cleaner.close()
     test_database.drop_database(url)
 
 
+_cleaner: test_database.Cleaner | None = None
+_after_system_test = True  # the first test empties everything
+
+
 @pytest.fixture(autouse=True)
-def clean_state(database):
-    """Every test starts with empty tables, no mail and no rate-limit counters."""
-    test_database.truncate_all(database)
+def clean_state(database, request):
+    """Every test starts with empty tables, no mail and no rate-limit counters.
+
+    In-process tests empty only the tables the previous test wrote; a system
+    test (other processes may still be writing) and the test after one empty
+    every table (``Cleaner.full`` waits for their locks)."""
+    global _cleaner, _after_system_test
+    if _cleaner is None or _cleaner.url != database:
+        _cleaner = test_database.Cleaner(database)
+    system = request.node.get_closest_marker("system") is not None
+    if system or _after_system_test:
+        _cleaner.full()
+    else:
+        _cleaner.dirty()
+    _after_system_test = system
     shutil.rmtree(settings.MAIL_DIR, ignore_errors=True)
     import redis
 

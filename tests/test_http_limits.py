@@ -23,6 +23,8 @@ from tests.support.database import admin_dsn
 from tests.support.paths import ROOT
 from tests.support.processes import free_port, wait_healthy
 
+pytestmark = pytest.mark.system  # a live server process (and a PostgreSQL restart)
+
 APP_NAME = f"avantlush-limits-{os.getpid()}"
 
 

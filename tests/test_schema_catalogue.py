@@ -59,6 +59,7 @@ async def test_every_trigger_function_in_the_catalogue_is_the_one_the_trigger_ru
         assert row, f"migrations/README.md: {table}.{trigger} runs {function}()"
 
 
+@pytest.mark.system  # runs `python server.py schema`
 def test_schema_command_prints_the_live_schema():
     from tests.test_cli import run_cli
 

@@ -27,6 +27,7 @@ import settings
 from handlers.core.encoding import dumps
 from handlers.core.fields import ascii_digits
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_text, input_names, validate
+from models.accounts import guests as guest_accounts
 from models.accounts import sessions, tokens
 from models.core import ratelimit
 from models.core.db import RideAlong, connection_lost
@@ -47,6 +48,7 @@ class RequestIdFilter(logging.Filter):
 # --- the handler -----------------------------------------------------------
 
 PUBLIC, USER, ADMIN = None, "user", "admin"
+CART_TOKEN_HEADER = "X-Cart-Token"
 
 _DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, psycopg2.OperationalError,
               psycopg2.InterfaceError)
@@ -94,6 +96,10 @@ class BaseHandler(tornado.web.RequestHandler):
     # Credential endpoints name their own strict bucket (models.core.ratelimit.CREDENTIAL_GROUPS):
     # their POSTs count there per client, whether or not a bearer token is sent.
     rate_scope: str | None = None
+    # Methods needing a signed-in user that a guest may call too, with its cart
+    # token in the X-Cart-Token header (cart, checkout): the guest is then the
+    # current user (models/accounts/guests.py), rate-limited in its own bucket.
+    guest_ok: bool = False
     # Content-Security-Policy of HTML responses (a page with its own needs may widen it).
     content_security_policy: str = HTML_CSP
     default_page_size = 12
@@ -167,12 +173,28 @@ class BaseHandler(tornado.web.RequestHandler):
                 if needed is not None:
                     raise
                 self._answer_as_anonymous()
+        if needed == USER and self._current_user is None and claims is None and self.guest_ok:
+            await self._guest()
         if needed is not None and self._current_user is None:
             raise Unauthorized()
         if needed == ADMIN and not self._current_user.is_staff:
             raise Forbidden()
         self._check_request_input()
         self.read_rows = rows  # only now: the caller is who the token says and may ask
+
+    def cart_token(self) -> str | None:
+        """A guest's cart token (header ``X-Cart-Token``), if sent."""
+        return self.request.headers.get(CART_TOKEN_HEADER) or None
+
+    async def _guest(self) -> None:
+        token = self.cart_token()
+        if token is None:
+            return
+        guest = await guest_accounts.guest_for_token(token)
+        if guest is None:
+            raise Unauthorized("Invalid cart token: start a guest cart with POST /api/guest/cart/.")
+        await ratelimit.hit("guest", f"g{guest.id}")
+        self._current_user = guest
 
     def _answer_as_anonymous(self) -> None:
         """An operation open to anonymous callers, sent an invalid or expired token
@@ -216,7 +238,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Access-Control-Allow-Methods", ", ".join(self.allowed_methods()))
         self.set_header("Access-Control-Allow-Headers",
                         self.request.headers.get("Access-Control-Request-Headers",
-                                                 "Authorization, Content-Type, Idempotency-Key"))
+                                                 "Authorization, Content-Type, Idempotency-Key, X-Cart-Token"))
         self.set_header("Access-Control-Max-Age", "86400")
         self.set_status(204)
         self.finish()

@@ -1,15 +1,15 @@
 """The Idempotency-Key protocol of unsafe POSTs (orders, checkout payment): a
 retry with the same key from the same user gets the first answer back, stored
-with the request's hash; the records live in ``models.orders.idempotency``."""
+with the request's hash; the records live in ``models.core.idempotency``."""
 from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
 from handlers.core.base import BaseHandler, error_payload
 from handlers.core.encoding import dumps
+from models.core import idempotency
 from models.core.db import transaction
 from models.core.errors import AppError
-from models.orders import idempotency
 
 
 async def idempotent(handler: BaseHandler, endpoint: str, run: Callable[[], Awaitable[tuple[int, Any]]],

@@ -9,6 +9,7 @@ operation may answer.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import types
 import typing
@@ -21,7 +22,7 @@ from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.fields import INT_TEXT_POSITIVE, NO_NUL, PK_DOC
 from handlers.core.routing import Route
 from handlers.core.validation import MAX_ID, MAX_PATH_PARAM
-from models.orders import idempotency
+from models.core import idempotency
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -124,7 +125,7 @@ def api(body: type[BaseModel] | None = None, query: type[BaseModel] | None = Non
         rejects = {**(rejects or {}), 422: "an Idempotency-Key this user sent before with a different body"}
 
     def wrap(fn: Callable) -> Callable:
-        doc = (fn.__doc__ or "").strip()
+        doc = inspect.cleandoc(fn.__doc__ or "")  # dedented: the description is Markdown
         fn._api = {
             "body": body, "query": query, "response": response, "status": status,
             "summary": summary or (doc.splitlines()[0] if doc else fn.__name__),
@@ -293,7 +294,12 @@ def _operation(route: Route, handler: type, method: str, meta: dict, models: _Mo
     if role:
         op["security"] = [{"bearer": []}]
         op["x-required-role"] = role  # "user" or "admin" (staff)
-        description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
+        if role != ADMIN and getattr(handler, "guest_ok", False):
+            op["security"].append({"cartToken": []})
+            description.append("Requires: a signed-in user, or a guest's cart token in `X-Cart-Token` "
+                               "(POST /api/guest/cart/ starts one).")
+        else:
+            description.append(f"Requires: {'a staff user' if role == ADMIN else 'a signed-in user'}.")
     if meta["query"] is not None:
         op["parameters"] += _query_params(meta["query"])
     if meta["idempotent"]:
@@ -554,12 +560,16 @@ def build_openapi(routes: list) -> dict:
                                 "the trailing slash is optional. A method a path does not have answers 405 "
                                 "with `Allow`; every answer carries `X-Request-ID`. Operations are tagged "
                                 "`<group>: <resource>`, the groups (storefront, account, admin, platform) "
-                                "listed in `x-tagGroups`."},
+                                "listed in `x-tagGroups`. Checkout step by step: the three card outcomes "
+                                "(paid, 3-D Secure, declined) and saved cards under `POST /api/checkout/payment/`, "
+                                "the guest flow (`X-Cart-Token`) under `POST /api/guest/cart/`."},
         "servers": [{"url": "/"}],
         "tags": [{"name": t} for t in tags],
         "x-tagGroups": [{"name": group, "description": text, "tags": [t for t in tags if t.startswith(group + ": ")]}
                         for group, text in GROUPS.items()],
         "paths": paths,
         "components": {"schemas": schemas, "headers": HEADERS,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                           "cartToken": {"type": "apiKey", "in": "header", "name": "X-Cart-Token",
+                                                         "description": "A guest's cart token (POST /api/guest/cart/)"}}},
     }

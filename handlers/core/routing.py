@@ -94,6 +94,8 @@ MODULES = [
     "exports",
     "orders",
     "checkout",
+    "payment_methods",
+    "guest",
     "webhooks",
     "media",
     "support",

@@ -29,6 +29,10 @@ class User(BaseModel):
     last_login = pw.DateTimeField(null=True)
     # In every access token ("ver"): bumping it ends every session at once.
     token_version = pw.IntegerField(default=0)
+    # A guest shopper (migrations/0021): no password, cannot log in, addressed
+    # by a cart token of which only the SHA-256 is kept.
+    is_guest = pw.BooleanField(default=False)
+    guest_token_hash = pw.CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "users"

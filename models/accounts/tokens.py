@@ -184,3 +184,21 @@ async def consume_one_time_token(uidb64: str, raw: str, purpose: str) -> User | 
         return None
     await OneTimeToken.update(used_at=utcnow()).where(OneTimeToken.id == rows[0].id).aio_execute()
     return user
+
+
+# --- signed links (no row: the signature and the expiry are the check) ----------------
+
+def signed_link(purpose: str, claims: dict, seconds: int) -> str:
+    """A signed, expiring token for a link sent by email (e.g. a guest's order)."""
+    now = int(time.time())
+    return jwt.encode({**claims, "purpose": purpose, "iat": now, "exp": now + seconds}, settings.SECRET_KEY,
+                      algorithm=ALGORITHM)
+
+
+def read_signed_link(purpose: str, token: str) -> dict | None:
+    """The claims of a valid, unexpired ``signed_link`` of ``purpose``; None otherwise."""
+    try:
+        claims = jwt.decode(token, settings.SECRET_KEY, algorithms=[ALGORITHM], options={"require": ["exp"]})
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("purpose") == purpose else None

@@ -2,7 +2,8 @@
 checkout, abandoned-cart recovery.
 
 For other domains (orders/checkout):
-- ``price_cart(user_id, *, shipping_method_id=None, promo_code=None) -> CartQuote``
+- ``price_cart(user_id, *, shipping_method_id=None, promo_code=None, destination=None) -> CartQuote``
+  (its ``parcel``: weight, volume, goods, bulky, latest ship date, for models/shipping)
 - ``clear_cart(user_id)`` — inside the caller's transaction
 - ``redeem_promo_code(promo_code_id)`` — atomic, inside the order's transaction
 - ``mark_cart_converted(user_id, order_id)`` — when an order is placed

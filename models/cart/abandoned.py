@@ -70,7 +70,7 @@ async def process_abandoned_carts(now: dt.datetime | None = None) -> dict[str, i
             "FROM cart c JOIN users u ON u.id = c.user_id "
             "WHERE c.abandoned_cart_id = a.id AND a.closed_at IS NULL AND a.reminders_sent < %(max)s "
             "AND (a.last_reminder_at IS NULL OR a.last_reminder_at <= %(gap)s) "
-            "AND u.is_active AND " + IDLE + " "
+            "AND u.is_active AND NOT u.is_guest AND " + IDLE + " "  # a guest has no address to remind
             "AND EXISTS (SELECT 1 FROM cart_item ci WHERE ci.cart_id = c.id) "
             "RETURNING a.id, a.reminders_sent",
             {"now": now, "cutoff": cutoff, "max": MAX_REMINDERS, "gap": now - REMINDER_GAP})

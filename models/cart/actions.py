@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from models.cart import promo as promos
-from models.cart.queries import CartLine, CartState, load_cart, stock_status, tax_on
+from models.cart.queries import CartLine, CartState, load_cart, tax_on
 from models.catalog.queries import MAIN_IMAGE_SQL
 from models.catalog.tables import MAX_LINE_QUANTITY
 from models.core.db import fetch_all, fetch_one, fetch_prepared, money, transaction
@@ -47,9 +47,17 @@ def _valid_id(value: int | None) -> bool:
 
 # --- adding ------------------------------------------------------------------------
 
+# What a line may hold: the units the product's stock policy can sell now
+# (models/catalog/stock_policy.py sellable_stock, its SQL twin).
+SELLABLE_SQL = ("sellable_stock(p.stock_policy, COALESCE(v.stock_quantity, p.stock_quantity), "
+                "COALESCE(v.backordered, p.backordered), p.backorder_limit)")
+# What the line shows of the policy (Sellable.policy): policy, shelf, owed, limit, restock date, lead time.
+POLICY_SQL = ("p.stock_policy, COALESCE(v.stock_quantity, p.stock_quantity), COALESCE(v.backordered, p.backordered), "
+              "p.backorder_limit, p.restock_date, p.lead_time_days")
+
 _PRODUCT_SQL = f"""SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, v.variation_type, v.variation,
-    line_unit_price(p.price, v.price_adjustment), COALESCE(v.stock_quantity, p.stock_quantity),
-    {MAIN_IMAGE_SQL}
+    line_unit_price(p.price, v.price_adjustment), {SELLABLE_SQL},
+    {MAIN_IMAGE_SQL}, {POLICY_SQL}
 FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
 WHERE p.id = %(product_id)s"""
 
@@ -64,11 +72,13 @@ WHERE p.id = %(product_id)s"""
 _ADD_SQL = f"""WITH p AS (
     SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku) AS sku, v.id AS variation_id, v.variation_type,
         v.variation, line_unit_price(p.price, v.price_adjustment) AS unit_price,
-        COALESCE(v.stock_quantity, p.stock_quantity) AS stock, {MAIN_IMAGE_SQL} AS image,
+        {SELLABLE_SQL} AS stock, {MAIN_IMAGE_SQL} AS image,
+        p.stock_policy AS policy, COALESCE(v.stock_quantity, p.stock_quantity) AS shelf,
+        COALESCE(v.backordered, p.backordered) AS backordered, p.backorder_limit, p.restock_date, p.lead_time_days,
         %(variation_id)s::integer IS NULL
             AND EXISTS (SELECT 1 FROM product_variation pv WHERE pv.product_id = p.id) AS needs_variation,
         p.status = 'published' AND (%(variation_id)s::integer IS NULL OR v.id IS NOT NULL)
-            AND COALESCE(v.stock_quantity, p.stock_quantity) >= %(quantity)s AS ok
+            AND {SELLABLE_SQL} >= %(quantity)s AS ok
     FROM product p LEFT JOIN product_variation v ON v.id = %(variation_id)s AND v.product_id = p.id
     WHERE p.id = %(product_id)s),
 found AS (SELECT id FROM cart WHERE user_id = %(user_id)s),
@@ -83,7 +93,8 @@ line AS (INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, cre
         WHERE cart_item.quantity + EXCLUDED.quantity <= (SELECT stock FROM p)
     RETURNING id, quantity)
 SELECT p.id, p.name, p.status, p.sku, p.variation_id, p.variation_type, p.variation, p.unit_price, p.stock,
-    p.image, line.id, line.quantity, p.needs_variation
+    p.image, line.id, line.quantity, p.needs_variation, p.policy, p.shelf, p.backordered, p.backorder_limit,
+    p.restock_date, p.lead_time_days
 FROM p LEFT JOIN line ON TRUE"""
 
 
@@ -99,13 +110,16 @@ class Sellable:
     variation_type: str | None
     variation_name: str | None
     unit_price: Decimal
-    stock: int
+    stock: int  # what can be ordered (sellable_stock)
     image: str | None
+    policy: tuple = ("deny", 0, 0, 0, None, 0)  # POLICY_SQL's columns
 
     def line(self, item_id: int, quantity: int) -> CartLine:
+        policy, shelf, backordered, limit, restock_date, lead_time_days = self.policy
         return CartLine(item_id, self.product_id, self.variation_id, self.name, self.sku, self.variation_type,
                         self.variation_name, quantity, self.unit_price, money(self.unit_price * quantity),
-                        self.status, self.stock, self.image)
+                        self.status, shelf, self.image, stock_policy=policy, backordered=backordered,
+                        backorder_limit=limit, restock_date=restock_date, lead_time_days=lead_time_days)
 
 
 async def load_sellable(product_id: int, variation_id: int | None) -> Sellable:
@@ -128,7 +142,8 @@ def _sellable(row: tuple | None, variation_id: int | None) -> Sellable:
     if variation_id is not None and row[4] is None:
         raise ValidationFailed("Invalid variation for this product",
                                errors={"variation_id": ["This variation does not belong to the product."]})
-    return Sellable(row[0], row[1], row[2], row[3], row[4], row[5], row[6], money(row[7]), row[8], row[9])
+    policy = tuple(row[13:19]) if len(row) >= 19 else tuple(row[10:16])  # _ADD_SQL's or _PRODUCT_SQL's
+    return Sellable(row[0], row[1], row[2], row[3], row[4], row[5], row[6], money(row[7]), row[8], row[9], policy)
 
 
 async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_id: int | None = None) -> CartLine:
@@ -163,8 +178,8 @@ async def add_item(user_id: int, product_id: int, quantity: int = 1, variation_i
 
 # --- finding, changing and removing lines ---------------------------------------------
 
-_LINES_SQL = """SELECT ci.id, ci.product_id, ci.variation_id, ci.quantity, p.status,
-    COALESCE(v.stock_quantity, p.stock_quantity)
+_LINES_SQL = f"""SELECT ci.id, ci.product_id, ci.variation_id, ci.quantity, p.status,
+    {SELLABLE_SQL}
 FROM cart c JOIN cart_item ci ON ci.cart_id = c.id JOIN product p ON p.id = ci.product_id
 LEFT JOIN product_variation v ON v.id = ci.variation_id
 WHERE c.user_id = %(user_id)s AND (ci.id = %(item_id)s OR ci.product_id = %(product_id)s)"""
@@ -296,6 +311,7 @@ class QuoteLine:
     quantity: int
     unit_price: Decimal
     line_total: Decimal
+    expected_ship_date: Any = None  # a date, or None (unknown)
 
 
 @dataclass
@@ -315,35 +331,53 @@ class CartQuote:
     shipping_method_id: int | None
     cart_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    parcel: Any = None  # models.shipping.Parcel: what the cart sends (weight, volume, goods, bulky, ship date)
+
+
+def cart_parcel(lines: list[CartLine], goods: Decimal) -> Any:
+    """What the cart's lines weigh and measure (models.shipping.Parcel), its
+    goods value and the latest expected ship date of its lines."""
+    from models.shipping import Parcel
+
+    dates = [line.ship_date() for line in lines]
+    known = [d for d in dates if d is not None]
+    return Parcel(weight=sum(((line.weight or 0) * line.quantity for line in lines), Decimal(0)),
+                  volume=sum(((line.volume_cm3 or 0) * line.quantity for line in lines), Decimal(0)) / 1_000_000,
+                  goods=money(goods), bulky=any(line.is_bulky for line in lines),
+                  ships_on=max(known) if known else None)
 
 
 async def price_cart(user_id: int, *, shipping_method_id: int | None = None,
-                     promo_code: str | None = None) -> CartQuote:
+                     promo_code: str | None = None, destination: Any = None) -> CartQuote:
     """Price the user's cart for checkout with today's prices.
 
     ``promo_code`` None uses the code applied to the cart (if any); a code
     given here is checked but not stored. ``shipping_method_id`` None means no
-    shipping cost. One to three queries (cart; shipping method; promo code).
+    shipping cost; else the method's price for ``destination`` (a
+    models.shipping.Destination, None: unknown) and the cart's parcel
+    (``models.shipping.quote_shipping``: zones and rates). One to five queries
+    (cart; shipping method, zones and rates; promo code).
 
     Raises ValidationFailed("Cart is empty"); NotFound("Product not found")-
     like ValidationFailed naming the line for a withdrawn product; OutOfStock
     when a line asks more than is left; ValidationFailed("Invalid promo
     code") or PromoCodeRejected (reason) for a code that does not apply;
-    ValidationFailed("Invalid shipping method") for an unknown or inactive method.
+    ValidationFailed("Invalid shipping method") for an unknown or inactive
+    method or one that does not deliver to ``destination`` (or this cart).
     Usable inside the caller's transaction (it only reads).
     """
-    from models.shipping import get_shipping_method
+    from models.shipping import get_shipping_method, quote_shipping
 
     cart = await load_cart(user_id)
     if not cart.lines:
         raise ValidationFailed(EMPTY)
     for line in cart.lines:
-        state = stock_status(line.status, line.stock, line.quantity)
+        state = line.stock_status
         if state == "unavailable":
             raise ValidationFailed(f"{line.name} is no longer available",
                                    errors={"items": [f"{line.name} is no longer available."]})
         if state != "active":
-            short = only_left(line.stock)
+            short = only_left(line.sellable)
             raise OutOfStock(f"{line.name}: {short.message}", errors={"items": [f"{line.name}: {short.message}."]})
     subtotal = cart.subtotal
     promo: Any = None
@@ -355,22 +389,30 @@ async def price_cart(user_id: int, *, shipping_method_id: int | None = None,
         promos.check_applies(promo, subtotal)
     discount = promos.discount_for(promo, subtotal) if promo is not None else money(0)
     shipping = money(0)
+    parcel = cart_parcel(cart.lines, subtotal - discount)
     if shipping_method_id is not None:
         try:
             method = await get_shipping_method(shipping_method_id)
         except NotFound:
             raise ValidationFailed("Invalid shipping method",
                                    errors={"shipping_method_id": ["Invalid shipping method."]}) from None
-        shipping = money(method.price)
+        price = await quote_shipping(method, destination, parcel)
+        if price is None:
+            where = f" to {destination.country}" if destination is not None and destination.country else ""
+            text = (f"{method.name} does not deliver this cart{where}: see POST /api/shipping/quote/ "
+                    "for the methods that do." if destination is not None else
+                    f"{method.name} is priced by destination: give a delivery address.")
+            raise ValidationFailed("Invalid shipping method", errors={"shipping_method_id": [text]})
+        shipping = money(price)
     tax = tax_on(subtotal - discount)
     lines = [QuoteLine(x.item_id, x.product_id, x.variation_id, x.name, x.sku, x.quantity, x.unit_price,
-                       x.line_total) for x in cart.lines]
+                       x.line_total, x.ship_date()) for x in cart.lines]
     return CartQuote(lines=lines, subtotal=subtotal, discount=discount, shipping=shipping, tax=tax,
                      total=money(subtotal - discount + shipping + tax),
                      promo_code_id=promo.id if promo is not None else None,
                      promo_code=promo.code if promo is not None else None,
                      discount_percentage=money(promo.discount_percentage) if promo is not None else None,
-                     shipping_method_id=shipping_method_id, cart_id=cart.cart_id)
+                     shipping_method_id=shipping_method_id, cart_id=cart.cart_id, parcel=parcel)
 
 
 __all__ = ["CartState", "CartQuote", "QuoteLine", "add_item", "apply_promo_code", "clear_cart", "find_line",

@@ -19,7 +19,8 @@ import orjson
 import settings
 from models.cart.promo import discount_for, promo_problem
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
-from models.core.db import RideAlong, money
+from models.catalog.stock_policy import expected_ship_date, iso, sellable_stock
+from models.core.db import RideAlong, money, utcnow
 
 ZERO = Decimal("0.00")
 
@@ -39,7 +40,10 @@ LEFT JOIN LATERAL (
         sum(ci.quantity) AS items,
         json_agg(json_build_array(ci.id, ci.product_id, ci.variation_id, ci.quantity, p.name, COALESCE(v.sku, p.sku),
             v.variation_type, v.variation, ({UNIT_PRICE_SQL})::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
-            COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}) ORDER BY ci.id)::text AS lines
+            COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}, p.weight::text,
+            (p.length * p.width * p.height)::text, p.is_bulky, p.stock_policy,
+            COALESCE(v.backordered, p.backordered), p.backorder_limit, p.restock_date::text, p.lead_time_days)
+            ORDER BY ci.id)::text AS lines
     FROM cart_item ci JOIN product p ON p.id = ci.product_id LEFT JOIN product_variation v ON v.id = ci.variation_id
     WHERE ci.cart_id = c.id) l ON TRUE
 WHERE c.user_id = %(user_id)s"""
@@ -76,21 +80,52 @@ class CartLine:
     status: str  # the product's status
     stock: int  # what is left of the product or variation
     image: str | None
+    # Shipping measures and the stock policy (migrations/0023):
+    weight: Decimal | None = None  # kg per unit
+    volume_cm3: Decimal | None = None  # per unit
+    is_bulky: bool = False
+    stock_policy: str = "deny"
+    backordered: int = 0
+    backorder_limit: int = 0
+    restock_date: dt.date | None = None
+    lead_time_days: int = 0
+
+    @property
+    def sellable(self) -> int:
+        """Units that can be ordered now (models/catalog/stock_policy.py)."""
+        return sellable_stock(self.stock_policy, self.stock, self.backordered, self.backorder_limit)
 
     @property
     def stock_status(self) -> str:
-        return stock_status(self.status, self.stock, self.quantity)
+        return stock_status(self.status, self.sellable, self.quantity)
+
+    def ship_date(self, today: dt.date | None = None) -> dt.date | None:
+        """When this line is expected to ship (None: unknown or not sellable)."""
+        return expected_ship_date(self.stock_policy, self.quantity <= self.stock, self.restock_date,
+                                  self.lead_time_days, today or utcnow().date())
 
     def payload(self) -> dict[str, Any]:
-        """The spec's cart item (plus variation, sku, line total, stock)."""
+        """The spec's cart item (plus variation, sku, line total, stock, ship date)."""
         return line_payload(self.item_id, self.product_id, self.variation_id, self.variation_name, self.quantity,
                             self.name, self.sku, f"{self.unit_price:.2f}", f"{self.line_total:.2f}",
-                            stock_status(self.status, self.stock, self.quantity), self.stock, self.image)
+                            self.stock_status, self.stock, self.image, self.stock_policy, iso(self.ship_date()))
+
+
+def _line(r: list) -> CartLine:
+    """A row of ``_CART_SQL``'s lines as a CartLine."""
+    extra = r[13:21] if len(r) > 13 else [None, None, False, "deny", 0, 0, None, 0]
+    weight, volume, bulky, policy, backordered, limit, restock, lead = extra
+    return CartLine(item_id=r[0], product_id=r[1], variation_id=r[2], quantity=r[3], name=r[4], sku=r[5],
+                    variation_type=r[6], variation_name=r[7], unit_price=Decimal(r[8]), line_total=Decimal(r[9]),
+                    status=r[10], stock=r[11], image=r[12], weight=Decimal(weight) if weight else None,
+                    volume_cm3=Decimal(volume) if volume else None, is_bulky=bool(bulky), stock_policy=policy or "deny",
+                    backordered=backordered or 0, backorder_limit=limit or 0,
+                    restock_date=dt.date.fromisoformat(restock) if restock else None, lead_time_days=lead or 0)
 
 
 def line_payload(item_id: int, product_id: int, variation_id: int | None, variation_name: str | None,
                  quantity: int, name: str, sku: str, unit_price: str, line_total: str, state: str, stock: int,
-                 image: str | None) -> dict[str, Any]:
+                 image: str | None, policy: str = "deny", ship_date: str | None = None) -> dict[str, Any]:
     return {
         "cart_item_id": item_id,
         "product": product_id,
@@ -104,6 +139,8 @@ def line_payload(item_id: int, product_id: int, variation_id: int | None, variat
         "stock_status": state,
         "stock_quantity": stock,
         "product_image": image,
+        "stock_policy": policy,
+        "expected_ship_date": ship_date,
     }
 
 
@@ -134,10 +171,7 @@ class CartState:
     @property
     def lines(self) -> list[CartLine]:
         if self._lines is None:
-            self._lines = [CartLine(item_id=r[0], product_id=r[1], variation_id=r[2], quantity=r[3], name=r[4],
-                                    sku=r[5], variation_type=r[6], variation_name=r[7], unit_price=Decimal(r[8]),
-                                    line_total=Decimal(r[9]), status=r[10], stock=r[11], image=r[12])
-                           for r in self.rows]
+            self._lines = [_line(r) for r in self.rows]
         return self._lines
 
     def promo_problem(self, now: dt.datetime | None = None) -> str | None:
@@ -164,8 +198,7 @@ class CartState:
 
     def items_payload(self) -> list[dict[str, Any]]:
         """The lines as the API sends them, straight from the rows (the hot path)."""
-        return [line_payload(r[0], r[1], r[2], r[7], r[3], r[4], r[5], r[8], r[9],
-                             stock_status(r[10], r[11], r[3]), r[11], r[12]) for r in self.rows]
+        return [line.payload() for line in self.lines]
 
 
 async def load_cart(user_id: int, rows: list[tuple] | None = None) -> CartState:

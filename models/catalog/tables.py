@@ -84,6 +84,14 @@ class Product(BaseModel):
     length = pw.DecimalField(max_digits=10, decimal_places=2, null=True)
     width = pw.DecimalField(max_digits=10, decimal_places=2, null=True)
     main_image = pw.CharField(max_length=1000, null=True)  # URL
+    # Shipping and stock policy (migrations/0023; rules in models/catalog/stock_policy.py).
+    # weight is in kg, height/length/width in cm (the shipping rates' bands).
+    is_bulky = pw.BooleanField(default=False)
+    stock_policy = pw.CharField(max_length=15, default="deny")
+    backorder_limit = pw.IntegerField(default=0)
+    restock_date = pw.DateField(null=True)
+    lead_time_days = pw.IntegerField(default=0)
+    backordered = pw.IntegerField(default=0)  # units sold beyond the shelf, not yet covered
     rating = pw.DecimalField(max_digits=3, decimal_places=2, default=0)
     num_ratings = pw.IntegerField(default=0)
     search_vector = TSVectorField(null=True)  # TRIGGER: name, sku, description, category
@@ -119,6 +127,7 @@ class ProductVariation(BaseModel):
     variation = pw.CharField(max_length=100, default="")
     price_adjustment = MoneyField(default=0)
     stock_quantity = pw.IntegerField(default=0)
+    backordered = pw.IntegerField(default=0)  # the product's stock policy applies (0023)
     sku = pw.CharField(max_length=64, null=True, unique=True)
     is_default = pw.BooleanField(default=False)
     created_at = pw.DateTimeField(default=utcnow)

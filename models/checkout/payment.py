@@ -12,6 +12,13 @@ providers the cart, the promo use and the confirmation email wait for the
 confirmed payment (``finalize_hosted``); a provider that cannot start the
 payment leaves them untouched and its reserved order is cancelled at once
 (stock back with reason ``payment_failed``).
+
+A card the issuer wants authenticated (3-D Secure: the gateway answers a
+``CustomerAction``) is treated like a hosted payment: the order is created
+PENDING holding its stock until ``reserved_until``, its checkout waits
+('awaiting'), and the answer carries ``client_secret`` and ``next_action``
+(status REQUIRES_ACTION). The provider's webhook or the confirm call
+(``settle.confirm_payment``) settles it; the reservation's expiry cancels it.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from models.core.db import db, fetch_one, transaction, utcnow
+from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
 from models.core.jobs import enqueue
 from models.orders import actions as orders
 from models.orders.actions import OrderDraft, PaymentDraft
@@ -28,6 +35,8 @@ from models.payments.interface import Charge, GatewayUnavailable, PaymentFailed
 log = logging.getLogger("avantlush.payments")
 
 OnPlaced = Callable[[int], Awaitable[None]] | None
+# The card gateways whose payments may wait for the shopper's authentication (3-D Secure).
+CARD_PROVIDERS = ("test", "stripe")
 
 
 @dataclass
@@ -54,6 +63,8 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
     auth = await gateway.authorize(charge)
     if not auth.ok:
         raise PaymentFailed(auth.message or "Your card was declined")
+    if auth.action is not None:
+        return await _await_authentication(draft, gateway, charge, auth, hosted or HostedStart())
     draft.status, draft.payment_status, draft.payment_method = "PROCESSING", "PAID", gateway.name
     committed = False
     try:
@@ -63,11 +74,7 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
                                     transaction_id=auth.transaction_id))
             if on_placed is not None:
                 await on_placed(order_id)
-            if charge.save_card and auth.reusable_reference and draft.user_id:
-                await db.aio_execute_sql(
-                    "INSERT INTO saved_payment_method (user_id, provider, reference, brand, last4) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [draft.user_id, gateway.name, auth.reusable_reference, auth.brand, auth.last4])
+            await _save_card(draft, gateway, charge, auth)
             # Last, so that a failed capture rolls the order back.
             await gateway.capture(auth.transaction_id, draft.totals.total, charge.idempotency_key + "-capture")
         committed = True
@@ -76,6 +83,40 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
             await _undo(gateway, auth.transaction_id, draft, charge)
     return {"success": True, "order_id": order_id, "order_number": number, "transaction_id": auth.transaction_id,
             "amount": draft.totals.total, "status": "PAID"}
+
+
+async def _save_card(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any) -> None:
+    """``save_card``: the provider's reference, brand, last4 and expiry only."""
+    if charge.save_card and auth.reusable_reference and draft.user_id:
+        await db.aio_execute_sql(
+            "INSERT INTO saved_payment_method (user_id, provider, reference, brand, last4, exp_month, exp_year, "
+            "customer_reference) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [draft.user_id, gateway.name, auth.reusable_reference, auth.brand[:30], auth.last4[:4], auth.exp_month,
+             auth.exp_year, charge.customer_reference])
+
+
+async def _await_authentication(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any,
+                                hosted: HostedStart) -> dict[str, Any]:
+    """The card needs the shopper's authentication: a PENDING order holding
+    its stock (it expires with its reservation) and what the storefront needs
+    to finish. The authorization is released if the order cannot be made."""
+    draft.status, draft.payment_status, draft.payment_method = "PENDING", "PENDING", gateway.name
+    committed = False
+    try:
+        async with transaction():
+            order_id, number = await orders.create_order(
+                draft, PaymentDraft(provider=gateway.name, method=auth.method, status="PENDING",
+                                    transaction_id=auth.transaction_id, currency=charge.currency), notify=False)
+            if hosted.checkout_id is not None:
+                await _await_provider(hosted.checkout_id, order_id)
+            await _save_card(draft, gateway, charge, auth)
+        committed = True
+    finally:
+        if not committed:
+            await _undo(gateway, auth.transaction_id, draft, charge)
+    return {"success": True, "order_id": order_id, "order_number": number, "transaction_id": auth.transaction_id,
+            "amount": draft.totals.total, "status": "REQUIRES_ACTION", "client_secret": auth.action.client_secret,
+            "next_action": auth.action.next_action}
 
 
 async def _undo(gateway: Any, transaction_id: str, draft: OrderDraft, charge: Charge) -> None:
@@ -188,3 +229,35 @@ async def awaits_provider(order_id: int) -> bool:
     """Whether ``order_id`` belongs to a hosted checkout still waiting for its payment."""
     row = await fetch_one("SELECT 1 FROM checkout WHERE order_id = %s AND status = 'awaiting'", [order_id])
     return row is not None
+
+
+async def release_expired(order_ids: list[int]) -> int:
+    """Card payments still waiting for the shopper's authentication when
+    their order expired: cancelled at the provider (the shopper can no longer
+    complete them; nothing is charged) and recorded FAILED. A provider that
+    cannot be reached is logged and skipped (a late authentication is then
+    settled like any late payment: revived or refunded). Returns how many."""
+    from models.payments import registry
+
+    if not order_ids:
+        return 0
+    rows = await fetch_all(
+        "SELECT p.id, p.order_id, p.provider, p.transaction_id FROM payment p JOIN orders o ON o.id = p.order_id "
+        "WHERE p.order_id = ANY(%s) AND o.status = 'CANCELLED' AND p.status = 'PENDING' "
+        "AND p.provider = ANY(%s) AND p.transaction_id IS NOT NULL", [list(order_ids), list(CARD_PROVIDERS)])
+    released = 0
+    for payment_id, order_id, provider, transaction_id in rows:
+        try:
+            await registry.provider(provider).void(transaction_id, f"{transaction_id}-expired")
+        except GatewayUnavailable as exc:
+            log.warning("could not cancel payment %s of expired order %s: %s", transaction_id, order_id, exc.reason)
+            continue
+        async with transaction():
+            await db.aio_execute_sql(
+                "UPDATE payment SET status = 'FAILED', failure_message = %s, updated_at = %s "
+                "WHERE id = %s AND status = 'PENDING'",
+                ["Not authenticated before the order's reservation expired", utcnow(), payment_id])
+            await db.aio_execute_sql("UPDATE orders SET payment_status = 'FAILED', updated_at = %s "
+                                     "WHERE id = %s AND payment_status = 'PENDING'", [utcnow(), order_id])
+        released += 1
+    return released

@@ -4,7 +4,9 @@ quote through the chosen gateway.
 
 - ``initiate_checkout``: physical goods need a delivery address (``address_id``
   of the user's, a ``shipping_address``, or else the user's default address)
-  and a ``shipping_method_id``; the quote (lines with unit prices, discount,
+  and a ``shipping_method_id`` that delivers there (models/shipping/zones.py),
+  bulky items a ``delivery_date`` (models/shipping/slots.py), a guest an
+  ``email``; the quote (lines with unit prices, discount,
   shipping, tax, total) must fit the money columns. Stored as the open checkout.
 - ``pay_checkout``: the cart is priced again; if anything differs from the
   stored quote the answer is 409 with the new quote (which the checkout now
@@ -20,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from models.checkout import cards
 from models.checkout import payment as payments
 from models.core.db import MONEY_MAX, db, fetch_one, money, money_str, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
@@ -33,6 +36,7 @@ NO_CHECKOUT = "No checkout in progress. Start one at /api/checkout/initiate/."
 REQUIRED = "This field is required."
 NEED_ADDRESS = ("A delivery address is required for physical goods: give address_id, a shipping_address, "
                 "or save a default address.")
+GUEST_EMAIL = "A guest checkout needs an email address (the order and its confirmation go to it)."
 ADDRESS_KEYS = ("shipping_address", "shipping_city", "shipping_state", "shipping_country", "shipping_zip")
 
 
@@ -49,11 +53,14 @@ def _check_payment_method(method: str) -> str:
     return method
 
 
-async def _price(user_id: int, shipping_method_id: int | None, promo_code: str | None):
+async def _price(user_id: int, shipping_method_id: int | None, promo_code: str | None,
+                 address: dict[str, str] | None = None):
     from models import cart
+    from models.shipping import Destination
 
     try:
-        return await cart.price_cart(user_id, shipping_method_id=shipping_method_id, promo_code=promo_code or None)
+        return await cart.price_cart(user_id, shipping_method_id=shipping_method_id, promo_code=promo_code or None,
+                                     destination=Destination.from_shipping(address))
     except ValidationFailed as exc:
         if "shipping_method_id" in exc.errors:
             raise AppError(INVALID, exc.errors) from None
@@ -69,14 +76,39 @@ def _check_bounds(quote: Any) -> None:
                                                  "order fewer items at once."]})
 
 
-async def _shipping_method(method_id: int | None) -> dict[str, Any] | None:
+async def _shipping_method(method_id: int | None, quote: Any = None) -> dict[str, Any] | None:
+    """The chosen method as the checkout shows it, at the price quoted for this cart and address."""
     if method_id is None:
         return None
     from models.shipping import get_shipping_method
 
     method = await get_shipping_method(method_id)
-    return {"id": method.id, "name": method.name, "price": money_str(method.price),
+    price = quote.shipping if quote is not None else method.price
+    return {"id": method.id, "name": method.name, "price": money_str(price),
             "estimated_days": method.estimated_days}
+
+
+async def _delivery_slot(method_id: int | None, address: dict[str, str], quote: Any,
+                         delivery_date: Any) -> tuple[int | None, Any]:
+    """``(zone id, date)`` of a bulky delivery (models/shipping/slots.py),
+    ``(None, None)`` when this delivery is not scheduled. Raises
+    ValidationFailed: a date missing, outside the window or full; a date
+    given for a delivery that takes none."""
+    from models import shipping
+
+    if method_id is None or quote.parcel is None:
+        return None, None
+    method = await shipping.get_shipping_method(method_id)
+    rules = await shipping.load_rules()
+    zone = rules.zone_for(shipping.Destination.from_shipping(address))
+    if not shipping.needs_slot(method, zone, quote.parcel):
+        if delivery_date is not None:
+            raise ValidationFailed(errors={"delivery_date": [
+                "Only bulky items delivered by a method that handles them get a delivery date; "
+                "leave it out for this cart and method."]})
+        return None, None
+    await shipping.check_date(zone, quote.parcel, delivery_date)
+    return zone.id, delivery_date
 
 
 async def _is_physical(product_ids: list[int]) -> bool:
@@ -107,9 +139,14 @@ def _quote_doc(quote: Any, method: dict[str, Any] | None) -> dict[str, Any]:
         "promo_code": getattr(quote, "promo_code", None),
         "shipping_method": {k: method[k] for k in ("id", "name", "price")} if method else None,
         "items": [{"product_id": l.product_id, "variation_id": l.variation_id, "name": l.name, "sku": l.sku,
-                   "quantity": l.quantity, "price": money_str(l.unit_price), "subtotal": money_str(l.line_total)}
+                   "quantity": l.quantity, "price": money_str(l.unit_price), "subtotal": money_str(l.line_total),
+                   "expected_ship_date": _iso(getattr(l, "expected_ship_date", None))}
                   for l in quote.lines],
     }
+
+
+def _iso(day: Any) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def _fingerprint(doc: dict[str, Any]) -> tuple:
@@ -120,7 +157,7 @@ def _fingerprint(doc: dict[str, Any]) -> tuple:
 
 
 _KEYS = ("checkout_id", "subtotal", "shipping_cost", "tax", "discount", "total", "promo_code", "shipping_method",
-         "payment_method", "items", "shipping_address")
+         "payment_method", "items", "shipping_address", "delivery_date")
 
 
 def _public(checkout_id: str, doc: dict[str, Any], payment_method: str, address: dict[str, str]) -> dict[str, Any]:
@@ -140,15 +177,22 @@ def _address_out(address: dict[str, str] | None) -> dict[str, str] | None:
 
 async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_method: str,
                             promo_code: str | None, shipping: dict[str, str],
-                            address_id: int | None = None) -> dict[str, Any]:
-    """Price the cart for a delivery address and store it as the user's open
-    checkout (replacing an earlier open one). Raises AppError(INVALID) for an
-    unknown shipping or payment method, ValidationFailed("Cart is empty"), a
+                            address_id: int | None = None, delivery_date: Any = None, *,
+                            email: str | None = None, full_name: str = "") -> dict[str, Any]:
+    """Price the cart for a delivery address (zones and rates: the method must
+    deliver there) and store it as the user's open checkout (replacing an
+    earlier open one), with the delivery date of bulky items; a guest's with
+    the email the order goes to. Raises ValidationFailed naming ``email`` for
+    a guest without one, AppError(INVALID) for an unknown shipping or payment
+    method or one that does not deliver to the address, ValidationFailed("Cart is empty"), a
     missing address or shipping method for physical goods (naming the
-    fields), a total beyond the money columns, the cart's stock and promo errors."""
+    fields), a missing, out-of-window or full delivery date for bulky items,
+    a total beyond the money columns, the cart's stock and promo errors."""
     method_name = _check_payment_method(payment_method)
-    quote = await _price(user.id, shipping_method_id, promo_code)
+    if getattr(user, "is_guest", False) and not email:
+        raise ValidationFailed(errors={"email": [GUEST_EMAIL]})
     address = await _address(user.id, address_id, shipping)
+    quote = await _price(user.id, shipping_method_id, promo_code, address)
     if await _is_physical(sorted({l.product_id for l in quote.lines})):
         missing: dict[str, list[str]] = {}
         if not address.get("shipping_address"):
@@ -158,10 +202,14 @@ async def initiate_checkout(user: Any, shipping_method_id: int | None, payment_m
         if missing:
             raise ValidationFailed(errors=missing)
     _check_bounds(quote)
-    method = await _shipping_method(shipping_method_id)
+    zone_id, day = await _delivery_slot(shipping_method_id, address, quote, delivery_date)
+    method = await _shipping_method(shipping_method_id, quote)
     doc = _quote_doc(quote, method)
     doc["estimated_days"] = method["estimated_days"] if method else None
+    doc["delivery_date"], doc["delivery_zone_id"] = _iso(day), zone_id
     stored_address = {**address, "billing_address": shipping.get("billing_address") or ""}
+    if getattr(user, "is_guest", False):  # a guest's order is linked to the email given here
+        stored_address.update(email=email or "", full_name=full_name)
     checkout_id = f"checkout_{secrets.token_hex(12)}"
     async with transaction():
         await db.aio_execute_sql("DELETE FROM checkout WHERE user_id = %s AND status = 'open'", [user.id])
@@ -193,11 +241,22 @@ async def _requote(checkout_id: str, stored: dict[str, Any], quote: Any, method:
     """Keep the new quote on the checkout and answer 409 with it."""
     doc = _quote_doc(quote, stored.get("shipping_method"))
     doc["estimated_days"] = stored.get("estimated_days")
+    doc["delivery_date"], doc["delivery_zone_id"] = stored.get("delivery_date"), stored.get("delivery_zone_id")
     await db.aio_execute_sql("UPDATE checkout SET quote = %s::jsonb, promo_code_id = %s, updated_at = %s "
                              "WHERE id = %s AND status = 'open'",
                              [orjson.dumps(doc).decode(), quote.promo_code_id, utcnow(), checkout_id])
     raise QuoteChanged(errors={"quote": ["The cart or its prices changed since checkout was initiated."]},
                        quote=_public(checkout_id, doc, method, address))
+
+
+def _booked_delivery(stored: dict[str, Any]) -> dict[str, Any]:
+    """The delivery date the checkout chose (booked when the order is placed)."""
+    import datetime as dt
+
+    day, zone_id = stored.get("delivery_date"), stored.get("delivery_zone_id")
+    if not day or not isinstance(zone_id, int):
+        return {}
+    return {"delivery_date": dt.date.fromisoformat(day), "delivery_zone_id": zone_id}
 
 
 async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool,
@@ -218,12 +277,14 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
     gateway = gateway_for(method)
     if not getattr(gateway, "hosted", False) and not payment_method_id:
         raise ValidationFailed(errors={"payment_method_id": [REQUIRED]})
-    quote = await _price(user.id, shipping_method_id, stored.get("promo_code"))
+    quote = await _price(user.id, shipping_method_id, stored.get("promo_code"), address)
     fresh = _quote_doc(quote, stored.get("shipping_method"))
     if _fingerprint(fresh) != _fingerprint(stored):
         await _requote(checkout_id, stored, quote, method, address)
     _check_bounds(quote)
     customer_id, name, email = await orders.customer_of_user(user)
+    if getattr(user, "is_guest", False):
+        name, email = address.get("full_name") or "", address.get("email") or email
     lines = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
              for l in quote.lines]
     days = stored.get("estimated_days")
@@ -231,15 +292,18 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
                        lines=lines, totals=Totals(quote.subtotal, quote.discount, quote.shipping, quote.tax),
                        payment_type="CREDIT", shipping={k: v for k, v in address.items() if v},
                        shipping_method_id=shipping_method_id, promo_code_id=quote.promo_code_id,
-                       estimated_days=days if isinstance(days, int) else orders.ESTIMATED_DAYS)
+                       estimated_days=days if isinstance(days, int) else orders.ESTIMATED_DAYS,
+                       **_booked_delivery(stored))
     if draft.totals.total != money(stored.get("total") or 0):  # the quote's own arithmetic agrees with ours
         await _requote(checkout_id, stored, quote, method, address)
     # The provider's idempotency key: stable for a retry of one request
     # (Idempotency-Key), new otherwise, so that two attempts never share an authorization.
     key = f"{checkout_id}:{request_key or uuid.uuid4().hex}"
+    customer_reference = await cards.customer_for_payment(user, gateway, payment_method_id, save_card)
     charge = Charge(amount=draft.totals.total, currency=CURRENCY, payment_method_id=payment_method_id,
                     idempotency_key=key, description=f"AvantLush checkout {checkout_id}", customer_email=email,
-                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)})
+                    save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)},
+                    customer_reference=customer_reference)
 
     async def on_placed(order_id: int) -> None:
         done = await fetch_one("UPDATE checkout SET status = 'completed', order_id = %s, updated_at = %s "

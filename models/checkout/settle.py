@@ -12,6 +12,13 @@ through legal transitions only.
   recorded (result ``amount_mismatch``), logged, nothing changed.
 - FAILED on a PENDING order: CANCELLED, stock back as ``payment_failed``.
 - REFUNDED (a refund made at the provider): the payment and order follow.
+- APPROVED (hosted: approved by the shopper; card: authenticated after
+  3-D Secure, Stripe's ``payment_intent.amount_capturable_updated``): captured
+  through the gateway's ``confirm`` first, unless the payment is already paid.
+
+``confirm_payment`` is the storefront's call after the shopper authenticated:
+the gateway re-reads the payment (``check``) and the state it reads is settled
+here like an event (its id names the state, so it is settled once).
 """
 from __future__ import annotations
 
@@ -25,8 +32,8 @@ from models.checkout import payment as paying
 from models.core.db import db, fetch_one, money, transaction, utcnow
 from models.core.jobs import enqueue
 from models.orders import stock
-from models.orders.tables import PAYMENT_TRANSITIONS
-from models.payments.interface import WebhookEvent
+from models.orders.tables import PAID_PAYMENT_STATUSES, PAYMENT_TRANSITIONS
+from models.payments.interface import WebhookEvent, next_action_of
 
 log = logging.getLogger("avantlush.payments")
 
@@ -73,7 +80,9 @@ async def handle_event(gateway: Any, event: WebhookEvent) -> str:
     provider retries the event)."""
     if event.outcome == "APPROVED" and event.transaction_id:
         known = await _payment(event.provider, event.transaction_id, lock=False)
-        if known is None or mismatch(event, known[3], known[4]):
+        if known is not None and known[2] not in ("PENDING", "FAILED"):
+            event.outcome = None  # already paid (or refunded): nothing left to capture
+        elif known is None or mismatch(event, known[3], known[4]):
             event.outcome = "PAID"  # judged (and refused) below without capturing anything
         else:
             event = await gateway.confirm(event)
@@ -213,3 +222,49 @@ async def _provider_refund(event: WebhookEvent, payment: tuple) -> str:
     changed = await apply_refunded_total(order_id, payment_id, min(total, money(amount)), event.provider,
                                          event.refund_reference or event.event_id)
     return "applied" if changed else "ignored"
+
+
+AUTH_FAILED = "Your card could not be authenticated"
+EXPIRED = "The order was cancelled before the payment was authenticated; nothing was charged"
+
+
+async def confirm_payment(user_id: int, order_id: int) -> dict[str, Any]:
+    """Settle the payment of ``user_id``'s order that waited for the shopper's
+    authentication: re-read it at the provider, capture it once authenticated.
+    Answers the order's payment: status PAID, or REQUIRES_ACTION (still
+    waiting; with the provider's ``client_secret`` / ``next_action`` when it
+    gives them). Raises NotFound (no such order of this user), PaymentFailed
+    (authentication failed or the reservation expired: the order is
+    cancelled, its stock back, nothing charged), GatewayUnavailable."""
+    from models.core.errors import NotFound
+    from models.payments import registry
+    from models.payments.interface import PaymentFailed
+
+    query = ("SELECT o.order_number, o.total, o.status, o.payment_status, p.provider, p.transaction_id, "
+             "p.failure_message FROM orders o JOIN payment p ON p.order_id = o.id "
+             "WHERE o.id = %s AND o.user_id = %s ORDER BY p.id DESC LIMIT 1")
+    row = await fetch_one(query, [order_id, user_id])
+    if row is None or row[4] not in paying.CARD_PROVIDERS or not row[5]:
+        raise NotFound("No card payment of yours with this order id.")
+    event = None
+    if row[2] == "PENDING" and row[3] == "PENDING":
+        gateway = registry.provider(row[4])
+        event = await gateway.check(row[5])
+        if event.outcome is not None:
+            await handle_event(gateway, event)
+        row = await fetch_one(query, [order_id, user_id])
+    number, total, status, payment_status, _provider, transaction_id, failure = row
+    answer: dict[str, Any] = {"success": True, "order_id": order_id, "order_number": number,
+                              "transaction_id": transaction_id, "amount": total}
+    if payment_status == "PENDING" and status == "PENDING":
+        payload = event.payload if event is not None else {}
+        return {**answer, "status": "REQUIRES_ACTION", "client_secret": payload.get("client_secret"),
+                "next_action": next_action_of(payload.get("next_action"))}
+    if status != "CANCELLED" and payment_status in PAID_PAYMENT_STATUSES:
+        return {**answer, "status": "PAID"}
+    error = (event.payload.get("last_payment_error") or {}) if event is not None else {}
+    if isinstance(error, dict) and error.get("message"):
+        raise PaymentFailed(str(error["message"]))
+    if payment_status in PAID_PAYMENT_STATUSES:
+        raise PaymentFailed("The order was cancelled before the payment completed; the payment was refunded")
+    raise PaymentFailed(AUTH_FAILED if payment_status == "FAILED" else EXPIRED)

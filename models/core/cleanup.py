@@ -6,9 +6,10 @@
 * files of finished CSV exports older than ``EXPORT_RETENTION_HOURS`` (the
   ExportJob row stays; its download then answers 404 "no longer available"),
   and ``.part`` files left by a crashed export;
-* whatever the domains register here, e.g. expired idempotency records:
-  ``register("idempotency", prune_fn)`` in a domain module (an async function
-  returning how many it removed) named in ``models.core.domains``.
+* Idempotency-Key records older than 24 h (models/core/idempotency.py);
+* whatever the domains register here: ``register("name", prune_fn)`` in a
+  domain module (an async function returning how many it removed) named in
+  ``models.core.domains``.
 """
 from __future__ import annotations
 
@@ -82,7 +83,15 @@ async def prune_exports() -> int:
     return count
 
 
+async def prune_idempotency() -> int:
+    """Idempotency-Key records older than their 24 h (models/core/idempotency.py)."""
+    from models.core.idempotency import purge_expired
+
+    return await purge_expired()
+
+
 register("outbox", prune_outbox)
+register("idempotency", prune_idempotency)
 register("exports", prune_exports)
 
 

@@ -22,9 +22,9 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "cart": ("seed",),
     "wishlist": (),
     "support": (),
-    "orders": ("seed", "export", "idempotency"),
+    "orders": ("seed", "export"),
     "payments": (),
-    "checkout": (),
+    "checkout": ("guests",),
     "fulfilment": ("export",),
     "dashboard": (),
 }

@@ -33,6 +33,10 @@ _PERIODS = {"second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60,
 CREDENTIAL_GROUPS = ("register", "login", "login_email", "google", "resend_verification",
                      "forgot_password", "reset_password", "waitlist")
 
+# Guest checkout's own buckets: starting a guest cart (per client IP) and each
+# guest cart's requests (per guest), beside the anonymous bucket of its IP.
+GUEST_GROUPS = {"guest_start": "RATE_LIMIT_GUEST_START", "guest": "RATE_LIMIT_GUEST"}
+
 # KEYS[1] bucket; ARGV: now (ms), emission interval (ms), period (ms).
 # Returns 0 when allowed, else the milliseconds until a request would be.
 _GCRA = """
@@ -64,6 +68,8 @@ def parse_rate(text: str | None) -> tuple[int, int] | None:
 def _rate(scope: str) -> tuple[int, int] | None:
     if scope in CREDENTIAL_GROUPS:
         return parse_rate(settings.RATE_LIMIT_AUTH)
+    if scope in GUEST_GROUPS:
+        return parse_rate(getattr(settings, GUEST_GROUPS[scope]))
     return parse_rate(settings.RATE_LIMIT_ANON if scope == "anon" else settings.RATE_LIMIT_USER)
 
 

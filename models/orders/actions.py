@@ -9,7 +9,8 @@ Triggers (migrations/README.md): order writes move the status counts (0008
 order_status_count_change), the dashboard rollups and the customer's
 orders_count/balance (0009, 0013 order_rollups_change: revenue = paid orders
 less ``refunded_amount``) and the order lists' cache version (0008
-order_version_*), all at commit; stock through stock.py.
+order_version_*), all at commit; stock through stock.py; delivery slots
+through models/shipping/slots.py (booked in create_order, given back with the stock).
 A customer's unpaid order holds its stock until ``reserved_until``
 (``UNPAID_ORDER_TTL_MINUTES``); ``expire_unpaid_orders`` cancels it then.
 """
@@ -186,6 +187,10 @@ class OrderDraft:
     # A customer's unpaid order holds its stock for UNPAID_ORDER_TTL_MINUTES
     # and counts towards MAX_OPEN_UNPAID_ORDERS; False for orders staff record.
     expires: bool = True
+    # A bulky delivery's date, booked in the zone's slots when the order is
+    # placed (models/shipping/slots.py) and given back with its stock.
+    delivery_date: dt.date | None = None
+    delivery_zone_id: int | None = None
 
     @property
     def reserves(self) -> bool:
@@ -248,8 +253,9 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
              [l.sku for l in lines], [orjson.dumps(l.variants).decode() for l in lines],
              [l.quantity for l in lines], [l.unit_price for l in lines], [l.total for l in lines]])
         if holds_stock:
-            await stock.take_stock([stock.StockLine(l.product_id, l.variation_id, l.quantity, l.name) for l in lines],
-                                   order_id, reason)
+            ships = await stock.take_stock([stock.StockLine(l.product_id, l.variation_id, l.quantity, l.name)
+                                            for l in lines], order_id, reason, today=created.date())
+            await _record_delivery(order_id, draft, ships, created)
         pay = payment or PaymentDraft(provider="manual", method=draft.payment_method or draft.payment_type,
                                       status=draft.payment_status)
         await db.aio_execute_sql(
@@ -263,6 +269,42 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
         if notify:
             await enqueue("tasks.orders.order_placed", order_id)
     return order_id, number
+
+
+async def _record_delivery(order_id: int, draft: OrderDraft, ships: dict, created: dt.datetime) -> None:
+    """Each line's expected ship date; the delivery date booked (bulky items)
+    or, when some line ships later than today, the estimated delivery moved
+    by as much. Raises SlotUnavailable (a full day: the caller rolls back)."""
+    from models.shipping import book_slot
+
+    if ships:
+        keys = list(ships)
+        await db.aio_execute_sql(
+            "UPDATE order_item i SET expected_ship_date = d.ship FROM unnest(%s::int[], %s::int[], %s::date[]) "
+            "AS d(product_id, variation_id, ship) WHERE i.order_id = %s AND i.product_id = d.product_id "
+            "AND COALESCE(i.variation_id, 0) = COALESCE(d.variation_id, 0)",
+            [[k[0] for k in keys], [k[1] for k in keys], [ships[k] for k in keys], order_id])
+    latest = max((d for d in ships.values() if d is not None), default=created.date())
+    estimated = None
+    if draft.delivery_date is not None and draft.delivery_zone_id is not None:
+        await book_slot(draft.delivery_zone_id, draft.delivery_date)
+        await db.aio_execute_sql("UPDATE orders SET delivery_date = %s, delivery_zone_id = %s, slot_held = TRUE "
+                                 "WHERE id = %s", [draft.delivery_date, draft.delivery_zone_id, order_id])
+        estimated = draft.delivery_date
+    elif latest > created.date():
+        estimated = _estimated_delivery(dt.datetime.combine(latest, created.time()), draft.estimated_days)
+    if estimated is not None:
+        await db.aio_execute_sql("UPDATE orders SET estimated_delivery_date = %s WHERE id = %s", [estimated, order_id])
+
+
+async def release_delivery(order_id: int) -> None:
+    """Give back the delivery date the order booked, once (flag cleared conditionally)."""
+    from models.shipping import release_slot
+
+    row = await fetch_one("UPDATE orders SET slot_held = FALSE WHERE id = %s AND slot_held "
+                          "RETURNING delivery_zone_id, delivery_date", [order_id])
+    if row is not None:
+        await release_slot(row[0], row[1])
 
 
 def _estimated_delivery(created: dt.datetime, days: int) -> dt.date | None:
@@ -382,14 +424,17 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
         from models import cart  # the cart issue's module
     except ImportError:
         raise AppError(CART_EMPTY, {"items": [CART_EMPTY]}) from None
-    quote = await cart.price_cart(user.id, shipping_method_id=data.get("shipping_method_id"),
-                                  promo_code=data.get("promo_code") or None)
-    if not quote.lines:
-        raise AppError(CART_EMPTY, {"items": [CART_EMPTY]})
-    customer_id, name, email = await customer_of_user(user)
+    from models.shipping import Destination
+
     shipping = _shipping_fields(data)
     if not shipping["shipping_address"]:
         shipping.update(await default_shipping(user.id))
+    quote = await cart.price_cart(user.id, shipping_method_id=data.get("shipping_method_id"),
+                                  promo_code=data.get("promo_code") or None,
+                                  destination=Destination.from_shipping(shipping))
+    if not quote.lines:
+        raise AppError(CART_EMPTY, {"items": [CART_EMPTY]})
+    customer_id, name, email = await customer_of_user(user)
     priced = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
               for l in quote.lines]
     totals = Totals(quote.subtotal, quote.discount, quote.shipping, quote.tax)
@@ -476,7 +521,9 @@ async def _lock_order(order_id: int) -> tuple:
 
 async def release_stock(order_id: int, reason: str) -> list[int]:
     """Give the order's stock back if it still holds it — exactly once, however
-    many cancellations or refunds race (the flag is cleared conditionally)."""
+    many cancellations or refunds race (the flag is cleared conditionally) —
+    and its booked delivery date (``release_delivery``, once too)."""
+    await release_delivery(order_id)
     row = await fetch_one("UPDATE orders SET stock_held = FALSE WHERE id = %s AND stock_held RETURNING id", [order_id])
     if row is None:
         return []

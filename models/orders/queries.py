@@ -45,7 +45,8 @@ ORDER_NUMBER = re.compile(r"ORD-\d{8}-\d{4,}", re.IGNORECASE)
 _ITEM_JSON = """json_build_object(
     'id', i.id, 'product', i.product_id, 'product_name', i.product_name, 'product_sku', i.product_sku,
     'variation_id', i.variation_id, 'quantity', i.quantity, 'unit_price', i.unit_price::text,
-    'total_price', i.total_price::text, 'variants', i.variants, 'product_image', media_url(p.main_image))"""
+    'total_price', i.total_price::text, 'variants', i.variants, 'product_image', media_url(p.main_image),
+    'expected_ship_date', to_char(i.expected_ship_date, 'YYYY-MM-DD'))"""
 _PAYMENT_JSON = f"""json_build_object(
     'id', pay.id, 'method', pay.method, 'provider', pay.provider, 'amount', pay.amount::text,
     'status', pay.status, 'transaction_id', pay.transaction_id, 'created_at', {iso_sql("pay.created_at")})"""
@@ -78,7 +79,7 @@ ORDER_JSON = f"""json_build_object(
     'payment_method', o.payment_method, 'payment_type', o.payment_type, 'order_type', o.order_type,
     'shipping_address', o.shipping_address, 'shipping_city', o.shipping_city, 'shipping_state', o.shipping_state,
     'shipping_country', o.shipping_country, 'shipping_zip', o.shipping_zip, 'billing_address', o.billing_address,
-    'shipping_method_id', o.shipping_method_id,
+    'shipping_method_id', o.shipping_method_id, 'delivery_date', to_char(o.delivery_date, 'YYYY-MM-DD'),
     'estimated_delivery_date', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
                                        'FMDay, FMMonth DD, YYYY'),
     'estimated_delivery_on', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),

@@ -1,7 +1,9 @@
 """Stock: taken for every line of an order in the caller's transaction, given
 back exactly once, each change recorded as a ``stock_movement`` row.
 
-Stock is taken with conditional updates (``… WHERE stock_quantity >= q``):
+Stock is taken with conditional updates (``… WHERE stock_quantity >= q``;
+with a stock policy, ``WHERE sellable_stock(…) >= q``: backorders up to their
+limit are counted in ``backordered``, never as negative stock):
 PostgreSQL re-checks the condition on the latest row version after waiting
 for a concurrent buyer's lock, so however many buyers race for the last unit,
 exactly as many succeed as there are units and stock never goes negative (the
@@ -12,7 +14,8 @@ A variation's line takes the variation's stock; a line without a variation
 takes the product's. The stock_movement rows are written by triggers on the
 stock columns, so that staff edits are recorded too.
 
-Triggers (migrations/README.md): product stock change -> stock_movement row
+Triggers (migrations/README.md): shelf and owed units netted (0023
+product_backorder_net, variation_backorder_net); product stock change -> stock_movement row
 (0008 stock_movement_product/_variation); stock given back from 0 -> back-in-stock
 emails to wishlists (0006, 0013 product_wishlist_notify, variation_wishlist_notify,
 through the outbox: they read the reason and order named here (``_reason``), and
@@ -22,10 +25,12 @@ search index (0007 product_count_update, product_search_update, 0012 change feed
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-from models.core.db import db, fetch_all, fetch_one
+from models.catalog.stock_policy import expected_ship_date
+from models.core.db import db, fetch_all, fetch_one, utcnow
 from models.core.errors import AppError
 
 
@@ -57,36 +62,59 @@ def _merged(lines: Iterable[StockLine]) -> list[StockLine]:
     return [total[k] for k in sorted(total, key=lambda k: (k[0], k[1] or 0))]
 
 
-async def take_stock(lines: Iterable[StockLine], order_id: int | None, reason: str = "order") -> None:
-    """Take the stock of every line; call inside a transaction.
+# Taking ``q`` units under the product's stock policy (models/catalog/stock_policy.py):
+# the shelf gives what it has, the rest is counted as owed (``backordered``),
+# and only while ``sellable_stock`` covers ``q`` — re-checked on the latest row
+# version like the plain ``stock_quantity >= q`` it replaces. For ``deny``
+# sellable_stock is the stock: exactly the old statement's effect.
+_TAKE_PRODUCT = (
+    "UPDATE product SET stock_quantity = GREATEST(stock_quantity - %(q)s, 0), "
+    "backordered = backordered + GREATEST(%(q)s - stock_quantity, 0) "
+    "WHERE id = %(product)s AND sellable_stock(stock_policy, stock_quantity, backordered, backorder_limit) >= %(q)s "
+    "RETURNING backordered, stock_policy, restock_date, lead_time_days")
+_TAKE_VARIATION = (
+    "UPDATE product_variation v SET stock_quantity = GREATEST(v.stock_quantity - %(q)s, 0), "
+    "backordered = v.backordered + GREATEST(%(q)s - v.stock_quantity, 0) FROM product p "
+    "WHERE v.id = %(variation)s AND v.product_id = %(product)s AND p.id = v.product_id "
+    "AND sellable_stock(p.stock_policy, v.stock_quantity, v.backordered, p.backorder_limit) >= %(q)s "
+    "RETURNING v.backordered, p.stock_policy, p.restock_date, p.lead_time_days")
+
+
+async def take_stock(lines: Iterable[StockLine], order_id: int | None, reason: str = "order",
+                     today: dt.date | None = None) -> dict[tuple[int, int | None], dt.date | None]:
+    """Take the stock of every line under its product's stock policy; call
+    inside a transaction. Returns each (product, variation)'s expected ship
+    date (``expected_ship_date``: today from the shelf, else the restock date
+    or the lead time; None unknown).
 
     Raises OutOfStock naming the first product that is short. The caller's
     transaction must then roll back (``transaction()`` does on the exception),
     so that nothing is taken for the other lines either.
     """
     merged = [line for line in _merged(lines) if line.quantity > 0]
+    today = today or utcnow().date()
+    ships: dict[tuple[int, int | None], dt.date | None] = {}
     await _reason(reason, order_id)
     for line in merged:
-        if line.variation_id is not None:
-            row = await fetch_one(
-                "UPDATE product_variation SET stock_quantity = stock_quantity - %s "
-                "WHERE id = %s AND product_id = %s AND stock_quantity >= %s RETURNING stock_quantity",
-                [line.quantity, line.variation_id, line.product_id, line.quantity])
-        else:
-            row = await fetch_one(
-                "UPDATE product SET stock_quantity = stock_quantity - %s "
-                "WHERE id = %s AND stock_quantity >= %s RETURNING stock_quantity",
-                [line.quantity, line.product_id, line.quantity])
+        params = {"q": line.quantity, "product": line.product_id, "variation": line.variation_id}
+        row = await fetch_one(_TAKE_VARIATION if line.variation_id is not None else _TAKE_PRODUCT, params)
         if row is None:
             available = await _available(line)
             raise OutOfStock(line.name or f"product {line.product_id}", available)
+        backordered, policy, restock_date, lead_time_days = row
+        # One of shelf and owed is always 0, so something of this line is owed iff anything is.
+        ships[(line.product_id, line.variation_id)] = expected_ship_date(
+            policy, backordered == 0, restock_date, lead_time_days, today)
     await _reason("", None)
+    return ships
 
 
 async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reason: str) -> list[int]:
     """Return stock for ``lines`` (products or variations that still exist);
-    inside a transaction. Returns the ids of products that were out of stock
-    and now are not (for back-in-stock notices)."""
+    inside a transaction. Units owed (backordered, made to order) are given
+    back first: the trigger ``stock_backorder_net`` nets the shelf against
+    them. Returns the ids of products that were out of stock and now are not
+    (for back-in-stock notices)."""
     merged = [line for line in _merged(lines) if line.quantity > 0]
     restocked: list[int] = []
     await _reason(reason, order_id)
@@ -107,9 +135,12 @@ async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reas
 
 async def _available(line: StockLine) -> int | None:
     if line.variation_id is not None:
-        row = await fetch_one("SELECT stock_quantity FROM product_variation WHERE id = %s", [line.variation_id])
+        row = await fetch_one("SELECT sellable_stock(p.stock_policy, v.stock_quantity, v.backordered, "
+                              "p.backorder_limit) FROM product_variation v JOIN product p ON p.id = v.product_id "
+                              "WHERE v.id = %s", [line.variation_id])
     else:
-        row = await fetch_one("SELECT stock_quantity FROM product WHERE id = %s", [line.product_id])
+        row = await fetch_one("SELECT sellable_stock(stock_policy, stock_quantity, backordered, backorder_limit) "
+                              "FROM product WHERE id = %s", [line.product_id])
     return row[0] if row else None
 
 

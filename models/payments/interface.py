@@ -12,6 +12,17 @@ Two shapes of provider:
   (``start_hosted``); only their verified webhook (or capture) marks the
   payment paid.
 
+A card gateway may answer ``authorize`` with a ``CustomerAction``: the
+issuer wants the shopper to authenticate (3-D Secure). The order is then
+created PENDING holding its stock (``reserved_until``), the storefront
+finishes the action with the provider's ``client_secret`` / ``next_action``,
+and the payment is settled by the provider's webhook or by ``check`` (the
+server re-reads the payment, then ``confirm`` captures it).
+
+Saved cards (``CardVault``): one provider customer per user, created once
+(``ensure_customer``, idempotent), cards detached on delete; only the
+provider's ids, brand, last4 and expiry are kept.
+
 Every provider refunds (``refund``) and parses and verifies its own webhooks
 (``parse_webhook`` → a neutral ``WebhookEvent``).
 """
@@ -70,10 +81,34 @@ class InvalidWebhook(AppError):
     message = "Invalid webhook signature"
 
 
+def next_action_of(raw: Any) -> dict[str, Any] | None:
+    """What of a provider's ``next_action`` the storefront gets: its ``type``
+    and, for redirects, where to send the shopper (Stripe.js reads the rest
+    itself with the client secret)."""
+    if not isinstance(raw, dict) or not raw.get("type"):
+        return None
+    action: dict[str, Any] = {"type": str(raw["type"]), "redirect_to_url": None}
+    redirect = raw.get("redirect_to_url")
+    if isinstance(redirect, dict) and redirect.get("url"):
+        action["redirect_to_url"] = {"url": str(redirect["url"]), "return_url": redirect.get("return_url")}
+    return action
+
+
+@dataclass
+class CustomerAction:
+    """The payment waits for the shopper (3-D Secure): what the storefront
+    needs to finish it (Stripe: ``stripe.handleNextAction({clientSecret})``)."""
+
+    client_secret: str
+    next_action: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Authorization:
     """The answer of ``authorize``: ``ok`` with the provider's reference, or a
-    decline message the shopper can read."""
+    decline message the shopper can read. ``ok`` with an ``action``: not yet
+    authorized, the shopper must authenticate first (``transaction_id`` names
+    the pending payment)."""
 
     ok: bool
     transaction_id: str | None = None
@@ -82,6 +117,9 @@ class Authorization:
     reusable_reference: str | None = None  # a saved card's provider reference
     brand: str = ""
     last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    action: CustomerAction | None = None
 
 
 @dataclass
@@ -100,6 +138,7 @@ class Charge:
     customer_email: str = ""
     save_card: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    customer_reference: str | None = None  # the provider's customer (saved cards)
 
 
 @dataclass
@@ -152,10 +191,43 @@ class Provider(Protocol):
         ...
 
 
+@dataclass
+class SavedCard:
+    """A card the provider keeps for a customer: its reference and what may be shown."""
+
+    reference: str
+    brand: str = ""
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
 class CardGateway(Provider, Protocol):
     async def authorize(self, charge: Charge) -> Authorization: ...
     async def capture(self, transaction_id: str, amount: Decimal, idempotency_key: str) -> None: ...
     async def void(self, transaction_id: str, idempotency_key: str) -> None: ...
+
+    async def check(self, transaction_id: str) -> WebhookEvent:
+        """Re-read a payment that waited for the shopper: outcome APPROVED
+        (authenticated, to be captured with ``confirm``), PAID, FAILED, or None
+        (still waiting). ``event_id`` names the state read, so that settling
+        it twice is one settlement. Raises GatewayUnavailable."""
+        ...
+
+    async def confirm(self, event: WebhookEvent) -> WebhookEvent:
+        """Capture an APPROVED payment; answers it as PAID. Raises GatewayUnavailable."""
+        ...
+
+
+class CardVault(Protocol):
+    async def ensure_customer(self, user_key: str, email: str) -> str:
+        """The provider's customer for ``user_key`` (created once: a retry with
+        the same key answers the same customer). Raises GatewayUnavailable."""
+        ...
+
+    async def detach(self, reference: str) -> None:
+        """The saved card can no longer be used. Raises GatewayUnavailable."""
+        ...
 
 
 class HostedGateway(Provider, Protocol):

@@ -30,7 +30,22 @@ class SavedPaymentMethod(BaseModel):
     reference = pw.CharField(max_length=255)
     brand = pw.CharField(max_length=30, default="")
     last4 = pw.CharField(max_length=4, default="")
+    exp_month = pw.SmallIntegerField(null=True)
+    exp_year = pw.SmallIntegerField(null=True)
+    customer_reference = pw.CharField(max_length=255, null=True)  # the provider's customer it is attached to
     created_at = pw.DateTimeField(default=utcnow)
+
+
+class PaymentCustomer(BaseModel):
+    """The provider's customer of a user (Stripe Customer), created once (migrations/0021)."""
+
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    provider = pw.CharField(max_length=20)
+    reference = pw.CharField(max_length=255)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = pw.CompositeKey("user", "provider")
 
 
 class Refund(BaseModel):
@@ -52,4 +67,4 @@ class Refund(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
-TABLES = [WebhookEvent, SavedPaymentMethod, Refund]
+TABLES = [WebhookEvent, SavedPaymentMethod, PaymentCustomer, Refund]

@@ -1,7 +1,9 @@
-"""Shipping methods: the table, delivery dates in business days, staff CRUD.
+"""Shipping: methods, delivery dates in business days, zones and rates
+(``quote_shipping``: what a method costs to a destination), delivery slots for
+bulky items, staff CRUD.
 
-Other domains (checkout, orders) use ``get_shipping_method`` and
-``delivery_date``.
+Other domains (cart, checkout, orders) use ``get_shipping_method``,
+``delivery_date``, ``quote_shipping``/``Destination``/``Parcel`` and the slots.
 """
 from models.shipping.actions import (  # noqa: F401
     create_shipping_method,
@@ -12,4 +14,21 @@ from models.shipping.actions import (  # noqa: F401
     shipping_payload,
     update_shipping_method,
 )
-from models.shipping.tables import ShippingMethod  # noqa: F401
+from models.shipping.slots import (  # noqa: F401
+    SlotUnavailable,
+    available_dates,
+    book_slot,
+    check_date,
+    first_date,
+    needs_slot,
+    release_slot,
+)
+from models.shipping.tables import ShippingMethod, ShippingRate, ShippingZone  # noqa: F401
+from models.shipping.zones import (  # noqa: F401
+    Destination,
+    Parcel,
+    Zone,
+    load_rules,
+    quote_shipping,
+    shipping_offers,
+)

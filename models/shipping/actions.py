@@ -39,6 +39,7 @@ def shipping_payload(method: ShippingMethod, now: dt.datetime | None = None) -> 
         "description": method.description,
         "delivery_date": delivery_date(method.estimated_days, now),
         "is_active": method.is_active,
+        "handles_bulky": method.handles_bulky,
     }
 
 

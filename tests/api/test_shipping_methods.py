@@ -10,7 +10,7 @@ from tests.support.client import assert_envelope
 
 METHOD = {"name": "Express Shipping", "price": "10.00", "estimated_days": 2,
           "description": "Delivery within 1-3 business days"}
-FIELDS = {"id", "name", "price", "estimated_days", "description", "delivery_date", "is_active"}
+FIELDS = {"id", "name", "price", "estimated_days", "description", "delivery_date", "is_active", "handles_bulky"}
 
 
 def test_delivery_date_counts_business_days():

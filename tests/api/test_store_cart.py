@@ -18,7 +18,8 @@ from tests.support.client import assert_envelope
 from tests.support.factories import product, variation
 
 ITEM_FIELDS = {"cart_item_id", "product", "variation", "variation_name", "quantity", "product_name", "sku",
-               "product_price", "line_total", "stock_status", "stock_quantity", "product_image"}
+               "product_price", "line_total", "stock_status", "stock_quantity", "product_image", "stock_policy",
+               "expected_ship_date"}
 
 
 async def add(api, user, product_id, quantity=1, **extra):

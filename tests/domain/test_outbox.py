@@ -200,6 +200,7 @@ def _start_worker(queue: str, name: str, log_path):
                             cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
 
 
+@pytest.mark.system  # starts and kills a Celery worker
 def test_a_job_held_by_a_killed_worker_runs_again_within_a_minute(monkeypatch):
     """A worker killed with -9 while it holds a received job (here waiting for
     its countdown): the message sits unacknowledged in Redis for an hour, the

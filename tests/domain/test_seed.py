@@ -52,6 +52,7 @@ async def assert_catalog_consistent() -> None:
                         "(SELECT image_url FROM product_image i WHERE i.product_id = p.id AND i.is_main)") == 0
 
 
+@pytest.mark.system  # runs `python server.py seed`
 def test_seed_runs_with_the_bulk_timeout_not_the_web_requests():
     # A timeout that one of the seed's statements exceeds: as the bulk timeout, the seed stops,
     # in one line, with the batches it finished kept...

@@ -42,7 +42,8 @@ STATUS_DISPLAY = {"draft": "Draft", "published": "Published", "archived": "Archi
 _COLUMN = {"discount_percentage": "discount_value"}
 _SCALARS = ("name", "description", "product_details", "category", "base_price", "discount_type",
             "discount_percentage", "vat_amount", "sku", "barcode", "stock_quantity", "status", "is_featured",
-            "is_physical_product", "weight", "height", "length", "width")
+            "is_physical_product", "weight", "height", "length", "width", "is_bulky", "stock_policy",
+            "backorder_limit", "restock_date", "lead_time_days")
 
 
 # --- product payloads ------------------------------------------------------------
@@ -143,6 +144,12 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
         "height": p["height"],
         "length": p["length"],
         "width": p["width"],
+        "is_bulky": p["is_bulky"],
+        "stock_policy": p["stock_policy"],
+        "backorder_limit": p["backorder_limit"],
+        "backordered": p["backordered"],
+        "restock_date": p["restock_date"].isoformat() if p["restock_date"] else None,
+        "lead_time_days": p["lead_time_days"],
         "created_at": iso(p["created_at"]),
         "added_date_formatted": p["created_at"].strftime("%d %b %Y"),
         "variants_count": len(var_out),

@@ -1,4 +1,5 @@
-"""Idempotency-Key records for POST /orders/ and POST /checkout/payment/.
+"""Idempotency-Key records (plumbing: any operation may use them; today
+POST /orders/ and POST /checkout/payment/ do, through handlers/core/idempotency.py).
 
 The first request with a key claims it (an INSERT that the unique index lets
 only one request win), runs, and stores its response (status and body); a
@@ -19,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from models.core import cleanup
 from models.core.db import db, fetch_one
 from models.core.errors import AppError
 
@@ -108,6 +108,3 @@ async def purge_expired() -> int:
     return await db.aio_execute_sql(
         f"DELETE FROM idempotency_record WHERE created_at < timezone('utc', now()) - interval '{TTL_HOURS} hours'",
         (), fetch_results=rowcount)
-
-
-cleanup.register("idempotency", purge_expired)

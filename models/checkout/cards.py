@@ -1,0 +1,78 @@
+"""Saved cards: one provider customer per user (a Stripe Customer), created on
+first need and kept (``payment_customer``, migrations/0021); cards saved with
+``save_card`` are attached to it by the provider (``setup_future_usage``);
+listed (brand, last4, expiry: nothing else of a card is ever kept), deleted
+(detached at the provider first), and used to pay only by their owner.
+
+Test tokens (``pm_card_*``) name no one card (each use makes a new one at
+Stripe), so they are never refused as another user's.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from models.core.db import db, fetch_all, fetch_one
+from models.core.errors import NotFound, ValidationFailed
+from models.payments import registry
+
+NOT_YOURS = "Unknown payment method: use one of your saved cards (GET /api/payment-methods/) or a new card."
+GUEST_SAVE = "Cards can be saved by registered customers only."
+SHARED_TEST_TOKENS = "pm_card_"
+
+
+async def customer_for(user_id: int, gateway: Any) -> str:
+    """The gateway's customer of ``user_id``: the stored one, else created
+    (the provider's idempotency key is the user's uuid: a retry or a race
+    answers the same customer) and stored once."""
+    query = "SELECT reference FROM payment_customer WHERE user_id = %s AND provider = %s"
+    row = await fetch_one(query, [user_id, gateway.name])
+    if row is not None:
+        return row[0]
+    user = await fetch_one("SELECT uuid, email FROM users WHERE id = %s", [user_id])
+    reference = await gateway.ensure_customer(f"user-{user[0]}", user[1])
+    await db.aio_execute_sql("INSERT INTO payment_customer (user_id, provider, reference) VALUES (%s, %s, %s) "
+                             "ON CONFLICT (user_id, provider) DO NOTHING", [user_id, gateway.name, reference])
+    row = await fetch_one(query, [user_id, gateway.name])
+    return row[0]
+
+
+async def customer_for_payment(user: Any, gateway: Any, payment_method_id: str | None, save_card: bool) -> str | None:
+    """The provider customer a card payment names: the owner's customer when
+    ``payment_method_id`` is one of the user's saved cards or the card is to
+    be saved; None for a new card not kept. Raises ValidationFailed when the
+    card is saved by another user, or a guest asks to save one."""
+    if getattr(gateway, "hosted", False) or not hasattr(gateway, "ensure_customer"):
+        return None
+    if save_card and getattr(user, "is_guest", False):
+        raise ValidationFailed(errors={"save_card": [GUEST_SAVE]})
+    if payment_method_id and not payment_method_id.startswith(SHARED_TEST_TOKENS):
+        owners = await fetch_all("SELECT user_id, customer_reference FROM saved_payment_method "
+                                 "WHERE provider = %s AND reference = %s", [gateway.name, payment_method_id])
+        mine = [customer for owner, customer in owners if owner == user.id]
+        if owners and not mine:
+            raise ValidationFailed(errors={"payment_method_id": [NOT_YOURS]})
+        if mine and mine[0]:
+            return mine[0]
+    if save_card:
+        return await customer_for(user.id, gateway)
+    return None
+
+
+async def list_cards(user_id: int) -> list[dict[str, Any]]:
+    """The user's saved cards, newest first (index saved_payment_method_user)."""
+    rows = await fetch_all("SELECT id, reference, brand, last4, exp_month, exp_year, created_at "
+                           "FROM saved_payment_method WHERE user_id = %s ORDER BY created_at DESC, id DESC", [user_id])
+    return [{"id": r[0], "payment_method_id": r[1], "brand": r[2], "last4": r[3], "exp_month": r[4],
+             "exp_year": r[5], "created_at": r[6]} for r in rows]
+
+
+async def delete_card(user_id: int, card_id: int) -> None:
+    """Detach the card at its provider, then forget it. Raises NotFound
+    (another user's card too), GatewayUnavailable (kept; try again)."""
+    row = await fetch_one("SELECT provider, reference FROM saved_payment_method WHERE id = %s AND user_id = %s",
+                          [card_id, user_id])
+    if row is None:
+        raise NotFound("No saved card with this id.")
+    gateway = registry.provider(row[0])
+    await gateway.detach(row[1])
+    await db.aio_execute_sql("DELETE FROM saved_payment_method WHERE id = %s AND user_id = %s", [card_id, user_id])
