@@ -82,6 +82,13 @@ RUNS = [
     # The admin's order table (as staff: "admin:" sends the bench admin's token).
     ("admin orders", "admin:/api/orders/", 0.40, 150.0),
     ("admin orders ?status=", "admin:/api/orders/?status=DELIVERED", 0.40, 150.0),
+    # Typed attributes (issue 22): facet counts for the whole catalog and for a category (repeated:
+    # served from the facet cache under the catalog version after the first request), 3,000 varied
+    # filter combinations (mostly cache misses: the cost of counting), and the list filtered by attributes.
+    ("facets", "/api/products/facets/", 0.40, 150.0),
+    ("facets ?category=", "/api/products/facets/?category={parent}", 0.40, 150.0),
+    ("facets, varied filters", "paths:facets", None, None),
+    ("list ?attr_ filters", "/api/products/?attr_material={material}&attr_width_min=60", 0.40, 150.0),
 ]
 CART_USERS = int(os.environ.get("BENCH_CART_USERS", "64"))
 CART_LINES = 5
@@ -109,6 +116,14 @@ TIMED = [
     "admin:/api/dashboard/product_management_data/?tab=low_stock",
     "admin:/api/dashboard/product_management_data/?page={admin_deep}",
     "admin:/api/products/tab_counts/",
+    # Typed attributes: facet counts (the first request of each is a cache miss: timed with a cache
+    # buster is not possible, so the varied-filter row of wrk shows the uncached cost) and attribute filters.
+    "/api/products/facets/", "/api/products/facets/?category={parent}",
+    "/api/products/facets/?attr_material={material}", "/api/products/facets/?attr_width_min=60&attr_width_max=120",
+    "/api/products/facets/?search=chair", "/api/products/facets/?category={parent}&attr_material={material}",
+    "/api/products/?attr_material={material}", "/api/products/?attr_material={material},{material2}&ordering=price",
+    "/api/products/?attr_width_min=60&attr_width_max=120", "/api/products/?category={parent}&attr_material={material}",
+    "/api/products/?search=chair&attr_material={material}", "/sitemap.xml",
 ]
 TIMING_REPEAT = int(os.environ.get("BENCH_TIMING_REPEAT", "10"))
 
@@ -118,6 +133,8 @@ def selected_runs() -> list[tuple]:
         return [r for r in RUNS if r[0] == "probe" or r[1].startswith("admin:")]
     if ONLY == "search":
         return [r for r in RUNS if r[0] == "probe" or "search" in r[0]]
+    if ONLY == "facets":
+        return [r for r in RUNS if r[0] in ("probe", "list") or "facets" in r[0] or "attr" in r[0]]
     if ONLY == "hot":
         return [r for r in RUNS if r[0] in ("probe", "list", "detail", "cart GET")]
     if ONLY:
@@ -187,6 +204,52 @@ def misspelt_queries(count: int = 3000) -> list[str]:
         parts[i] = misspell(parts[i], rng)
         queries.add(" ".join(parts))
     return sorted(queries)
+
+
+def facet_paths(database_url: str, count: int = 3000) -> list[str]:
+    """Facet requests with varied filters (category, material values, width ranges, searches): mostly
+    distinct, so mostly facet-cache misses."""
+    import random
+    from urllib.parse import quote
+
+    rng = random.Random(13)
+    categories = [r[0] for r in sql_rows(database_url, "SELECT id FROM category ORDER BY id")]
+    values = {a: [r[0] for r in sql_rows(database_url, "SELECT v.slug FROM attribute_value v JOIN attribute a "
+                                                       f"ON a.id = v.attribute_id WHERE a.slug = '{a}' ORDER BY v.id")]
+              for a in ("material", "style", "colour")}
+    words = ["chair", "sofa", "table", "oak", "lamp", "bed", "desk", "velvet"]
+    paths: set[str] = set()
+    while len(paths) < count:
+        params = []
+        if rng.random() < 0.5 and categories:
+            params.append(f"category={rng.choice(categories)}")
+        for attr, vals in values.items():
+            if vals and rng.random() < 0.35:
+                params.append(f"attr_{attr}=" + ",".join(sorted(set(rng.sample(vals, rng.randint(1, min(2, len(vals))))))))
+        if rng.random() < 0.4:
+            low = rng.randrange(30, 150, 10)
+            params.append(f"attr_width_min={low}&attr_width_max={low + rng.randrange(20, 100, 10)}")
+        if rng.random() < 0.15:
+            params.append(f"search={quote(rng.choice(words))}")
+        if rng.random() < 0.2:
+            params.append(f"min_price={rng.randrange(50, 500, 50)}")
+        paths.add("/api/products/facets/?" + "&".join(params))
+    return sorted(paths)
+
+
+ATTRIBUTES_SCRIPT = """
+import asyncio, settings
+from models.core.db import db, init_db
+from models.catalog.seed import seed_attributes
+async def main():
+    init_db(settings.resolve_services()[0])
+    await db.aio_connect()
+    try:
+        await seed_attributes()
+    finally:
+        await db.aio_close()
+asyncio.run(main())
+"""
 
 
 def free_port() -> int:
@@ -442,6 +505,10 @@ def main() -> None:
         subprocess.run([py, "server.py", "seed", "--products", str(PRODUCTS - have), "--customers", "0"],
                        cwd=ROOT, env=env, check=True)
         print(f"bench: seeded in {time.monotonic() - started:.1f}s", flush=True)
+    if not sql_rows(database_url, "SELECT count(*) FROM product_attribute_value")[0][0]:
+        # A bench database seeded before typed attributes (migration 0024): give its products theirs.
+        print("bench: adding typed attributes to the demo products ...", flush=True)
+        subprocess.run([py, "-c", ATTRIBUTES_SCRIPT], cwd=ROOT, env=env, check=True)
     have_orders = sql_rows(database_url, "SELECT count(*) FROM orders")[0][0]
     if have_orders < ORDERS:
         print(f"bench: seeding {ORDERS - have_orders} orders into {DATA_DIR} ...", flush=True)
@@ -470,6 +537,7 @@ def main() -> None:
     from urllib.parse import quote
 
     (out / "search.txt").write_text("\n".join(search_paths()) + "\n")
+    (out / "facets.txt").write_text("\n".join(facet_paths(database_url)) + "\n")
     typos = misspelt_queries()
     (out / "list-typos.txt").write_text("".join(f"/api/products/?search={quote(q)}\n" for q in typos))
     (out / "search-typos.txt").write_text("".join(f"/api/products/search/?q={quote(q)}\n" for q in typos))
@@ -487,9 +555,15 @@ def main() -> None:
                                           "(SELECT min(id) FROM category WHERE parent_id IS NULL)")[0]
     published, everything = sql_rows(database_url, "SELECT count(*) FILTER (WHERE status = 'published'), "
                                                    "count(*) FROM product")[0]
+    materials = [r[0] for r in sql_rows(database_url, "SELECT v.slug FROM attribute_value v JOIN attribute a ON "
+                                                      "a.id = v.attribute_id WHERE a.slug = 'material' "
+                                                      "ORDER BY (SELECT count(*) FROM product_attribute_value x "
+                                                      "WHERE x.value_id = v.id) DESC, v.id LIMIT 2")] + ["oak", "oak"]
     fill = {"leaf": leaf, "parent": parent, "id": ids[0], "deep": max(1, -(-published // 12) * 2 // 3),
-            "middle": max(1, -(-published // 12) // 2), "admin_deep": max(1, -(-everything // 10) * 2 // 3)}
-    timed_paths = [t.format(**fill) for t in TIMED]
+            "middle": max(1, -(-published // 12) // 2), "admin_deep": max(1, -(-everything // 10) * 2 // 3),
+            "material": materials[0], "material2": materials[1]}
+    timed_paths = [t.format(**fill) for t in TIMED if ONLY != "facets" or "facets" in t or "attr_" in t
+                   or "sitemap" in t or t == "/api/products/"]
 
     app_env = dict(env, WEB_CONCURRENCY=str(PROCESSES), DB_POOL_SIZE=str(POOL))
     probe_env = dict(env, PROBE_PROCESSES=str(PROCESSES), DB_POOL_SIZE=str(POOL))
@@ -504,8 +578,8 @@ def main() -> None:
         return parse_wrk(text)
 
     # One server at a time, each with a database pool as large as its share of
-    # the connections (aiopg's pool lets newcomers overtake waiters, which
-    # shows as a long latency tail when it is smaller); the probe runs before
+    # the connections (a pool smaller than that lets newcomers overtake
+    # waiters, which shows as a long latency tail); the probe runs before
     # and after the app, and its mean is the ceiling.
     probe_runs = []
     for phase in ("probe", "app", "probe"):
@@ -519,12 +593,12 @@ def main() -> None:
             if phase == "probe":
                 probe_runs.append(measure(f"probe run {len(probe_runs) + 1}", base, RUNS[0][1]))
             else:
-                if not ONLY:
+                if not ONLY or ONLY == "facets":
                     results["timings"] = single_requests(base, timed_paths, admin_token)
-                for name, path in SINGLE if ONLY != "hot" else ():
+                for name, path in SINGLE if ONLY not in ("hot", "facets") else ():
                     single[name] = one_at_a_time(base + path, admin_token)
                 for name, path, _share, _p99 in selected_runs()[1:]:
-                    results[name] = measure(name, base, path)
+                    results[name] = measure(name, base, path.format(**fill) if "{" in path else path)
     results["probe"] = {
         "rps": sum(r["rps"] for r in probe_runs) / len(probe_runs),
         "p50": max(r["p50"] for r in probe_runs), "p99": max(r["p99"] for r in probe_runs),

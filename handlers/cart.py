@@ -70,9 +70,23 @@ class CartItemOut(Out):
 
 class AppliedPromoOut(Out):
     code: str
-    discount_percentage: MoneyText
-    is_valid: bool
+    discount_percentage: MoneyText | None = Field(description="None unless a percentage discount")
+    discount_type: str = Field(description="percentage, fixed or free_shipping")
+    is_valid: bool = Field(description="Whether the code's own rules are met")
+    applied: bool = Field(description="Whether it is the promotion applied (a bigger automatic one may win)")
     message: str | None
+
+
+class DiscountLineOut(Out):
+    """The promotion applied and what it takes off (models/cart/promo.py best_discount)."""
+
+    promotion_id: int
+    code: str | None = Field(description="None for an automatic promotion")
+    name: str
+    discount_type: str = Field(description="percentage, fixed or free_shipping")
+    amount: MoneyText = Field(description="Off the goods")
+    shipping_discount: MoneyText = Field(description="Off the shipping (free shipping; 0 until a method is chosen)")
+    description: str
 
 
 class CartOut(Out):
@@ -85,6 +99,8 @@ class CartOut(Out):
     discount: MoneyText
     total: MoneyText
     promo_code: AppliedPromoOut | None
+    discount_lines: list[DiscountLineOut] = Field(
+        description="The promotion applied (the best of the entered code and the automatic ones); [] without one")
     created_at: str | None
     updated_at: str | None
 
@@ -97,6 +113,7 @@ class SummaryOut(Out):
     subtotal: MoneyText
     discount: MoneyText
     promo_code: AppliedPromoOut | None
+    discount_lines: list[DiscountLineOut]
 
 
 class CartItemReplyOut(Out):
@@ -109,10 +126,12 @@ class DiscountOut(Out):
     success: bool
     message: str
     code: str
-    discount_percentage: MoneyText
-    discount_amount: MoneyText
+    discount_type: str
+    discount_percentage: MoneyText | None
+    discount_amount: MoneyText = Field(description="The goods discount now (the best promotion's)")
     total_before_discount: MoneyText
     total_after_discount: MoneyText
+    discount_lines: list[DiscountLineOut]
 
 
 class MessageOut(Out):

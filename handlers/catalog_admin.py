@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, create_model
 
-from handlers.catalog_store import ColorOut, SizeOut, VariationOut
+from handlers.catalog_store import ColorOut, ProductAttributeOut, SizeOut, VariationOut
 from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.fields import (
     PK_DOC,
@@ -56,6 +56,12 @@ from models.catalog.tables import DISCOUNT_TYPES, PRODUCT_STATUSES, STATUS_SYNON
 from models.core.errors import AppError, ValidationFailed
 
 Status = Annotated[str, choice(PRODUCT_STATUSES, STATUS_SYNONYMS), choice_doc(PRODUCT_STATUSES, STATUS_SYNONYMS)]
+SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+Slug = Annotated[str | None, Field(max_length=120, pattern=SLUG_RE)]
+AttributeChoice = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+# attribute slug -> value slugs/names (choice) or a number (number); None leaves them unchanged.
+AttributeAssignment = dict[Annotated[str, Field(max_length=60)],
+                           list[AttributeChoice] | AttributeChoice | float | None] | None
 DiscountType = Annotated[str | None, choice(DISCOUNT_TYPES, null=True), choice_doc(DISCOUNT_TYPES, null=True)]
 
 
@@ -110,6 +116,12 @@ class ProductIn(In):
     restock_date: Annotated[IsoDate, OrNull()] = Field(default=None, description="When backordered units ship (YYYY-MM-DD)")
     lead_time_days: Quantity = Field(default=0, le=365, description="Days to make a made-to-order unit")
     variations: Annotated[list[VariationIn], BeforeValidator(none_to_list), OrNull()] = []
+    slug: Slug = Field(default=None, description="Made from the name at create and kept on rename; "
+                                                 "give one to change it")
+    attributes: AttributeAssignment = Field(
+        default=None, description='Typed attributes, e.g. {"material": ["oak", "walnut"], "width": 120}: '
+                                  "attribute slug to value slugs (or names) or a number; the attributes named "
+                                  "are set (null or [] removes one), the others stay")
 
 
 ProductPatch = partial(ProductIn, "ProductPatch")
@@ -169,12 +181,15 @@ class ProductOut(Out):
     price: MoneyText
     slug: str
     updated_at: str
+    attributes: list[ProductAttributeOut]
 
 
 class CategoryIn(In):
     name: Text = Field(max_length=100)
     parent: Pk = None
     description: OptionalText = ""
+    slug: Slug = Field(default=None, description="Made from the name at create and kept on rename; "
+                                                 "give one to change it")
 
 
 class CategoryAdminOut(Out):
@@ -257,7 +272,8 @@ class OrderFormProductOut(Out):
 
 # --- product methods composed into handlers/products.py ------------------------------------
 
-PRODUCT_REJECTS = "a category, tag, size or color id that does not exist, or a SKU or barcode already in use"
+PRODUCT_REJECTS = ("a category, tag, size or color id that does not exist, a SKU, barcode or slug already in use, "
+                   "or an unknown attribute or attribute value")
 
 @api(body=ProductIn, response=ProductOut, status=201, rejects={400: PRODUCT_REJECTS})
 async def create_product(self):
@@ -288,7 +304,7 @@ async def delete_product(self, id: str):
 
 
 @api(body=CategoryIn, response=CategoryAdminOut, status=201,
-     rejects={400: "a name already in use, or a parent id that does not exist"})
+     rejects={400: "a name or slug already in use, or a parent id that does not exist"})
 async def create_category(self):
     """Create a category (slug made unique from the name)."""
     data = self.parse(CategoryIn)
@@ -496,8 +512,8 @@ def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_
             self.reply(await store.list())
 
         @api(body=schema_in, response=schema_out, status=201, summary=f"Create a {label.lower()}.",
-             rejects={400: "a name already in use" + (", or a parent id that does not exist" if label == "Category"
-                                                      else "")})
+             rejects={400: "a name already in use" + (", a slug already in use, or a parent id that does not "
+                                                      "exist" if label == "Category" else "")})
         async def post(self):
             self.reply(await store.create(self.parse(schema_in).model_dump()), 201)
 
@@ -509,14 +525,14 @@ def _crud_routes(path: str, label: str, store: Any, schema_in: type[In], schema_
             self.reply(await store.get(int(id)))
 
         @api(body=schema_in, response=schema_out, summary=f"Replace a {label.lower()}.",
-             rejects={400: "a name already in use" + (", or a parent that does not exist or would make a cycle"
-                                                      if label == "Category" else "")})
+             rejects={400: "a name already in use" + (", a slug already in use, or a parent that does not exist "
+                                                      "or would make a cycle" if label == "Category" else "")})
         async def put(self, id: str):
             self.reply(await store.update(int(id), self.parse(schema_in).model_dump()))
 
         @api(body=schema_patch, response=schema_out, summary=f"Change some fields of a {label.lower()}.",
-             rejects={400: "a name already in use" + (", or a parent that does not exist or would make a cycle"
-                                                      if label == "Category" else "")})
+             rejects={400: "a name already in use" + (", a slug already in use, or a parent that does not exist "
+                                                      "or would make a cycle" if label == "Category" else "")})
         async def patch(self, id: str):
             self.reply(await store.update(int(id), self.parse(schema_patch).model_dump(exclude_unset=True)))
 

@@ -105,6 +105,17 @@ class ProductListQuery(Query):
     page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
 
+class FacetQuery(Query):
+    search: Annotated[str | None, Opt] = Field(default=None, description="Full-text and typo-tolerant search")
+    q: Annotated[str | None, Opt] = Field(default=None, description="Same as search")
+    category: FilterId = Field(default=None, description="Category id (its subcategories too)")
+    min_price: PriceFilter = Field(default=None, description="Minimum effective (discounted) price")
+    max_price: PriceFilter = Field(default=None, description="Maximum effective (discounted) price")
+    in_stock: Annotated[QueryFlag, Opt] = Field(default=None, description="true/false")
+    tab: Annotated[str | None, Opt, choices_doc(queries.TABS + tuple(STATUS_SYNONYMS))] = Field(
+        default=None, description="Staff only beyond ``all``/``published``")
+
+
 class SearchQuery(Query):
     q: Annotated[str | None, Opt] = Field(default=None, description="Search query")
     search: Annotated[str | None, Opt] = Field(default=None, description="Same as q")
@@ -187,6 +198,7 @@ class ProductDetailOut(ProductItemOut):
     discount_percentage: MoneyText | None
     tags: list[int]
     variations: list[VariationOut]
+    attributes: list[ProductAttributeOut] = Field(description="Its typed attributes (material, width, ...)")
 
 
 class CategoryOut(Out):
@@ -254,6 +266,47 @@ class HelpfulOut(Out):
     helpful_count: int
 
 
+class AttributeValueRefOut(Out):
+    slug: str
+    value: str
+
+
+class ProductAttributeOut(Out):
+    slug: str
+    name: str
+    kind: str = Field(description="choice or number")
+    unit: str
+    values: list[AttributeValueRefOut] = Field(description="A choice attribute's values ([] for a number)")
+    number: MoneyText | None = Field(description="A number attribute's value (None for a choice)")
+
+
+class FacetValueOut(Out):
+    slug: str
+    value: str
+    count: int = Field(description="Products of the current query with this value (this attribute's own "
+                                   "filter left out)")
+    selected: bool
+
+
+class FacetOut(Out):
+    slug: str
+    name: str
+    kind: str = Field(description="choice or number")
+    unit: str
+    param: str = Field(description="The query parameter that filters on it (number: add _min / _max)")
+    values: list[FacetValueOut]
+    min: MoneyText | None = Field(description="Number: the smallest value among the products (None for a choice)")
+    max: MoneyText | None = Field(description="Number: the largest value")
+    count: int = Field(description="Products of the current query that have this attribute")
+    selected_min: MoneyText | None
+    selected_max: MoneyText | None
+
+
+class FacetsOut(Out):
+    count: int = Field(description="Products of the current query (every filter applied)")
+    attributes: list[FacetOut]
+
+
 class ReviewTagOut(Out):
     id: int
     name: str
@@ -262,20 +315,32 @@ class ReviewTagOut(Out):
 
 # --- products ------------------------------------------------------------------------
 
-@api(query=ProductListQuery, response=ProductPageOut)
+def _raw_arguments(self) -> dict[str, str]:
+    return {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+
+
+@api(query=ProductListQuery, response=ProductPageOut,
+     rejects={400: "an unknown attribute or attribute value in an attr_ filter"})
 async def list_products(self):
     """Products, filtered, searched, ordered and paginated (shoppers see published ones only).
 
     ``count`` of a search is exact (searches are answered from each server process's index;
     only when it is turned off, ``SEARCH_INDEX=0``, is a count above 1,000 on the first pages of a
-    relevance-ordered search an estimate). ``next`` links reach every match."""
+    relevance-ordered search an estimate). ``next`` links reach every match.
+
+    Attribute filters (any number, ANDed across attributes): ``attr_<slug>=<value>,<value>`` for a
+    choice attribute (products with any of the values, e.g. ``attr_material=oak,walnut``),
+    ``attr_<slug>_min`` / ``attr_<slug>_max`` for a number attribute (bounds included, e.g.
+    ``attr_width_min=50&attr_width_max=120``); the slugs are in ``GET /api/products/facets/``. An
+    unknown attribute or value is a 400 naming the valid ones.
+    """
     args = self.query(ProductListQuery)
     page, size = self.page_params()
     user = self.current_user
     filters = queries.ProductFilters(
         search=args.search or args.q, category_id=args.category, min_price=args.min_price,
         max_price=args.max_price, in_stock=args.in_stock, ordering=args.ordering, tab=args.tab,
-        staff=queries.is_staff(user))
+        staff=queries.is_staff(user), attributes=await queries.attribute_filters(_raw_arguments(self)))
     count, items = await queries.product_page(filters, page, size, user)
     self.reply(self.page_envelope(page, size, count, items))
 
@@ -286,24 +351,60 @@ async def get_product(self, id: str):
     self.reply(await queries.product_detail(int(id), self.current_user))
 
 
+@api(response=ProductDetailOut)
+async def get_product_by_slug(self, slug: str):
+    """One product by its slug (stable: made from the name at create, kept on rename); as ``/products/{id}/``."""
+    self.reply(await queries.product_detail_by_slug(slug, self.current_user))
+
+
+@api(response=CategoryOut)
+async def get_category_by_slug(self, slug: str):
+    """One category by its slug."""
+    self.reply(await queries.category_by_slug(slug))
+
+
 @api(response=list[CategoryOut])
 async def list_categories(self):
     """All product categories (a flat list; ``parent`` links the tree)."""
     self.reply(await queries.list_categories())
 
 
-@api(query=SearchQuery, response=SearchPageOut)
+@api(query=SearchQuery, response=SearchPageOut,
+     rejects={400: "an unknown attribute or attribute value in an attr_ filter"})
 async def search_products(self):
     """Search products by relevance, tolerating typos ("ergonmic chiar").
 
     ``count`` of a search is exact (searches are answered from each server process's index;
     only when it is turned off, ``SEARCH_INDEX=0``, is a count above 1,000 on the first pages of a
-    relevance-ordered search an estimate). ``next`` links reach every match."""
+    relevance-ordered search an estimate). ``next`` links reach every match. The attr_ filters of
+    ``GET /api/products/`` apply here too."""
     args = self.query(SearchQuery)
     page, size = self.page_params()
     count, items = await queries.search_page(args.q or args.search, args.category, page, size,
-                                             queries.is_staff(self.current_user))
+                                             queries.is_staff(self.current_user),
+                                             await queries.attribute_filters(_raw_arguments(self)))
     self.reply(self.page_envelope(page, size, count, items))
+
+
+@api(query=FacetQuery, response=FacetsOut, rejects={400: "an unknown attribute or attribute value in an attr_ filter"})
+async def product_facets(self):
+    """Facet counts for a product list or search: the same filters as ``GET /api/products/``
+    (``search``/``q``, ``category``, prices, ``in_stock``, and the attr_ filters). Per choice attribute
+    the products per value, per number attribute the count and min/max; each attribute's own filter is
+    left out of its counts. Cached per process until the catalog changes.
+
+    Attribute filters (any number, ANDed across attributes): ``attr_<slug>=<value>,<value>`` for a
+    choice attribute (products with any of the values, e.g. ``attr_material=oak,walnut``),
+    ``attr_<slug>_min`` / ``attr_<slug>_max`` for a number attribute (bounds included, e.g.
+    ``attr_width_min=50&attr_width_max=120``); the slugs are in ``GET /api/products/facets/``. An
+    unknown attribute or value is a 400 naming the valid ones.
+    """
+    args = self.query(FacetQuery)
+    user = self.current_user
+    filters = queries.ProductFilters(
+        search=args.search or args.q, category_id=args.category, min_price=args.min_price,
+        max_price=args.max_price, in_stock=args.in_stock, tab=args.tab, staff=queries.is_staff(user))
+    self.reply(await queries.product_facets(filters, _raw_arguments(self)))
 
 
 @api(body=RecordViewIn, response=SuccessOut, status=201, errors={404: "No product has this id"})

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
+from handlers.cart import DiscountLineOut
 from handlers.core.base import USER, BaseHandler
 from handlers.core.fields import Email, Flag, In, IsoDate, MoneyText, OptionalText, OrNull, Out, Pk, Text, lower_choice
 from handlers.core.idempotency import idempotent
@@ -129,7 +130,8 @@ class CheckoutOut(Out):
     tax: MoneyText
     discount: MoneyText
     total: MoneyText
-    promo_code: str | None
+    promo_code: str | None = Field(description="The code of the promotion applied (None: none, or an automatic one)")
+    discount_lines: list[DiscountLineOut] = Field(default=[], description="The promotion applied and what it takes off")
     shipping_method: ShippingMethodBriefOut | None
     payment_method: str
     items: list[CheckoutItemOut]

@@ -35,6 +35,20 @@ class ProductSearchHandler(BaseHandler):
     get = store.search_products
 
 
+class ProductBySlugHandler(BaseHandler):
+    not_found_message = "Product not found"
+    get = store.get_product_by_slug
+
+
+class CategoryBySlugHandler(BaseHandler):
+    not_found_message = "Category not found"
+    get = store.get_category_by_slug
+
+
+class ProductFacetsHandler(BaseHandler):
+    get = store.product_facets
+
+
 class RecordViewHandler(BaseHandler):
     role = USER
     post = store.record_view
@@ -70,6 +84,9 @@ routes = [
     Route("/api/products/", ProductListHandler),
     Route("/api/products/categories/", ProductCategoryListHandler),
     Route("/api/products/search/", ProductSearchHandler),
+    Route("/api/products/facets/", ProductFacetsHandler),
+    Route("/api/products/by-slug/{slug}/", ProductBySlugHandler),
+    Route("/api/categories/by-slug/{slug}/", CategoryBySlugHandler),
     Route("/api/products/record-view/", RecordViewHandler),
     Route("/api/products/{id:int}/", ProductHandler),
     Route("/api/products/{id:int}/recommendations/", RecommendationsHandler),

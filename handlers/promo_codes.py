@@ -1,14 +1,33 @@
-"""Promo codes (CONTRACT.md: no endpoint in the spec; staff manage them here)."""
+"""Promo codes and promotions (CONTRACT.md: no endpoint in the spec; staff manage them here).
+
+Beyond the original percentage codes (issue 22): fixed-amount and
+free-shipping discounts, automatic promotions (no code; ``automatic: true``
+and a ``name``), a scope (``category_ids`` with their subcategories unless
+``include_subcategories`` is false, ``product_ids``) and a
+``per_customer_limit``. The rules: models/cart/promo.py."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from handlers.core.base import ADMIN, BaseHandler
-from handlers.core.fields import Doc, Flag, In, Money, MoneyText, Out, Text, _decimal, ascii_digits, partial
+from handlers.core.fields import (
+    Doc,
+    Flag,
+    In,
+    Money,
+    MoneyText,
+    OptionalMoney,
+    Out,
+    PkList,
+    _decimal,
+    ascii_digits,
+    lower_choice,
+    partial,
+)
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from models.cart import promo as promos
@@ -48,14 +67,53 @@ def _iso_text(value: object) -> object:
 
 
 When = Annotated[dt.datetime | None, BeforeValidator(_iso_text), AfterValidator(_utc_naive)]
-WINDOW = {400: "valid_to before valid_from, or a code already in use"}
+WINDOW = {400: "valid_to before valid_from, a code already in use, a value missing for the discount type, "
+               "a code on an automatic promotion (or none on a code one), an unknown category or product"}
 Limit = Annotated[int | None, BeforeValidator(_limit)]
 
 
+def _positive_limit(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise ValueError("Ensure this value is greater than or equal to 1.")
+    return value
+
+
+PerCustomer = Annotated[int | None, BeforeValidator(_limit), AfterValidator(_positive_limit)]
+DiscountType = Annotated[Literal["percentage", "fixed", "free_shipping"], BeforeValidator(lower_choice)]
+OptionalPercentage = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal("0.01"), max_digits=5), Doc({"anyOf": [
+    {"type": "number", "minimum": 0.01, "maximum": 100},
+    {"type": "string", "pattern": r"^(100(\.0{0,2})?|[1-9]\d?(\.\d{0,2})?|0?\.(0[1-9]|[1-9]\d?))$"},
+    {"type": "null"}]})]
+
+
+def _optional_code(value: object) -> object:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("Not a valid string.")
+    return value.strip()
+
+
+PromoCodeText = Annotated[str | None, BeforeValidator(_optional_code)]
+
+
 class PromoCodeIn(In):
-    code: Text = Field(max_length=50, pattern=r"^[A-Za-z0-9_-]+$",
-                       description="Letters, digits, - and _; matched case-insensitively")
-    discount_percentage: Percentage = Field(le=Decimal(100), description="1-100 (two decimals)")
+    code: PromoCodeText = Field(default=None, max_length=50, pattern=r"^[A-Za-z0-9_-]+$",
+                                description="Letters, digits, - and _; matched case-insensitively. "
+                                            "Required unless automatic (then none)")
+    name: str = Field(default="", max_length=100, pattern=r"^[^\x00]*$",
+                      description="Shown in the cart's discount_lines; required for an automatic promotion")
+    discount_type: DiscountType = Field(default="percentage", description="percentage, fixed or free_shipping")
+    discount_percentage: OptionalPercentage = Field(default=None, le=Decimal(100),
+                                                    description="1-100 (two decimals); required for percentage")
+    discount_amount: OptionalMoney = Field(default=None, gt=Decimal(0),
+                                           description="Amount off the eligible lines; required for fixed")
+    automatic: Flag = Field(default=False, description="Applies by itself (no code) inside its window")
+    per_customer_limit: PerCustomer = Field(default=None,
+                                            description="Orders per customer (user or guest e-mail); none: unlimited")
+    category_ids: PkList = Field(default=[], description="Scope: these categories (empty: no category scope)")
+    product_ids: PkList = Field(default=[], description="Scope: these products (both empty: the whole cart)")
+    include_subcategories: Flag = Field(default=True, description="The scope's categories include their subcategories")
     valid_from: When = Field(default=None, description="ISO 8601; none: valid now")
     valid_to: When = Field(default=None, description="ISO 8601; none: no end")
     min_order_amount: Money = Field(default=Decimal("0.00"), description="Minimum cart subtotal")
@@ -68,8 +126,16 @@ PromoCodePatch = partial(PromoCodeIn, "PromoCodePatch")
 
 class PromoCodeOut(Out):
     id: int
-    code: str
-    discount_percentage: MoneyText
+    code: str | None = Field(description="None for an automatic promotion")
+    name: str
+    discount_type: str = Field(description="percentage, fixed or free_shipping")
+    discount_percentage: MoneyText | None
+    discount_amount: MoneyText | None
+    automatic: bool
+    per_customer_limit: int | None
+    category_ids: list[int]
+    product_ids: list[int]
+    include_subcategories: bool
     valid_from: str | None
     valid_to: str | None
     min_order_amount: MoneyText
@@ -114,7 +180,8 @@ class PromoCodeHandler(BaseHandler):
         """Change some fields of a promo code."""
         data = self.parse(PromoCodePatch)
         changes = data.model_dump(exclude_unset=True)
-        nullable = {"valid_from", "valid_to", "usage_limit"}
+        nullable = {"valid_from", "valid_to", "usage_limit", "code", "discount_percentage", "discount_amount",
+                    "per_customer_limit"}
         changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
         self.reply(promos.promo_payload(await promos.update_promo_code(int(id), changes)))
 

@@ -100,7 +100,7 @@ def clean_state(database, request):
 
 @pytest.fixture(autouse=True)
 def db_pool(io_loop, database):
-    """The aiopg pool is bound to a loop: open it on this test's IOLoop."""
+    """The database pool is bound to a loop: open it on this test's IOLoop."""
     io_loop.run_sync(db.aio_connect)
     yield
     io_loop.run_sync(db.aio_close)

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 import orjson
 import peewee
-import psycopg2
 import redis.exceptions
 import tornado.httputil
 import tornado.web
@@ -30,7 +29,7 @@ from handlers.core.validation import MAX_ID, MAX_PATH_PARAM, check_json, check_t
 from models.accounts import guests as guest_accounts
 from models.accounts import sessions, tokens
 from models.core import ratelimit
-from models.core.db import RideAlong, connection_lost
+from models.core.db import CONNECTION_ERRORS, RideAlong, connection_lost
 from models.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 log = logging.getLogger("avantlush.http")
@@ -50,8 +49,7 @@ class RequestIdFilter(logging.Filter):
 PUBLIC, USER, ADMIN = None, "user", "admin"
 CART_TOKEN_HEADER = "X-Cart-Token"
 
-_DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, psycopg2.OperationalError,
-              psycopg2.InterfaceError)
+_DB_ERRORS = CONNECTION_ERRORS
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _UNSAFE_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/+=-]")  # what may be echoed in a header
 

@@ -31,7 +31,7 @@ ERROR_REF = {"$ref": "#/components/schemas/Error"}
 TAGS = {
     "register": "auth", "verify-email": "auth", "resend-verification": "auth", "forgot-password": "auth",
     "reset-password": "auth", "profiles": "profile", "product-search": "dashboard", "review-tags": "reviews",
-    "categories": "taxonomy", "tags": "taxonomy", "sizes": "taxonomy", "colors": "taxonomy",
+    "categories": "taxonomy", "tags": "taxonomy", "attribute-values": "attributes", "sizes": "taxonomy", "colors": "taxonomy",
     "preview_email": "emails", "schema": "meta", "docs": "meta", "": "meta",
 }
 

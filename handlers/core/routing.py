@@ -104,6 +104,8 @@ MODULES = [
     "dashboard",
     "cart",
     "promo_codes",
+    "attributes",
+    "sitemap",
     "shipping",
     "wishlist",
     "fulfilment",

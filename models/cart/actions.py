@@ -280,17 +280,31 @@ async def apply_promo_code(user_id: int, code: str) -> dict[str, Any]:
         raise ValidationFailed(EMPTY)
     promo = await promos.find_code(code)
     promos.check_applies(promo, cart.subtotal)
+    candidates = cart.candidates if cart.promo is not None and cart.promo.id == promo.id else \
+        await promos.candidates(user_id, promo.id)
+    best = promos.best_discount(candidates, cart.priced_items(), cart.subtotal, Decimal(0), promo.id)
+    if best.code_problem:
+        raise promos.PromoCodeRejected(best.code_problem, errors={"code": [best.code_problem]})
     await fetch_all("UPDATE cart SET promo_code_id = %s WHERE id = %s RETURNING id", (promo.id, cart.cart_id))
     subtotal = cart.subtotal
-    discount = promos.discount_for(promo, subtotal)
+    discount = best.discount
+    applied = best.promotion is not None and best.promotion.id == promo.id
+    message = "Discount applied successfully"
+    if not applied and best.promotion is not None:
+        message = (f"Code saved, but {best.promotion.label()} gives a bigger discount: "
+                   "promotions do not combine, the best one applies")
+    elif promo.discount_type == "free_shipping":
+        message = "Free shipping applied: the shipping cost is removed at checkout"
     return {
         "success": True,
-        "message": "Discount applied successfully",
+        "message": message,
         "code": promo.code,
-        "discount_percentage": money(promo.discount_percentage),
+        "discount_type": promo.discount_type,
+        "discount_percentage": money(promo.discount_percentage) if promo.discount_percentage is not None else None,
         "discount_amount": discount,
         "total_before_discount": subtotal,
         "total_after_discount": money(subtotal - discount),
+        "discount_lines": [line.payload() for line in best.lines],
     }
 
 
@@ -332,6 +346,9 @@ class CartQuote:
     cart_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     parcel: Any = None  # models.shipping.Parcel: what the cart sends (weight, volume, goods, bulky, ship date)
+    # The promotion applied (models/cart/promo.py best_discount): why the discount is what it is.
+    discount_lines: list[dict[str, Any]] = field(default_factory=list)
+    shipping_discount: Decimal = Decimal("0.00")
 
 
 def cart_parcel(lines: list[CartLine], goods: Decimal) -> Any:
@@ -352,11 +369,16 @@ async def price_cart(user_id: int, *, shipping_method_id: int | None = None,
     """Price the user's cart for checkout with today's prices.
 
     ``promo_code`` None uses the code applied to the cart (if any); a code
-    given here is checked but not stored. ``shipping_method_id`` None means no
-    shipping cost; else the method's price for ``destination`` (a
-    models.shipping.Destination, None: unknown) and the cart's parcel
-    (``models.shipping.quote_shipping``: zones and rates). One to five queries
-    (cart; shipping method, zones and rates; promo code).
+    given here is checked but not stored. The automatic promotions compete
+    with the code: the best one applies (``promotions.best_discount``, after
+    shipping is priced: a free-shipping promotion zeroes it); ``promo_code_id``
+    is the promotion applied, ``discount_lines`` explain it.
+    ``shipping_method_id`` None means no shipping cost; else the method's
+    price for ``destination`` (a models.shipping.Destination, None: unknown)
+    and the cart's parcel (``models.shipping.quote_shipping``: zones and
+    rates; a zone's free-shipping threshold counts the goods less the best
+    discount on goods). One to five queries (cart; shipping method, zones and
+    rates; promo code).
 
     Raises ValidationFailed("Cart is empty"); NotFound("Product not found")-
     like ValidationFailed naming the line for a withdrawn product; OutOfStock
@@ -380,16 +402,20 @@ async def price_cart(user_id: int, *, shipping_method_id: int | None = None,
             short = only_left(line.sellable)
             raise OutOfStock(f"{line.name}: {short.message}", errors={"items": [f"{line.name}: {short.message}."]})
     subtotal = cart.subtotal
-    promo: Any = None
+    candidates = cart.candidates
+    entered: Any = cart.promo
     if promo_code is not None:
-        promo = await promos.find_code(promo_code)
-    elif cart.promo is not None:
-        promo = cart.promo
-    if promo is not None:
-        promos.check_applies(promo, subtotal)
-    discount = promos.discount_for(promo, subtotal) if promo is not None else money(0)
+        entered = await promos.find_code(promo_code)
+        if cart.promo is None or entered.id != cart.promo.id:
+            candidates = await promos.candidates(user_id, entered.id)
+    code_id = entered.id if entered is not None else None
+    items = cart.priced_items()
+    # The goods' own discount first (no shipping yet: free-shipping offers are
+    # worth nothing here), for the zone's free-shipping threshold; then, with
+    # shipping priced, the best promotion of all (free shipping may win).
+    goods_discount = promos.best_discount(candidates, items, subtotal, money(0), code_id).discount
     shipping = money(0)
-    parcel = cart_parcel(cart.lines, subtotal - discount)
+    parcel = cart_parcel(cart.lines, subtotal - goods_discount)
     if shipping_method_id is not None:
         try:
             method = await get_shipping_method(shipping_method_id)
@@ -404,15 +430,24 @@ async def price_cart(user_id: int, *, shipping_method_id: int | None = None,
                     f"{method.name} is priced by destination: give a delivery address.")
             raise ValidationFailed("Invalid shipping method", errors={"shipping_method_id": [text]})
         shipping = money(price)
+    best = promos.best_discount(candidates, items, subtotal, shipping, code_id)
+    if entered is not None and best.code_problem:
+        raise promos.PromoCodeRejected(best.code_problem, errors={"code": [best.code_problem]})
+    winner = best.promotion
+    discount = best.discount
+    shipping = money(shipping - best.shipping_discount)
     tax = tax_on(subtotal - discount)
     lines = [QuoteLine(x.item_id, x.product_id, x.variation_id, x.name, x.sku, x.quantity, x.unit_price,
                        x.line_total, x.ship_date()) for x in cart.lines]
+    pct = winner.discount_percentage if winner is not None and winner.discount_type == "percentage" else None
     return CartQuote(lines=lines, subtotal=subtotal, discount=discount, shipping=shipping, tax=tax,
                      total=money(subtotal - discount + shipping + tax),
-                     promo_code_id=promo.id if promo is not None else None,
-                     promo_code=promo.code if promo is not None else None,
-                     discount_percentage=money(promo.discount_percentage) if promo is not None else None,
-                     shipping_method_id=shipping_method_id, cart_id=cart.cart_id, parcel=parcel)
+                     promo_code_id=winner.id if winner is not None else None,
+                     promo_code=winner.code if winner is not None else None,
+                     discount_percentage=money(pct) if pct is not None else None,
+                     shipping_method_id=shipping_method_id, cart_id=cart.cart_id, parcel=parcel,
+                     discount_lines=[line.payload() for line in best.lines],
+                     shipping_discount=best.shipping_discount)
 
 
 __all__ = ["CartState", "CartQuote", "QuoteLine", "add_item", "apply_promo_code", "clear_cart", "find_line",

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 import settings
-from models.cart.promo import discount_for, promo_problem
+from models.cart.promo import CANDIDATES_SQL, BestDiscount, PricedItem, best_discount, candidates_from_json
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
 from models.catalog.stock_policy import expected_ship_date, iso, sellable_stock
 from models.core.db import RideAlong, money, utcnow
@@ -27,12 +27,14 @@ ZERO = Decimal("0.00")
 UNIT_PRICE_SQL = "line_unit_price(p.price, v.price_adjustment)"  # models/catalog/tables.py line_unit_price
 
 # ONE row per cart (none without a cart): the cart's fields, its applied
-# promo code, the totals and the lines, in line order, as JSON text (so the
+# promo code, the promotions it may get (the code and the automatic ones:
+# models/cart/promo.py CANDIDATES_SQL), the totals and the lines, in line order, as JSON text (so the
 # cart's and the promo code's fields, and the user's when the read rides
 # along, are sent once, not once per line); money leaves as text.
 _CART_SQL = f"""SELECT c.id, {iso_sql("c.created_at")}, {iso_sql("GREATEST(c.updated_at, l.updated_at)")},
     pc.id, pc.code, pc.discount_percentage, pc.valid_from, pc.valid_to, pc.min_order_amount, pc.usage_limit,
-    pc.times_used, pc.is_active, COALESCE(l.subtotal, 0.00), COALESCE(l.items, 0), l.lines
+    pc.times_used, pc.is_active, COALESCE(l.subtotal, 0.00), COALESCE(l.items, 0), l.lines,
+    {CANDIDATES_SQL.format(cart="c.promo_code_id", user="c.user_id")}, pc.discount_type, pc.name
 FROM cart c
 LEFT JOIN promo_code pc ON pc.id = c.promo_code_id
 LEFT JOIN LATERAL (
@@ -42,7 +44,8 @@ LEFT JOIN LATERAL (
             v.variation_type, v.variation, ({UNIT_PRICE_SQL})::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
             COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}, p.weight::text,
             (p.length * p.width * p.height)::text, p.is_bulky, p.stock_policy,
-            COALESCE(v.backordered, p.backordered), p.backorder_limit, p.restock_date::text, p.lead_time_days)
+            COALESCE(v.backordered, p.backordered), p.backorder_limit, p.restock_date::text, p.lead_time_days,
+            p.category_id)
             ORDER BY ci.id)::text AS lines
     FROM cart_item ci JOIN product p ON p.id = ci.product_id LEFT JOIN product_variation v ON v.id = ci.variation_id
     WHERE ci.cart_id = c.id) l ON TRUE
@@ -165,8 +168,11 @@ class CartState:
         if first is not None and first[3] is not None:
             self.promo = SimpleNamespace(id=first[3], code=first[4], discount_percentage=first[5],
                                          valid_from=first[6], valid_to=first[7], min_order_amount=first[8],
-                                         usage_limit=first[9], times_used=first[10], is_active=first[11])
+                                         usage_limit=first[9], times_used=first[10], is_active=first[11],
+                                         discount_type=first[16], name=first[17])
+        self.candidates = candidates_from_json(first[15] if first is not None else None)
         self._lines: list[CartLine] | None = None
+        self._best: BestDiscount | None = None
 
     @property
     def lines(self) -> list[CartLine]:
@@ -174,27 +180,53 @@ class CartState:
             self._lines = [_line(r) for r in self.rows]
         return self._lines
 
+    def priced_items(self) -> list[PricedItem]:
+        # r[21]: the product's category (promotions scoped to categories)
+        return [PricedItem(r[1], r[21] if len(r) > 21 else None, Decimal(r[9])) for r in self.rows]
+
+    def best(self, shipping: Decimal = ZERO) -> BestDiscount:
+        """The best promotion for the cart as it is (models/cart/promo.py best_discount)."""
+        if shipping == ZERO and self._best is not None:
+            return self._best
+        found = best_discount(self.candidates, self.priced_items(), self.subtotal, shipping,
+                              self.promo.id if self.promo is not None else None)
+        if shipping == ZERO:
+            self._best = found
+        return found
+
     def promo_problem(self, now: dt.datetime | None = None) -> str | None:
-        return promo_problem(self.promo, self.subtotal, now) if self.promo is not None else None
+        if self.promo is None:
+            return None
+        return self.best().code_problem
 
     @property
     def discount(self) -> Decimal:
-        """The applied code's discount, when it applies now (else 0)."""
-        if self.promo is None or not self.rows or self.promo_problem() is not None:
+        """The best promotion's goods discount (0 without one)."""
+        if not self.rows:
             return ZERO
-        return discount_for(self.promo, self.subtotal)
+        return self.best().discount
 
     def promo_payload(self) -> dict[str, Any] | None:
         if self.promo is None:
             return None
         problem = self.promo_problem()
-        return {"code": self.promo.code, "discount_percentage": money(self.promo.discount_percentage),
-                "is_valid": problem is None, "message": problem}
+        best = self.best() if self.rows else None
+        applied = best is not None and best.promotion is not None and best.promotion.id == self.promo.id
+        message = problem
+        if problem is None and best is not None and not applied and best.promotion is not None:
+            message = f"Not applied: {best.promotion.label()} gives a bigger discount (promotions do not combine)"
+        pct = self.promo.discount_percentage
+        return {"code": self.promo.code, "discount_percentage": money(pct) if pct is not None else None,
+                "discount_type": self.promo.discount_type, "is_valid": problem is None, "applied": applied,
+                "message": message}
+
+    def discount_lines(self) -> list[dict[str, Any]]:
+        return [line.payload() for line in self.best().lines] if self.rows else []
 
     def totals(self) -> dict[str, Any]:
         subtotal, discount = self.subtotal, self.discount
         return {"subtotal": subtotal, "discount": discount, "total": money(subtotal - discount),
-                "promo_code": self.promo_payload()}
+                "promo_code": self.promo_payload(), "discount_lines": self.discount_lines()}
 
     def items_payload(self) -> list[dict[str, Any]]:
         """The lines as the API sends them, straight from the rows (the hot path)."""
@@ -235,6 +267,7 @@ def summary_payload(cart: CartState) -> dict[str, Any]:
         "subtotal": totals["subtotal"],
         "discount": totals["discount"],
         "promo_code": totals["promo_code"],
+        "discount_lines": totals["discount_lines"],
     }
 
 

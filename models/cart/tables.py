@@ -8,7 +8,7 @@ per-product+variation rule is the unique index ``cart_item_line`` on
 from __future__ import annotations
 
 import peewee as pw
-from playhouse.postgres_ext import BinaryJSONField
+from playhouse.postgres_ext import ArrayField, BinaryJSONField
 
 from models.accounts.tables import User
 from models.catalog.tables import Product, ProductVariation
@@ -16,8 +16,19 @@ from models.core.db import BaseModel, MoneyField, utcnow
 
 
 class PromoCode(BaseModel):
-    code = pw.CharField(max_length=50)  # stored upper-case; unique on upper(code)
-    discount_percentage = pw.DecimalField(max_digits=5, decimal_places=2)
+    """A promotion (migration 0025): a code, or automatic (no code); percentage,
+    fixed amount or free shipping; optionally scoped to categories/products."""
+
+    code = pw.CharField(max_length=50, null=True)  # stored upper-case; unique on upper(code); None: automatic
+    name = pw.CharField(max_length=100, default="")
+    discount_type = pw.CharField(max_length=15, default="percentage")  # percentage, fixed, free_shipping
+    discount_percentage = pw.DecimalField(max_digits=5, decimal_places=2, null=True)
+    discount_amount = MoneyField(null=True)
+    automatic = pw.BooleanField(default=False)
+    per_customer_limit = pw.IntegerField(null=True)
+    category_ids = ArrayField(pw.IntegerField, default=list)
+    product_ids = ArrayField(pw.IntegerField, default=list)
+    include_subcategories = pw.BooleanField(default=True)
     valid_from = pw.DateTimeField(null=True)
     valid_to = pw.DateTimeField(null=True)
     min_order_amount = MoneyField(default=0)

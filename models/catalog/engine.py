@@ -24,7 +24,11 @@ event loop); ``server.py`` loads the index before it takes requests.
 What it holds (about 300 bytes a product): per product its rank key, status,
 category, price, stock band and words; per word three bitmaps (in the name or
 SKU; in name, category or tags; anywhere); per status, category and stock
-band a bitmap; the lexicon (typo candidates) and the category tree.
+band a bitmap; the lexicon (typo candidates) and the category tree. And the
+typed attributes (migration 0024, logged in the same change feed): per
+attribute value a bitmap, per number attribute a bitmap per distinct value
+(in cents), so that attribute filters and facet counts are bitmap
+intersections (``facet_counts``; models/catalog/attributes.py).
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ DELTA_MAX = 5000
 ALL_STATUSES = ("published", "draft", "archived")
 
 _A, _B, _ANY = 1, 2, 4
+PRICE_BUCKET = 1000  # cents: 10.00 a bucket
 
 
 def rank_key(product_id: int, popularity: int) -> int:
@@ -77,6 +82,8 @@ class Doc:
     band: int
     terms: str  # its words, space-separated
     flags: bytes  # per word: 1 in name/SKU, 2 in category/tags, 4 anywhere
+    values: tuple = ()  # its attribute value ids
+    numbers: tuple = ()  # its (number attribute id, value in cents) pairs
 
 
 # A word used by a few products keeps them in a sorted tuple (a bitmap object
@@ -163,10 +170,19 @@ class Index:
         self.variants: dict[str, set[str]] = {}
         self._terms: list[str] | None = None  # the words in order (for prefixes), built at first use
         self._prefixes: dict[str, tuple[BitMap64, BitMap64, BitMap64]] = {}
+        # Typed attributes: value id -> products; number attribute id -> value in cents -> products.
+        self.values: dict[int, BitMap64] = {}
+        self.numbers: dict[int, dict[int, BitMap64]] = {}
+        self._sorted_numbers: dict[int, list[int]] = {}  # distinct values in order, built at first use
+        self._number_union: dict[int, BitMap64] = {}  # products having the number attribute, built at first use
+        # Prices in buckets of PRICE_BUCKET cents: a price range is a union of whole buckets plus
+        # the two edge buckets filtered key by key.
+        self.price_buckets: dict[int, BitMap64] = {}
 
     # -- building --
     def add(self, pid: int, status: str, category_id: int | None, price: Any, stock: int, popularity: int,
-            lexemes: Iterable[str], weights: Iterable[str]) -> None:
+            lexemes: Iterable[str], weights: Iterable[str], values: Iterable[int] | None = None,
+            number_attributes: Iterable[int] | None = None, number_cents: Iterable[int] | None = None) -> None:
         key = rank_key(pid, popularity)
         terms, flags = [], bytearray()
         for lexeme, w in zip(lexemes, weights):
@@ -180,11 +196,18 @@ class Index:
             terms.append(lexeme)
             flags.append(f)
         doc = Doc(key, status, category_id, int(Decimal(price) * 100), stock_band(stock), " ".join(terms),
-                  bytes(flags))
+                  bytes(flags), tuple(values or ()), tuple(zip(number_attributes or (), number_cents or ())))
         self.docs[pid] = doc
         self.statuses.setdefault(status, BitMap64()).add(key)
         self.bands[doc.band].add(key)
         self.categories.setdefault(category_id, BitMap64()).add(key)
+        self.price_buckets.setdefault(doc.price_cents // PRICE_BUCKET, BitMap64()).add(key)
+        for value_id in doc.values:
+            self.values.setdefault(value_id, BitMap64()).add(key)
+        for attribute_id, cents in doc.numbers:
+            self.numbers.setdefault(attribute_id, {}).setdefault(cents, BitMap64()).add(key)
+            self._sorted_numbers.pop(attribute_id, None)
+            self._number_union.pop(attribute_id, None)
 
     def remove(self, pid: int) -> None:
         doc = self.docs.pop(pid, None)
@@ -202,6 +225,16 @@ class Index:
         self.statuses[doc.status].discard(key)
         self.bands[doc.band].discard(key)
         self.categories[doc.category_id].discard(key)
+        self.price_buckets[doc.price_cents // PRICE_BUCKET].discard(key)
+        for value_id in doc.values:
+            self.values[value_id].discard(key)
+        for attribute_id, cents in doc.numbers:
+            by_value = self.numbers[attribute_id]
+            by_value[cents].discard(key)
+            self._number_union.pop(attribute_id, None)
+            if not by_value[cents]:
+                del by_value[cents]
+                self._sorted_numbers.pop(attribute_id, None)
 
     def set_word(self, word: str, n: int | None) -> None:
         """The lexicon word's count (None: gone), with its deletion neighbourhood."""
@@ -286,6 +319,97 @@ class Index:
             out &= self.subtree(category_id)
         return out
 
+    # -- typed attributes --
+    def _number_values(self, attribute_id: int) -> list[int]:
+        ordered = self._sorted_numbers.get(attribute_id)
+        if ordered is None:
+            ordered = self._sorted_numbers[attribute_id] = sorted(self.numbers.get(attribute_id, {}))
+        return ordered
+
+    def attribute_set(self, f: Any) -> BitMap64:
+        """The products an attribute filter (models/catalog/attributes.py AttrFilter) lets through."""
+        empty = BitMap64()
+        if f.kind == "choice":
+            return BitMap64.union(empty, *(self.values.get(v, empty) for v in f.value_ids))
+        by_value = self.numbers.get(f.attribute_id, {})
+        ordered = self._number_values(f.attribute_id)
+        start = 0 if f.low is None else bisect.bisect_left(ordered, int((f.low * 100).to_integral_value("ROUND_CEILING")))
+        end = len(ordered) if f.high is None else bisect.bisect_right(
+            ordered, int((f.high * 100).to_integral_value("ROUND_FLOOR")))
+        return BitMap64.union(empty, *(by_value[c] for c in ordered[start:end]))
+
+    def facet_counts(self, base: BitMap64, filters: list, choice_values: dict[int, list[int]],
+                     number_attributes: list[int]) -> tuple[dict[int, int], dict[int, tuple], int]:
+        """Facet counts over ``base`` (the query's products before attribute
+        filters): per value of ``choice_values`` (attribute id -> value ids)
+        and per number attribute (count, min, max in cents), each attribute's
+        own filter left out; and the total with every filter. As the SQL twin
+        ``attributes.facets_sql``."""
+        sets = {f.attribute_id: self.attribute_set(f) for f in filters}
+        everything = base
+        for s in sets.values():
+            everything = everything & s
+
+        def without(attribute_id: int) -> BitMap64:
+            if attribute_id not in sets:
+                return everything
+            out = base
+            for other, s in sets.items():
+                if other != attribute_id:
+                    out = out & s
+            return out
+
+        values: dict[int, int] = {}
+        for attribute_id, value_ids in choice_values.items():
+            scope = without(attribute_id)
+            empty = BitMap64()
+            for value_id in value_ids:
+                values[value_id] = scope.intersection_cardinality(self.values.get(value_id, empty)) if scope else 0
+        numbers: dict[int, tuple] = {}
+        for attribute_id in number_attributes:
+            scope = without(attribute_id)
+            by_value = self.numbers.get(attribute_id, {})
+            ordered = self._number_values(attribute_id)
+            having = self._number_union.get(attribute_id)
+            if having is None:
+                having = self._number_union[attribute_id] = BitMap64.union(BitMap64(), *by_value.values())
+            count = scope.intersection_cardinality(having) if scope else 0
+            if not count:
+                numbers[attribute_id] = (0, None, None)
+                continue
+            low = next(c for c in ordered if not scope.isdisjoint(by_value[c]))
+            high = next(c for c in reversed(ordered) if not scope.isdisjoint(by_value[c]))
+            numbers[attribute_id] = (count, low, high)
+        return values, numbers, len(everything)
+
+    def price_set(self, low: int | None, high: int | None) -> BitMap64:
+        """The products priced within [low, high] cents (None: unbounded)."""
+        lo, hi = -1 if low is None else low, 2**63 if high is None else high
+        first, last = max(lo, 0) // PRICE_BUCKET, hi // PRICE_BUCKET
+        inner, edges = [], []
+        for bucket, keys in self.price_buckets.items():
+            if first < bucket < last:
+                inner.append(keys)
+            elif bucket == first or bucket == last:
+                edges.append(keys)
+        out = BitMap64.union(BitMap64(), *inner)
+        for keys in edges:
+            out |= BitMap64(k for k in keys if lo <= self.price_of(k) <= hi)
+        return out
+
+    def matching(self, query: Any, allowed: BitMap64, price: tuple[int | None, int | None] = (None, None)) -> BitMap64:
+        """The products among ``allowed`` matching ``query`` (None: all of them) within the price range (cents)."""
+        matches = allowed
+        if query is not None:
+            for exact, one, two, _a, _ab in (self._spelling_sets(w) for w in query.words):
+                matches = matches & (exact | one | two)
+                if not matches:
+                    return matches
+        low, high = price
+        if low is not None or high is not None:
+            matches = matches & self.price_set(low, high)
+        return matches
+
     def _spelling_sets(self, word: Any) -> tuple[BitMap64, BitMap64, BitMap64, BitMap64, BitMap64]:
         """(exact or prefix, one typo, two typos, in names, in names/categories/tags) of a query word."""
         empty = BitMap64()
@@ -318,8 +442,7 @@ class Index:
                 return 0, []
         low, high = price
         if low is not None or high is not None:
-            lo, hi = -1 if low is None else low, 2**63 if high is None else high
-            matches = BitMap64(k for k in matches if lo <= self.price_of(k) <= hi)
+            matches = matches & self.price_set(low, high)
         total = len(matches)
         names, wider = matches, matches
         for _exact, _one, _two, a, ab in words:
@@ -358,7 +481,11 @@ class Index:
 # What the index holds of a product_search row ``p``: Index.add's arguments after the id.
 _DOC_COLUMNS = """p.status, p.category_id, p.price::text, p.stock_quantity, p.num_ratings,
     ARRAY(SELECT u.lexeme FROM unnest(p.search_vector) u),
-    ARRAY(SELECT array_to_string(u.weights, '') FROM unnest(p.search_vector) u)"""
+    ARRAY(SELECT array_to_string(u.weights, '') FROM unnest(p.search_vector) u),
+    ARRAY(SELECT x.value_id FROM product_attribute_value x WHERE x.product_id = p.id),
+    ARRAY(SELECT n.attribute_id FROM product_attribute_number n WHERE n.product_id = p.id ORDER BY n.attribute_id),
+    ARRAY(SELECT (n.value * 100)::bigint FROM product_attribute_number n WHERE n.product_id = p.id
+          ORDER BY n.attribute_id)"""
 _PRODUCTS_SQL = f"SELECT p.id, {_DOC_COLUMNS} FROM product_search p"
 
 _VERSION_SQL = "SELECT version, epoch, pruned_to FROM search_version"
@@ -384,8 +511,8 @@ def _load() -> Index:
         with conn.cursor(name="search_index_load") as cur:  # streamed, not all in memory at once
             cur.itersize = 5000
             cur.execute(_PRODUCTS_SQL)
-            for pid, status, category_id, price, stock, popularity, lexemes, weights in cur:
-                index.add(pid, status, category_id, price, stock, popularity, lexemes, weights)
+            for pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents in cur:
+                index.add(pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents)
         conn.rollback()
         return index
     finally:
@@ -396,11 +523,11 @@ _DELTA_SQL = f"""WITH ch AS (SELECT DISTINCT kind, product_id, word FROM search_
     WHERE version > %(since)s AND version <= %(upto)s LIMIT {DELTA_MAX + 1})
 SELECT 'p', c.product_id, {_DOC_COLUMNS}, NULL::text, NULL::int
 FROM ch c LEFT JOIN product_search p ON p.id = c.product_id WHERE c.kind = 'p'
-UNION ALL SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.word, s.n
+UNION ALL SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.word, s.n
 FROM ch c LEFT JOIN search_word s ON s.word = c.word WHERE c.kind = 'w'
-UNION ALL SELECT 'c', k.id, NULL, k.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+UNION ALL SELECT 'c', k.id, NULL, k.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM category k WHERE EXISTS (SELECT 1 FROM ch WHERE kind = 'c')
-UNION ALL SELECT 'C', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+UNION ALL SELECT 'C', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE EXISTS (SELECT 1 FROM ch WHERE kind = 'c')"""
 
 
@@ -483,11 +610,13 @@ class Engine:
             rows = await fetch_all(_DELTA_SQL, {"since": index.version, "upto": version})
             if len(rows) > DELTA_MAX:
                 return await self.load()
-            for kind, pid, status, category_id, price, stock, popularity, lexemes, weights, word, n in rows:
+            for (kind, pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents,
+                 word, n) in rows:
                 if kind == "p":
                     index.remove(pid)
                     if status is not None:
-                        index.add(pid, status, category_id, price, stock, popularity, lexemes, weights)
+                        index.add(pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs,
+                                  cents)
                 elif kind == "w":
                     index.set_word(word, n)
             if any(r[0] == "C" for r in rows):

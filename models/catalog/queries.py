@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 import orjson
 
-from models.catalog import engine, search
+from models.catalog import attributes, engine, search
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, line_unit_price, variation_price
 from models.core.db import fetch_all, fetch_prepared, money_number
 from models.core.errors import NotFound, ValidationFailed
@@ -77,6 +77,8 @@ class ProductFilters:
     ordering: str | None = None
     tab: str | None = None
     staff: bool = False
+    # Typed attribute filters (models/catalog/attributes.py: attr_<slug>=..., attr_<slug>_min/_max).
+    attributes: list[attributes.AttrFilter] = field(default_factory=list)
 
 
 # --- small helpers -------------------------------------------------------------
@@ -168,6 +170,8 @@ def product_conditions(f: ProductFilters, params: dict[str, Any]) -> str:
         where.append("p.stock_quantity > 0")
     elif f.in_stock is False:
         where.append("p.stock_quantity = 0")
+    if f.attributes:
+        where.append(attributes.conditions(f.attributes, params))
     return " AND ".join(where) or "TRUE"
 
 
@@ -181,7 +185,7 @@ def count_sql(f: ProductFilters, conditions: str) -> str:
     ``product_status_price`` index alone.
     """
     tab = validate_tab(f.tab)
-    if f.min_price is not None or f.max_price is not None:
+    if f.min_price is not None or f.max_price is not None or f.attributes:
         return f"(SELECT count(*) FROM product p WHERE {conditions})"
     where = []
     if not f.staff:
@@ -229,6 +233,20 @@ def list_page_sql(columns: str, f: ProductFilters, conditions: str, order_sql: s
         f"SELECT {columns}, (SELECT n FROM total) FROM unnest(ARRAY(SELECT id FROM ids)) AS ids(id) "
         "JOIN product p ON p.id = ids.id "
         f"LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}")
+
+
+def known_total_page_sql(columns: str, conditions: str, order_sql: str, total: int, offset: int, limit: int) -> str:
+    """``list_page_sql`` when the total is known already (counted by the index):
+    only the branch the page needs (from the front, or from the end for the back
+    half), the total a constant. Integers only are formatted in."""
+    total, offset, limit = int(total), int(offset), int(limit)
+    if offset * 2 <= total:
+        ids = f"SELECT p.id FROM product p WHERE {conditions} ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}"
+    else:
+        ids = (f"SELECT p.id FROM product p WHERE {conditions} ORDER BY {reverse_order(order_sql)} "
+               f"LIMIT {max(min(limit, total - offset), 0)} OFFSET {max(total - offset - limit, 0)}")
+    return (f"SELECT {columns}, {total}::bigint FROM unnest(ARRAY({ids})) AS ids(id) "
+            f"JOIN product p ON p.id = ids.id LEFT JOIN category c ON c.id = p.category_id ORDER BY {order_sql}")
 
 
 # --- serialisers -----------------------------------------------------------------
@@ -329,8 +347,21 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
         total = _page_from_window(rows, page)
     else:
         # The count rides along: the page costs one round trip.
-        rows = await fetch_prepared(
-            list_page_sql(_ITEM_COLUMNS, f, conditions, order_by(order_parts or [DEFAULT_ORDERING])), params)
+        order_sql = order_by(order_parts or [DEFAULT_ORDERING])
+        counted = await _attribute_matches(f) if f.attributes else None
+        if counted is not None:
+            # The index counted them: the page alone, a few matches named by id (not a
+            # prepared statement: the planner sees how many the filters let through).
+            n, ids = counted
+            params = {}
+            if ids is not None:  # the index applied every filter: these ids are the list
+                conditions, params["attr_ids"] = "p.id = ANY(%(attr_ids)s::int[])", ids
+            else:
+                conditions = product_conditions(f, params)
+            rows = await fetch_all(known_total_page_sql(_ITEM_COLUMNS, conditions, order_sql, n, (page - 1) * size,
+                                                        size), params)
+        else:
+            rows = await fetch_prepared(list_page_sql(_ITEM_COLUMNS, f, conditions, order_sql), params)
         total = _page_from_window(rows, page)
     liked = await liked_product_ids(user, [r[0] for r in rows])
     return total, [product_item(r, liked) for r in rows]
@@ -368,7 +399,10 @@ def _engine_filter(index: engine.Index, f: ProductFilters,
         category = f.category_id if 0 < f.category_id <= MAX_ID else 0
     low = math.ceil(f.min_price * 100) if f.min_price is not None else None
     high = math.floor(f.max_price * 100) if f.max_price is not None else None
-    return index.allowed(statuses, category, bands), (low, high)
+    allowed = index.allowed(statuses, category, bands)
+    for a in f.attributes:  # typed attribute filters: bitmaps of the index too
+        allowed &= index.attribute_set(a)
+    return allowed, (low, high)
 
 
 async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, columns: str,
@@ -410,7 +444,7 @@ def _walk(f: ProductFilters, page: int, size: int, query: search.SearchQuery) ->
     None otherwise. The walk serves a first page or so, filters most products
     meet (status, tab) and queries likely to match enough of the walked names; a category, price or
     stock filter ranks every match."""
-    if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None
+    if (page * size <= search.WALK_MAX_END and f.category_id is None and f.min_price is None and not f.attributes
             and f.max_price is None and f.in_stock is None and validate_tab(f.tab) in ("published", "all")
             and query.in_names() * search.WALK_ROWS >= 4 * page * size):
         return count_sql(f, "")
@@ -465,7 +499,7 @@ async def catalog_version() -> int | None:
 
 
 async def search_page(text: str | None, category_id: int | None, page: int, size: int,
-                      staff: bool = False) -> tuple[int, list[dict]]:
+                      staff: bool = False, attribute_filters: list | None = None) -> tuple[int, list[dict]]:
     """(count, items) of ``/products/search/``, most relevant first. Without a
     query: the newest products.
 
@@ -479,19 +513,20 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     Raises NotFound for a page past the end.
     """
     text = clean_search(text)
+    attribute_filters = attribute_filters or []
     if text and engine.engine.enabled:
-        f = ProductFilters(category_id=category_id, staff=staff)
+        f = ProductFilters(category_id=category_id, staff=staff, attributes=attribute_filters)
         found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
         if found is not None:
             total, rows = found
             return total, [search_item(r) for r in rows]
-    key = (text, category_id, page, size, staff)
+    key = (text, category_id, page, size, staff, tuple(a.key() for a in attribute_filters))
     version = await catalog_version()
     cached = search_cache.get(key, version)
     if cached is not None:
         return cached
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
-    f = ProductFilters(category_id=category_id, staff=staff)
+    f = ProductFilters(category_id=category_id, staff=staff, attributes=attribute_filters)
     conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
     if query:
@@ -504,6 +539,118 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     total, items = _page_from_window(rows, page), [search_item(r) for r in rows]
     search_cache.put(key, version, total, items)
     return total, items
+
+
+# Past this many products, an attribute-filtered page walks the ordering's index with
+# the filters (dense: the page comes soon); up to it, the page is read by id.
+ID_LIST_MAX = 5000
+_VERSIONS_SQL = ("SELECT (SELECT version FROM catalog_version), v.version, v.epoch, v.pruned_to "
+                 "FROM (SELECT 1) one LEFT JOIN search_version v ON TRUE")
+
+
+async def _current_index() -> tuple[Any, int | None]:
+    """(the process's search index brought up to the committed search version
+    or None when it cannot answer, the catalog version): one query, and a
+    catch-up when the index is behind."""
+    if not engine.engine.enabled:
+        return None, await catalog_version()
+    index = await engine.engine.ready()
+    rows = await fetch_prepared(_VERSIONS_SQL, {})
+    cat_version, version, epoch, pruned_to = rows[0]
+    if index is None or version is None:
+        return None, cat_version
+    if version != index.version or epoch != index.epoch:
+        index = await engine.engine.catch_up(version, epoch, pruned_to)
+    return index, cat_version
+
+
+def _index_base(index: Any, f: ProductFilters, query: Any) -> Any:
+    """The products of ``f`` before its attribute filters, as an index bitmap."""
+    allowed, price = _engine_filter(index, replace(f, attributes=[]))
+    return index.matching(query, allowed, price)
+
+
+async def _attribute_matches(f: ProductFilters) -> tuple[int, list[int] | None] | None:
+    """(how many products the (unsearched) list ``f`` has, their ids when at
+    most ``ID_LIST_MAX``) from the index; None when it cannot answer."""
+    index, _version = await _current_index()
+    if index is None:
+        return None
+    allowed, price = _engine_filter(index, f)  # attribute filters included
+    matches = index.matching(None, allowed, price)
+    n = len(matches)
+    return n, ([engine.key_id(k) for k in matches] if n <= ID_LIST_MAX else None)
+
+
+async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFilter]:
+    """The ``attr_*`` filters of a query string (one query for the definitions, none without such
+    parameters); 400 for unknown attributes or values."""
+    if not attributes.wanted(arguments):
+        return []
+    return attributes.parse_filters(arguments, await attributes.definitions.get(None))
+
+
+async def product_facets(f: ProductFilters, arguments: dict[str, str] | None = None) -> dict[str, Any]:
+    """Facet counts for the product list or search ``f`` (models/catalog/attributes.py):
+    per choice value, per number attribute its count and min/max, and the total.
+    ``arguments``: the query string, whose attr_ filters are added to ``f``'s (400 when unknown).
+
+    The catalog and search versions (one query), then the definitions when
+    they changed since (one query), then unless the answer is cached under
+    the catalog version: bitmap intersections in the process's search index
+    (models/catalog/engine.py, brought up to the committed version first: never
+    stale), or with ``SEARCH_INDEX=0`` ONE statement of counts (and the words of a search).
+    """
+    text = clean_search(f.search)
+    index, version = await _current_index()
+    defs = await attributes.definitions.get(version)
+    if arguments and attributes.wanted(arguments):
+        f = replace(f, attributes=f.attributes + attributes.parse_filters(arguments, defs))
+    key = (text, f.category_id, f.min_price, f.max_price, f.in_stock, f.tab, f.staff,
+           tuple(a.key() for a in f.attributes))
+    cached = attributes.facet_cache.get(key, version)
+    if cached is not None:
+        return cached
+    rows = await _facet_rows_from_index(index, f, text, defs) if index is not None else None
+    if rows is None:
+        rows = await _facet_rows_from_sql(f, text)
+    answer = attributes.facets_payload(rows, defs, f.attributes)
+    attributes.facet_cache.put(key, version, answer)
+    return answer
+
+
+async def _facet_rows_from_index(index: Any, f: ProductFilters, text: str | None,
+                                 defs: dict[str, attributes.AttributeDef]) -> list[tuple] | None:
+    """The facet rows (as ``attributes.facets_sql`` gives them) from the process's index: bitmap
+    intersections, no query (but the search words of a search that needs them)."""
+    query = None
+    if text:
+        words = search.plain_words(text)
+        if words is None:
+            words = await search.pg_words(text)
+        query = search.query_from_index(text, words, index) if words else None
+    base = _index_base(index, f, query)
+    choice = {a.id: [i for i, _v in a.values.values()] for a in defs.values() if a.kind == "choice"}
+    numbers = [a.id for a in defs.values() if a.kind == "number"]
+    by_value, by_number, total = index.facet_counts(base, f.attributes, choice, numbers)
+    rows: list[tuple] = [("v", None, value_id, n, None, None) for value_id, n in by_value.items()]
+    rows += [("n", attribute_id, None, n, None if low is None else Decimal(low) / 100,
+              None if high is None else Decimal(high) / 100) for attribute_id, (n, low, high) in by_number.items()]
+    rows.append(("t", None, None, total, None, None))
+    return rows
+
+
+async def _facet_rows_from_sql(f: ProductFilters, text: str | None) -> list[tuple]:
+    """The facet rows in one statement (``SEARCH_INDEX=0``): the twin of ``_facet_rows_from_index``."""
+    params: dict[str, Any] = {}
+    plain = replace(f, attributes=[])
+    conditions = product_conditions(plain, params)
+    query = await search.parse(text) if text else None
+    if query:  # (nothing searchable, e.g. stop words only: every product, as the list does)
+        base = f"{search.hits_sql(query, conditions, params)}, base AS (SELECT id FROM hits)"
+    else:
+        base = f"base AS (SELECT p.id FROM product p WHERE {conditions})"
+    return await fetch_all(attributes.facets_sql(base, f.attributes, params), params)
 
 
 # --- one product -------------------------------------------------------------------
@@ -522,8 +669,11 @@ _VARIATIONS_SQL = """(SELECT COALESCE(json_agg(json_build_object(
 
 _DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p.discount_value::text,
     ARRAY(SELECT t.tag_id FROM product_tag t WHERE t.product_id = p.id ORDER BY t.tag_id),
-    {_VARIATIONS_SQL}
+    {_VARIATIONS_SQL}, {attributes.PRODUCT_ATTRIBUTES_SQL}
     {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
+
+
+_DETAIL_BY_SLUG_SQL = _DETAIL_SQL.replace("WHERE p.id = %(id)s", "WHERE p.slug = %(slug)s")
 
 
 def _variation(v: dict[str, Any], base_price: str, selling_price: Any) -> dict[str, Any]:
@@ -542,11 +692,24 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
     if not 0 < product_id <= MAX_ID:  # the prepared statement's parameter is an integer
         raise NotFound("Product not found")
     rows = await fetch_prepared(_DETAIL_SQL, {"id": product_id, "staff": is_staff(user)})
+    return await _detail(rows, user)
+
+
+async def product_detail_by_slug(slug: str, user: Any = None) -> dict[str, Any]:
+    """The product page by the product's slug (stable: made at create, kept on rename). One query."""
+    if not slug or len(slug) > 280:
+        raise NotFound("Product not found")
+    rows = await fetch_prepared(_DETAIL_BY_SLUG_SQL, {"slug": slug, "staff": is_staff(user)})
+    return await _detail(rows, user)
+
+
+async def _detail(rows: list[tuple], user: Any) -> dict[str, Any]:
     if not rows:
         raise NotFound("Product not found")
     row = rows[0]
+    product_id = row[0]
     item = product_item(row, await liked_product_ids(user, [product_id]))
-    base_price, discount_type, discount_value, tags, variations = row[19:24]
+    base_price, discount_type, discount_value, tags, variations, attrs = row[19:25]
     item.update({
         "base_price": base_price,
         "discount_type": discount_type,
@@ -554,6 +717,7 @@ async def product_detail(product_id: int, user: Any = None) -> dict[str, Any]:
         "tags": tags,
         "variations": [_variation(v, base_price, item["price"] if item["price"] is not None else base_price)
                        for v in variations],
+        "attributes": attributes.product_attributes(attrs),
     })
     return item
 
@@ -573,6 +737,14 @@ async def list_categories() -> list[dict[str, Any]]:
     """Every category, parents before children in creation order (one query)."""
     rows = await fetch_prepared("SELECT id, name, slug, parent_id FROM category ORDER BY id", {})
     return [{"id": r[0], "name": r[1], "slug": r[2], "parent": r[3]} for r in rows]
+
+
+async def category_by_slug(slug: str) -> dict[str, Any]:
+    """One category by its slug (as in the category list). NotFound otherwise."""
+    row = await fetch_all("SELECT id, name, slug, parent_id FROM category WHERE slug = %s", [slug[:200]])
+    if not row:
+        raise NotFound("Category not found")
+    return {"id": row[0][0], "name": row[0][1], "slug": row[0][2], "parent": row[0][3]}
 
 
 async def record_view(product_id: int, user: Any) -> None:

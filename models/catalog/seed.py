@@ -450,6 +450,7 @@ async def seed_products(count: int, progress: bool) -> None:
         await _children_phase(run, ctx, progress, "variations", "product", _add_variations)
         await _children_phase(run, ctx, progress, "images", "product", _add_images)
         await _reviews_phase(run, ctx, progress)
+        await seed_attributes()
         # Fresh planner statistics (the search and list plans depend on them) and
         # visibility maps (the list reads its pages' ids from its indexes alone).
         await db.aio_execute_sql("VACUUM (ANALYZE) product, product_image, product_variation, category, review, "
@@ -659,6 +660,78 @@ async def _add_views(products: list[tuple[int, int]], shoppers: list[int], now: 
         rows += [(pid, rng.choice(shoppers), now - dt.timedelta(days=rng.uniform(0, 60)))
                  for _ in range(rng.choice([0, 0, 1, 2, 5]))]
     await _insert_batches(ProductView, rows, [ProductView.product, ProductView.user, ProductView.viewed_at])
+
+
+# --- typed attributes (migration 0024) ---------------------------------------------------
+
+# The demo products' attributes, read from what they already hold: the
+# Material and Style lines of their details, their Color variations, and
+# their width, depth (length) and height in cm.
+_DETAIL_ATTRIBUTES = (("material", "Material", 1), ("style", "Style", 2))
+_NUMBER_ATTRIBUTES = (("width", "Width", "width", 4), ("depth", "Depth", "length", 5), ("height", "Height", "height", 6))
+
+
+async def seed_attributes() -> None:
+    """Typed attributes for the demo catalog, idempotent and set-based (a few
+    statements whatever the catalog's size): material, style and colour
+    (choice), width, depth and height (number, cm); every product gets its
+    values. Products that already have an attribute keep theirs. In one
+    transaction with the search feed's attribute triggers off, then a new
+    search epoch (every web process reloads its index once)."""
+    async with transaction(), triggers_off(*_ATTRIBUTE_FEED):
+        await _seed_attributes()
+    await after_bulk("SELECT search_feed_new_epoch()")
+
+
+_ATTRIBUTE_FEED = [(table, f"search_feed_attribute_{kind}_{op}")
+                   for table, kind in (("product_attribute_value", "values"), ("product_attribute_number", "numbers"))
+                   for op in ("insert", "update", "delete")]
+
+
+async def _seed_attributes() -> None:
+    for slug, name, position in _DETAIL_ATTRIBUTES:
+        await db.aio_execute_sql("INSERT INTO attribute (name, slug, kind, position) VALUES (%s, %s, 'choice', %s) "
+                        "ON CONFLICT (slug) DO NOTHING", (name, slug, position))
+        await db.aio_execute_sql(
+            "INSERT INTO attribute_value (attribute_id, value, slug, position) "
+            "SELECT a.id, v.value, v.slug, v.n - 1 FROM attribute a, (SELECT value, "
+            "trim(both '-' from regexp_replace(lower(value), '[^a-z0-9]+', '-', 'g')) AS slug, "
+            "row_number() OVER (ORDER BY value) AS n FROM (SELECT DISTINCT trim(substr(line, length(%(label)s) + 2)) "
+            "AS value FROM product p, jsonb_array_elements_text(p.product_details) line "
+            "WHERE line LIKE %(label)s || ':%%') d) v WHERE a.slug = %(slug)s "
+            "ON CONFLICT (attribute_id, slug) DO NOTHING", {"label": name, "slug": slug})
+        await db.aio_execute_sql(
+            "INSERT INTO product_attribute_value (product_id, value_id, attribute_id) "
+            "SELECT p.id, v.id, v.attribute_id FROM product p "
+            "CROSS JOIN LATERAL jsonb_array_elements_text(p.product_details) line "
+            "JOIN attribute a ON a.slug = %(slug)s "
+            "JOIN attribute_value v ON v.attribute_id = a.id AND v.value = trim(substr(line, length(%(label)s) + 2)) "
+            "WHERE line LIKE %(label)s || ':%%' AND NOT EXISTS (SELECT 1 FROM product_attribute_value x "
+            "WHERE x.product_id = p.id AND x.attribute_id = a.id) ON CONFLICT DO NOTHING",
+            {"label": name, "slug": slug})
+    await db.aio_execute_sql("INSERT INTO attribute (name, slug, kind, position) VALUES ('Colour', 'colour', 'choice', 3) "
+                    "ON CONFLICT (slug) DO NOTHING")
+    await db.aio_execute_sql(
+        "INSERT INTO attribute_value (attribute_id, value, slug, position) "
+        "SELECT a.id, v.value, v.slug, v.n - 1 FROM attribute a, (SELECT value, "
+        "trim(both '-' from regexp_replace(lower(value), '[^a-z0-9]+', '-', 'g')) AS slug, "
+        "row_number() OVER (ORDER BY value) AS n FROM (SELECT DISTINCT variation AS value FROM product_variation "
+        "WHERE variation_type = 'Color' AND variation <> '') d) v WHERE a.slug = 'colour' "
+        "ON CONFLICT (attribute_id, slug) DO NOTHING")
+    await db.aio_execute_sql(
+        "INSERT INTO product_attribute_value (product_id, value_id, attribute_id) "
+        "SELECT DISTINCT pv.product_id, v.id, v.attribute_id FROM product_variation pv "
+        "JOIN attribute a ON a.slug = 'colour' JOIN attribute_value v ON v.attribute_id = a.id AND v.value = pv.variation "
+        "WHERE pv.variation_type = 'Color' AND NOT EXISTS (SELECT 1 FROM product_attribute_value x "
+        "WHERE x.product_id = pv.product_id AND x.attribute_id = a.id) ON CONFLICT DO NOTHING")
+    for slug, name, column, position in _NUMBER_ATTRIBUTES:
+        await db.aio_execute_sql("INSERT INTO attribute (name, slug, kind, unit, position) VALUES (%s, %s, 'number', 'cm', %s) "
+                        "ON CONFLICT (slug) DO NOTHING", (name, slug, position))
+        await db.aio_execute_sql(
+            f"INSERT INTO product_attribute_number (product_id, attribute_id, value) "
+            f"SELECT p.id, a.id, p.{column} FROM product p JOIN attribute a ON a.slug = %s "
+            f"WHERE p.{column} IS NOT NULL ON CONFLICT DO NOTHING", (slug,))
+    await db.aio_execute_sql("ANALYZE attribute, attribute_value, product_attribute_value, product_attribute_number")
 
 
 SEEDERS["products"] = seed_products

@@ -208,3 +208,30 @@ class ReviewHelpful(BaseModel):
 
     class Meta:
         primary_key = pw.CompositeKey("review", "user")
+
+
+# --- typed attributes (migration 0024; models/catalog/attributes.py) -------------------
+
+ATTRIBUTE_KINDS = ("choice", "number")
+
+
+class Attribute(BaseModel):
+    """A property shoppers filter on: ``choice`` (values: material, colour) or
+    ``number`` (a measure with a unit: width in cm)."""
+
+    name = pw.CharField(max_length=100)
+    slug = pw.CharField(max_length=60, unique=True)
+    kind = pw.CharField(max_length=10)
+    unit = pw.CharField(max_length=20, default="")
+    position = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class AttributeValue(BaseModel):
+    attribute = pw.ForeignKeyField(Attribute, backref="values", on_delete="CASCADE")
+    value = pw.CharField(max_length=100)
+    slug = pw.CharField(max_length=120)
+    position = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "attribute_value"

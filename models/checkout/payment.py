@@ -215,7 +215,7 @@ async def finalize_hosted(order_id: int) -> bool:
     if promo and promo[0]:
         try:
             async with transaction():  # a savepoint: the money is in, a spent code must not refuse it
-                await cart.redeem_promo_code(promo[0])
+                await cart.redeem_promo_code(promo[0], order_id=order_id)
                 await orders.hold_promo(order_id)
         except Exception as exc:  # noqa: BLE001
             log.warning("order %s paid with promo code %s that has no use left: %s", order_id, promo[0], exc)

@@ -137,6 +137,8 @@ def _quote_doc(quote: Any, method: dict[str, Any] | None) -> dict[str, Any]:
         "subtotal": money_str(quote.subtotal), "shipping_cost": money_str(quote.shipping), "tax": money_str(quote.tax),
         "discount": money_str(quote.discount), "total": money_str(quote.total),
         "promo_code": getattr(quote, "promo_code", None),
+        "discount_lines": [{**d, "amount": money_str(d["amount"]), "shipping_discount": money_str(d["shipping_discount"])}
+                           for d in getattr(quote, "discount_lines", None) or []],
         "shipping_method": {k: method[k] for k in ("id", "name", "price")} if method else None,
         "items": [{"product_id": l.product_id, "variation_id": l.variation_id, "name": l.name, "sku": l.sku,
                    "quantity": l.quantity, "price": money_str(l.unit_price), "subtotal": money_str(l.line_total),
@@ -156,13 +158,13 @@ def _fingerprint(doc: dict[str, Any]) -> tuple:
             doc.get("promo_code"))
 
 
-_KEYS = ("checkout_id", "subtotal", "shipping_cost", "tax", "discount", "total", "promo_code", "shipping_method",
-         "payment_method", "items", "shipping_address", "delivery_date")
+_KEYS = ("checkout_id", "subtotal", "shipping_cost", "tax", "discount", "total", "promo_code", "discount_lines",
+         "shipping_method", "payment_method", "items", "shipping_address", "delivery_date")
 
 
 def _public(checkout_id: str, doc: dict[str, Any], payment_method: str, address: dict[str, str]) -> dict[str, Any]:
     """The spec's shape in the spec's order (the stored JSONB does not keep it)."""
-    payload = {"checkout_id": checkout_id, **doc, "payment_method": payment_method,
+    payload = {"checkout_id": checkout_id, "discount_lines": [], **doc, "payment_method": payment_method,
                "shipping_address": _address_out(address)}
     return {k: payload.get(k) for k in _KEYS}
 
@@ -311,7 +313,7 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
         if done is None:  # another payment of this checkout won
             raise Conflict("This checkout has already been paid.")
         if quote.promo_code_id:
-            await cart.redeem_promo_code(quote.promo_code_id)
+            await cart.redeem_promo_code(quote.promo_code_id, order_id=order_id)
             await orders.hold_promo(order_id)
         await cart.clear_cart(user.id)
         await cart.mark_cart_converted(user.id, order_id)

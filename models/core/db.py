@@ -20,32 +20,52 @@ import peewee_async
 log = logging.getLogger("avantlush.db")
 
 
-class _PoolBackend(peewee_async.pool.AioPgPoolBackend):
-    """aiopg's pool, minus a race: a free connection that the server ended (a
-    restart, ``pg_terminate_backend``) can be noticed closed between the pool's
-    check and its hand-over, and aiopg then fails the request with an
-    AssertionError (a 500). Such a connection is dropped and another taken."""
-
-    async def acquire(self):
-        for _ in range(4):
-            try:
-                conn = await super().acquire()
-            except AssertionError:
-                continue  # the closed one is gone from the pool already
-            if not conn.closed:
-                return conn
-            await self.release(conn)  # the pool forgets closed connections
-        return await super().acquire()
+_POOL_KEYS = ("min_size", "max_size", "timeout", "max_idle", "max_lifetime", "reconnect_timeout")
 
 
-class Database(peewee_async.PostgresqlDatabase):
-    """peewee-async PostgreSQL (aiopg pool) that can record the SQL it runs.
+class _PoolBackend(peewee_async.pool.PsycopgPoolBackend):
+    """psycopg 3's async pool (psycopg_pool), given our connection parameters
+    (socket directory hosts, ``options``, ``connect_timeout``, ``sslmode``) as
+    keyword arguments rather than a URL: peewee-async's own backend builds a
+    URL from host/port/user/password only. Connections are autocommit (peewee
+    sends BEGIN/COMMIT) with client-side binding (``%s`` / ``%(name)s`` as
+    psycopg2 had them). A connection the server ended while it sat in the pool
+    is checked and replaced on its way out (``check``), so a restart answers
+    with fresh connections instead of errors."""
+
+    async def create(self) -> None:
+        import psycopg
+        import psycopg_pool
+
+        params = dict(self.connect_params)
+        pool = {k: params.pop(k) for k in _POOL_KEYS if k in params}
+        params.pop("enable_json", None)
+        params.pop("enable_hstore", None)
+        kwargs = {"dbname": self.database, **params, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor}
+        self.pool = psycopg_pool.AsyncConnectionPool(kwargs=kwargs, open=False,
+                                                     check=psycopg_pool.AsyncConnectionPool.check_connection,
+                                                     **pool)
+        await self.pool.open()
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close(timeout=1)
+
+
+class Database(peewee_async.Psycopg3Database):
+    """peewee-async PostgreSQL (psycopg 3 and its pool) that can record the SQL it runs.
 
     ``query_log`` is a list while a test counts queries, ``None`` otherwise.
     """
 
     pool_backend_cls = _PoolBackend
     query_log: list[str] | None = None
+
+    def init(self, database, **kwargs):
+        # peewee picks its driver adapter (how JSON, arrays… are sent) at every
+        # init: psycopg 3's, also when psycopg2 (used by the sync relay) is installed.
+        kwargs["prefer_psycopg3"] = True
+        super().init(database, **kwargs)
 
     async def aio_execute_sql(self, sql, params=None, fetch_results=None):
         if self.query_log is not None:
@@ -56,6 +76,25 @@ class Database(peewee_async.PostgresqlDatabase):
             if not connection_lost(exc):
                 raise
             raise peewee.OperationalError(f"database connection lost: {exc}") from exc
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import psycopg
+    import psycopg2
+
+    return (peewee.OperationalError, peewee.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+            psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+# The errors that mean "the database is not reachable now" (a restart, a lost
+# connection, no free pooled connection in time), whichever driver raised it:
+# requests answer 503, background tasks retry.
+CONNECTION_ERRORS = _connection_errors()
+
+
+def sqlstate(exc: Any) -> str | None:
+    """The SQLSTATE of a driver error (psycopg 3's ``sqlstate``, psycopg2's ``pgcode``), else None."""
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -142,7 +181,7 @@ async def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
             return await fetch_all(execute, args)
         except peewee.DatabaseError as exc:
             causes = [*exc.args[:1], exc.__cause__, exc.__context__]
-            if not any(getattr(c, "pgcode", None) == "26000" for c in causes):  # invalid_sql_statement_name
+            if not any(sqlstate(c) == "26000" for c in causes):  # invalid_sql_statement_name
                 raise
             # The session lost its statements (e.g. DISCARD ALL): prepare again next time.
             ready.clear()
@@ -191,29 +230,40 @@ def connect_params(url: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
-def session_options() -> str:
+def session_options(timeout: float | None = None) -> str:
     """libpq ``options`` of every connection: the settings the SQL reads by
-    name (``avantlush.media_url``: see models/core/media.py and migration 0015)."""
+    name (``avantlush.media_url``: see models/core/media.py and migration 0015)
+    and, with ``timeout``, the statement time limit."""
     import settings
 
     value = settings.MEDIA_URL.replace("\\", "\\\\").replace(" ", "\\ ")
-    return f"-c avantlush.media_url={value}"
+    options = f"-c avantlush.media_url={value}"
+    if timeout:
+        options += f" -c statement_timeout={int(timeout * 1000)}"
+    return options
 
 
 def init_db(url: str, pool_size: int = 10, timeout: float | None = 5) -> None:
-    """Set up the pool; ``timeout``: seconds for a connect and for each statement
-    (None: no limit). A statement past it is cancelled and its connection closed."""
+    """Set up the pool; ``timeout``: seconds for a connect, for waiting on a
+    pooled connection and for each statement (None: no limit). A statement
+    past it is cancelled by the server (``statement_timeout``)."""
     name, params = connect_params(url)
-    params["pool_params"] = {"minsize": 0, "maxsize": pool_size, "timeout": timeout}
-    params["connect_timeout"] = timeout
-    params["options"] = session_options()
+    # Waiting for a free pooled connection: the same limit, but never below
+    # two seconds (a tiny bulk-statement limit must not fail the first connect).
+    params["pool_params"] = {"min_size": 0, "max_size": pool_size, "timeout": max(timeout, 2.0) if timeout else 3600.0}
+    params["connect_timeout"] = max(1, round(timeout)) if timeout else None
+    params["options"] = session_options(timeout)
+    if params["connect_timeout"] is None:
+        del params["connect_timeout"]
     db.init(name, **params)
 
 
 def plain_connect_params() -> dict[str, Any]:
-    """The pool's connection parameters for a plain psycopg2 connection
-    (libpq wants ``connect_timeout`` in whole seconds)."""
-    params = {k: v for k, v in db.connect_params.items() if k != "pool_params"}
+    """The pool's connection parameters for a plain (psycopg2) connection:
+    no pool settings, no statement time limit (the search index streams the
+    whole catalog), ``connect_timeout`` in whole seconds."""
+    params = {k: v for k, v in db.connect_params.items() if k not in ("pool_params", *_POOL_KEYS)}
+    params["options"] = session_options()
     timeout = params.pop("connect_timeout", None)
     if timeout:
         params["connect_timeout"] = max(1, round(timeout))

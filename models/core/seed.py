@@ -141,16 +141,24 @@ def progress_bar(total: int, desc: str, unit: str, progress: bool, initial: int 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True)
 
 
+def timed_out(exc: BaseException) -> bool:
+    """The server cancelled the statement at its ``statement_timeout``
+    (SQLSTATE 57014 is a user's cancel too: told apart by its message)."""
+    from models.core.db import sqlstate
+
+    return sqlstate(exc) == "57014" and "statement timeout" in str(exc)
+
+
 def failure_line(exc: BaseException) -> str:
     """The one line a failed seed prints instead of a traceback."""
     import asyncio
 
     kept = "the finished batches are kept: run the same command again to continue"
     chain, cause = [], exc
-    while cause is not None and len(chain) < 10:  # aiopg closes a timed-out connection: peewee then says so
+    while cause is not None and len(chain) < 10:  # the driver's error, wrapped by peewee's
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    if any(isinstance(c, (asyncio.TimeoutError, TimeoutError)) for c in chain):
+    if any(isinstance(c, (asyncio.TimeoutError, TimeoutError)) or timed_out(c) for c in chain):
         return (f"seed: a statement ran past BULK_TIMEOUT_SECONDS ({settings.BULK_TIMEOUT_SECONDS:g} s); "
                 f"raise it (0: no limit); {kept}")
     if any(isinstance(c, (asyncio.CancelledError, KeyboardInterrupt)) for c in chain):

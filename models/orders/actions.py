@@ -447,7 +447,7 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
     async with transaction():
         order_id, number = await create_order(draft)
         if quote.promo_code_id:
-            await cart.redeem_promo_code(quote.promo_code_id)
+            await cart.redeem_promo_code(quote.promo_code_id, order_id=order_id)
         await cart.clear_cart(user.id)
         hook = getattr(cart, "mark_cart_converted", None)
         if hook is not None:
@@ -548,6 +548,8 @@ async def release_promo(order_id: int) -> None:
     if row is not None and row[0] is not None:
         await db.aio_execute_sql("UPDATE promo_code SET times_used = times_used - 1 "
                                  "WHERE id = %s AND times_used > 0", [row[0]])
+        # Its per-customer use too (migration 0025; models/cart/promo.py redeem_promo_code).
+        await db.aio_execute_sql("DELETE FROM promo_redemption WHERE order_id = %s", [order_id])
 
 
 async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "",

@@ -21,6 +21,7 @@ PRODUCT_KEYS = {
     "variations", "is_physical_product", "weight", "height", "length", "width", "created_at",
     "added_date_formatted", "variants_count", "all_images", "price", "slug", "updated_at",
     "is_bulky", "stock_policy", "backorder_limit", "backordered", "restock_date", "lead_time_days",
+    "attributes",  # issue 22: typed attributes
 }
 VARIATION_KEYS = {"id", "variation_type", "variation", "price_adjustment", "stock_quantity", "sku", "is_default",
                   "final_price", "price", "sizes", "colors"}

@@ -8,7 +8,10 @@ from tests.support.client import assert_envelope
 CODE = {"code": "Summer20", "discount_percentage": "20", "valid_from": "2024-01-01T00:00:00Z",
         "valid_to": "2099-12-31T23:59:59+01:00", "min_order_amount": "50", "usage_limit": 100}
 FIELDS = {"id", "code", "discount_percentage", "valid_from", "valid_to", "min_order_amount", "usage_limit",
-          "times_used", "is_active", "created_at", "updated_at"}
+          "times_used", "is_active", "created_at", "updated_at",
+          # issue 22: promotions
+          "name", "discount_type", "discount_amount", "automatic", "per_customer_limit", "category_ids",
+          "product_ids", "include_subcategories"}
 
 
 @pytest.mark.gen_test

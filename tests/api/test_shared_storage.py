@@ -11,7 +11,7 @@ import pytest
 
 import settings
 from models.core import exports, storage
-from models.core.db import fetch_all, fetch_one
+from models.core.db import db, fetch_all, fetch_one
 from models.core.exports import ExportJob
 from models.core.media import media_url
 from tests.support.client import assert_envelope, multipart
@@ -133,7 +133,7 @@ async def test_migration_strips_this_servers_address_from_stored_image_urls():
                     "false, 1, now()) RETURNING 1", (product_id, product_id))
     sql = (settings.ROOT / "migrations" / "0015_several_machines.sql").read_text()
     rewrite = sql.split("-- Rows written", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
-    await fetch_all(rewrite + " SELECT 1")
+    await db.aio_execute_sql(rewrite, ())
     assert await fetch_one("SELECT main_image FROM product WHERE id = %s", (product_id,)) == ("seed/chair-1.jpg",)
     assert [r[0] for r in await fetch_all("SELECT image_url FROM product_image ORDER BY position")] == [
         "seed/chair-1.jpg", "https://res.cloudinary.com/demo/image/upload/x.jpg"]

@@ -234,7 +234,7 @@ async def test_promo_code_applies_and_shows_in_cart_and_summary(api, make_user):
     cart = (await api.get("/api/cart/", user=user)).json()
     assert cart["subtotal"] == "199.98" and cart["discount"] == "40.00" and cart["total"] == "159.98"
     assert cart["promo_code"] == {"code": "SUMMER20", "discount_percentage": "20.00", "is_valid": True,
-                                  "message": None}
+                                  "message": None, "discount_type": "percentage", "applied": True}
     summary = (await api.get("/api/cart/summary/", user=user)).json()
     assert summary["total_price"] == "159.98" and summary["discount"] == "40.00"
     assert (await api.delete("/api/cart/apply-discount/", user=user)).status == 204

@@ -16,7 +16,8 @@ from tests.support.factories import category, product, products, tag, tag_produc
 ITEM_FIELDS = {"id", "name", "slug", "description", "price", "category", "category_name", "images", "main_image",
                "stock_quantity", "is_featured", "is_physical_product", "sku", "status", "rating", "num_ratings",
                "is_liked", "product_details", "created_at", "updated_at"}
-DETAIL_FIELDS = ITEM_FIELDS | {"variations", "tags", "base_price", "discount_type", "discount_percentage"}
+DETAIL_FIELDS = ITEM_FIELDS | {"variations", "tags", "base_price", "discount_type", "discount_percentage",
+                                 "attributes"}  # issue 22: typed attributes
 
 
 async def names(api, path="/api/products/", user=None, **params) -> list[str]:

@@ -99,6 +99,7 @@ def admin_sets_up_the_shop(admin: AuthenticatedClient) -> Shop:
         name=f"Standard {tag}", price="10.00", estimated_days=5)), 201)
     promo = ok(post_promo_codes.sync_detailed(client=admin, body=PromoCodeIn(
         code=f"SAVE{tag}".upper(), discount_percentage="10")), 201)
+    assert isinstance(promo.code, str)  # None only for an automatic promotion (issue 22)
     return Shop(product.id, product.name, method.id, promo.code)
 
 

@@ -21,12 +21,19 @@ def _missing_pk(ids: Iterable[int]) -> str:
 
 def _constraint(exc: pw.IntegrityError) -> str:
     """The name of the constraint an IntegrityError violated ("" if unknown)."""
-    orig = exc.args[0] if exc.args else None
-    diag = getattr(orig, "diag", None)
-    return (getattr(diag, "constraint_name", None) or "") if diag is not None else ""
+    for orig in (exc.args[0] if exc.args else None, exc.__cause__, exc.__context__):
+        diag = getattr(orig, "diag", None)
+        if diag is not None and getattr(diag, "constraint_name", None):
+            return diag.constraint_name
+    # Outside a savepoint peewee-async keeps only the message: the name is in it.
+    found = re.search(r'constraint "([^"]+)"', str(exc.args[0]) if exc.args else "")
+    return found.group(1) if found else ""
 
 
 # --- slugs ---------------------------------------------------------------------
+
+# A slug given explicitly by staff (products, categories, attributes): what slugify makes.
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 def slugify(text: str, max_length: int = 100) -> str:
     value = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -7,7 +7,8 @@ product_count_*) and the catalog cache version (0003 catalog_version_product); a
 stock or price change is a stock_movement row (0008) and, back from 0 or
 cheaper, sends back-in-stock / price-drop emails to wishlists (0006
 product_wishlist_notify, variation_wishlist_notify); tags re-index (0007
-product_tag_*_reindex).
+product_tag_*_reindex); attribute assignments move the catalog version (0024
+catalog_version_product_attribute_*).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any
 import peewee as pw
 from peewee import JOIN
 
-from models.catalog.admin.common import _constraint, _insert_with_slug, _missing_pk
+from models.catalog import attributes as product_attributes
+from models.catalog.admin.common import SLUG_PATTERN, _constraint, _insert_with_slug, _missing_pk
 from models.catalog.tables import (
     Category,
     Color,
@@ -32,7 +34,7 @@ from models.catalog.tables import (
     line_unit_price,
     variation_price,
 )
-from models.core.db import db, iso, money_number, transaction, utcnow
+from models.core.db import db, fetch_all, iso, money_number, transaction, utcnow
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.core.media import delete_upload, media_url
 
@@ -52,7 +54,7 @@ _PRODUCT_FIELDS = [f for f in Product._meta.sorted_fields if f.name != "search_v
 
 
 async def management_payloads(ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The management shape of products ``ids``, in at most six queries."""
+    """The management shape of products ``ids``, in at most seven queries."""
     if not ids:
         return {}
     rows = await (Product.select(*_PRODUCT_FIELDS, Category.name.alias("category_name"))
@@ -85,8 +87,11 @@ async def management_payloads(ids: list[int]) -> dict[int, dict[str, Any]]:
                 .join(Color).where(VariationColor.variation.in_(var_ids))
                 .order_by(Color.id).tuples().aio_execute()):
             colors.setdefault(var_id, []).append({"id": color_id, "name": name, "hex_code": hex_code})
-    return {row["id"]: _management_payload(row, tags.get(row["id"], []), images.get(row["id"], []),
-                                           variations.get(row["id"], []), sizes, colors) for row in rows}
+    attrs = {r[0]: product_attributes.product_attributes(r[1]) for r in await fetch_all(
+        f"SELECT p.id, {product_attributes.PRODUCT_ATTRIBUTES_SQL} FROM product p WHERE p.id = ANY(%s)", [ids])}
+    return {row["id"]: {**_management_payload(row, tags.get(row["id"], []), images.get(row["id"], []),
+                                              variations.get(row["id"], []), sizes, colors),
+                        "attributes": attrs.get(row["id"], [])} for row in rows}
 
 
 def _management_payload(p: dict, tags: list[int], images: list[dict], variations: list[dict],
@@ -182,6 +187,7 @@ async def create_product(data: dict[str, Any]) -> dict[str, Any]:
     discount above 100; nothing is written then.
     """
     await _check_product(data, product_id=None, current=None)
+    assigned = await _resolve_attributes(data)
     now = utcnow()
     columns = {_COLUMN.get(k, k): data[k] for k in _SCALARS if k in data}
     async with transaction():
@@ -189,8 +195,12 @@ async def create_product(data: dict[str, Any]) -> dict[str, Any]:
             product_id = await _insert_with_slug(
                 Product, data["name"], {**columns, "created_at": now, "updated_at": now},
                 on_conflict={"product_sku": ("sku", "Product with this SKU already exists.")})
+            if data.get("slug"):
+                await Product.update(slug=data["slug"]).where(Product.id == product_id).aio_execute()
             await _set_tags(product_id, data.get("tags") or [], replace=False)
             await _replace_variations(product_id, data.get("variations") or [], existing=set())
+            if assigned is not None:
+                await product_attributes.set_product_attributes(product_id, *assigned)
         except pw.IntegrityError as exc:
             raise _integrity_to_validation(exc) from None
     return await load_product_payload(product_id)
@@ -201,7 +211,9 @@ async def update_product(product_id: int, data: dict[str, Any]) -> dict[str, Any
     field, defaults included; a PATCH only those sent). ``tags`` and
     ``variations``, when given, replace the product's: variation items whose
     ``id`` is one of this product's variations are updated in place, others
-    created, and the ones not listed deleted. The slug stays.
+    created, and the ones not listed deleted. ``attributes``, when given (not
+    None), set the values of the attributes they name (others stay). The slug stays (links keep
+    working) unless ``slug`` is given.
 
     Raises NotFound, or ValidationFailed as create_product does (nothing changed).
     """
@@ -210,8 +222,11 @@ async def update_product(product_id: int, data: dict[str, Any]) -> dict[str, Any
     if not current:
         raise NotFound("Product not found.")
     await _check_product(data, product_id=product_id, current=current[0])
+    assigned = await _resolve_attributes(data)
     columns = {_COLUMN.get(k, k): data[k] for k in _SCALARS if k in data}
-    if not columns and "tags" not in data and "variations" not in data:
+    if data.get("slug"):
+        columns["slug"] = data["slug"]
+    if not columns and "tags" not in data and "variations" not in data and assigned is None:
         return await load_product_payload(product_id)  # an empty PATCH changes nothing, not even updated_at
     async with transaction():
         locked = await Product.select(Product.id).where(Product.id == product_id).for_update().aio_execute()
@@ -226,14 +241,26 @@ async def update_product(product_id: int, data: dict[str, Any]) -> dict[str, Any
                     existing = {r[0] for r in await ProductVariation.select(ProductVariation.id).where(
                         ProductVariation.product == product_id).tuples().aio_execute()}
                     await _replace_variations(product_id, data["variations"] or [], existing)
+                if assigned is not None:
+                    await product_attributes.set_product_attributes(product_id, *assigned)
         except pw.IntegrityError as exc:
             raise _integrity_to_validation(exc) from None
     return await load_product_payload(product_id)
 
 
+async def _resolve_attributes(data: dict[str, Any]) -> tuple | None:
+    """The ``attributes`` of the request as ids (None: not given, leave them); 400 before any write."""
+    spec = data.get("attributes")
+    if spec is None:
+        return None
+    return await product_attributes.resolve_assignment(spec)
+
+
 def _integrity_to_validation(exc: pw.IntegrityError) -> Exception:
     """Map a unique violation that slipped past the pre-checks (a race) to a 400."""
     name = _constraint(exc)
+    if name == "product_slug":
+        return ValidationFailed.field("slug", "Product with this slug already exists.")
     if name == "product_sku":
         return ValidationFailed.field("sku", "Product with this SKU already exists.")
     if name == "product_variation_sku":
@@ -256,6 +283,15 @@ async def _check_product(data: dict[str, Any], product_id: int | None, current: 
         found = {r[0] for r in await Tag.select(Tag.id).where(Tag.id.in_(tag_ids)).tuples().aio_execute()}
         if tag_ids - found:
             errors["tags"] = [_missing_pk(sorted(tag_ids - found))]
+    if data.get("slug"):
+        if not SLUG_PATTERN.match(data["slug"]):
+            errors["slug"] = ["Lower-case letters, digits and single hyphens only."]
+        else:
+            query = Product.select().where(Product.slug == data["slug"])
+            if product_id is not None:
+                query = query.where(Product.id != product_id)
+            if await query.aio_exists():
+                errors["slug"] = ["Product with this slug already exists."]
     if data.get("sku") is not None:
         query = Product.select().where(Product.sku == data["sku"])
         if product_id is not None:

@@ -13,7 +13,7 @@ from typing import Any
 import peewee as pw
 from peewee import fn
 
-from models.catalog.admin.common import _constraint, _insert_with_slug, _missing_pk
+from models.catalog.admin.common import SLUG_PATTERN, _constraint, _insert_with_slug, _missing_pk
 from models.catalog.tables import Category, Color, Size, Tag
 from models.core.db import db, fetch_one, transaction, utcnow
 from models.core.errors import NotFound, ValidationFailed
@@ -58,24 +58,50 @@ async def _check_parent(parent_id: int | None, category_id: int | None) -> None:
                                                "subcategory.")
 
 
+async def _check_slug(slug: str | None, category_id: int | None) -> None:
+    """An explicit slug: well formed and not another category's."""
+    if not slug:
+        return
+    if not SLUG_PATTERN.match(slug):
+        raise ValidationFailed.field("slug", "Lower-case letters, digits and single hyphens only.")
+    query = Category.select().where(Category.slug == slug)
+    if category_id is not None:
+        query = query.where(Category.id != category_id)
+    if await query.aio_exists():
+        raise ValidationFailed.field("slug", "Category with this slug already exists.")
+
+
 async def create_category(data: dict[str, Any]) -> dict[str, Any]:
-    """Create a category with a unique slug from its name. Raises ValidationFailed (parent)."""
+    """Create a category with a unique slug from its name (or the ``slug`` given).
+    Raises ValidationFailed (parent, slug)."""
     await _check_parent(data.get("parent"), None)
-    async with transaction():
-        category_id = await _insert_with_slug(Category, data["name"], {
-            "name": data["name"], "parent": data.get("parent"), "description": data.get("description") or "",
-            "created_at": utcnow()})
+    await _check_slug(data.get("slug"), None)
+    try:
+        async with transaction():
+            category_id = await _insert_with_slug(Category, data["name"], {
+                "name": data["name"], "parent": data.get("parent"), "description": data.get("description") or "",
+                "created_at": utcnow()})
+            if data.get("slug"):
+                await Category.update(slug=data["slug"]).where(Category.id == category_id).aio_execute()
+    except pw.IntegrityError as exc:
+        if _constraint(exc) == "category_slug":
+            raise ValidationFailed.field("slug", "Category with this slug already exists.") from None
+        raise
     return await get_category(category_id)
 
 
 async def update_category(category_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change name, parent or description (the slug stays, so links keep working).
+    """Change name, parent or description (the slug stays, so links keep working,
+    unless a ``slug`` is given explicitly).
 
-    Raises NotFound, ValidationFailed (unknown parent, or a parent that would make a cycle).
+    Raises NotFound, ValidationFailed (unknown parent, or a parent that would make a cycle, a taken slug).
     """
     await get_category(category_id)
     columns = {k: ("" if k == "description" and v is None else v) for k, v in changes.items()
                if k in ("name", "parent", "description")}
+    if changes.get("slug"):
+        await _check_slug(changes["slug"], category_id)
+        columns["slug"] = changes["slug"]
     if columns:
         async with transaction():
             if columns.get("parent") is not None:
