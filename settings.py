@@ -155,6 +155,9 @@ TAX_RATE = Decimal(_env("TAX_RATE", "0") or "0")
 # may have at most MAX_OPEN_UNPAID_ORDERS such orders open at once.
 UNPAID_ORDER_TTL_MINUTES = _int("UNPAID_ORDER_TTL_MINUTES", 30)
 MAX_OPEN_UNPAID_ORDERS = _int("MAX_OPEN_UNPAID_ORDERS", 3)
+# A customer may ask to return units of an order this many days after their delivery
+# (models/fulfilment/returns.py).
+RETURN_WINDOW_DAYS = _int("RETURN_WINDOW_DAYS", 30)
 ABANDONED_CART_HOURS = _int("ABANDONED_CART_HOURS", 24)
 SEED_DEMO = _bool("SEED_DEMO", default=True)
 LOG_LEVEL = _env("LOG_LEVEL", "INFO")

@@ -171,6 +171,7 @@ class TrackingIn(In):
     status: Annotated[Status, U]
     location: OptionalText = Field(default="", max_length=255)
     description: OptionalText = Field(default="", max_length=2000)
+    shipment_id: Pk = Field(default=None, description="The order's shipment this event is about (none: the order)")
 
 
 class RefundLineIn(In):
@@ -256,6 +257,26 @@ class PaymentOut(Out):
     created_at: str
 
 
+class ShipmentLineOut(Out):
+    item_id: int
+    product_name: str
+    quantity: int
+
+
+class OrderShipmentOut(Out):
+    id: int
+    order_id: int
+    status: str = Field(description="pending (packed), shipped, delivered")
+    carrier: str = Field(description="A code of GET /api/carriers/")
+    tracking_number: str | None
+    tracking_url: str | None = Field(description="The carrier's tracking page, or the address staff gave")
+    note: str
+    lines: list[ShipmentLineOut]
+    created_at: str
+    shipped_at: str | None
+    delivered_at: str | None
+
+
 class OrderOut(Out):
     id: int
     order_number: str
@@ -288,6 +309,7 @@ class OrderOut(Out):
     delivery_date: str | None = Field(default=None, description="The delivery date booked for bulky items (YYYY-MM-DD)")
     estimated_delivery_date: str = Field(description="For display, as the spec shows it (Monday, January 02, 2023)")
     estimated_delivery_on: str = Field(description="The same date, ISO 8601 (2023-01-02)")
+    shipments: list[OrderShipmentOut] = Field(description="Its shipments, oldest first (a split delivery has several)")
     note: str
     created_at: str
     updated_at: str
@@ -322,6 +344,10 @@ class TrackingOut(Out):
     location: str
     description: str
     timestamp: str
+    shipment_id: int | None = Field(description="The shipment the event is about (null: the whole order)")
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
 
 
 class OrderBriefOut(Out):
@@ -517,11 +543,12 @@ class TrackingHandler(BaseHandler):
 class TrackingAddHandler(BaseHandler):
     role = ADMIN
 
-    @api(body=TrackingIn, response=TrackingOut)
+    @api(body=TrackingIn, response=TrackingOut, rejects={400: "a shipment_id that is not one of the order's"})
     async def post(self, id: str):
-        """Add a tracking event (the customer is emailed)."""
+        """Add a tracking event, of the order or of one of its shipments (the customer is emailed)."""
         data = self.parse(TrackingIn)
-        self.reply(await actions.add_tracking_event(int(id), data.status, data.location, data.description))
+        self.reply(await actions.add_tracking_event(int(id), data.status, data.location, data.description,
+                                                    shipment_id=data.shipment_id))
 
 
 class FilterByDateHandler(BaseHandler):

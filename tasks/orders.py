@@ -6,6 +6,7 @@ import settings
 from celery_app import app
 from models.core.mail import send
 from models.orders import actions, notify
+from models.orders.tables import STATUS_DISPLAY
 from tasks._runner import run_async
 from tasks.emails import RETRY
 
@@ -29,7 +30,7 @@ def order_status_changed(order_id: int, status: str) -> str | None:
     ctx = run_async(notify.order_context, order_id)
     if ctx is None or not ctx["customer_email"]:
         return None
-    ctx["status"], ctx["status_display"] = status, status.capitalize()
+    ctx["status"], ctx["status_display"] = status, STATUS_DISPLAY.get(status, status)
     return send(ctx["customer_email"], "order_status", **ctx)
 
 

@@ -108,6 +108,7 @@ MODULES = [
     "sitemap",
     "shipping",
     "wishlist",
+    "fulfilment",
 ]
 
 

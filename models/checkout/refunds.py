@@ -10,7 +10,12 @@ provider is asked outside any transaction, then the row becomes
 ``succeeded`` (with the provider's reference: ``orders.refunded_amount``,
 payment and order statuses follow) or ``failed`` (with the provider's
 reason; nothing else changed, the refund can be asked again). A fully
-refunded order leaves the fulfilment flow (status REFUNDED).
+refunded order leaves the fulfilment flow (status REFUNDED). A return
+(models/fulfilment/returns.py) refunds through this same action: per-line
+restock flags, a restocking fee kept, and ``return_id`` (refunded once).
+
+Triggers (migrations/README.md): refund rows move ``refund_daily`` (0022
+refund_daily_change): the dashboard's revenue goes down on the refund's day.
 """
 from __future__ import annotations
 
@@ -76,8 +81,11 @@ async def _pick_lines(order_id: int, lines: list[dict[str, int]], restock: bool,
     errors: dict[str, list[str]] = {}
     picked, total = [], Decimal("0")
     wanted: dict[int, int] = {}
+    restocks: dict[int, bool] = {}  # a line's own restock flag, else ``restock``
     for line in lines:
         wanted[line["item_id"]] = wanted.get(line["item_id"], 0) + line["quantity"]
+        if line.get("restock") is not None:
+            restocks[line["item_id"]] = bool(line["restock"])
     for n, (item_id, quantity) in enumerate(wanted.items()):
         item = items.get(item_id)
         if item is None:
@@ -87,23 +95,30 @@ async def _pick_lines(order_id: int, lines: list[dict[str, int]], restock: bool,
         if quantity > left:
             errors[f"lines.{n}.quantity"] = [f"At most {left} of this item can still be refunded."]
             continue
-        picked.append({"item_id": item_id, "quantity": quantity, "restocked": restock})
+        picked.append({"item_id": item_id, "quantity": quantity, "restocked": restocks.get(item_id, restock)})
         total += item[2] * quantity
     if errors:
         raise ValidationFailed(errors=errors)
     return picked, money(total * share)
 
 
-async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: list[dict[str, int]] | None = None,
-                       restock: bool = False, reason: str = "", actor_id: int | None = None) -> dict[str, Any]:
-    """Refund ``amount`` (default: the lines' cost, else all that is left) of
-    the order's captured payment through its gateway.
+async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: list[dict[str, Any]] | None = None,
+                       restock: bool = False, reason: str = "", actor_id: int | None = None,
+                       restocking_fee: Decimal | None = None, return_id: int | None = None) -> dict[str, Any]:
+    """Refund ``amount`` (default: the lines' cost less ``restocking_fee``,
+    else all that is left) of the order's captured payment through its gateway.
+
+    ``lines``: ``{"item_id", "quantity"}`` with an optional ``"restock"`` of
+    the line's own (else ``restock``). ``return_id``: the return this refund
+    settles (models/fulfilment/returns.py): a return is refunded once.
 
     Raises NotFound, NotRefundable (400: not paid), ValidationFailed (400: an
-    amount beyond what is left, bad lines), Conflict (409: another refund of
-    the order is in progress and together they would exceed it), RefundFailed
+    amount beyond what is left, bad lines, a fee beyond the lines' cost),
+    Conflict (409: another refund of the order is in progress and together
+    they would exceed it, or the return was refunded already), RefundFailed
     (502: the provider did not refund; the attempt is recorded as failed).
     """
+    fee = money(restocking_fee or 0)
     async with transaction():
         order = await fetch_one("SELECT payment_status, subtotal, discount, stock_held FROM orders "
                                 "WHERE id = %s FOR UPDATE", [order_id])
@@ -118,10 +133,20 @@ async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: l
             [payment_id])
         left = money(captured - done)
         share = (subtotal - discount) / subtotal if subtotal else Decimal("1")
+        if return_id is not None and await fetch_one(
+                "SELECT 1 FROM refund WHERE return_id = %s AND status <> 'failed'", [return_id]):
+            raise Conflict("This return was refunded already (or its refund is in progress).",
+                           {"return": ["A return is refunded once."]})
         picked: list[dict] = []
         if lines:
             picked, lines_amount = await _pick_lines(order_id, lines, restock, share)
-            amount = lines_amount if amount is None else amount
+            if fee >= lines_amount and fee > 0:
+                raise ValidationFailed(errors={"restocking_fee": [
+                    f"The restocking fee must be less than the lines' cost ({money_str(lines_amount)})."]})
+            amount = lines_amount - fee if amount is None else amount
+        elif fee and amount is None:
+            raise ValidationFailed(errors={"restocking_fee": ["A restocking fee is taken off refunded lines: "
+                                                              "give the lines."]})
         amount = money(left if amount is None else amount)
         if left <= 0:
             raise NotRefundable("Nothing is left to refund on this order.",
@@ -138,9 +163,11 @@ async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: l
         if restock and not lines:
             picked = await _all_lines_left(order_id)
         row = await fetch_one(
-            "INSERT INTO refund (order_id, payment_id, amount, status, provider, reason, lines, restock, created_by) "
-            "VALUES (%s, %s, %s, 'pending', %s, %s, %s::jsonb, %s, %s) RETURNING id",
-            [order_id, payment_id, amount, provider, reason[:1000], orjson.dumps(picked).decode(), restock, actor_id])
+            "INSERT INTO refund (order_id, payment_id, amount, status, provider, reason, lines, restock, created_by, "
+            "restocking_fee, return_id) "
+            "VALUES (%s, %s, %s, 'pending', %s, %s, %s::jsonb, %s, %s, %s, %s) RETURNING id",
+            [order_id, payment_id, amount, provider, reason[:1000], orjson.dumps(picked).decode(),
+             restock or any(p["restocked"] for p in picked), actor_id, fee, return_id])
         refund_id = row[0]
     reference = await _ask_provider(refund_id, provider, capture_ref or transaction_id, amount, currency)
     async with transaction():
@@ -148,7 +175,7 @@ async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: l
         await db.aio_execute_sql("UPDATE refund SET status = 'succeeded', provider_reference = %s, updated_at = %s "
                                  "WHERE id = %s", [reference, utcnow(), refund_id])
         state = await _settle(order_id, payment_id)
-        restocked = await _restock(order_id, picked) if restock else False
+        restocked = await _restock(order_id, [p for p in picked if p["restocked"]])
     return {"id": order_id, "payment_status": state["payment_status"], "restocked": restocked,
             "refund_id": refund_id, "amount": money_str(amount), "refunded_amount": state["refunded_amount"],
             "status": state["status"], "provider_reference": reference}

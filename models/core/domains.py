@@ -25,6 +25,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "orders": ("seed", "export"),
     "payments": (),
     "checkout": ("guests",),
+    "fulfilment": ("export",),
     "dashboard": (),
 }
 

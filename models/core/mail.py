@@ -36,6 +36,8 @@ SUBJECTS = {
     "price_drop": "A price drop on your AvantLush wishlist",
     "cart_reminder": "You left something in your AvantLush cart",
     "email_changed": "The email address of your AvantLush account was changed",
+    "shipment_update": "Your order {order_number}: shipment {shipment[id]} is {shipment[status_display]}",
+    "return_update": "Return {ret[id]} of your order {order_number}: {ret[status]}",
 }
 
 

@@ -241,7 +241,7 @@ async def customer_transactions(customer_id: int, filters: dict[str, Any], page:
             display += f" +{items - 1} other product{'s' if items > 2 else ''}"
         out.append({"id": oid, "order_number": number, "customer_name": name, "customer_email": email,
                     "products_display_string": display, "items_count": items, "total": f"{total:.2f}",
-                    "status": status, "status_display": status.capitalize(), "payment_status": pay_status,
+                    "status": status, "status_display": status.replace("_", " ").title(), "payment_status": pay_status,
                     "payment": {"method": method, "status": pay_status}, "created_at": created})
     return rows[0][-1], out
 

@@ -7,9 +7,13 @@
 - An order belongs to the day it was created, counted under its current status.
 - A *sale* is a paid order: its payment went through (payment status PAID,
   PARTIALLY_REFUNDED or REFUNDED; SQL ``order_is_paid``). Unpaid orders
-  (pending, failed) are never revenue, whatever their total. An order's
-  revenue is its total less what was refunded (``order_revenue``, SQL
-  ``order_revenue``); revenue = the sum over the period's orders. Customers'
+  (pending, failed) are never revenue, whatever their total. Revenue of a
+  period = the totals of the paid orders placed in it (``order_sales_value``,
+  SQL ``order_sales_value``) less the refunds made in it (succeeded refunds
+  by the day of the refund, ``refund.created_at``, not of the order: a
+  refund today of last month's order takes today's revenue down, and last
+  month's figures do not change). An order's own revenue is its total less
+  what was refunded (``order_revenue``, SQL ``order_revenue``); customers'
   balance and total spent are their orders' revenue. Order counts (per
   status, all orders, orders per day) count every order placed, paid or not.
 - New customers: customer records created in the period. Total customers: all
@@ -78,6 +82,14 @@ def order_revenue(payment_status: str, total: Decimal, refunded_amount: Decimal)
     return money(Decimal(total) - Decimal(refunded_amount))
 
 
+def order_sales_value(payment_status: str, total: Decimal) -> Decimal:
+    """What a paid order brought in on the day it was placed, before refunds
+    (they count on their own day): its total when paid, else 0.
+    SQL twin: ``order_sales_value(payment_status, total)`` (migration 0022,
+    the rollups and live queries); a test checks they agree."""
+    return money(Decimal(total)) if payment_status in PAID_PAYMENT_STATUSES else Decimal("0.00")
+
+
 def check_period(period: str | None, default: str = "week", names: tuple[str, ...] = METRIC_PERIODS) -> str:
     """A name of ``PERIODS`` (any of them), or AppError 400 listing ``names`` as
     ``valid_periods`` (the operation's own, as its spec shows) and the others as
@@ -133,10 +145,17 @@ _ORDER_FIGURES = """
     UNION ALL
     SELECT %(today)s::date, status, 1, total, s::int, r
       FROM (SELECT status, total, order_is_paid(payment_status) AS s,
-                   order_revenue(payment_status, total, refunded_amount) AS r FROM orders
+                   order_sales_value(payment_status, total) AS r FROM orders
              WHERE %(live)s AND created_at >= %(today)s::timestamp
                AND created_at < %(today)s::timestamp + interval '1 day') t
+    UNION ALL
+    SELECT day, NULL, 0, 0, 0, -amount FROM refund_daily WHERE day BETWEEN %(first)s AND %(last_past)s
+    UNION ALL
+    SELECT %(today)s::date, NULL, 0, 0, 0, -amount FROM refund
+     WHERE %(live)s AND status = 'succeeded' AND created_at >= %(today)s::timestamp
+       AND created_at < %(today)s::timestamp + interval '1 day'
   ) f GROUP BY 1, 2"""
+# (Refunds are the rows without a status: they take revenue down, nothing else.)
 
 
 def _params(start: dt.date, end: dt.date) -> dict[str, Any]:
@@ -156,6 +175,9 @@ def _sum_figures(rows) -> list[dict[str, Any]]:
     figures = [_empty_figures(), _empty_figures()]
     for bucket, status, n, value, sales, sale_value in rows:
         f = figures[bucket]
+        if status is None:  # the period's refunds
+            f["revenue"] += sale_value or 0
+            continue
         f["by_status"][status]["count"] += n
         f["by_status"][status]["total_value"] += value or 0
         f["orders"] += n
@@ -184,13 +206,20 @@ _DAILY_ORDERS = """
   FROM (
     SELECT day, n, sale_value FROM order_daily WHERE day BETWEEN %(start)s AND %(last_past)s
     UNION ALL
-    SELECT %(today)s::date, 1, order_revenue(payment_status, total, refunded_amount) FROM orders
+    SELECT %(today)s::date, 1, order_sales_value(payment_status, total) FROM orders
      WHERE %(live)s AND created_at >= %(today)s::timestamp AND created_at < %(today)s::timestamp + interval '1 day'
+    UNION ALL
+    SELECT day, 0, -amount FROM refund_daily WHERE day BETWEEN %(start)s AND %(last_past)s
+    UNION ALL
+    SELECT %(today)s::date, 0, -amount FROM refund
+     WHERE %(live)s AND status = 'succeeded' AND created_at >= %(today)s::timestamp
+       AND created_at < %(today)s::timestamp + interval '1 day'
   ) f GROUP BY 1"""
 
 
 async def daily_orders(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, Decimal]]:
-    """Per day in [start, end] with orders: (orders, revenue). One statement."""
+    """Per day in [start, end] with orders or refunds: (orders, revenue: sales
+    less that day's refunds). One statement."""
     return {d: (n, money(v)) for d, n, v in await fetch_prepared(_DAILY_ORDERS, _params(start, end))}
 
 

@@ -553,9 +553,11 @@ async def release_promo(order_id: int) -> None:
 
 
 async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "",
-                        reason: str = "cancel") -> None:
+                        reason: str = "cancel", shipment_id: int | None = None, notify: bool = True) -> None:
     """Inside a transaction with the order locked. ``reason``: of the stock
-    given back when cancelling (a stock_movement reason)."""
+    given back when cancelling (a stock_movement reason). ``shipment_id``:
+    the shipment whose progress moved the order (its tracking event names
+    it); ``notify=False`` when the caller sends its own email (a shipment's)."""
     check_transition(current, new)
     if new == current:
         return
@@ -564,9 +566,22 @@ async def _apply_status(order_id: int, current: str, new: str, *, location: str 
         await release_stock(order_id, reason)
         await release_promo(order_id)
     await db.aio_execute_sql(
-        "INSERT INTO order_tracking (order_id, status, location, description, timestamp) VALUES (%s, %s, %s, %s, %s)",
-        [order_id, new, location, description or f"Order {new.lower()}", utcnow()])
-    await enqueue("tasks.orders.order_status_changed", order_id, new)
+        "INSERT INTO order_tracking (order_id, status, location, description, timestamp, shipment_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        [order_id, new, location, description or f"Order {new.lower().replace('_', ' ')}", utcnow(), shipment_id])
+    if notify:
+        await enqueue("tasks.orders.order_status_changed", order_id, new)
+
+
+async def move_status(order_id: int, new: str, **kwargs: Any) -> str:
+    """Move a locked order (inside the caller's transaction) to ``new``
+    through the transition table (InvalidTransition otherwise); keyword
+    arguments as ``_apply_status``. Returns the status it had."""
+    row = await fetch_one("SELECT status FROM orders WHERE id = %s", [order_id])
+    if row is None:
+        raise NotFound("Order not found")
+    await _apply_status(order_id, row[0], new, **kwargs)
+    return row[0]
 
 
 async def update_status(order_id: int, new: str) -> dict[str, Any]:
@@ -639,15 +654,28 @@ async def delete_order(order_id: int) -> None:
         await db.aio_execute_sql("DELETE FROM orders WHERE id = %s", [order_id])
 
 
-async def add_tracking_event(order_id: int, status: str, location: str, description: str) -> dict[str, Any]:
-    """Record a tracking event (the order's status is changed with update_status)."""
+async def add_tracking_event(order_id: int, status: str, location: str, description: str, *,
+                             shipment_id: int | None = None) -> dict[str, Any]:
+    """Record a tracking event (the order's status is changed with update_status),
+    about one of the order's shipments when ``shipment_id`` is given
+    (ValidationFailed when it is not the order's)."""
     async with transaction():
         await _lock_order(order_id)
+        shipment = None
+        if shipment_id is not None:
+            shipment = await fetch_one("SELECT carrier, tracking_number, tracking_url FROM shipment "
+                                       "WHERE id = %s AND order_id = %s", [shipment_id, order_id])
+            if shipment is None:
+                raise ValidationFailed(errors={"shipment_id": [f'Invalid pk "{shipment_id}" - not a shipment '
+                                                               "of this order."]})
         row = await fetch_one(
-            "INSERT INTO order_tracking (order_id, status, location, description, timestamp) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id, timestamp", [order_id, status, location, description, utcnow()])
+            "INSERT INTO order_tracking (order_id, status, location, description, timestamp, shipment_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, timestamp",
+            [order_id, status, location, description, utcnow(), shipment_id])
         await enqueue("tasks.orders.tracking_event_added", row[0])
-    return {"id": row[0], "status": status, "location": location, "description": description, "timestamp": row[1]}
+    carrier, number, url = shipment or (None, None, None)
+    return {"id": row[0], "status": status, "location": location, "description": description, "timestamp": row[1],
+            "shipment_id": shipment_id, "carrier": carrier, "tracking_number": number or None, "tracking_url": url}
 
 
 async def bulk_action(order_ids: Iterable[int], action: str, status: str | None) -> dict[str, Any]:

@@ -58,7 +58,7 @@ async def _rows(clean: dict[str, Any]) -> AsyncIterator[list[list[Any]]]:
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     sql = ("SELECT o.order_number, to_char(o.created_at, 'YYYY-MM-DD HH24:MI'), o.customer_name, o.customer_email, "
            "(SELECT string_agg(i.product_name || ' (x' || i.quantity || ')', ', ' ORDER BY i.id) "
-           " FROM order_item i WHERE i.order_id = o.id), o.total, initcap(o.status), "
+           " FROM order_item i WHERE i.order_id = o.id), o.total, initcap(replace(o.status, '_', ' ')), "
            "coalesce(nullif(o.payment_method, ''), o.payment_type), o.payment_status "
            f"FROM orders o {clause} ORDER BY o.created_at DESC, o.id DESC")
     async with contextlib.aclosing(exports.fetch_batches(sql, params)) as batches:

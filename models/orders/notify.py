@@ -8,6 +8,7 @@ from typing import Any
 import settings
 from models.accounts.tokens import read_signed_link, signed_link
 from models.core.db import fetch_all, fetch_one
+from models.orders.tables import STATUS_DISPLAY
 
 # A guest's order is seen through a signed link in its emails (no account to sign in to).
 GUEST_ORDER_LINK = "guest_order"
@@ -53,7 +54,7 @@ async def order_context(order_id: int) -> dict[str, Any] | None:
     if row[17] and ctx["customer_email"]:
         token = guest_order_token(ctx["id"], ctx["customer_email"])
         ctx["guest_order_url"] = f"{settings.FRONTEND_URL.rstrip('/')}/guest-orders/{token}"
-    ctx["status_display"] = ctx["status"].capitalize()
+    ctx["status_display"] = STATUS_DISPLAY.get(ctx["status"], ctx["status"])
     # A line's expected ship date (order_item.expected_ship_date, models/catalog/stock_policy.py)
     # is told when it is later than the order's own day: backorders, made to order.
     ctx["items"] = [{"name": n, "quantity": q, "unit_price": u, "total_price": t,
@@ -70,6 +71,6 @@ async def tracking_context(event_id: int) -> dict[str, Any] | None:
     ctx = await order_context(row[0])
     if ctx is None:
         return None
-    ctx["event"] = {"status": row[1], "status_display": row[1].capitalize(), "location": row[2],
+    ctx["event"] = {"status": row[1], "status_display": STATUS_DISPLAY.get(row[1], row[1]), "location": row[2],
                     "description": row[3], "timestamp": row[4]}
     return ctx

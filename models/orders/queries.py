@@ -51,8 +51,20 @@ _PAYMENT_JSON = f"""json_build_object(
     'id', pay.id, 'method', pay.method, 'provider', pay.provider, 'amount', pay.amount::text,
     'status', pay.status, 'transaction_id', pay.transaction_id, 'created_at', {iso_sql("pay.created_at")})"""
 
+# One shipment as the API shows it (``s``: a shipment row), with its lines;
+# models/fulfilment reads shipments with it too.
+SHIPMENT_JSON = f"""json_build_object(
+    'id', s.id, 'order_id', s.order_id, 'status', s.status, 'carrier', s.carrier,
+    'tracking_number', nullif(s.tracking_number, ''), 'tracking_url', s.tracking_url, 'note', s.note,
+    'lines', coalesce((SELECT json_agg(json_build_object('item_id', sl.order_item_id, 'product_name', oi.product_name,
+                                                         'quantity', sl.quantity) ORDER BY sl.order_item_id)
+                       FROM shipment_line sl JOIN order_item oi ON oi.id = sl.order_item_id
+                       WHERE sl.shipment_id = s.id), '[]'::json),
+    'created_at', {iso_sql("s.created_at")}, 'shipped_at', {iso_sql("s.shipped_at")},
+    'delivered_at', {iso_sql("s.delivered_at")})"""
+
 # One order as the API shows it (the spec's OrderSerializer), from ``o`` and
-# the lateral ``it`` (items) and ``pm`` (payments).
+# the lateral ``it`` (items), ``pm`` (payments) and ``sh`` (shipments).
 ORDER_JSON = f"""json_build_object(
     'id', o.id, 'order_number', o.order_number, 'customer_email', o.customer_email,
     'customer_name', o.customer_name, 'user_id', o.user_id, 'customer_id', o.customer_id,
@@ -62,7 +74,7 @@ ORDER_JSON = f"""json_build_object(
         WHEN it.n = 2 THEN ' +1 other product' ELSE '' END,
     'subtotal', o.subtotal::text, 'discount', o.discount::text, 'shipping_cost', o.shipping_cost::text,
     'tax', o.tax::text, 'total', o.total::text,
-    'status', o.status, 'status_display', initcap(o.status), 'payment_status', o.payment_status,
+    'status', o.status, 'status_display', initcap(replace(o.status, '_', ' ')), 'payment_status', o.payment_status,
     'payment', pm.payments -> 0, 'payments', coalesce(pm.payments, '[]'::json),
     'payment_method', o.payment_method, 'payment_type', o.payment_type, 'order_type', o.order_type,
     'shipping_address', o.shipping_address, 'shipping_city', o.shipping_city, 'shipping_state', o.shipping_state,
@@ -72,6 +84,7 @@ ORDER_JSON = f"""json_build_object(
                                        'FMDay, FMMonth DD, YYYY'),
     'estimated_delivery_on', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
                                      'YYYY-MM-DD'),
+    'shipments', coalesce(sh.shipments, '[]'::json),
     'note', o.note, 'created_at', {iso_sql("o.created_at")}, 'updated_at', {iso_sql("o.updated_at")},
     'order_date', to_char(o.created_at, 'YYYY-MM-DD'), 'order_time', to_char(o.created_at, 'HH24:MI:SS'))"""
 
@@ -82,7 +95,10 @@ LEFT JOIN LATERAL (
     FROM order_item i LEFT JOIN product p ON p.id = i.product_id WHERE i.order_id = o.id) it ON TRUE
 LEFT JOIN LATERAL (
     SELECT json_agg({_PAYMENT_JSON} ORDER BY pay.id) AS payments
-    FROM payment pay WHERE pay.order_id = o.id) pm ON TRUE"""
+    FROM payment pay WHERE pay.order_id = o.id) pm ON TRUE
+LEFT JOIN LATERAL (
+    SELECT json_agg({SHIPMENT_JSON} ORDER BY s.id) AS shipments
+    FROM shipment s WHERE s.order_id = o.id) sh ON TRUE"""
 
 
 @dataclass
@@ -219,12 +235,16 @@ async def order_payload_dict(order_id: int, user_id: int | None = None) -> dict:
 
 
 async def tracking_events(order_id: int, user_id: int | None = None) -> list[dict[str, Any]]:
-    """The order's tracking events, oldest first. NotFound for another user's order."""
+    """The order's tracking events, oldest first, each with the shipment it is
+    about (carrier, tracking number and URL; null for order-wide events).
+    NotFound for another user's order."""
     await ensure_visible(order_id, user_id)
     rows = await fetch_all(
-        f"SELECT id, status, location, description, {iso_sql('timestamp')} FROM order_tracking "
-        "WHERE order_id = %s ORDER BY timestamp, id", [order_id])
-    return [{"id": r[0], "status": r[1], "location": r[2], "description": r[3], "timestamp": r[4]} for r in rows]
+        f"SELECT t.id, t.status, t.location, t.description, {iso_sql('t.timestamp')}, t.shipment_id, s.carrier, "
+        "nullif(s.tracking_number, ''), s.tracking_url FROM order_tracking t "
+        "LEFT JOIN shipment s ON s.id = t.shipment_id WHERE t.order_id = %s ORDER BY t.timestamp, t.id", [order_id])
+    return [{"id": r[0], "status": r[1], "location": r[2], "description": r[3], "timestamp": r[4],
+             "shipment_id": r[5], "carrier": r[6], "tracking_number": r[7], "tracking_url": r[8]} for r in rows]
 
 
 async def ensure_visible(order_id: int, user_id: int | None) -> None:

@@ -1,7 +1,7 @@
 """Demo orders (``python server.py seed --orders N``): realistic statuses,
 dates over the last two years, one to three items of published products at
-their prices, a payment and a tracking event each — fast enough for a
-million orders.
+their prices, a payment and a tracking event each (and a refund row for refunded ones)
+— fast enough for a million orders.
 
 Rows are generated inside PostgreSQL (``generate_series`` + ``random()``, a
 batch per transaction, a progress bar per batch): nothing crosses the wire
@@ -133,6 +133,16 @@ async def _batch(n: int) -> None:
         "updated_at) SELECT o.id, o.user_id, 'stripe', 'card', o.total, o.payment_status, "
         "CASE WHEN o.payment_status <> 'PENDING' THEN 'pi_seed_' || o.id END, o.created_at, o.created_at "
         "FROM orders o JOIN seed_o s ON s.id = o.id")
+    # Refunded orders' refunds, a few days after the order (revenue goes down on the
+    # refund's day: refund_daily, rebuilt once after the batches like the other rollups).
+    await run("ALTER TABLE refund DISABLE TRIGGER refund_daily_change")
+    await run(
+        "INSERT INTO refund (order_id, payment_id, amount, status, provider, provider_reference, reason, created_at, "
+        "updated_at) SELECT o.id, p.id, o.refunded_amount, 'succeeded', 'stripe', 're_seed_' || o.id, 'Seed', "
+        "least(o.created_at + interval '3 days', timezone('utc', now())), "
+        "least(o.created_at + interval '3 days', timezone('utc', now())) "
+        "FROM orders o JOIN seed_o s ON s.id = o.id JOIN payment p ON p.order_id = o.id WHERE o.refunded_amount > 0")
+    await run("ALTER TABLE refund ENABLE TRIGGER refund_daily_change")
     await run(
         "INSERT INTO order_tracking (order_id, status, location, description, timestamp) "
         "SELECT id, status, '', 'Order ' || lower(status), created_at FROM seed_o")

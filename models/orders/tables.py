@@ -17,8 +17,10 @@ from models.core.db import BaseModel, MoneyField, utcnow
 # CHECK constraints of migrations/0013_order_lifecycle.sql are their SQL twins
 # (tests/domain/test_order_rules.py checks they agree); handlers, dashboard and
 # export read these.
-STATUSES = ("PENDING", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED", "REFUNDED")
-STATUS_DISPLAY = {s: s.capitalize() for s in STATUSES}
+STATUSES = ("PENDING", "PROCESSING", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED", "DAMAGED",
+            "REFUNDED")
+# "Partially Shipped": the SQL twin is initcap(replace(status, '_', ' ')) (models/orders/queries.py).
+STATUS_DISPLAY = {s: s.replace("_", " ").title() for s in STATUSES}
 PAYMENT_STATUSES = ("PENDING", "PAID", "FAILED", "PARTIALLY_REFUNDED", "REFUNDED")
 PAYMENT_STATUS_DISPLAY = {s: s.replace("_", " ").capitalize() for s in PAYMENT_STATUSES}
 # Paid: the money came in (some or all of it may have gone back since). SQL
@@ -35,12 +37,15 @@ ORDER_TYPES = {"STANDARD": "Standard", "EXPRESS": "Express", "PICKUP": "Pickup"}
 
 # Legal order status changes (CONTRACT: nothing leaves CANCELLED, DELIVERED
 # never goes back). Setting the current status again is a no-op, not an error.
+# PARTIALLY_SHIPPED, SHIPPED, DELIVERED follow from the order's shipments
+# (models/fulfilment/shipments.py) when it has any; staff may still set them.
 # REFUNDED: a fully refunded order has left the fulfilment flow (set by the
 # refund action only, REFUND_STATUSES; it cannot be shipped after). A
 # cancelled order stays CANCELLED when its payment is refunded.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "PENDING": ("PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "REFUNDED"),
-    "PROCESSING": ("SHIPPED", "DELIVERED", "CANCELLED", "REFUNDED"),
+    "PENDING": ("PROCESSING", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "CANCELLED", "REFUNDED"),
+    "PROCESSING": ("PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "CANCELLED", "REFUNDED"),
+    "PARTIALLY_SHIPPED": ("SHIPPED", "DELIVERED", "DAMAGED", "REFUNDED"),
     "SHIPPED": ("DELIVERED", "RETURNED", "DAMAGED", "REFUNDED"),
     "DELIVERED": ("RETURNED", "DAMAGED", "REFUNDED"),
     "DAMAGED": ("RETURNED", "REFUNDED"),
@@ -66,7 +71,7 @@ class Order(BaseModel):
     customer = pw.ForeignKeyField(Customer, null=True, on_delete="SET NULL", backref="orders")
     customer_name = pw.CharField(max_length=255, default="")
     customer_email = pw.CharField(max_length=254, default="")
-    status = pw.CharField(max_length=12, default="PENDING")
+    status = pw.CharField(max_length=20, default="PENDING")
     payment_status = pw.CharField(max_length=20, default="PENDING")
     payment_type = pw.CharField(max_length=10, default="CREDIT")
     order_type = pw.CharField(max_length=10, default="STANDARD")
@@ -126,7 +131,8 @@ class Payment(BaseModel):
 
 class OrderTracking(BaseModel):
     order = pw.ForeignKeyField(Order, on_delete="CASCADE", backref="tracking")
-    status = pw.CharField(max_length=12)
+    status = pw.CharField(max_length=20)
+    shipment_id = pw.IntegerField(null=True)  # the shipment an event is about (migration 0022)
     location = pw.CharField(max_length=255, default="")
     description = pw.TextField(default="")
     timestamp = pw.DateTimeField(default=utcnow)
@@ -172,7 +178,7 @@ class Checkout(BaseModel):
 class OrderStatusCount(BaseModel):
     """Orders and their total value per status; maintained by triggers."""
 
-    status = pw.CharField(max_length=12, primary_key=True)
+    status = pw.CharField(max_length=20, primary_key=True)
     n = pw.BigIntegerField()
     total_value = pw.DecimalField(max_digits=16, decimal_places=2)
 

@@ -195,7 +195,7 @@ async def test_statistics(api, admin, make_user):
     assert body["total_orders"] == 6 and body["monthly_orders"] == 5
     # Paid orders (100, 30 refunded, 40 of which 10 refunded, 9.99): 139.99 kept over 4.
     assert body["total_spent"] == "139.99" and body["avg_order_value"] == "35.00"
-    assert body["order_status_counts"] == {"pending": 2, "processing": 0, "shipped": 0, "completed": 3,
+    assert body["order_status_counts"] == {"pending": 2, "processing": 0, "partially_shipped": 0, "shipped": 0, "completed": 3,
                                            "cancelled": 1, "returned": 0, "damaged": 0, "refunded": 0}
     assert body["abandoned_carts_count"] == 0 and len(body["recent_orders"]) == 5  # the newest five
     assert_envelope(await api.get("/api/customers/424242/statistics/", user=admin), 404)

@@ -166,7 +166,8 @@ async def test_edit_delete_and_tracking_add(api, make_user):
     resp = await api.post(f"/api/orders/{ids[0]}/tracking/add/",
                           json={"status": "SHIPPED", "location": "Lagos Hub", "description": "Left the warehouse"},
                           user=admin)
-    assert resp.status == 200 and set(resp.json()) == {"id", "status", "location", "description", "timestamp"}
+    assert resp.status == 200 and set(resp.json()) == {"id", "status", "location", "description", "timestamp",
+                                                       "shipment_id", "carrier", "tracking_number", "tracking_url"}
     assert resp.json()["location"] == "Lagos Hub"
     assert_envelope(await api.post(f"/api/orders/{ids[0]}/tracking/add/", json={"status": "LOST"}, user=admin), 400)
     before = await stock_of(pid)

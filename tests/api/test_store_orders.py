@@ -122,7 +122,8 @@ async def test_tracking_and_filter_by_date(api, make_user):
     oid = (await post_order(api, user, [{"product_id": pid, "quantity": 1}])).json()["order_id"]
     events = (await api.get(f"/api/orders/{oid}/tracking/", user=user)).json()
     assert [e["status"] for e in events] == ["PENDING"]
-    assert set(events[0]) == {"id", "status", "location", "description", "timestamp"}
+    assert set(events[0]) == {"id", "status", "location", "description", "timestamp",
+                              "shipment_id", "carrier", "tracking_number", "tracking_url"}
     import datetime as dt
 
     today = dt.date.today().isoformat()

@@ -20,14 +20,25 @@ async def snapshot() -> tuple:
                              "WHERE n <> 0 OR total_value <> 0 OR sales <> 0 OR sale_value <> 0 ORDER BY 1, 2")
     customers = await fetch_all("SELECT day, status, n FROM customer_daily WHERE n <> 0 ORDER BY 1, 2")
     figures = await fetch_all("SELECT id, orders_count, balance FROM customer ORDER BY id")
-    return orders, customers, figures
+    refunds = await fetch_all("SELECT day, n, amount FROM refund_daily WHERE n <> 0 OR amount <> 0 ORDER BY 1")
+    return orders, customers, figures, refunds
 
 
 async def scratch_figures(start: dt.date, end: dt.date) -> tuple[int, Decimal, dict[str, int]]:
+    """Orders of the period, and revenue: paid orders' totals less the refunds made in the period."""
     rows = await fetch_all(
-        "SELECT status, count(*), coalesce(sum(order_revenue(payment_status, total, refunded_amount)), 0) "
+        "SELECT status, count(*), coalesce(sum(order_sales_value(payment_status, total)), 0) "
         "FROM orders WHERE created_at >= %s AND created_at < %s::date + 1 GROUP BY 1", [start, end])
-    return sum(r[1] for r in rows), sum((r[2] for r in rows), Decimal(0)), {r[0]: r[1] for r in rows}
+    refunded = (await fetch_all("SELECT coalesce(sum(amount), 0) FROM refund WHERE status = 'succeeded' "
+                                "AND created_at >= %s AND created_at < %s::date + 1", [start, end]))[0][0]
+    return (sum(r[1] for r in rows), sum((r[2] for r in rows), Decimal(0)) - refunded,
+            {r[0]: r[1] for r in rows})
+
+
+async def add_refund(order_id: int, amount: str, created_at: dt.datetime, status: str = "succeeded") -> int:
+    return (await fetch_all("INSERT INTO refund (order_id, amount, status, provider, created_at) "
+                            "VALUES (%s, %s, %s, 'test', %s) RETURNING id",
+                            [order_id, Decimal(amount), status, created_at]))[0][0]
 
 
 @pytest.mark.gen_test
@@ -64,10 +75,22 @@ async def test_rollups_equal_a_rebuild_and_metrics_equal_a_scratch_computation(m
         await Order.update(status="PROCESSING").where(Order.id == orders[8].id).aio_execute()
         await Order.update(status="CANCELLED").where(Order.id == orders[8].id).aio_execute()
 
+    # Refunds count on their own day: today's refund of an order of 3 days ago, one of
+    # 20 days ago for an order of 27 days ago; pending and failed ones do not count;
+    # a refund that failed after all, and one deleted.
+    await add_refund(orders[1].id, "5.00", now)
+    await add_refund(orders[9].id, "3.50", now - dt.timedelta(days=20))
+    await add_refund(orders[10].id, "1.00", now - dt.timedelta(days=2), status="pending")
+    await add_refund(orders[10].id, "2.00", now - dt.timedelta(days=2), status="failed")
+    flipped = await add_refund(orders[11].id, "4.00", now - dt.timedelta(days=1))
+    await fetch_all("UPDATE refund SET status = 'failed' WHERE id = %s RETURNING id", [flipped])
+    gone = await add_refund(orders[11].id, "6.00", now - dt.timedelta(days=1))
+    await fetch_all("DELETE FROM refund WHERE id = %s RETURNING id", [gone])
+
     kept = await snapshot()
     await metrics.rebuild_rollups()
     assert await snapshot() == kept
-    assert kept[0]  # there is something to compare
+    assert kept[0] and kept[3]  # there is something to compare
 
     # The metrics (rollups for past days + today live) equal the figures over the orders.
     for period in metrics.PERIOD_DAYS:

@@ -11,7 +11,7 @@ import pytest
 
 from models.catalog.tables import line_unit_price
 from models.core.db import fetch_all, fetch_one, utcnow
-from models.dashboard.metrics import order_revenue
+from models.dashboard.metrics import order_revenue, order_sales_value
 from models.orders.tables import PAID_PAYMENT_STATUSES, PAYMENT_STATUSES, STATUSES
 
 
@@ -36,9 +36,10 @@ async def test_revenue_is_the_same_rule_in_python_and_sql():
     cases = [(ps, Decimal(total), Decimal(refunded)) for ps in PAYMENT_STATUSES
              for total, refunded in (("100.00", "0.00"), ("100.00", "40.00"), ("9999999999.99", "9999999999.99"))]
     for ps, total, refunded in cases:
-        sql, paid = await fetch_one("SELECT order_revenue(%s, %s, %s), order_is_paid(%s)",
-                                    [ps, total, refunded, ps])
+        sql, paid, sales = await fetch_one("SELECT order_revenue(%s, %s, %s), order_is_paid(%s), "
+                                           "order_sales_value(%s, %s)", [ps, total, refunded, ps, ps, total])
         assert Decimal(sql) == order_revenue(ps, total, refunded), (ps, total, refunded)
+        assert Decimal(sales) == order_sales_value(ps, total), (ps, total)
         assert paid == (ps in PAID_PAYMENT_STATUSES)
     assert order_revenue("PENDING", Decimal("9999999999.99"), Decimal(0)) == 0
     assert order_revenue("REFUNDED", Decimal("100.00"), Decimal(0)) == 0  # a refund recorded without its amount

@@ -28,6 +28,12 @@ async def test_seed_orders_makes_consistent_orders(make_user):
     kept = dict(await fetch_all("SELECT status, n FROM order_status_count WHERE n <> 0"))
     real = dict(await fetch_all("SELECT status, count(*) FROM orders GROUP BY status"))
     assert kept == real
+    # refunded orders have their refund rows, counted in refund_daily on the refund's day
+    assert await count("orders", "refunded_amount > 0") > 0
+    assert await count("orders o", "refunded_amount <> (SELECT coalesce(sum(amount), 0) FROM refund r "
+                                   "WHERE r.order_id = o.id AND r.status = 'succeeded')") == 0
+    assert (await fetch_one("SELECT sum(amount) FROM refund_daily"))[0] == (
+        await fetch_one("SELECT sum(refunded_amount) FROM orders"))[0]
     # and the trigger is back on
     await seed_orders(10, progress=False)
     assert (await fetch_one("SELECT sum(n) FROM order_status_count"))[0] == 310

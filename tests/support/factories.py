@@ -182,17 +182,22 @@ async def make_order(customer=None, total="100.00", status="PENDING", payment_st
     """An order row and its items, inserted as placing one would (the database's
     triggers keep the rollups either way; no stock is taken). ``user`` is a User
     or an id; ``products``: one unit of each, at 1.00, as the order's items. A
-    REFUNDED one gave all of its total back unless ``refunded`` says how much."""
+    REFUNDED one gave all of its total back unless ``refunded`` says how much
+    (a succeeded ``refund`` row on the order's day records it)."""
     created_at = created_at or utcnow()
     user_id = getattr(user, "id", user)
+    refunded_amount = Decimal(refunded if refunded is not None else (total if payment_status == "REFUNDED" else 0))
     order_id = await Order.insert(
         user=user_id if user_id is not None else (customer.user_id if customer is not None else None),
         customer=customer.id if customer is not None else None,
         customer_name=customer.name if customer is not None else "Guest",
         customer_email=customer.email if customer is not None else "guest@example.com",
         status=status, payment_status=payment_status, subtotal=Decimal(total), total=Decimal(total),
-        refunded_amount=Decimal(refunded if refunded is not None else (total if payment_status == "REFUNDED" else 0)),
+        refunded_amount=refunded_amount,
         created_at=created_at, updated_at=created_at).aio_execute()
+    if refunded_amount > 0 and payment_status in ("PARTIALLY_REFUNDED", "REFUNDED"):
+        # Its refund, as the refund action records it (revenue goes down on the refund's day: here the order's).
+        await record_refund(order_id, refunded_amount, created_at)
     for pid in products:
         await OrderItem.insert(order=order_id, product=pid, product_name="x", quantity=1, unit_price=Decimal(1),
                                total_price=Decimal(1)).aio_execute()
@@ -200,6 +205,13 @@ async def make_order(customer=None, total="100.00", status="PENDING", payment_st
         await OrderItem.insert(order=order_id, product_name=name, quantity=qty, unit_price=Decimal(price),
                                total_price=Decimal(price) * qty).aio_execute()
     return await Order.aio_get(Order.id == order_id)
+
+
+async def record_refund(order_id: int, amount: str | Decimal, created_at: dt.datetime | None = None) -> int:
+    """A succeeded refund row, as the refund action leaves one (revenue goes down on its day)."""
+    return (await fetch_one("INSERT INTO refund (order_id, amount, status, provider, created_at) "
+                            "VALUES (%s, %s, 'succeeded', 'manual', %s) RETURNING id",
+                            [order_id, Decimal(amount), created_at or utcnow()]))[0]
 
 
 # --- reading back ---------------------------------------------------------------------
