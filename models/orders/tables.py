@@ -2,7 +2,9 @@
 
 ``Order.order_number`` has a database default (``next_order_number``, from a
 sequence): insert without it and read it back with ``RETURNING``.
-``OrderStatusCount`` is kept by triggers; read it, never write it.
+The other order-side tables (order_tracking, stock_movement,
+order_status_count, kept by triggers) are read and written in SQL only
+(models/orders/queries.py, stock.py); migrations/ is their one definition.
 """
 from __future__ import annotations
 
@@ -129,36 +131,7 @@ class Payment(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
-class OrderTracking(BaseModel):
-    order = pw.ForeignKeyField(Order, on_delete="CASCADE", backref="tracking")
-    status = pw.CharField(max_length=20)
-    shipment_id = pw.IntegerField(null=True)  # the shipment an event is about (migration 0022)
-    location = pw.CharField(max_length=255, default="")
-    description = pw.TextField(default="")
-    timestamp = pw.DateTimeField(default=utcnow)
 
-
-class StockMovement(BaseModel):
-    """One change of stock: ``change`` < 0 taken, > 0 given back or added."""
-
-    id = pw.BigAutoField()
-    product = pw.ForeignKeyField(Product, on_delete="CASCADE")
-    variation = pw.ForeignKeyField(ProductVariation, null=True, on_delete="CASCADE")
-    order = pw.ForeignKeyField(Order, null=True, on_delete="SET NULL")
-    change = pw.IntegerField()
-    reason = pw.CharField(max_length=20)  # order | cancel | refund | admin | seed
-    created_at = pw.DateTimeField(default=utcnow)
-
-
-class IdempotencyRecord(BaseModel):
-    id = pw.BigAutoField()
-    user = pw.ForeignKeyField(User, on_delete="CASCADE")
-    endpoint = pw.CharField(max_length=50)
-    key = pw.CharField(max_length=255)
-    request_hash = pw.CharField(max_length=64)
-    status_code = pw.IntegerField(null=True)  # NULL while the first request runs
-    response = pw.BlobField(null=True)
-    created_at = pw.DateTimeField(default=utcnow)
 
 
 class Checkout(BaseModel):
@@ -174,13 +147,3 @@ class Checkout(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
-
-class OrderStatusCount(BaseModel):
-    """Orders and their total value per status; maintained by triggers."""
-
-    status = pw.CharField(max_length=20, primary_key=True)
-    n = pw.BigIntegerField()
-    total_value = pw.DecimalField(max_digits=16, decimal_places=2)
-
-
-TABLES = [Order, OrderItem, Payment, OrderTracking, StockMovement, IdempotencyRecord, Checkout, OrderStatusCount]
