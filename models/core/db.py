@@ -243,14 +243,18 @@ def session_options(timeout: float | None = None) -> str:
     return options
 
 
-def init_db(url: str, pool_size: int = 10, timeout: float | None = 5) -> None:
+def init_db(url: str, pool_size: int = 10, timeout: float | None = 5, wait: float | None = None) -> None:
     """Set up the pool; ``timeout``: seconds for a connect, for waiting on a
     pooled connection and for each statement (None: no limit). A statement
-    past it is cancelled by the server (``statement_timeout``)."""
+    past it is cancelled by the server (``statement_timeout``). ``wait``: the
+    wait for a pooled connection when it should differ (default: ``timeout``,
+    but never below two seconds, so that a tiny bulk-statement limit does not
+    fail the first connect). With PostgreSQL down, a request waits this long
+    before its 503."""
     name, params = connect_params(url)
-    # Waiting for a free pooled connection: the same limit, but never below
-    # two seconds (a tiny bulk-statement limit must not fail the first connect).
-    params["pool_params"] = {"min_size": 0, "max_size": pool_size, "timeout": max(timeout, 2.0) if timeout else 3600.0}
+    if wait is None:
+        wait = max(timeout, 2.0) if timeout else 3600.0
+    params["pool_params"] = {"min_size": 0, "max_size": pool_size, "timeout": wait}
     params["connect_timeout"] = max(1, round(timeout)) if timeout else None
     params["options"] = session_options(timeout)
     if params["connect_timeout"] is None:

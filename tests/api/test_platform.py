@@ -261,7 +261,7 @@ def take_database_down(io_loop, database):
         await db.aio_close()
         sock, port = tornado.testing.bind_unused_port()
         sock.close()
-        reinit(f"postgresql://avantlush@127.0.0.1:{port}/avantlush", pool_size=2, timeout=2)
+        reinit(f"postgresql://avantlush@127.0.0.1:{port}/avantlush", pool_size=2, timeout=2, wait=0.5)
         await db.aio_connect()
         state["down"] = True
 
