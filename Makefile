@@ -27,9 +27,11 @@ test: $(STAMP) chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 # The in-process tests only (no server, worker or browser processes), on two
-# pytest-xdist workers (each its own database, Redis and data dir), a file per worker at a time.
+# pytest-xdist workers (each its own database, Redis and data dir), a file per worker at a time;
+# without the pytest plugins only the system tests use (schemathesis, hypothesis, anyio: 3 s of start-up).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not system" -n $${TEST_WORKERS:-2} --dist loadfile tests
+	$(PY) -m pytest -q -p no:cacheprovider -p no:schemathesis -p no:hypothesispytest -p no:anyio \
+	  -m "not system" -n $${TEST_WORKERS:-2} --dist loadfile tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
