@@ -5,6 +5,7 @@
 # the storefront's read endpoints and prints req/s, latency and the ratio to the
 # probe against the targets. Knobs: BENCH_PRODUCTS, BENCH_DURATION,
 # BENCH_CONNECTIONS, BENCH_THREADS, BENCH_LOG_LEVEL, BENCH_STRICT=1 (exit 1 on a miss).
+# Serialised with flock: a second run waits for the first (BENCH_LOCK, /tmp/avantlush-bench.lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +18,8 @@ fi
 
 PY="${PY:-.venv/bin/python}"
 [ -x "$PY" ] || make install
-exec "$PY" bench/bench.py "$@"
+# One bench at a time on this machine (other checkouts too): runs side by side would
+# measure each other. BENCH_LOCK names the lock file.
+LOCK="${BENCH_LOCK:-/tmp/avantlush-bench.lock}"
+echo "bench: taking $LOCK (waits while another run holds it)" >&2
+exec flock "$LOCK" "$PY" bench/bench.py "$@"
