@@ -29,17 +29,25 @@ typed attributes (migration 0024, logged in the same change feed): per
 attribute value a bitmap, per number attribute a bitmap per distinct value
 (in cents), so that attribute filters and facet counts are bitmap
 intersections (``facet_counts``; models/catalog/attributes.py).
+
+And the list's orderings (``Orderings``, migration 0026): per product its
+price, rating and creation time in numpy columns, and per ordering, built
+when first needed after a change, the products in that order. A filtered
+list (attribute filters) is then a bitmap of matches whose page is a
+partial sort of their ranks, and its statement reads the page's rows by id.
 """
 from __future__ import annotations
 
 import asyncio
 import bisect
+import datetime as dt
 import logging
 import os
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
 
+import numpy as np
 import psycopg2
 from pyroaring import BitMap64
 
@@ -57,6 +65,7 @@ ALL_STATUSES = ("published", "draft", "archived")
 
 _A, _B, _ANY = 1, 2, 4
 PRICE_BUCKET = 1000  # cents: 10.00 a bucket
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def rank_key(product_id: int, popularity: int) -> int:
@@ -153,6 +162,98 @@ def _lexicon_k(word: str) -> int:
     # The lexicon's own deletion neighbourhood (migration 0007, search_word_added).
     return 2 if len(word) >= 7 else 1 if len(word) >= 4 else 0
 
+# The product list's orderings the index pages itself (models/catalog/queries.py
+# ORDERINGS: each column ascending, ties by id ascending; "-x" is the exact
+# reverse). "name" is not among them: text order is PostgreSQL's collation.
+INDEX_ORDERINGS = ("price", "created_at", "rating")
+# Past this product id the columns (a slot per id) would be too sparse: the index stops ordering
+# and lists take the SQL path.
+ORDERINGS_MAX_ID = 20_000_000
+
+
+def sort_values(price_cents: int, rating_cents: int, num_ratings: int, created: dt.datetime | None) -> tuple:
+    """A product's values in ``INDEX_ORDERINGS`` order: price in cents; creation time in
+    microseconds; rating then number of ratings (as ``p.rating, p.num_ratings``) in one integer."""
+    created_us = 0 if created is None else (created - _EPOCH) // dt.timedelta(microseconds=1)
+    return (price_cents, created_us, (rating_cents << 32) | max(0, min(num_ratings, KEY_MAX)))
+
+
+class Orderings:
+    """Each product's sort values (numpy columns, a slot per product id) and,
+    per ordering, the products in that order with each one's rank: built
+    when a page first needs it after a change that moves a product in it
+    (a stock change moves none; a new product, a new price do)."""
+
+    def __init__(self) -> None:
+        self.columns = np.zeros((len(INDEX_ORDERINGS), 0), dtype=np.int64)
+        self.present = np.zeros(0, dtype=bool)
+        self.usable = True  # False past ORDERINGS_MAX_ID
+        # ordering -> (ids in order, rank by id: -1 for an id not in it)
+        self._built: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.builds = 0  # (tests)
+
+    def set(self, pid: int, values: tuple) -> None:
+        if not self.usable:
+            return
+        if pid > ORDERINGS_MAX_ID:
+            self.usable, self._built = False, {}
+            self.columns, self.present = self.columns[:, :0], self.present[:0]
+            return
+        size = len(self.present)
+        if pid >= size:
+            grown = max(pid + 1, size * 2, 1024)
+            columns = np.zeros((len(INDEX_ORDERINGS), grown), dtype=np.int64)
+            columns[:, :size] = self.columns
+            present = np.zeros(grown, dtype=bool)
+            present[:size] = self.present
+            self.columns, self.present = columns, present
+        for i, name in enumerate(INDEX_ORDERINGS):
+            built = self._built.get(name)
+            if built is not None and (self.columns[i, pid] != values[i] or pid >= len(built[1]) or built[1][pid] < 0):
+                del self._built[name]
+            self.columns[i, pid] = values[i]
+        self.present[pid] = True
+
+    def unset(self, pid: int) -> None:
+        # A built ordering keeps the id: no match names it any more.
+        if pid < len(self.present):
+            self.present[pid] = False
+
+    def built(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        hit = self._built.get(name)
+        if hit is None:
+            ids = np.flatnonzero(self.present)
+            column = self.columns[INDEX_ORDERINGS.index(name)][ids]
+            ordered = ids[np.lexsort((ids, column))]
+            ranks = np.full(len(self.present), -1, dtype=np.int64)
+            ranks[ordered] = np.arange(len(ordered), dtype=np.int64)
+            hit = self._built[name] = (ordered, ranks)
+            self.builds += 1
+        return hit
+
+    def page(self, matches: BitMap64, ordering: str, offset: int, limit: int) -> list[int] | None:
+        """The ids of ``matches`` (index keys) at ``offset`` in ``ordering``
+        (``INDEX_ORDERINGS``, "-" first for the reverse): a partial sort of
+        their ranks, O(matches). None when the index does not order."""
+        name = ordering.lstrip("-")
+        if not self.usable or name not in INDEX_ORDERINGS:
+            return None
+        ordered, ranks = self.built(name)
+        keys = np.frombuffer(matches.to_array(), dtype=np.uint64)
+        r = ranks[(KEY_MAX - (keys & 0xFFFFFFFF)).astype(np.int64)]
+        last = len(ordered) - 1
+        if ordering.startswith("-"):
+            r = last - r
+        end = min(offset + limit, len(r))
+        if offset >= end:
+            return []
+        if offset > 0 or end < len(r):
+            r = np.partition(r, [offset, end - 1] if end - 1 > offset else [offset])
+        chosen = np.sort(r[offset:end])
+        if ordering.startswith("-"):
+            chosen = last - chosen
+        return ordered[chosen].tolist()
+
 
 class Index:
     """One consistent picture of what searches read, at ``version``."""
@@ -178,11 +279,13 @@ class Index:
         # Prices in buckets of PRICE_BUCKET cents: a price range is a union of whole buckets plus
         # the two edge buckets filtered key by key.
         self.price_buckets: dict[int, BitMap64] = {}
+        self.orderings = Orderings()
 
     # -- building --
     def add(self, pid: int, status: str, category_id: int | None, price: Any, stock: int, popularity: int,
             lexemes: Iterable[str], weights: Iterable[str], values: Iterable[int] | None = None,
-            number_attributes: Iterable[int] | None = None, number_cents: Iterable[int] | None = None) -> None:
+            number_attributes: Iterable[int] | None = None, number_cents: Iterable[int] | None = None,
+            rating_cents: int = 0, created: dt.datetime | None = None) -> None:
         key = rank_key(pid, popularity)
         terms, flags = [], bytearray()
         for lexeme, w in zip(lexemes, weights):
@@ -198,6 +301,7 @@ class Index:
         doc = Doc(key, status, category_id, int(Decimal(price) * 100), stock_band(stock), " ".join(terms),
                   bytes(flags), tuple(values or ()), tuple(zip(number_attributes or (), number_cents or ())))
         self.docs[pid] = doc
+        self.orderings.set(pid, sort_values(doc.price_cents, rating_cents or 0, popularity, created))
         self.statuses.setdefault(status, BitMap64()).add(key)
         self.bands[doc.band].add(key)
         self.categories.setdefault(category_id, BitMap64()).add(key)
@@ -213,6 +317,7 @@ class Index:
         doc = self.docs.pop(pid, None)
         if doc is None:
             return
+        self.orderings.unset(pid)
         key = doc.key
         for lexeme in doc.terms.split(" ") if doc.terms else ():
             post = self.postings.get(lexeme)
@@ -485,7 +590,8 @@ _DOC_COLUMNS = """p.status, p.category_id, p.price::text, p.stock_quantity, p.nu
     ARRAY(SELECT x.value_id FROM product_attribute_value x WHERE x.product_id = p.id),
     ARRAY(SELECT n.attribute_id FROM product_attribute_number n WHERE n.product_id = p.id ORDER BY n.attribute_id),
     ARRAY(SELECT (n.value * 100)::bigint FROM product_attribute_number n WHERE n.product_id = p.id
-          ORDER BY n.attribute_id)"""
+          ORDER BY n.attribute_id),
+    (p.rating * 100)::int, p.created_at"""
 _PRODUCTS_SQL = f"SELECT p.id, {_DOC_COLUMNS} FROM product_search p"
 
 _VERSION_SQL = "SELECT version, epoch, pruned_to FROM search_version"
@@ -511,8 +617,10 @@ def _load() -> Index:
         with conn.cursor(name="search_index_load") as cur:  # streamed, not all in memory at once
             cur.itersize = 5000
             cur.execute(_PRODUCTS_SQL)
-            for pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents in cur:
-                index.add(pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents)
+            for (pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents, rating,
+                 created) in cur:
+                index.add(pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents,
+                          rating, created)
         conn.rollback()
         return index
     finally:
@@ -523,11 +631,11 @@ _DELTA_SQL = f"""WITH ch AS (SELECT DISTINCT kind, product_id, word FROM search_
     WHERE version > %(since)s AND version <= %(upto)s LIMIT {DELTA_MAX + 1})
 SELECT 'p', c.product_id, {_DOC_COLUMNS}, NULL::text, NULL::int
 FROM ch c LEFT JOIN product_search p ON p.id = c.product_id WHERE c.kind = 'p'
-UNION ALL SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.word, s.n
+UNION ALL SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.word, s.n
 FROM ch c LEFT JOIN search_word s ON s.word = c.word WHERE c.kind = 'w'
-UNION ALL SELECT 'c', k.id, NULL, k.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+UNION ALL SELECT 'c', k.id, NULL, k.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM category k WHERE EXISTS (SELECT 1 FROM ch WHERE kind = 'c')
-UNION ALL SELECT 'C', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+UNION ALL SELECT 'C', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE EXISTS (SELECT 1 FROM ch WHERE kind = 'c')"""
 
 
@@ -575,6 +683,7 @@ class Engine:
         except LookupError:
             return None
         index.terms_with_prefix("")  # build the sorted word list once, before the fork
+        index.orderings.built("created_at")  # and the default ordering of the list
         self.index = index
         self.loads += 1
         log.info("search index preloaded for the web processes: %d products, %d words", len(index.docs),
@@ -611,12 +720,12 @@ class Engine:
             if len(rows) > DELTA_MAX:
                 return await self.load()
             for (kind, pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs, cents,
-                 word, n) in rows:
+                 rating, created, word, n) in rows:
                 if kind == "p":
                     index.remove(pid)
                     if status is not None:
                         index.add(pid, status, category_id, price, stock, popularity, lexemes, weights, values, attrs,
-                                  cents)
+                                  cents, rating, created)
                 elif kind == "w":
                     index.set_word(word, n)
             if any(r[0] == "C" for r in rows):

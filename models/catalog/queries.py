@@ -317,6 +317,13 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     one query (``search.parse``: the words and their typo'd forms), and its total is a window count over the
     ranked matches.
 
+    The process's search index (models/catalog/engine.py) answers, when it
+    can, a search in relevance order (``indexed_page``) and any list filtered
+    by attributes or searched in another order (``ordered_page``, the
+    orderings but ``name``): the matches are bitmaps, the page is ordered in
+    memory and one statement reads its rows by id. The SQL below is their
+    twin (``SEARCH_INDEX=0``; tests compare every page).
+
     Raises ValidationFailed for an unknown ordering or tab, NotFound for a
     page past the end.
     """
@@ -324,12 +331,17 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     conditions = product_conditions(f, params)
     order_parts = validate_ordering(f.ordering)
     text = clean_search(f.search)
-    if text and not order_parts and engine.engine.enabled:
+    ordering = order_parts[0] if len(order_parts) == 1 else DEFAULT_ORDERING if not order_parts else None
+    found = None
+    if engine.engine.enabled and text and not order_parts:
         found = await indexed_page(text, f, params["offset"], size, _ITEM_COLUMNS)
-        if found is not None:
-            total, rows = found
-            liked = await liked_product_ids(user, [r[0] for r in rows])
-            return total, [product_item(r, liked) for r in rows]
+    elif engine.engine.enabled and ordering is not None and (f.attributes or (text and order_parts)):
+        # Filtered by attributes, or a search in another order than relevance: the index orders it.
+        found = await ordered_page(text, f, ordering, params["offset"], size, _ITEM_COLUMNS)
+    if found is not None:
+        total, rows = found
+        liked = await liked_product_ids(user, [r[0] for r in rows])
+        return total, [product_item(r, liked) for r in rows]
     query = await search.parse(text) if text else None
     if query:
         if order_parts:
@@ -435,6 +447,47 @@ async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, co
         index = await engine.engine.catch_up(version, epoch, pruned_to)
         if index is None:
             return None
+    return None
+
+
+async def ordered_page(text: str | None, f: ProductFilters, ordering: str, offset: int, limit: int,
+                       columns: str) -> tuple[int, list[tuple]] | None:
+    """(total, rows of ``columns``) of a list page in ``ordering`` (one of
+    ``ORDERINGS``; the search ``text`` only selects) from the process's index:
+    the filters and the search as bitmaps, the page a partial sort of the
+    matches' ranks (engine.Orderings), then ONE statement reading the page's
+    rows by id with the search version they must agree with (a catch-up and
+    another when the index was behind); a search whose words PostgreSQL must
+    split costs one query more (``search.pg_words``). The rows are the ones
+    the SQL path gives. NotFound past the last page. None when the index
+    cannot answer (disabled, not loadable, an ordering it does not keep):
+    then the SQL path does."""
+    index = await engine.engine.ready()
+    words = None
+    if text:
+        words = search.plain_words(text)
+        if words is None:
+            words = await search.pg_words(text)
+        if not words:
+            return None
+    sql = _INDEXED_SQL.format(columns=columns)
+    for _attempt in range(3):
+        if index is None:
+            return None
+        query = search.query_from_index(text, words, index) if words else None
+        allowed, price = _engine_filter(index, f)
+        matches = index.matching(query, allowed, price)
+        ids = index.orderings.page(matches, ordering, offset, limit)
+        if ids is None:
+            return None
+        rows = await fetch_prepared(sql, {"ids": ids})
+        version, epoch, pruned_to = rows[0][:3]
+        if version == index.version and epoch == index.epoch:
+            page = [r[3:-1] for r in rows if r[3] is not None]
+            if not page and offset > 0:
+                raise NotFound("Invalid page.")  # past the end (as _page_from_window)
+            return len(matches), page
+        index = await engine.engine.catch_up(version, epoch, pruned_to)
     return None
 
 
