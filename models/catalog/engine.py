@@ -65,6 +65,9 @@ ALL_STATUSES = ("published", "draft", "archived")
 
 _A, _B, _ANY = 1, 2, 4
 PRICE_BUCKET = 1000  # cents: 10.00 a bucket
+# A number attribute's range filter unions its distinct values' bitmaps: by blocks of this many.
+NUMBER_BLOCK = 16
+ATTRIBUTE_SETS_KEPT = 256
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -224,9 +227,9 @@ class Orderings:
         if hit is None:
             ids = np.flatnonzero(self.present)
             column = self.columns[INDEX_ORDERINGS.index(name)][ids]
-            ordered = ids[np.lexsort((ids, column))]
-            ranks = np.full(len(self.present), -1, dtype=np.int64)
-            ranks[ordered] = np.arange(len(ordered), dtype=np.int64)
+            ordered = ids[np.lexsort((ids, column))].astype(np.int32)  # ids <= ORDERINGS_MAX_ID
+            ranks = np.full(len(self.present), -1, dtype=np.int32)
+            ranks[ordered] = np.arange(len(ordered), dtype=np.int32)
             hit = self._built[name] = (ordered, ranks)
             self.builds += 1
         return hit
@@ -276,6 +279,9 @@ class Index:
         self.numbers: dict[int, dict[int, BitMap64]] = {}
         self._sorted_numbers: dict[int, list[int]] = {}  # distinct values in order, built at first use
         self._number_union: dict[int, BitMap64] = {}  # products having the number attribute, built at first use
+        self._number_blocks: dict[int, list[BitMap64]] = {}  # unions of NUMBER_BLOCK values in order, at first use
+        # Recent attribute filters' products (emptied by any change to an attribute's products).
+        self._attribute_sets: dict[tuple, BitMap64] = {}
         # Prices in buckets of PRICE_BUCKET cents: a price range is a union of whole buckets plus
         # the two edge buckets filtered key by key.
         self.price_buckets: dict[int, BitMap64] = {}
@@ -312,6 +318,9 @@ class Index:
             self.numbers.setdefault(attribute_id, {}).setdefault(cents, BitMap64()).add(key)
             self._sorted_numbers.pop(attribute_id, None)
             self._number_union.pop(attribute_id, None)
+            self._number_blocks.pop(attribute_id, None)
+        if (doc.values or doc.numbers) and self._attribute_sets:
+            self._attribute_sets.clear()
 
     def remove(self, pid: int) -> None:
         doc = self.docs.pop(pid, None)
@@ -337,9 +346,12 @@ class Index:
             by_value = self.numbers[attribute_id]
             by_value[cents].discard(key)
             self._number_union.pop(attribute_id, None)
+            self._number_blocks.pop(attribute_id, None)
             if not by_value[cents]:
                 del by_value[cents]
                 self._sorted_numbers.pop(attribute_id, None)
+        if (doc.values or doc.numbers) and self._attribute_sets:
+            self._attribute_sets.clear()
 
     def set_word(self, word: str, n: int | None) -> None:
         """The lexicon word's count (None: gone), with its deletion neighbourhood."""
@@ -431,17 +443,61 @@ class Index:
             ordered = self._sorted_numbers[attribute_id] = sorted(self.numbers.get(attribute_id, {}))
         return ordered
 
+    def _having(self, attribute_id: int) -> BitMap64:
+        """The products having a number attribute."""
+        having = self._number_union.get(attribute_id)
+        if having is None:
+            having = self._number_union[attribute_id] = BitMap64.union(
+                BitMap64(), *self.numbers.get(attribute_id, {}).values())
+        return having
+
+    def _values_union(self, attribute_id: int, start: int, end: int) -> BitMap64:
+        """The products whose value of a number attribute is among its distinct
+        values ``start:end`` (in order): whole blocks of NUMBER_BLOCK values
+        from their cached unions, the values at the edges one by one."""
+        ordered, by_value = self._number_values(attribute_id), self.numbers.get(attribute_id, {})
+        blocks = self._number_blocks.get(attribute_id)
+        if blocks is None:
+            blocks = self._number_blocks[attribute_id] = [
+                BitMap64.union(BitMap64(), *(by_value[c] for c in ordered[i:i + NUMBER_BLOCK]))
+                for i in range(0, len(ordered) - NUMBER_BLOCK + 1, NUMBER_BLOCK)]
+        parts, i = [], start
+        while i < end:
+            if i % NUMBER_BLOCK == 0 and i + NUMBER_BLOCK <= end:
+                parts.append(blocks[i // NUMBER_BLOCK])
+                i += NUMBER_BLOCK
+            else:
+                parts.append(by_value[ordered[i]])
+                i += 1
+        return BitMap64.union(BitMap64(), *parts)
+
     def attribute_set(self, f: Any) -> BitMap64:
-        """The products an attribute filter (models/catalog/attributes.py AttrFilter) lets through."""
+        """The products an attribute filter (models/catalog/attributes.py
+        AttrFilter) lets through. Kept for the next request with the same
+        filter until an attribute's products change: the caller must not change it."""
+        cache_key = (f.attribute_id, f.kind, f.key())
+        hit = self._attribute_sets.get(cache_key)
+        if hit is not None:
+            return hit
         empty = BitMap64()
         if f.kind == "choice":
-            return BitMap64.union(empty, *(self.values.get(v, empty) for v in f.value_ids))
-        by_value = self.numbers.get(f.attribute_id, {})
-        ordered = self._number_values(f.attribute_id)
-        start = 0 if f.low is None else bisect.bisect_left(ordered, int((f.low * 100).to_integral_value("ROUND_CEILING")))
-        end = len(ordered) if f.high is None else bisect.bisect_right(
-            ordered, int((f.high * 100).to_integral_value("ROUND_FLOOR")))
-        return BitMap64.union(empty, *(by_value[c] for c in ordered[start:end]))
+            out = BitMap64.union(empty, *(self.values.get(v, empty) for v in f.value_ids))
+        else:
+            ordered = self._number_values(f.attribute_id)
+            start = 0 if f.low is None else bisect.bisect_left(
+                ordered, int((f.low * 100).to_integral_value("ROUND_CEILING")))
+            end = len(ordered) if f.high is None else bisect.bisect_right(
+                ordered, int((f.high * 100).to_integral_value("ROUND_FLOOR")))
+            end = max(start, end)
+            if start + len(ordered) - end < end - start:  # fewer values outside the range: take them away
+                out = self._having(f.attribute_id) - (self._values_union(f.attribute_id, 0, start)
+                                                      | self._values_union(f.attribute_id, end, len(ordered)))
+            else:
+                out = self._values_union(f.attribute_id, start, end)
+        if len(self._attribute_sets) >= ATTRIBUTE_SETS_KEPT:
+            self._attribute_sets.pop(next(iter(self._attribute_sets)))
+        self._attribute_sets[cache_key] = out
+        return out
 
     def facet_counts(self, base: BitMap64, filters: list, choice_values: dict[int, list[int]],
                      number_attributes: list[int]) -> tuple[dict[int, int], dict[int, tuple], int]:
@@ -475,9 +531,7 @@ class Index:
             scope = without(attribute_id)
             by_value = self.numbers.get(attribute_id, {})
             ordered = self._number_values(attribute_id)
-            having = self._number_union.get(attribute_id)
-            if having is None:
-                having = self._number_union[attribute_id] = BitMap64.union(BitMap64(), *by_value.values())
+            having = self._having(attribute_id)
             count = scope.intersection_cardinality(having) if scope else 0
             if not count:
                 numbers[attribute_id] = (0, None, None)

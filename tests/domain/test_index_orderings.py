@@ -172,3 +172,37 @@ def test_orderings_page_is_a_sorted_slice_of_the_matches():
     rating = INDEX_ORDERINGS.index("rating")
     assert orderings.page(matches, "rating", 0, 1) == sorted(chosen, key=lambda p: (docs[p][rating], p))[:1]
     assert orderings.builds == built + 1
+
+
+def test_number_ranges_by_blocks_equal_a_scan():
+    """A number attribute's range filter (unions of blocks of values, or the
+    complement when fewer values lie outside) against a plain scan, and kept
+    filters forgotten when the attribute's products change."""
+    from models.catalog.attributes import AttrFilter
+    from models.catalog.engine import Index, key_id
+
+    rng = random.Random(3)
+    index, widths = Index(1, 1, 0), {}
+    for pid in range(1, 800):
+        cents = rng.randrange(1000, 30000, 50)  # hundreds of distinct values: many blocks
+        index.add(pid, "published", None, "10.00", 5, rng.randint(0, 9), [], [], [], [7], [cents])
+        widths[pid] = cents
+
+    def check():
+        for low, high in [(None, None), ("60", None), (None, "80.25"), ("100", "101"), ("290", None),
+                          ("5", "4"), ("10", "300"), ("150.5", "150.5"), ("0", "12")]:
+            f = AttrFilter(7, "width", "number", low=None if low is None else Decimal(low),
+                           high=None if high is None else Decimal(high))
+            got = sorted(key_id(k) for k in index.attribute_set(f))
+            want = sorted(p for p, c in widths.items()
+                          if (low is None or c >= Decimal(low) * 100) and (high is None or c <= Decimal(high) * 100))
+            assert got == want, (low, high)
+
+    check()
+    check()  # kept
+    for pid in rng.sample(sorted(widths), 100):
+        index.remove(pid)
+        del widths[pid]
+    index.add(900, "published", None, "10.00", 5, 0, [], [], [], [7], [15000])
+    widths[900] = 15000
+    check()
