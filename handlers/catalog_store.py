@@ -28,7 +28,7 @@ from handlers.core.fields import (
     list_pattern,
 )
 from handlers.core.openapi import api
-from models.catalog import queries, recommend, reviews
+from models.catalog import attributes, queries, recommend, reviews
 from models.catalog.tables import STATUS_SYNONYMS
 
 
@@ -340,7 +340,7 @@ async def list_products(self):
     filters = queries.ProductFilters(
         search=args.search or args.q, category_id=args.category, min_price=args.min_price,
         max_price=args.max_price, in_stock=args.in_stock, ordering=args.ordering, tab=args.tab,
-        staff=queries.is_staff(user), attributes=await queries.attribute_filters(_raw_arguments(self)))
+        staff=queries.is_staff(user), attribute_query=attributes.query_of(_raw_arguments(self)))
     count, items = await queries.product_page(filters, page, size, user)
     self.reply(self.page_envelope(page, size, count, items))
 
@@ -382,7 +382,7 @@ async def search_products(self):
     page, size = self.page_params()
     count, items = await queries.search_page(args.q or args.search, args.category, page, size,
                                              queries.is_staff(self.current_user),
-                                             await queries.attribute_filters(_raw_arguments(self)))
+                                             attributes.query_of(_raw_arguments(self)))
     self.reply(self.page_envelope(page, size, count, items))
 
 

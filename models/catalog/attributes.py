@@ -66,27 +66,41 @@ class AttrFilter:
         return (self.slug, self.value_ids, self.low, self.high)
 
 
-_DEFS_SQL = """SELECT a.id, a.slug, a.name, a.kind, a.unit, a.position,
+# The definitions and the catalog version they were read at (one row of NULLs but the version
+# when there are none).
+_DEFS_SQL = """SELECT (SELECT version FROM catalog_version), a.* FROM (SELECT 1) one LEFT JOIN LATERAL (
+  SELECT a.id, a.slug, a.name, a.kind, a.unit, a.position,
     COALESCE((SELECT json_agg(json_build_array(v.slug, v.id, v.value) ORDER BY v.position, v.id)
-              FROM attribute_value v WHERE v.attribute_id = a.id), '[]')
-FROM attribute a ORDER BY a.position, a.id"""
+              FROM attribute_value v WHERE v.attribute_id = a.id), '[]') AS attribute_values
+  FROM attribute a) a ON TRUE ORDER BY a.position, a.id"""
 
 
 class _Definitions:
-    """The attribute definitions, per process, reloaded when the catalog version moves."""
+    """The attribute definitions, per process, with the catalog version they
+    were read at (every attribute write moves it)."""
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.defs: dict[str, AttributeDef] = {}
+        self.loaded = False
 
     async def get(self, version: int | None) -> dict[str, AttributeDef]:
-        if version is not None and version == self.version:
+        """The definitions at catalog ``version`` (read again unless kept at it; None: read again)."""
+        if version is not None and version == self.version and self.loaded:
             return self.defs
+        return await self.load()
+
+    async def load(self) -> dict[str, AttributeDef]:
         rows = await fetch_all(_DEFS_SQL)
-        defs = {r[1]: AttributeDef(r[0], r[1], r[2], r[3], r[4], r[5], {s: (i, v) for s, i, v in r[6]})
-                for r in rows}
-        self.version, self.defs = version, defs
+        defs = {r[2]: AttributeDef(r[1], r[2], r[3], r[4], r[5], r[6], {s: (i, v) for s, i, v in r[7]})
+                for r in rows if r[1] is not None}
+        self.version, self.defs, self.loaded = (rows[0][0] if rows else None), defs, True
         return defs
+
+    def kept(self) -> dict[str, AttributeDef] | None:
+        """The definitions as last read (no query), None before the first read. A caller checks
+        ``version`` against the catalog version its own statement reads."""
+        return self.defs if self.loaded else None
 
 
 definitions = _Definitions()
@@ -95,6 +109,12 @@ definitions = _Definitions()
 def wanted(arguments: Iterable[str]) -> bool:
     """Whether any query parameter is an attribute filter."""
     return any(k.startswith(PREFIX) for k in arguments)
+
+
+def query_of(arguments: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The attribute filters of a query string as given (``attr_*`` parameters), resolved later
+    against the definitions (``parse_filters``)."""
+    return tuple(sorted((k, v) for k, v in arguments.items() if k.startswith(PREFIX)))
 
 
 def _number(name: str, text: str) -> Decimal:

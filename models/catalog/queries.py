@@ -79,6 +79,9 @@ class ProductFilters:
     staff: bool = False
     # Typed attribute filters (models/catalog/attributes.py: attr_<slug>=..., attr_<slug>_min/_max).
     attributes: list[attributes.AttrFilter] = field(default_factory=list)
+    # The same as the query string gave them (``attributes.query_of``): the list resolves them
+    # against the definitions itself (``_resolved``), and adds them to ``attributes``.
+    attribute_query: tuple[tuple[str, str], ...] = ()
 
 
 # --- small helpers -------------------------------------------------------------
@@ -327,21 +330,35 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     Raises ValidationFailed for an unknown ordering or tab, NotFound for a
     page past the end.
     """
-    params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
-    conditions = product_conditions(f, params)
+    validate_tab(f.tab)
     order_parts = validate_ordering(f.ordering)
     text = clean_search(f.search)
     ordering = order_parts[0] if len(order_parts) == 1 else DEFAULT_ORDERING if not order_parts else None
-    found = None
-    if engine.engine.enabled and text and not order_parts:
-        found = await indexed_page(text, f, params["offset"], size, _ITEM_COLUMNS)
-    elif engine.engine.enabled and ordering is not None and (f.attributes or (text and order_parts)):
-        # Filtered by attributes, or a search in another order than relevance: the index orders it.
-        found = await ordered_page(text, f, ordering, params["offset"], size, _ITEM_COLUMNS)
-    if found is not None:
-        total, rows = found
-        liked = await liked_product_ids(user, [r[0] for r in rows])
-        return total, [product_item(r, liked) for r in rows]
+    offset = (page - 1) * size
+    relevance = bool(text) and not order_parts
+    # Filtered by attributes, or a search in another order than relevance: the index orders it.
+    by_index = engine.engine.enabled and (relevance or (ordering is not None and bool(
+        f.attributes or f.attribute_query or (text and order_parts))))
+    unresolved = f
+    f, defs_version = await _resolved(unresolved, kept=by_index)
+    if by_index:
+        for attempt in (1, 2):
+            if relevance:
+                found = await indexed_page(text, f, offset, size, _ITEM_COLUMNS)
+            else:
+                found = await ordered_page(text, f, ordering, offset, size, _ITEM_COLUMNS)
+            if found is None:  # the index cannot answer: SQL does, with definitions read now
+                f, defs_version = await _resolved(unresolved, kept=False)
+                break
+            total, rows, cat_version = found
+            if defs_version is not None and cat_version != defs_version and attempt == 1:
+                # the catalog moved since the definitions were read: read them, page again
+                f, defs_version = await _resolved(unresolved, kept=False)
+                continue
+            liked = await liked_product_ids(user, [r[0] for r in rows])
+            return total, [product_item(r, liked) for r in rows]
+    params: dict[str, Any] = {"limit": size, "offset": offset}
+    conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
     if query:
         if order_parts:
@@ -382,9 +399,10 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
 # --- search from the process's index (models/catalog/engine.py) -----------------------------
 
 # The page's rows by id, in the index's order, with the search version they
-# must agree with: one statement (one row of NULLs when there are no ids).
-_INDEXED_SQL = """SELECT v.version, v.epoch, v.pruned_to, x.* FROM (SELECT 1) one
-LEFT JOIN search_version v ON TRUE
+# must agree with and the catalog version (attribute definitions kept by the
+# process are checked against it): one statement (one row of NULLs when there are no ids).
+_INDEXED_SQL = """SELECT v.version, v.epoch, v.pruned_to, (SELECT version FROM catalog_version), x.*
+FROM (SELECT 1) one LEFT JOIN search_version v ON TRUE
 LEFT JOIN LATERAL (SELECT {columns}, ids.n FROM unnest(%(ids)s::int[]) WITH ORDINALITY AS ids(id, n)
   JOIN product p ON p.id = ids.id LEFT JOIN category c ON c.id = p.category_id) x ON TRUE
 ORDER BY x.n"""
@@ -418,8 +436,8 @@ def _engine_filter(index: engine.Index, f: ProductFilters,
 
 
 async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, columns: str,
-                       statuses: Sequence[str] | None = None) -> tuple[int, list[tuple]] | None:
-    """(total, rows of ``columns``) of a most-relevant-first search page from
+                       statuses: Sequence[str] | None = None) -> tuple[int, list[tuple], int] | None:
+    """(total, rows of ``columns``, catalog version) of a most-relevant-first search page from
     the process's index: ONE statement when the index is current (the page's
     rows and the version), a catch-up and another when it is not. ``statuses``
     replaces the published-only rule. NotFound past the last page. None when the index cannot answer
@@ -438,12 +456,12 @@ async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, co
         allowed, price = _engine_filter(index, f, statuses)
         total, ids = index.rank(query, allowed, offset, limit, price)
         rows = await fetch_prepared(sql, {"ids": ids})
-        version, epoch, pruned_to = rows[0][:3]
+        version, epoch, pruned_to, cat_version = rows[0][:4]
         if version == index.version and epoch == index.epoch:
-            page = [r[3:-1] for r in rows if r[3] is not None]
+            page = [r[4:-1] for r in rows if r[4] is not None]
             if not page and offset > 0:
                 raise NotFound("Invalid page.")  # past the end (as _page_from_window)
-            return total, page
+            return total, page, cat_version
         index = await engine.engine.catch_up(version, epoch, pruned_to)
         if index is None:
             return None
@@ -451,8 +469,8 @@ async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, co
 
 
 async def ordered_page(text: str | None, f: ProductFilters, ordering: str, offset: int, limit: int,
-                       columns: str) -> tuple[int, list[tuple]] | None:
-    """(total, rows of ``columns``) of a list page in ``ordering`` (one of
+                       columns: str) -> tuple[int, list[tuple], int] | None:
+    """(total, rows of ``columns``, catalog version) of a list page in ``ordering`` (one of
     ``ORDERINGS``; the search ``text`` only selects) from the process's index:
     the filters and the search as bitmaps, the page a partial sort of the
     matches' ranks (engine.Orderings), then ONE statement reading the page's
@@ -481,12 +499,12 @@ async def ordered_page(text: str | None, f: ProductFilters, ordering: str, offse
         if ids is None:
             return None
         rows = await fetch_prepared(sql, {"ids": ids})
-        version, epoch, pruned_to = rows[0][:3]
+        version, epoch, pruned_to, cat_version = rows[0][:4]
         if version == index.version and epoch == index.epoch:
-            page = [r[3:-1] for r in rows if r[3] is not None]
+            page = [r[4:-1] for r in rows if r[4] is not None]
             if not page and offset > 0:
                 raise NotFound("Invalid page.")  # past the end (as _page_from_window)
-            return len(matches), page
+            return len(matches), page, cat_version
         index = await engine.engine.catch_up(version, epoch, pruned_to)
     return None
 
@@ -552,7 +570,7 @@ async def catalog_version() -> int | None:
 
 
 async def search_page(text: str | None, category_id: int | None, page: int, size: int,
-                      staff: bool = False, attribute_filters: list | None = None) -> tuple[int, list[dict]]:
+                      staff: bool = False, attribute_query: tuple = ()) -> tuple[int, list[dict]]:
     """(count, items) of ``/products/search/``, most relevant first. Without a
     query: the newest products.
 
@@ -566,20 +584,27 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     Raises NotFound for a page past the end.
     """
     text = clean_search(text)
-    attribute_filters = attribute_filters or []
-    if text and engine.engine.enabled:
-        f = ProductFilters(category_id=category_id, staff=staff, attributes=attribute_filters)
-        found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
-        if found is not None:
-            total, rows = found
+    unresolved = ProductFilters(category_id=category_id, staff=staff, attribute_query=attribute_query)
+    by_index = bool(text) and engine.engine.enabled
+    f, defs_version = await _resolved(unresolved, kept=by_index)
+    if by_index:
+        for attempt in (1, 2):
+            found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
+            if found is None:
+                f, defs_version = await _resolved(unresolved, kept=False)
+                break
+            total, rows, cat_version = found
+            if defs_version is not None and cat_version != defs_version and attempt == 1:
+                f, defs_version = await _resolved(unresolved, kept=False)  # read again, as product_page
+                continue
             return total, [search_item(r) for r in rows]
+    attribute_filters = f.attributes
     key = (text, category_id, page, size, staff, tuple(a.key() for a in attribute_filters))
     version = await catalog_version()
     cached = search_cache.get(key, version)
     if cached is not None:
         return cached
     params: dict[str, Any] = {"limit": size, "offset": (page - 1) * size}
-    f = ProductFilters(category_id=category_id, staff=staff, attributes=attribute_filters)
     conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
     if query:
@@ -635,12 +660,25 @@ async def _attribute_matches(f: ProductFilters) -> tuple[int, list[int] | None] 
     return n, ([engine.key_id(k) for k in matches] if n <= ID_LIST_MAX else None)
 
 
-async def attribute_filters(arguments: dict[str, str]) -> list[attributes.AttrFilter]:
-    """The ``attr_*`` filters of a query string (one query for the definitions, none without such
-    parameters); 400 for unknown attributes or values."""
-    if not attributes.wanted(arguments):
-        return []
-    return attributes.parse_filters(arguments, await attributes.definitions.get(None))
+async def _resolved(f: ProductFilters, kept: bool) -> tuple[ProductFilters, int | None]:
+    """``f`` with its ``attribute_query`` resolved into ``attributes`` (400 for
+    unknown attributes or values), and the catalog version of the definitions
+    used (None without such filters). ``kept``: the process's definitions as
+    last read, no query (the caller checks their version against the one its
+    page's statement reads); a filter they do not know (an attribute created
+    since) reads them again before it is a 400. Otherwise read now (one query)."""
+    if not f.attribute_query:
+        return f, None
+    arguments = dict(f.attribute_query)
+    defs = attributes.definitions.kept() if kept else None
+    if defs is not None:
+        try:
+            return (replace(f, attributes=f.attributes + attributes.parse_filters(arguments, defs)),
+                    attributes.definitions.version)
+        except ValidationFailed:
+            pass
+    defs = await attributes.definitions.load()
+    return replace(f, attributes=f.attributes + attributes.parse_filters(arguments, defs)), attributes.definitions.version
 
 
 async def product_facets(f: ProductFilters, arguments: dict[str, str] | None = None) -> dict[str, Any]:

@@ -53,9 +53,8 @@ def furniture(io_loop):
     return io_loop.run_sync(build)
 
 
-async def _filters(arguments: dict) -> list:
-    attributes.definitions.version = None  # the definitions written above
-    return await queries.attribute_filters(arguments)
+async def _filters(arguments: dict) -> tuple:
+    return attributes.query_of(arguments)
 
 
 async def _both(f: queries.ProductFilters, size: int) -> tuple[list, list]:
@@ -81,7 +80,7 @@ async def test_every_ordering_pages_as_sql_does(furniture):
         filters = await _filters(arguments)
         for extra in extras:
             for ordering in orderings:
-                f = queries.ProductFilters(ordering=ordering, attributes=filters, **extra)
+                f = queries.ProductFilters(ordering=ordering, attribute_query=filters, **extra)
                 for size in (4, 10):
                     indexed, in_sql = await _both(f, size)
                     assert indexed == in_sql, (arguments, extra, ordering, size)
@@ -93,7 +92,7 @@ async def test_every_ordering_pages_as_sql_does(furniture):
     for text in ("thing", "wool", "wol thing", "steel 5", "the"):
         for filters in ([], oak):
             for ordering in queries.ORDERINGS:
-                f = queries.ProductFilters(search=text, ordering=ordering, attributes=filters)
+                f = queries.ProductFilters(search=text, ordering=ordering, attribute_query=filters)
                 indexed, in_sql = await _both(f, 6)
                 assert indexed == in_sql, (text, filters, ordering)
 
@@ -101,7 +100,7 @@ async def test_every_ordering_pages_as_sql_does(furniture):
 @pytest.mark.gen_test(timeout=60)
 async def test_writes_move_products_in_the_index_orderings(furniture):
     filters = await _filters({"attr_width_min": "10"})
-    f = {o: queries.ProductFilters(ordering=o, attributes=filters) for o in ("price", "-rating", "created_at")}
+    f = {o: queries.ProductFilters(ordering=o, attribute_query=filters) for o in ("price", "-rating", "created_at")}
     for one in f.values():
         await queries.product_page(one, 1, 5)  # orderings built
     top = (await queries.product_page(f["price"], 1, 1))[1][0]["id"]
@@ -121,14 +120,14 @@ async def test_writes_move_products_in_the_index_orderings(furniture):
     assert (await queries.product_page(f["price"], 1, 1))[1][0]["id"] == dearest
     assert engine.index.orderings.builds == builds
     for ordering in (None, *queries.ORDERINGS):
-        indexed, in_sql = await _both(queries.ProductFilters(ordering=ordering, attributes=filters), 7)
+        indexed, in_sql = await _both(queries.ProductFilters(ordering=ordering, attribute_query=filters), 7)
         assert indexed == in_sql, ordering
 
 
 @pytest.mark.gen_test
 async def test_an_indexed_ordered_page_is_one_query(furniture, count_queries):
     filters = await _filters({"attr_material": "oak,steel"})
-    f = queries.ProductFilters(ordering="-price", attributes=filters)
+    f = queries.ProductFilters(ordering="-price", attribute_query=filters)
     await queries.product_page(f, 1, 12)  # the index loaded, the ordering built
     with count_queries() as counted:
         total, items = await queries.product_page(f, 2, 5)
@@ -206,3 +205,32 @@ def test_number_ranges_by_blocks_equal_a_scan():
     index.add(900, "published", None, "10.00", 5, 0, [], [], [], [7], [15000])
     widths[900] = 15000
     check()
+
+
+@pytest.mark.gen_test
+async def test_kept_attribute_definitions_follow_attribute_writes(furniture, count_queries):
+    """An indexed list resolves attr_ filters with the definitions the process
+    kept (no query) and checks them against the catalog version its statement
+    reads: an attribute created, or a value renamed, since is seen at once."""
+    oak = queries.ProductFilters(attribute_query=attributes.query_of({"attr_material": "oak"}))
+    total = (await queries.product_page(oak, 1, 5))[0]
+    with count_queries() as counted:
+        assert (await queries.product_page(oak, 1, 5))[0] == total
+    assert len(counted) == 1, counted
+    # another process creates an attribute and gives it to a product
+    rows = await fetch_all("INSERT INTO attribute (name, slug, kind) VALUES ('Colour', 'colour', 'choice') RETURNING id")
+    value = (await fetch_all("INSERT INTO attribute_value (attribute_id, value, slug) VALUES (%s, 'Red', 'red') "
+                             "RETURNING id", (rows[0][0],)))[0][0]
+    pid = (await fetch_all("SELECT min(id) FROM product WHERE status = 'published'"))[0][0]
+    await fetch_all("INSERT INTO product_attribute_value (product_id, value_id, attribute_id) VALUES (%s, %s, %s) "
+                    "RETURNING 1", (pid, value, rows[0][0]))
+    red = queries.ProductFilters(attribute_query=attributes.query_of({"attr_colour": "red"}))
+    total_red, items = await queries.product_page(red, 1, 5)
+    assert total_red == 1 and items[0]["id"] == pid
+    # a value renamed: the new slug answers, the old one is a 400 naming the valid ones
+    await fetch_all("UPDATE attribute_value SET slug = 'solid-oak' WHERE slug = 'oak' RETURNING 1")
+    solid = queries.ProductFilters(attribute_query=attributes.query_of({"attr_material": "solid-oak"}))
+    assert (await queries.product_page(solid, 1, 5))[0] == total
+    with pytest.raises(queries.ValidationFailed) as refused:
+        await queries.product_page(oak, 1, 5)
+    assert "solid-oak" in refused.value.errors["attr_material"][0]
