@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, create_model, model_validator
 
+from handlers.cart import DiscountLineOut
 from handlers.core.base import ADMIN, USER, BaseHandler
 from handlers.core.fields import (
     QUERY_FLAG_DOC,
@@ -23,6 +24,7 @@ from handlers.core.fields import (
     MoneyText,
     OptionalMoney,
     OptionalText,
+    OrNull,
     Out,
     PageParam,
     PageSizeParam,
@@ -135,6 +137,9 @@ class OrderIn(ShippingIn):
     note: OptionalText = Field(default="", max_length=5000)
     shipping_method_id: Pk = None
     promo_code: OptionalText = Field(default="", max_length=50)
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "Bulky goods to an address whose zone schedules deliveries: the day chosen among GET /api/shipping/slots/ "
+        "(required then, refused otherwise), booked with the order as checkout does"))
 
     @model_validator(mode="after")
     def _items_not_empty(self) -> "OrderIn":
@@ -307,6 +312,14 @@ class OrderOut(Out):
     billing_address: str
     shipping_method_id: int | None
     delivery_date: str | None = Field(default=None, description="The delivery date booked for bulky items (YYYY-MM-DD)")
+    slot_held: bool = Field(default=False, description="Whether delivery_date holds a delivery of its day (false once "
+                                                       "given back, or when it could not be booked again)")
+    delivery_issue: str | None = Field(default=None, description=(
+        "Why the delivery date is not held, for staff: a late payment revived the order when its day was full "
+        "(or past); null when there is nothing to arrange"))
+    discount_lines: list[DiscountLineOut] = Field(default=[], description=(
+        "The promotion that priced the order (code or automatic, what it took off), kept as it was at placement; "
+        "[] without one"))
     estimated_delivery_date: str = Field(description="For display, as the spec shows it (Monday, January 02, 2023)")
     estimated_delivery_on: str = Field(description="The same date, ISO 8601 (2023-01-02)")
     shipments: list[OrderShipmentOut] = Field(description="Its shipments, oldest first (a split delivery has several)")
@@ -397,8 +410,10 @@ class ChoicesOut(Out):
 STATUS_REJECTS = ("a status or payment status change that is not a legal transition from the order's current one, "
                   "or a refund status (set by POST /api/orders/{id}/refund/ only)")
 ORDER_REJECTS = ("an order with no items, items unknown or out of stock, a product with variations but none "
-                 "chosen, amounts beyond 9999999999.99, an address that cannot be used, or a customer who "
-                 "already has MAX_OPEN_UNPAID_ORDERS unpaid orders")
+                 "chosen, amounts beyond 9999999999.99, an address that cannot be used, a delivery_date missing "
+                 "(bulky goods to a zone that schedules deliveries), outside the window, fully booked or not "
+                 "wanted, or a customer who already has MAX_OPEN_UNPAID_ORDERS unpaid orders")
+ORDER_CONFLICTS = "the delivery date filled up while the order was being placed (pick another)"
 
 async def _create(handler: BaseHandler) -> None:
     data = handler.parse(OrderIn)
@@ -433,7 +448,7 @@ class OrderListHandler(BaseHandler):
         self.reply(self.page_envelope(page, size, count, results))
 
     @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
-         rejects={400: ORDER_REJECTS})
+         rejects={400: ORDER_REJECTS, 409: ORDER_CONFLICTS})
     async def post(self):
         """Place an order from items (or the cart); admins: the Create Order modal (full order back).
 
@@ -445,7 +460,7 @@ class OrderCreateHandler(BaseHandler):
     role = USER
 
     @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
-         rejects={400: ORDER_REJECTS})
+         rejects={400: ORDER_REJECTS, 409: ORDER_CONFLICTS})
     async def post(self):
         """Alias of POST /api/orders/."""
         await _create(self)

@@ -80,6 +80,7 @@ ORDER_JSON = f"""json_build_object(
     'shipping_address', o.shipping_address, 'shipping_city', o.shipping_city, 'shipping_state', o.shipping_state,
     'shipping_country', o.shipping_country, 'shipping_zip', o.shipping_zip, 'billing_address', o.billing_address,
     'shipping_method_id', o.shipping_method_id, 'delivery_date', to_char(o.delivery_date, 'YYYY-MM-DD'),
+    'slot_held', o.slot_held, 'delivery_issue', o.delivery_issue, 'discount_lines', o.discount_lines,
     'estimated_delivery_date', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
                                        'FMDay, FMMonth DD, YYYY'),
     'estimated_delivery_on', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
