@@ -355,3 +355,77 @@ async def test_paypal_approval_for_another_amount_is_not_captured(api, make_user
         server.stop()
     assert resp.json()["result"] == "amount_mismatch"
     assert captured == [] and await state(order_id) == ("PENDING", "PENDING", "PENDING")
+
+
+# --- a late payment revives an order whose delivery date was given back --------------------
+
+async def start_bulky_clover(api, user, day: str):
+    from tests.api.test_delivery_slots import ADDRESS as US_ADDRESS
+
+    glove = (await fetch_one("SELECT id FROM shipping_method WHERE handles_bulky"))[0]
+    sofa = (await fetch_one("SELECT id FROM product WHERE is_bulky"))[0]
+    await cart.add_item(user.id, sofa, 1)
+    init = await api.post("/api/checkout/initiate/", json={"shipping_method_id": glove, "shipping_address": US_ADDRESS,
+                                                           "delivery_date": day, "payment_method": "clover"},
+                          user=user)
+    assert init.status == 200, init
+    resp = await api.post("/api/checkout/payment/", json={}, user=user)
+    assert resp.status == 200 and resp.json()["status"] == "PENDING", resp
+    return resp.json()["order_id"], sofa
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_late_payment_rebooks_the_delivery_date_or_flags_a_full_day_for_staff(api, make_user, fake_clover):
+    import datetime as dt
+
+    from models.core.db import utcnow
+    from models.orders import actions as orders
+    from tests.api.test_delivery_slots import DIRECT, booked, setup
+
+    admin, _glove, zone, _sofa = await setup(api, make_user, capacity=1)
+    user, rival = await make_user(), await make_user()
+    day = (utcnow().date() + dt.timedelta(days=5)).isoformat()
+    order_id, sofa = await start_bulky_clover(api, user, day)
+    assert await booked(zone["id"], day) == 1
+    # the shopper takes too long: the order expires and gives its day back, a rival books it
+    assert await orders.expire_unpaid_orders(utcnow() + dt.timedelta(hours=2)) == [order_id]
+    assert await booked(zone["id"], day) == 0
+    taken = await api.post("/api/orders/", json={"items": [{"product_id": sofa, "quantity": 1}], **DIRECT,
+                                                 "delivery_date": day}, user=rival)
+    assert taken.status == 201, taken
+    # ... then Clover says the payment went through after all
+    approved = await clover_event(api, {"id": "PAY-A", "status": "APPROVED", "type": "PAYMENT", "data": "cs_1"})
+    assert approved.json()["result"] == "revived"
+    assert await state(order_id) == ("PROCESSING", "PAID", "PAID")
+    assert await booked(zone["id"], day) == 1  # never overbooked
+    detail = (await api.get(f"/api/orders/{order_id}/", user=admin)).json()
+    assert detail["delivery_date"] == day and detail["slot_held"] is False
+    assert "fully booked" in detail["delivery_issue"] and day in detail["delivery_issue"]
+    tracking = (await api.get(f"/api/orders/{order_id}/tracking/", user=admin)).json()
+    assert "could not be booked again" in tracking[-1]["description"]
+    assert await confirmations(order_id) == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_late_payment_takes_the_delivery_date_again_when_it_is_free(api, make_user, fake_clover):
+    import datetime as dt
+
+    from models.core.db import utcnow
+    from models.orders import actions as orders
+    from tests.api.test_delivery_slots import booked, setup
+
+    admin, _glove, zone, _sofa = await setup(api, make_user, capacity=1)
+    user = await make_user()
+    day = (utcnow().date() + dt.timedelta(days=5)).isoformat()
+    order_id, _ = await start_bulky_clover(api, user, day)
+    assert await orders.expire_unpaid_orders(utcnow() + dt.timedelta(hours=2)) == [order_id]
+    assert await booked(zone["id"], day) == 0
+    approved = await clover_event(api, {"id": "PAY-A", "status": "APPROVED", "type": "PAYMENT", "data": "cs_1"})
+    assert approved.json()["result"] == "revived"
+    assert await booked(zone["id"], day) == 1
+    detail = (await api.get(f"/api/orders/{order_id}/", user=admin)).json()
+    assert detail["slot_held"] is True and detail["delivery_issue"] is None and detail["delivery_date"] == day
+    # cancelling now gives it back once more
+    assert (await api.patch(f"/api/orders/{order_id}/update_status/", json={"status": "CANCELLED"},
+                            user=admin)).status == 200
+    assert await booked(zone["id"], day) == 0
