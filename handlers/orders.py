@@ -31,6 +31,7 @@ from handlers.core.fields import (
     Pk,
     PkList,
     PositiveQuantity,
+    QueryFlag,
     RequiredPk,
 )
 from handlers.core.idempotency import idempotent
@@ -90,6 +91,9 @@ class OrderListQuery(In):
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
+    delivery_issue: Annotated[QueryFlag, B] = Field(default=None, description=(
+        "true: only orders whose delivery date is to be arranged (delivery_issue set: revived by a late payment "
+        "when its day was full); false: only the others"))
     page: PageParam = None
     page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
@@ -99,7 +103,8 @@ class OrderListQuery(In):
             status=self.status, payment_status=self.payment_status,
             start=self.start_date or self.created_at_after, end=self.end_date or self.created_at_before,
             search=(self.search or "").strip() or None, ordering=self.ordering or queries.DEFAULT_ORDERING,
-            user_id=self.user_id if staff else user.id, customer_id=self.customer_id if staff else None)
+            user_id=self.user_id if staff else user.id, customer_id=self.customer_id if staff else None,
+            delivery_issue=self.delivery_issue)
 
 
 class ItemIn(In):

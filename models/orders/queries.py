@@ -112,6 +112,7 @@ class OrderFilters:
     user_id: int | None = None
     customer_id: int | None = None
     payment_status: str | None = None
+    delivery_issue: bool | None = None  # a delivery date to arrange (index orders_delivery_issue)
 
 
 def _like(text: str) -> str:
@@ -142,6 +143,8 @@ def _where(f: OrderFilters) -> tuple[list[str], dict[str, Any]]:
     if f.customer_id is not None:
         where.append("o.customer_id = %(customer_id)s")
         params["customer_id"] = f.customer_id
+    if f.delivery_issue is not None:
+        where.append("o.delivery_issue IS NOT NULL" if f.delivery_issue else "o.delivery_issue IS NULL")
     if f.search and ORDER_NUMBER.fullmatch(f.search.strip()):
         # A whole order number: the unique index, not a trigram search.
         where.append("o.order_number = %(order_number)s")
@@ -155,7 +158,7 @@ def _where(f: OrderFilters) -> tuple[list[str], dict[str, Any]]:
 
 def _count_sql(f: OrderFilters, where: list[str]) -> str:
     only_status = not (f.start or f.end or f.search or f.user_id is not None or f.customer_id is not None
-                       or f.payment_status)
+                       or f.payment_status or f.delivery_issue is not None)
     if only_status:
         if f.status:
             return "(SELECT coalesce(sum(n), 0) FROM order_status_count WHERE status = %(status)s)"

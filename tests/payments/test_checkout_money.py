@@ -403,6 +403,11 @@ async def test_late_payment_rebooks_the_delivery_date_or_flags_a_full_day_for_st
     assert "fully booked" in detail["delivery_issue"] and day in detail["delivery_issue"]
     tracking = (await api.get(f"/api/orders/{order_id}/tracking/", user=admin)).json()
     assert "could not be booked again" in tracking[-1]["description"]
+    flagged = (await api.get("/api/orders/?delivery_issue=true", user=admin)).json()
+    assert flagged["count"] == 1 and [o["id"] for o in flagged["results"]] == [order_id]
+    others = (await api.get("/api/orders/?delivery_issue=false", user=admin)).json()
+    assert order_id not in [o["id"] for o in others["results"]] and others["count"] == 1
+    assert_envelope(await api.get("/api/orders/?delivery_issue=maybe", user=admin), 400)
     assert await confirmations(order_id) == 1
 
 
