@@ -171,6 +171,9 @@ class OrderUpdateIn(In):
     shipping_country: str | None = Field(default=None, max_length=100)
     shipping_zip: str | None = Field(default=None, max_length=20)
     billing_address: str | None = Field(default=None, max_length=1000)
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "Move the order's scheduled delivery to this day (booked in its zone, the old day given back, "
+        "delivery_issue cleared): how staff settle a delivery date to arrange"))
 
 
 class StatusIn(In):
@@ -414,6 +417,9 @@ class ChoicesOut(Out):
 
 STATUS_REJECTS = ("a status or payment status change that is not a legal transition from the order's current one, "
                   "or a refund status (set by POST /api/orders/{id}/refund/ only)")
+EDIT_REJECTS = {400: STATUS_REJECTS + "; a delivery_date for an order without a scheduled delivery, one that no "
+                                      "longer holds its goods, or a day not after today",
+                409: "the new delivery_date is fully booked in the order's zone (raise its capacity first)"}
 ORDER_REJECTS = ("an order with no items, items unknown or out of stock, a product with variations but none "
                  "chosen, amounts beyond 9999999999.99, an address that cannot be used, a delivery_date missing "
                  "(bulky goods to a zone that schedules deliveries), outside the window, fully booked or not "
@@ -480,16 +486,14 @@ class OrderHandler(BaseHandler):
         user = self.current_user
         self.reply(await queries.order_payload(int(id), None if user.is_staff else user.id))
 
-    @api(body=OrderUpdateIn, response=OrderOut,
-         rejects={400: STATUS_REJECTS})
+    @api(body=OrderUpdateIn, response=OrderOut, rejects=EDIT_REJECTS)
     async def put(self, id: str):
         """Edit an order (status and payment status through legal transitions only)."""
         data = self.parse(OrderUpdateIn)
         await actions.update_order(int(id), data.model_dump(exclude_none=True))
         self.reply(await queries.order_payload(int(id)))
 
-    @api(body=OrderUpdateIn, response=OrderOut,
-         rejects={400: STATUS_REJECTS})
+    @api(body=OrderUpdateIn, response=OrderOut, rejects=EDIT_REJECTS)
     async def patch(self, id: str):
         """Edit some fields of an order."""
         await self.put(id)

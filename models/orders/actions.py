@@ -717,7 +717,9 @@ async def update_order(order_id: int, changes: dict[str, Any]) -> None:
     """Admin edit: the editable fields, plus status / payment_status through
     their legal transitions. Staff may record a manual payment (PENDING or
     FAILED → PAID, e.g. cash received); refund statuses come only from the
-    refund action (400 naming it). One transaction."""
+    refund action (400 naming it); ``delivery_date`` moves a scheduled
+    delivery (``_set_delivery_date``: how a flagged ``delivery_issue`` is
+    resolved). One transaction."""
     refuse_manual_refund("payment_status", changes.get("payment_status"))
     refuse_manual_refund("status", changes.get("status"))
     async with transaction():
@@ -737,8 +739,44 @@ async def update_order(order_id: int, changes: dict[str, Any]) -> None:
             cols = ", ".join(f"{k} = %s" for k in fields)
             await db.aio_execute_sql(f"UPDATE orders SET {cols}, updated_at = %s WHERE id = %s",
                                      [*fields.values(), utcnow(), order_id])
+        if changes.get("delivery_date") is not None:
+            await _set_delivery_date(order_id, current, changes["delivery_date"])
         if changes.get("status"):
             await _apply_status(order_id, current, changes["status"])
+
+
+async def _set_delivery_date(order_id: int, status: str, day: dt.date) -> None:
+    """Staff move an order's delivery to ``day`` (locked order, caller's
+    transaction): the day is booked in the order's zone (never overbooked:
+    SlotUnavailable, 409, when it is full; staff may raise its capacity
+    first), the day it held is given back, ``delivery_issue`` is cleared.
+    An order whose zone was deleted records the date with nothing to book.
+    Raises ValidationFailed naming ``delivery_date`` for an order that does
+    not hold its goods (cancelled, returned), has no delivery date to move,
+    or a day not after today."""
+    from models.shipping import book_slot
+
+    row = await fetch_one("SELECT delivery_zone_id, delivery_date, slot_held, stock_held FROM orders WHERE id = %s",
+                          [order_id])
+    zone_id, old_day, held, stock_held = row
+    problem = None
+    if status in NO_STOCK_STATUSES or not stock_held:
+        problem = f"A {status.lower()} order books no delivery date."
+    elif old_day is None:
+        problem = "This order has no scheduled delivery (bulky goods to a zone with delivery slots) to move."
+    elif day <= utcnow().date():
+        problem = "Pick a day after today."
+    if problem:
+        raise ValidationFailed(errors={"delivery_date": [problem]})
+    if day == old_day and held:
+        await db.aio_execute_sql("UPDATE orders SET delivery_issue = NULL WHERE id = %s", [order_id])
+        return
+    await release_delivery(order_id)
+    if zone_id is not None:
+        await book_slot(zone_id, day)
+    await db.aio_execute_sql(
+        "UPDATE orders SET delivery_date = %s, slot_held = %s, delivery_issue = NULL, estimated_delivery_date = %s, "
+        "updated_at = %s WHERE id = %s", [day, zone_id is not None, day, utcnow(), order_id])
 
 
 async def delete_order(order_id: int) -> None:

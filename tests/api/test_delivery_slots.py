@@ -192,6 +192,9 @@ async def test_direct_order_books_a_date_and_refuses_bad_ones_writing_nothing(ap
     ok = await api.post("/api/orders/", json={**items, "shipping_country": "NG", "shipping_state": "Lagos"},
                         user=rival)
     assert ok.status == 201, ok
+    # staff cannot give a date to an order without a scheduled delivery
+    unscheduled = await api.patch(f"/api/orders/{ok.json()['order_id']}/", json={"delivery_date": day}, user=admin)
+    assert "delivery_date" in assert_envelope(unscheduled, 400)["errors"]
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -408,6 +408,27 @@ async def test_late_payment_rebooks_the_delivery_date_or_flags_a_full_day_for_st
     others = (await api.get("/api/orders/?delivery_issue=false", user=admin)).json()
     assert order_id not in [o["id"] for o in others["results"]] and others["count"] == 1
     assert_envelope(await api.get("/api/orders/?delivery_issue=maybe", user=admin), 400)
+    # staff settle it: the full day cannot be taken (409, nothing changes), another day can
+    full = await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": day}, user=admin)
+    assert "delivery_date" in assert_envelope(full, 409)["errors"]
+    for bad in (utcnow().date().isoformat(), "someday"):
+        assert_envelope(await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": bad}, user=admin), 400)
+    assert_envelope(await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": day}, user=user), 403)
+    later = (utcnow().date() + dt.timedelta(days=6)).isoformat()
+    moved = await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": later}, user=admin)
+    assert moved.status == 200, moved
+    assert (moved.json()["delivery_date"], moved.json()["slot_held"], moved.json()["delivery_issue"]) == \
+        (later, True, None)
+    assert await booked(zone["id"], later) == 1 and await booked(zone["id"], day) == 1
+    assert (await api.get("/api/orders/?delivery_issue=true", user=admin)).json()["count"] == 0
+    # moving it again gives the old day back
+    later2 = (utcnow().date() + dt.timedelta(days=7)).isoformat()
+    assert (await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": later2}, user=admin)).status == 200
+    assert await booked(zone["id"], later) == 0 and await booked(zone["id"], later2) == 1
+    rival_order = taken.json()["order_id"]
+    await api.patch(f"/api/orders/{rival_order}/update_status/", json={"status": "CANCELLED"}, user=admin)
+    refused = await api.patch(f"/api/orders/{rival_order}/", json={"delivery_date": later}, user=admin)
+    assert "delivery_date" in assert_envelope(refused, 400)["errors"]
     assert await confirmations(order_id) == 1
 
 
