@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, create_model, model_validator
 
+from handlers.cart import DiscountLineOut
 from handlers.core.base import ADMIN, USER, BaseHandler
 from handlers.core.fields import (
     QUERY_FLAG_DOC,
@@ -23,12 +24,14 @@ from handlers.core.fields import (
     MoneyText,
     OptionalMoney,
     OptionalText,
+    OrNull,
     Out,
     PageParam,
     PageSizeParam,
     Pk,
     PkList,
     PositiveQuantity,
+    QueryFlag,
     RequiredPk,
 )
 from handlers.core.idempotency import idempotent
@@ -88,6 +91,9 @@ class OrderListQuery(In):
     ordering: Annotated[Ordering | None, B] = Field(default=None, description="Default -created_at")
     user_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
     customer_id: Annotated[int | None, B] = Field(default=None, ge=1, le=2**31 - 1, description="Admin only")
+    delivery_issue: Annotated[QueryFlag, B] = Field(default=None, description=(
+        "true: only orders whose delivery date is to be arranged (delivery_issue set: revived by a late payment "
+        "when its day was full); false: only the others"))
     page: PageParam = None
     page_size: PageSizeParam = Field(default=None, description="Items per page (default 12, max 100)")
 
@@ -97,7 +103,8 @@ class OrderListQuery(In):
             status=self.status, payment_status=self.payment_status,
             start=self.start_date or self.created_at_after, end=self.end_date or self.created_at_before,
             search=(self.search or "").strip() or None, ordering=self.ordering or queries.DEFAULT_ORDERING,
-            user_id=self.user_id if staff else user.id, customer_id=self.customer_id if staff else None)
+            user_id=self.user_id if staff else user.id, customer_id=self.customer_id if staff else None,
+            delivery_issue=self.delivery_issue)
 
 
 class ItemIn(In):
@@ -135,6 +142,9 @@ class OrderIn(ShippingIn):
     note: OptionalText = Field(default="", max_length=5000)
     shipping_method_id: Pk = None
     promo_code: OptionalText = Field(default="", max_length=50)
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "Bulky goods to an address whose zone schedules deliveries: the day chosen among GET /api/shipping/slots/ "
+        "(required then, refused otherwise), booked with the order as checkout does"))
 
     @model_validator(mode="after")
     def _items_not_empty(self) -> "OrderIn":
@@ -161,6 +171,9 @@ class OrderUpdateIn(In):
     shipping_country: str | None = Field(default=None, max_length=100)
     shipping_zip: str | None = Field(default=None, max_length=20)
     billing_address: str | None = Field(default=None, max_length=1000)
+    delivery_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "Move the order's scheduled delivery to this day (booked in its zone, the old day given back, "
+        "delivery_issue cleared): how staff settle a delivery date to arrange"))
 
 
 class StatusIn(In):
@@ -307,6 +320,14 @@ class OrderOut(Out):
     billing_address: str
     shipping_method_id: int | None
     delivery_date: str | None = Field(default=None, description="The delivery date booked for bulky items (YYYY-MM-DD)")
+    slot_held: bool = Field(default=False, description="Whether delivery_date holds a delivery of its day (false once "
+                                                       "given back, or when it could not be booked again)")
+    delivery_issue: str | None = Field(default=None, description=(
+        "Why the delivery date is not held, for staff: a late payment revived the order when its day was full "
+        "(or past); null when there is nothing to arrange"))
+    discount_lines: list[DiscountLineOut] = Field(default=[], description=(
+        "The promotion that priced the order (code or automatic, what it took off), kept as it was at placement; "
+        "[] without one"))
     estimated_delivery_date: str = Field(description="For display, as the spec shows it (Monday, January 02, 2023)")
     estimated_delivery_on: str = Field(description="The same date, ISO 8601 (2023-01-02)")
     shipments: list[OrderShipmentOut] = Field(description="Its shipments, oldest first (a split delivery has several)")
@@ -396,9 +417,14 @@ class ChoicesOut(Out):
 
 STATUS_REJECTS = ("a status or payment status change that is not a legal transition from the order's current one, "
                   "or a refund status (set by POST /api/orders/{id}/refund/ only)")
+EDIT_REJECTS = {400: STATUS_REJECTS + "; a delivery_date for an order without a scheduled delivery, one that no "
+                                      "longer holds its goods, or a day not after today",
+                409: "the new delivery_date is fully booked in the order's zone (raise its capacity first)"}
 ORDER_REJECTS = ("an order with no items, items unknown or out of stock, a product with variations but none "
-                 "chosen, amounts beyond 9999999999.99, an address that cannot be used, or a customer who "
-                 "already has MAX_OPEN_UNPAID_ORDERS unpaid orders")
+                 "chosen, amounts beyond 9999999999.99, an address that cannot be used, a delivery_date missing "
+                 "(bulky goods to a zone that schedules deliveries), outside the window, fully booked or not "
+                 "wanted, or a customer who already has MAX_OPEN_UNPAID_ORDERS unpaid orders")
+ORDER_CONFLICTS = "the delivery date filled up while the order was being placed (pick another)"
 
 async def _create(handler: BaseHandler) -> None:
     data = handler.parse(OrderIn)
@@ -433,7 +459,7 @@ class OrderListHandler(BaseHandler):
         self.reply(self.page_envelope(page, size, count, results))
 
     @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
-         rejects={400: ORDER_REJECTS})
+         rejects={400: ORDER_REJECTS, 409: ORDER_CONFLICTS})
     async def post(self):
         """Place an order from items (or the cart); admins: the Create Order modal (full order back).
 
@@ -445,7 +471,7 @@ class OrderCreateHandler(BaseHandler):
     role = USER
 
     @api(body=OrderIn, response=OrderCreatedOut | OrderOut, status=201, idempotent=True,
-         rejects={400: ORDER_REJECTS})
+         rejects={400: ORDER_REJECTS, 409: ORDER_CONFLICTS})
     async def post(self):
         """Alias of POST /api/orders/."""
         await _create(self)
@@ -460,16 +486,14 @@ class OrderHandler(BaseHandler):
         user = self.current_user
         self.reply(await queries.order_payload(int(id), None if user.is_staff else user.id))
 
-    @api(body=OrderUpdateIn, response=OrderOut,
-         rejects={400: STATUS_REJECTS})
+    @api(body=OrderUpdateIn, response=OrderOut, rejects=EDIT_REJECTS)
     async def put(self, id: str):
         """Edit an order (status and payment status through legal transitions only)."""
         data = self.parse(OrderUpdateIn)
         await actions.update_order(int(id), data.model_dump(exclude_none=True))
         self.reply(await queries.order_payload(int(id)))
 
-    @api(body=OrderUpdateIn, response=OrderOut,
-         rejects={400: STATUS_REJECTS})
+    @api(body=OrderUpdateIn, response=OrderOut, rejects=EDIT_REJECTS)
     async def patch(self, id: str):
         """Edit some fields of an order."""
         await self.put(id)

@@ -124,13 +124,15 @@ class QuoteIn(In):
     address_id: Pk = Field(default=None, description="One of the user's saved addresses")
     country: OptionalText = Field(default="", max_length=100, description="ISO 3166 code or English name")
     state: OptionalText = Field(default="", max_length=100, description="State or province (code or name)")
-    zip_code: OptionalText = Field(default="", max_length=20, description="Accepted; zones do not use it yet")
+    zip_code: OptionalText = Field(default="", max_length=20, description="Postal code: zones narrowed by postal "
+                                                                         "code match it (upper case, spaces removed)")
 
 
 class SlotsQuery(In):
     address_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="One of the user's saved addresses")
     country: str | None = Field(default=None, max_length=100, description="ISO 3166 code or English name")
     state: str | None = Field(default=None, max_length=100, description="State or province (code or name)")
+    zip_code: str | None = Field(default=None, max_length=20, description="Postal code (zones narrowed by postal code)")
 
 
 class ZoneBriefOut(Out):
@@ -154,6 +156,7 @@ class QuotedMethodOut(Out):
 class QuoteOut(Out):
     country: str = Field(description="ISO 3166-1 alpha-2")
     state: str | None = Field(description="ISO 3166-2 code when known")
+    postal_code: str | None = Field(description="The postal code as zones compare it (upper case, no spaces)")
     zone: ZoneBriefOut | None = Field(description="The zone the destination falls in (null: none)")
     bulky: bool = Field(description="The cart holds a bulky product")
     weight_kg: str = Field(pattern=r"^\d+\.\d{3}$", examples=["84.500"], description="Total weight (kg)")
@@ -190,7 +193,7 @@ class ShippingQuoteHandler(BaseHandler):
         """The shipping methods that deliver the current cart to an address, with their prices."""
         data = self.parse(QuoteIn)
         self.reply(await delivery.shipping_quote(self.current_user, data.address_id, data.country or None,
-                                                 data.state or None))
+                                                 data.state or None, data.zip_code or None))
 
 
 class DeliverySlotsHandler(BaseHandler):
@@ -201,7 +204,7 @@ class DeliverySlotsHandler(BaseHandler):
     async def get(self):
         """Delivery dates open for the current cart's bulky items at an address."""
         q = self.query(SlotsQuery)
-        self.reply(await delivery.delivery_slots(self.current_user, q.address_id, q.country, q.state))
+        self.reply(await delivery.delivery_slots(self.current_user, q.address_id, q.country, q.state, q.zip_code))
 
 
 # --- staff: zones, rates, daily capacity --------------------------------------------------
@@ -217,11 +220,33 @@ class RateOut(Out):
     price: MoneyText
 
 
+POSTAL_RULES_DOC = ("Optional postal-code rules (empty: the whole countries/states): a prefix (\"100\" covers 100xx) "
+                    "or a range start-end inclusive (bounds of one length, compared with the code's first as many "
+                    "characters: 10000-10499 covers 10001-1234), or one code (start alone). Codes are compared "
+                    "upper-cased, spaces removed. A zone that includes the code beats one naming states, which "
+                    "beats a country-wide one")
+
+
+class PostalRuleOut(Out):
+    start: str | None = Field(description="First code of a range (or the one code)")
+    end: str | None = Field(description="Last code of the range, inclusive (null: start alone)")
+    prefix: str | None = Field(description="Codes starting with it")
+
+
+class PostalRuleIn(In):
+    start: str | None = Field(default=None, max_length=30, description="First code of a range (or the one code)")
+    end: str | None = Field(default=None, max_length=30, description="Last code of the range, inclusive")
+    prefix: str | None = Field(default=None, max_length=30, description="Codes starting with it (instead of a range)")
+
+
 class ZoneOut(Out):
     id: int
     name: str
     countries: list[str] = Field(description="ISO 3166-1 alpha-2 codes")
     states: list[str] = Field(description="ISO 3166-2 codes (or upper-cased names); empty: the whole countries")
+    postal_codes: list[PostalRuleOut] = Field(description=POSTAL_RULES_DOC)
+    postal_code_mode: Literal["include", "exclude"] = Field(description="include: only the codes the rules match; "
+                                                                        "exclude: every code but those")
     free_shipping_threshold: MoneyText | None
     delivery_capacity: int | None = Field(description="Bulky deliveries a day (null: no delivery slots)")
     is_active: bool
@@ -235,6 +260,10 @@ class ZoneIn(In):
     states: list[Annotated[str, Field(max_length=100)]] = Field(
         default_factory=list, max_length=500, description="Optional: only these states (ISO 3166-2 code, "
                                                            "short code or name) of the countries")
+    postal_codes: list[PostalRuleIn] = Field(default_factory=list, max_length=1000, description=POSTAL_RULES_DOC)
+    postal_code_mode: Literal["include", "exclude"] = Field(default="include", description=(
+        "include: the zone covers only the codes its rules match (an address without a code: none); exclude: "
+        "every code but those"))
     free_shipping_threshold: OptionalMoney = Field(default=None, description="Goods at or above it ship free "
                                                                              "(except bulky methods)")
     delivery_capacity: OptionalCount = Field(default=None, description="Bulky deliveries a day (null: none)")
@@ -291,7 +320,8 @@ class ZoneListHandler(BaseHandler):
         self.reply([_zone_out(z) for z in await zones.list_zones()])
 
     @api(body=ZoneIn, response=ZoneOut, status=201,
-         rejects={400: "a country (or state) pycountry does not know"})
+         rejects={400: "a country (or state) pycountry does not know, or a postal-code rule that is not valid "
+                       "(names postal_codes.N.start/end/prefix)"})
     async def post(self):
         """Create a shipping zone."""
         data = self.parse(ZoneIn)
@@ -306,13 +336,15 @@ class ZoneHandler(BaseHandler):
         """One shipping zone with its rates."""
         self.reply(_zone_out(await zones.get_zone(int(id))))
 
-    @api(body=ZoneIn, response=ZoneOut, rejects={400: "a country pycountry does not know"})
+    @api(body=ZoneIn, response=ZoneOut, rejects={400: "a country pycountry does not know, or a postal-code rule "
+                                                       "that is not valid"})
     async def put(self, id: str):
         """Replace a zone's fields (its rates stay)."""
         data = self.parse(ZoneIn)
         self.reply(_zone_out(await zones.update_zone(int(id), data.model_dump())))
 
-    @api(body=ZonePatch, response=ZoneOut, rejects={400: "a country pycountry does not know"})
+    @api(body=ZonePatch, response=ZoneOut, rejects={400: "a country pycountry does not know, or a postal-code "
+                                                         "rule that is not valid"})
     async def patch(self, id: str):
         """Change some fields of a zone."""
         data = self.parse(ZonePatch)

@@ -90,25 +90,16 @@ async def _shipping_method(method_id: int | None, quote: Any = None) -> dict[str
 
 async def _delivery_slot(method_id: int | None, address: dict[str, str], quote: Any,
                          delivery_date: Any) -> tuple[int | None, Any]:
-    """``(zone id, date)`` of a bulky delivery (models/shipping/slots.py),
-    ``(None, None)`` when this delivery is not scheduled. Raises
-    ValidationFailed: a date missing, outside the window or full; a date
-    given for a delivery that takes none."""
+    """``(zone id, date)`` of a bulky delivery, ``(None, None)`` when this
+    delivery is not scheduled: ``models.shipping.plan_delivery`` (the rule
+    direct orders follow too). Raises ValidationFailed naming ``delivery_date``."""
     from models import shipping
 
     if method_id is None or quote.parcel is None:
         return None, None
     method = await shipping.get_shipping_method(method_id)
-    rules = await shipping.load_rules()
-    zone = rules.zone_for(shipping.Destination.from_shipping(address))
-    if not shipping.needs_slot(method, zone, quote.parcel):
-        if delivery_date is not None:
-            raise ValidationFailed(errors={"delivery_date": [
-                "Only bulky items delivered by a method that handles them get a delivery date; "
-                "leave it out for this cart and method."]})
-        return None, None
-    await shipping.check_date(zone, quote.parcel, delivery_date)
-    return zone.id, delivery_date
+    return await shipping.plan_delivery(method, shipping.Destination.from_shipping(address), quote.parcel,
+                                        delivery_date)
 
 
 async def _is_physical(product_ids: list[int]) -> bool:
@@ -295,7 +286,7 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
                        payment_type="CREDIT", shipping={k: v for k, v in address.items() if v},
                        shipping_method_id=shipping_method_id, promo_code_id=quote.promo_code_id,
                        estimated_days=days if isinstance(days, int) else orders.ESTIMATED_DAYS,
-                       **_booked_delivery(stored))
+                       discount_lines=quote.discount_lines, **_booked_delivery(stored))
     if draft.totals.total != money(stored.get("total") or 0):  # the quote's own arithmetic agrees with ours
         await _requote(checkout_id, stored, quote, method, address)
     # The provider's idempotency key: stable for a retry of one request

@@ -7,7 +7,9 @@ through legal transitions only.
 - PAID after the order was cancelled (a failure event first, an expired
   reservation, a superseded attempt): the order is revived if its stock can
   be taken again; otherwise the money is refunded through the gateway at
-  once. Never CANCELLED and PAID.
+  once. Never CANCELLED and PAID. A revived order books its delivery date
+  again (``orders.rebook_delivery``); if the day is full by then, the order
+  goes on with ``slot_held`` false and a ``delivery_issue`` for staff.
 - An event whose amount or currency differs from the payment is refused:
   recorded (result ``amount_mismatch``), logged, nothing changed.
 - FAILED on a PENDING order: CANCELLED, stock back as ``payment_failed``.
@@ -31,6 +33,7 @@ import orjson
 from models.checkout import payment as paying
 from models.core.db import db, fetch_one, money, transaction, utcnow
 from models.core.jobs import enqueue
+from models.orders import actions as orders
 from models.orders import stock
 from models.orders.tables import PAID_PAYMENT_STATUSES, PAYMENT_TRANSITIONS
 from models.payments.interface import WebhookEvent, next_action_of
@@ -177,7 +180,10 @@ async def _set_order(order_id: int, *, status: str | None = None, payment_status
 
 async def _revive(order_id: int) -> bool:
     """A cancelled order whose payment arrived after all: take its stock
-    again (a savepoint: all lines or none) and put it back in the flow."""
+    again (a savepoint: all lines or none), book its delivery date again
+    (a full day flags the order for staff, ``orders.rebook_delivery``, and
+    does not stop it: the money is in and the goods are there) and put it
+    back in the flow."""
     from models.orders.stock import OutOfStock
 
     try:
@@ -189,9 +195,12 @@ async def _revive(order_id: int) -> bool:
     except OutOfStock:
         log.warning("order %s was paid after it was cancelled; its stock is gone: refunding", order_id)
         return False
+    slot_ok = await orders.rebook_delivery(order_id)
     hosted = await paying.finalize_hosted(order_id)
-    await _set_order(order_id, status="PROCESSING", payment_status="PAID",
-                     note="Payment received after the order was cancelled: order restored", notify=not hosted)
+    note = "Payment received after the order was cancelled: order restored"
+    if not slot_ok:
+        note += " (its delivery date could not be booked again: to be arranged)"
+    await _set_order(order_id, status="PROCESSING", payment_status="PAID", note=note, notify=not hosted)
     return True
 
 

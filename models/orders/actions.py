@@ -10,7 +10,10 @@ order_status_count_change), the dashboard rollups and the customer's
 orders_count/balance (0009, 0013 order_rollups_change: revenue = paid orders
 less ``refunded_amount``) and the order lists' cache version (0008
 order_version_*), all at commit; stock through stock.py; delivery slots
-through models/shipping/slots.py (booked in create_order, given back with the stock).
+through models/shipping/slots.py (booked in create_order for checkout and
+direct orders alike, given back with the stock, booked again when a late
+payment revives the order: ``rebook_delivery``). An order keeps the promotion
+that priced it (``discount_lines``, as the cart explained it).
 A customer's unpaid order holds its stock until ``reserved_until``
 (``UNPAID_ORDER_TTL_MINUTES``); ``expire_unpaid_orders`` cancels it then.
 """
@@ -191,6 +194,8 @@ class OrderDraft:
     # placed (models/shipping/slots.py) and given back with its stock.
     delivery_date: dt.date | None = None
     delivery_zone_id: int | None = None
+    # The promotion that priced it (models/cart/promo.py DiscountLine payloads), kept on the order.
+    discount_lines: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def reserves(self) -> bool:
@@ -231,9 +236,9 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
             "payment_status, payment_type, order_type, payment_method, subtotal, discount, shipping_cost, tax, total, "
             "shipping_address, shipping_city, shipping_state, shipping_country, shipping_zip, billing_address, "
             "shipping_method_id, promo_code_id, estimated_delivery_date, note, stock_held, created_at, updated_at, "
-            "reserved_until, promo_held) "
+            "reserved_until, promo_held, discount_lines) "
             "VALUES (next_order_number(timezone('utc', now())), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, order_number",
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id, order_number",
             [draft.user_id, draft.customer_id, draft.customer_name, draft.customer_email, draft.status,
              draft.payment_status, draft.payment_type, draft.order_type, draft.payment_method,
              draft.totals.subtotal, draft.totals.discount, draft.totals.shipping, draft.totals.tax, draft.totals.total,
@@ -241,7 +246,7 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
              ship.get("shipping_country", ""), ship.get("shipping_zip", ""), ship.get("billing_address", ""),
              draft.shipping_method_id, draft.promo_code_id, _estimated_delivery(created, draft.estimated_days),
              draft.note, holds_stock, created, utcnow(), reserved_until,
-             bool(draft.promo_held and draft.promo_code_id)])
+             bool(draft.promo_held and draft.promo_code_id), discount_lines_json(draft.discount_lines)])
         order_id, number = row
         lines = draft.lines
         await db.aio_execute_sql(
@@ -272,10 +277,12 @@ async def create_order(draft: OrderDraft, payment: PaymentDraft | None = None, *
 
 
 async def _record_delivery(order_id: int, draft: OrderDraft, ships: dict, created: dt.datetime) -> None:
-    """Each line's expected ship date; the delivery date booked (bulky items)
-    or, when some line ships later than today, the estimated delivery moved
-    by as much. Raises SlotUnavailable (a full day: the caller rolls back)."""
-    from models.shipping import book_slot
+    """Each line's expected ship date; the delivery date booked (bulky items:
+    after the window is checked against the ship dates the stock gave) or,
+    when some line ships later than today, the estimated delivery moved by
+    as much. Raises SlotUnavailable (a full day) or ValidationFailed (a date
+    before the goods can arrive): the caller rolls back."""
+    from models.shipping import book_slot, check_window
 
     if ships:
         keys = list(ships)
@@ -287,6 +294,7 @@ async def _record_delivery(order_id: int, draft: OrderDraft, ships: dict, create
     latest = max((d for d in ships.values() if d is not None), default=created.date())
     estimated = None
     if draft.delivery_date is not None and draft.delivery_zone_id is not None:
+        check_window(max(latest, utcnow().date()), draft.delivery_date)
         await book_slot(draft.delivery_zone_id, draft.delivery_date)
         await db.aio_execute_sql("UPDATE orders SET delivery_date = %s, delivery_zone_id = %s, slot_held = TRUE "
                                  "WHERE id = %s", [draft.delivery_date, draft.delivery_zone_id, order_id])
@@ -305,6 +313,54 @@ async def release_delivery(order_id: int) -> None:
                           "RETURNING delivery_zone_id, delivery_date", [order_id])
     if row is not None:
         await release_slot(row[0], row[1])
+
+
+REBOOK_FULL = ("Paid after the order had expired, when its delivery date {day} was fully booked: "
+               "arrange another date with the customer.")
+REBOOK_PASSED = "Paid after its delivery date {day} had passed: arrange another date with the customer."
+REBOOK_NO_ZONE = ("Paid after the order had expired; its delivery zone no longer exists, so {day} could not be "
+                  "booked again: arrange the delivery with the customer.")
+
+
+async def rebook_delivery(order_id: int) -> bool:
+    """A cancelled order revived by a late payment (models/checkout/settle.py)
+    takes its delivery date again, inside the caller's transaction. When the
+    day is full by then (or has passed, or its zone was deleted) the order
+    still goes on: ``delivery_date`` is kept, ``slot_held`` stays false and
+    ``delivery_issue`` says why, for staff (the order detail shows it).
+    Returns False when flagged; True when booked or when there is no date."""
+    from models.shipping import SlotUnavailable, book_slot
+
+    row = await fetch_one("SELECT delivery_zone_id, delivery_date, slot_held FROM orders WHERE id = %s",
+                          [order_id])
+    if row is None or row[1] is None or row[2]:
+        return True
+    zone_id, day, _held = row
+    issue = None
+    if day <= utcnow().date():
+        issue = REBOOK_PASSED
+    elif zone_id is None:
+        issue = REBOOK_NO_ZONE
+    else:
+        try:
+            await book_slot(zone_id, day)  # one conditional statement: never overbooked
+        except SlotUnavailable:
+            issue = REBOOK_FULL
+    if issue is None:
+        await db.aio_execute_sql("UPDATE orders SET slot_held = TRUE, delivery_issue = NULL WHERE id = %s",
+                                 [order_id])
+        return True
+    text = issue.format(day=day.isoformat())
+    log.warning("order %s: %s", order_id, text)
+    await db.aio_execute_sql("UPDATE orders SET delivery_issue = %s WHERE id = %s", [text, order_id])
+    return False
+
+
+def discount_lines_json(lines: Iterable[dict[str, Any]]) -> str:
+    """The promotion lines as the order stores them: money as two-decimal strings."""
+    return orjson.dumps([{**line, "amount": f"{money(line.get('amount') or 0):.2f}",
+                          "shipping_discount": f"{money(line.get('shipping_discount') or 0):.2f}"}
+                         for line in lines or ()]).decode()
 
 
 def _estimated_delivery(created: dt.datetime, days: int) -> dt.date | None:
@@ -398,7 +454,11 @@ def _shipping_fields(data: dict[str, Any]) -> dict[str, str]:
 async def place_customer_order(user: Any, lines: list[LineIn] | None, data: dict[str, Any]) -> tuple[int, str, Decimal]:
     """A shopper's order from ``lines`` at database prices, or from their cart
     when ``lines`` is None. Status PENDING, payment PENDING; stock is taken.
-    Raises ValidationFailed, OutOfStock, AppError("Cart is empty")."""
+    Bulky goods to a zone that schedules deliveries book ``data["delivery_date"]``
+    as checkout does (``_direct_delivery``; freed on cancel and expiry).
+    Raises ValidationFailed (``delivery_date`` named: missing, outside the
+    window, full, or given for an order that takes none), SlotUnavailable
+    (409: the day filled up meanwhile), OutOfStock, AppError("Cart is empty")."""
     if lines is None:
         return await place_order_from_cart(user, data)
     priced = await price_lines(lines, admin=False)
@@ -408,13 +468,38 @@ async def place_customer_order(user: Any, lines: list[LineIn] | None, data: dict
         shipping.update(await default_shipping(user.id))
     totals = Totals(sum((l.total for l in priced), Decimal("0")))
     totals.check_bounds()
+    delivery = await _direct_delivery(shipping, None, await _lines_parcel(priced), data.get("delivery_date"))
     draft = OrderDraft(user_id=user.id, customer_id=customer_id, customer_name=name, customer_email=email,
                        lines=priced, totals=totals, payment_type=data.get("payment_type") or "CREDIT",
                        order_type=data.get("order_type") or "STANDARD",
                        payment_method=data.get("payment_method") or "", shipping=shipping,
-                       note=data.get("note") or "")
+                       note=data.get("note") or "", **delivery)
     order_id, number = await create_order(draft)
     return order_id, number, totals.total
+
+
+async def _lines_parcel(lines: list[PricedLine]) -> Any:
+    """What a direct order's lines send, as far as delivery dates go: whether
+    any product is bulky (one query). Their ship dates are known once the
+    stock is taken (``create_order`` re-checks the date's window then)."""
+    from models.shipping import Parcel
+
+    row = await fetch_one("SELECT coalesce(bool_or(is_bulky), FALSE) FROM product WHERE id = ANY(%s)",
+                          [sorted({l.product_id for l in lines})])
+    return Parcel(goods=sum((l.total for l in lines), Decimal("0")), bulky=bool(row and row[0]))
+
+
+async def _direct_delivery(shipping: dict[str, str], method_id: int | None, parcel: Any,
+                           day: dt.date | None) -> dict[str, Any]:
+    """The delivery date of a direct order (``models.shipping.plan_delivery``,
+    the checkout's rule: bulky goods to a zone that schedules deliveries need
+    one, other orders take none), as OrderDraft fields. Raises ValidationFailed
+    naming ``delivery_date``."""
+    from models.shipping import Destination, get_shipping_method, plan_delivery
+
+    method = await get_shipping_method(method_id) if method_id is not None else None
+    zone_id, day = await plan_delivery(method, Destination.from_shipping(shipping), parcel, day)
+    return {"delivery_date": day, "delivery_zone_id": zone_id} if zone_id is not None else {}
 
 
 async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, str, Decimal]:
@@ -438,12 +523,14 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
     priced = [PricedLine(l.product_id, l.variation_id, l.name, l.sku or "", l.quantity, money(l.unit_price), {})
               for l in quote.lines]
     totals = Totals(quote.subtotal, quote.discount, quote.shipping, quote.tax)
+    delivery = await _direct_delivery(shipping, quote.shipping_method_id, quote.parcel, data.get("delivery_date"))
     draft = OrderDraft(user_id=user.id, customer_id=customer_id, customer_name=name, customer_email=email,
                        lines=priced, totals=totals, payment_type=data.get("payment_type") or "CREDIT",
                        order_type=data.get("order_type") or "STANDARD",
                        payment_method=data.get("payment_method") or "", shipping=shipping,
                        note=data.get("note") or "", shipping_method_id=quote.shipping_method_id,
-                       promo_code_id=quote.promo_code_id, promo_held=bool(quote.promo_code_id))
+                       promo_code_id=quote.promo_code_id, promo_held=bool(quote.promo_code_id),
+                       discount_lines=quote.discount_lines, **delivery)
     async with transaction():
         order_id, number = await create_order(draft)
         if quote.promo_code_id:
@@ -458,7 +545,8 @@ async def place_order_from_cart(user: Any, data: dict[str, Any]) -> tuple[int, s
 async def place_admin_order(admin: Any, lines: list[LineIn], data: dict[str, Any]) -> int:
     """The dashboard's "Create New Order": any customer (default: the admin's
     own), the admin's item prices, status, date and time. Stock is taken
-    unless the order is recorded as cancelled or returned."""
+    unless the order is recorded as cancelled or returned; a delivery date
+    as for a shopper's direct order (``_direct_delivery``)."""
     customer_id = data.get("customer_id")
     if customer_id is not None:
         row = await fetch_one("SELECT id, user_id, name, email FROM customer WHERE id = %s", [customer_id])
@@ -477,13 +565,20 @@ async def place_admin_order(admin: Any, lines: list[LineIn], data: dict[str, Any
     refuse_manual_refund("payment_status", data.get("payment_status"))
     totals = Totals(sum((l.total for l in priced), Decimal("0")))
     status = data.get("status") or "PENDING"
+    delivery: dict[str, Any] = {}
+    if status in NO_STOCK_STATUSES:
+        if data.get("delivery_date") is not None:
+            raise ValidationFailed(errors={"delivery_date": [f"An order recorded as {status} books no delivery date."]})
+    else:
+        shipping = _shipping_fields(data)
+        delivery = await _direct_delivery(shipping, None, await _lines_parcel(priced), data.get("delivery_date"))
     draft = OrderDraft(user_id=user_id, customer_id=customer_id, customer_name=name, customer_email=email,
                        lines=priced, totals=totals, status=status,
                        payment_status=data.get("payment_status") or "PENDING",
                        payment_type=data.get("payment_type") or "CREDIT",
                        order_type=data.get("order_type") or "STANDARD",
                        payment_method=data.get("payment_method") or "", shipping=_shipping_fields(data),
-                       note=data.get("note") or "", created_at=created, expires=False)
+                       note=data.get("note") or "", created_at=created, expires=False, **delivery)
     order_id, _number = await create_order(draft, reason="admin_order")
     return order_id
 
@@ -622,7 +717,9 @@ async def update_order(order_id: int, changes: dict[str, Any]) -> None:
     """Admin edit: the editable fields, plus status / payment_status through
     their legal transitions. Staff may record a manual payment (PENDING or
     FAILED → PAID, e.g. cash received); refund statuses come only from the
-    refund action (400 naming it). One transaction."""
+    refund action (400 naming it); ``delivery_date`` moves a scheduled
+    delivery (``_set_delivery_date``: how a flagged ``delivery_issue`` is
+    resolved). One transaction."""
     refuse_manual_refund("payment_status", changes.get("payment_status"))
     refuse_manual_refund("status", changes.get("status"))
     async with transaction():
@@ -642,8 +739,44 @@ async def update_order(order_id: int, changes: dict[str, Any]) -> None:
             cols = ", ".join(f"{k} = %s" for k in fields)
             await db.aio_execute_sql(f"UPDATE orders SET {cols}, updated_at = %s WHERE id = %s",
                                      [*fields.values(), utcnow(), order_id])
+        if changes.get("delivery_date") is not None:
+            await _set_delivery_date(order_id, current, changes["delivery_date"])
         if changes.get("status"):
             await _apply_status(order_id, current, changes["status"])
+
+
+async def _set_delivery_date(order_id: int, status: str, day: dt.date) -> None:
+    """Staff move an order's delivery to ``day`` (locked order, caller's
+    transaction): the day is booked in the order's zone (never overbooked:
+    SlotUnavailable, 409, when it is full; staff may raise its capacity
+    first), the day it held is given back, ``delivery_issue`` is cleared.
+    An order whose zone was deleted records the date with nothing to book.
+    Raises ValidationFailed naming ``delivery_date`` for an order that does
+    not hold its goods (cancelled, returned), has no delivery date to move,
+    or a day not after today."""
+    from models.shipping import book_slot
+
+    row = await fetch_one("SELECT delivery_zone_id, delivery_date, slot_held, stock_held FROM orders WHERE id = %s",
+                          [order_id])
+    zone_id, old_day, held, stock_held = row
+    problem = None
+    if status in NO_STOCK_STATUSES or not stock_held:
+        problem = f"A {status.lower()} order books no delivery date."
+    elif old_day is None:
+        problem = "This order has no scheduled delivery (bulky goods to a zone with delivery slots) to move."
+    elif day <= utcnow().date():
+        problem = "Pick a day after today."
+    if problem:
+        raise ValidationFailed(errors={"delivery_date": [problem]})
+    if day == old_day and held:
+        await db.aio_execute_sql("UPDATE orders SET delivery_issue = NULL WHERE id = %s", [order_id])
+        return
+    await release_delivery(order_id)
+    if zone_id is not None:
+        await book_slot(zone_id, day)
+    await db.aio_execute_sql(
+        "UPDATE orders SET delivery_date = %s, slot_held = %s, delivery_issue = NULL, estimated_delivery_date = %s, "
+        "updated_at = %s WHERE id = %s", [day, zone_id is not None, day, utcnow(), order_id])
 
 
 async def delete_order(order_id: int) -> None:

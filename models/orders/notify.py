@@ -39,7 +39,7 @@ async def order_context(order_id: int) -> dict[str, Any] | None:
         "SELECT id, order_number, customer_name, customer_email, status, payment_status, subtotal::text, "
         "discount::text, shipping_cost::text, tax::text, total::text, shipping_address, shipping_city, "
         "shipping_country, to_char(created_at, 'YYYY-MM-DD HH24:MI'), to_char(delivery_date, 'YYYY-MM-DD'), "
-        "created_at::date, (SELECT u.is_guest FROM users u WHERE u.id = orders.user_id) "
+        "created_at::date, (SELECT u.is_guest FROM users u WHERE u.id = orders.user_id), discount_lines "
         "FROM orders WHERE id = %s", [order_id])
     if row is None:
         return None
@@ -55,6 +55,12 @@ async def order_context(order_id: int) -> dict[str, Any] | None:
         token = guest_order_token(ctx["id"], ctx["customer_email"])
         ctx["guest_order_url"] = f"{settings.FRONTEND_URL.rstrip('/')}/guest-orders/{token}"
     ctx["status_display"] = STATUS_DISPLAY.get(ctx["status"], ctx["status"])
+    # The promotion that priced the order, as stored at placement (orders.discount_lines).
+    ctx["discount_lines"] = [{"label": line.get("code") or line.get("name") or "Promotion",
+                              "name": line.get("name") or "", "code": line.get("code"),
+                              "description": line.get("description") or "", "amount": line.get("amount") or "0.00",
+                              "shipping_discount": line.get("shipping_discount") or "0.00"}
+                             for line in (row[18] or []) if isinstance(line, dict)]
     # A line's expected ship date (order_item.expected_ship_date, models/catalog/stock_policy.py)
     # is told when it is later than the order's own day: backorders, made to order.
     ctx["items"] = [{"name": n, "quantity": q, "unit_price": u, "total_price": t,

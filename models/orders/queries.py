@@ -80,6 +80,7 @@ ORDER_JSON = f"""json_build_object(
     'shipping_address', o.shipping_address, 'shipping_city', o.shipping_city, 'shipping_state', o.shipping_state,
     'shipping_country', o.shipping_country, 'shipping_zip', o.shipping_zip, 'billing_address', o.billing_address,
     'shipping_method_id', o.shipping_method_id, 'delivery_date', to_char(o.delivery_date, 'YYYY-MM-DD'),
+    'slot_held', o.slot_held, 'delivery_issue', o.delivery_issue, 'discount_lines', o.discount_lines,
     'estimated_delivery_date', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
                                        'FMDay, FMMonth DD, YYYY'),
     'estimated_delivery_on', to_char(coalesce(o.estimated_delivery_date, (o.created_at + interval '{ESTIMATED_DAYS} days')::date),
@@ -111,6 +112,7 @@ class OrderFilters:
     user_id: int | None = None
     customer_id: int | None = None
     payment_status: str | None = None
+    delivery_issue: bool | None = None  # a delivery date to arrange (index orders_delivery_issue)
 
 
 def _like(text: str) -> str:
@@ -141,6 +143,8 @@ def _where(f: OrderFilters) -> tuple[list[str], dict[str, Any]]:
     if f.customer_id is not None:
         where.append("o.customer_id = %(customer_id)s")
         params["customer_id"] = f.customer_id
+    if f.delivery_issue is not None:
+        where.append("o.delivery_issue IS NOT NULL" if f.delivery_issue else "o.delivery_issue IS NULL")
     if f.search and ORDER_NUMBER.fullmatch(f.search.strip()):
         # A whole order number: the unique index, not a trigram search.
         where.append("o.order_number = %(order_number)s")
@@ -154,7 +158,7 @@ def _where(f: OrderFilters) -> tuple[list[str], dict[str, Any]]:
 
 def _count_sql(f: OrderFilters, where: list[str]) -> str:
     only_status = not (f.start or f.end or f.search or f.user_id is not None or f.customer_id is not None
-                       or f.payment_status)
+                       or f.payment_status or f.delivery_issue is not None)
     if only_status:
         if f.status:
             return "(SELECT coalesce(sum(n), 0) FROM order_status_count WHERE status = %(status)s)"

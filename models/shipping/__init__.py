@@ -15,18 +15,22 @@ from models.shipping.actions import (  # noqa: F401
     update_shipping_method,
 )
 from models.shipping.slots import (  # noqa: F401
+    OWN_DELIVERY,
     SlotUnavailable,
     available_dates,
     book_slot,
     check_date,
+    check_window,
     first_date,
     needs_slot,
+    plan_delivery,
     release_slot,
 )
 from models.shipping.tables import ShippingMethod, ShippingRate, ShippingZone  # noqa: F401
 from models.shipping.zones import (  # noqa: F401
     Destination,
     Parcel,
+    PostalRule,
     Zone,
     load_rules,
     quote_shipping,

@@ -10,18 +10,29 @@ The first booking of a day creates its row with the zone's capacity; a
 concurrent one waits for that row's lock and re-checks the condition on the
 row as it is then, so however many checkouts race for the last delivery of a
 day, exactly one gets it (the CHECK ``booked <= capacity`` is the last line of defence).
+
+``plan_delivery`` is the one rule of which deliveries take a date and which
+dates may be picked, for checkout (a method chosen) and direct orders
+(``POST /api/orders/``: no method, the shop's own delivery, ``OWN_DELIVERY``);
+``models/orders/actions.py`` ``create_order`` books the date for both, after
+re-checking the window against the ship dates the stock actually gave.
 """
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 from models.core.db import fetch_all, fetch_one, utcnow
 from models.core.errors import AppError, ValidationFailed
-from models.shipping.zones import Parcel, Zone
+from models.shipping.zones import Destination, Parcel, Zone, load_rules
 
 SLOT_HORIZON_DAYS = 30
 DATE_FULL = "This delivery date is fully booked: pick another (GET /api/shipping/slots/)."
+NO_DATE = ("Only bulky items delivered by a method that handles them, to an address whose zone schedules "
+           "deliveries, get a delivery date; leave it out for this order.")
+# A direct order names no shipping method: the shop delivers bulky goods itself, on a date.
+OWN_DELIVERY = SimpleNamespace(handles_bulky=True)
 
 
 class SlotUnavailable(AppError):
@@ -60,16 +71,39 @@ async def check_date(zone: Zone, parcel: Parcel, day: dt.date | None) -> None:
         raise ValidationFailed("Choose a delivery date for your bulky items",
                                errors={"delivery_date": ["This field is required for bulky items "
                                                          "(GET /api/shipping/slots/ lists the dates)."]})
-    start = first_date(parcel)
-    if not start <= day < start + dt.timedelta(days=SLOT_HORIZON_DAYS):
-        raise ValidationFailed(errors={"delivery_date": [
-            f"Pick a date from {start.isoformat()} to "
-            f"{(start + dt.timedelta(days=SLOT_HORIZON_DAYS - 1)).isoformat()}."]})
+    check_window(parcel.ships_on, day)
     row = await fetch_one("SELECT capacity - booked FROM delivery_slot WHERE zone_id = %s AND date = %s",
                           [zone.id, day])
     remaining = row[0] if row is not None else (zone.delivery_capacity or 0)
     if remaining <= 0:
         raise ValidationFailed(DATE_FULL, errors={"delivery_date": [DATE_FULL]})
+
+
+def check_window(ships_on: dt.date | None, day: dt.date) -> None:
+    """ValidationFailed unless ``day`` falls in the window after goods that ship on ``ships_on`` (None: today)."""
+    start = first_date(Parcel(ships_on=ships_on))
+    if not start <= day < start + dt.timedelta(days=SLOT_HORIZON_DAYS):
+        raise ValidationFailed(errors={"delivery_date": [
+            f"Pick a date from {start.isoformat()} to "
+            f"{(start + dt.timedelta(days=SLOT_HORIZON_DAYS - 1)).isoformat()}."]})
+
+
+async def plan_delivery(method: Any, destination: Destination | None, parcel: Parcel,
+                        day: dt.date | None) -> tuple[int | None, dt.date | None]:
+    """``(zone id, date)`` of a scheduled bulky delivery to ``destination``
+    (its most specific zone), ``(None, None)`` when this delivery takes no
+    date. ``method``: the ShippingMethod chosen, None for a direct order
+    (``OWN_DELIVERY``). Raises ValidationFailed naming ``delivery_date``: a
+    date missing, outside the window or full; a date given for a delivery
+    that takes none. Two to three queries (zones, rates; the day's slot)."""
+    rules = await load_rules()
+    zone = rules.zone_for(destination)
+    if not needs_slot(method if method is not None else OWN_DELIVERY, zone, parcel):
+        if day is not None:
+            raise ValidationFailed(errors={"delivery_date": [NO_DATE]})
+        return None, None
+    await check_date(zone, parcel, day)
+    return zone.id, day
 
 
 async def book_slot(zone_id: int, day: dt.date) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import peewee as pw
-from playhouse.postgres_ext import ArrayField
+from playhouse.postgres_ext import ArrayField, BinaryJSONField
 
 from models.core.db import BaseModel, MoneyField, utcnow
 
@@ -19,7 +19,8 @@ class ShippingMethod(BaseModel):
 
 
 class ShippingZone(BaseModel):
-    """Where rates apply (migrations/0023): countries (alpha-2), optionally some of their states."""
+    """Where rates apply (migrations/0023): countries (alpha-2), optionally some of
+    their states and postal codes (0028; rules in models/shipping/zones.py PostalRule)."""
 
     name = pw.CharField(max_length=100)
     countries = ArrayField(pw.CharField, field_kwargs={"max_length": 2}, index=False)
@@ -29,6 +30,8 @@ class ShippingZone(BaseModel):
     is_active = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+    postal_codes = BinaryJSONField(default=list, index=False)  # [{"start", "end", "prefix"}], normalised
+    postal_code_mode = pw.CharField(max_length=7, default="include")  # include | exclude
 
 
 class ShippingRate(BaseModel):

@@ -4,9 +4,8 @@ The rule (one home: ``price_for``):
 
 - A method **without any rate** is priced flat (``shipping_method.price``)
   everywhere: the methods of before zones existed keep working.
-- A method **with rates** is offered only where its zone (the first active
-  zone containing the address: zones naming states before country-wide ones,
-  then by id) has rates for it, and only when the cart's measure falls in a
+- A method **with rates** is offered only where its zone (the most specific
+  active zone containing the address, ``Rules.zone_for``) has rates for it, and only when the cart's measure falls in a
   band of every basis it has there (weight in kg, volume in m3, goods subtotal);
   its price is the highest of those bands (a wardrobe pays the greater of its
   weight and its volume rate, as carriers charge dimensional weight).
@@ -17,11 +16,25 @@ The rule (one home: ``price_for``):
   ``free_shipping_threshold`` ship free with every method of the zone except
   the bulky (white-glove) ones.
 
+Which zone (``Zone.contains``, ``Zone.rank``): a zone holds an address when
+the country is one of its countries, the state one of its states (if it
+names any) and the postal code passes its postal-code rules (if it has any,
+``PostalRule``, as Saleor's shipping postal-code rules): in ``include`` mode
+the code must match a rule (an address without a code matches none), in
+``exclude`` mode it must match none (an address without a code passes).
+Postal codes are compared normalised (upper case, spaces removed). Of the
+zones holding an address the most specific wins: one that included the code
+by a rule, then one naming states, then a country-wide one; within a level a
+zone narrowed by excluded codes before one that is not, then the lowest id.
+So "New York City" (US, prefixes 100-104) beats "New York" (US-NY), which
+beats "US".
+
 Reads: two queries (zones, rates); staff CRUD below.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable
@@ -58,24 +71,64 @@ def state_code(country: str, text: str) -> str:
     return upper[:100]
 
 
+def postal_code(text: str | None) -> str:
+    """A postal code as zones compare it: upper case, spaces removed (``sw1a 1aa`` → ``SW1A1AA``)."""
+    return "".join((text or "").split()).upper()
+
+
 @dataclass(frozen=True)
 class Destination:
-    """Where a parcel goes: an alpha-2 country ('' unknown) and a state code ('' none)."""
+    """Where a parcel goes: an alpha-2 country ('' unknown), a state code ('' none)
+    and a normalised postal code ('' none)."""
 
     country: str
     state: str = ""
+    postal_code: str = ""
 
     @classmethod
-    def of(cls, country: str | None, state: str | None = "") -> "Destination":
+    def of(cls, country: str | None, state: str | None = "", zip_code: str | None = "") -> "Destination":
         code = find_country(country or "") or ""
-        return cls(code, state_code(code, state or ""))
+        return cls(code, state_code(code, state or ""), postal_code(zip_code))
 
     @classmethod
     def from_shipping(cls, fields: dict[str, Any] | None) -> "Destination | None":
-        """From order shipping fields (``shipping_country``/``shipping_state``); None without a country."""
+        """From order shipping fields (``shipping_country``/``shipping_state``/``shipping_zip``); None without a country."""
         if not fields or not (fields.get("shipping_country") or "").strip():
             return None
-        return cls.of(fields.get("shipping_country"), fields.get("shipping_state"))
+        return cls.of(fields.get("shipping_country"), fields.get("shipping_state"), fields.get("shipping_zip"))
+
+
+POSTAL_MODES = ("include", "exclude")
+MAX_POSTAL_RULES = 1000
+_POSTAL_CHARS = re.compile(r"^[A-Z0-9-]{1,20}$")
+
+
+@dataclass(frozen=True)
+class PostalRule:
+    """One postal-code rule of a zone: a ``prefix`` (``100`` covers 100xx), or
+    a range ``start``–``end`` inclusive (bounds of one length, compared with
+    the code's first as many characters: ``10000``–``10499`` covers
+    ``10001-1234``), or one code (``start`` alone, compared the same way)."""
+
+    start: str | None = None
+    end: str | None = None
+    prefix: str | None = None
+
+    def matches(self, code: str) -> bool:
+        if not code:
+            return False
+        if self.prefix:
+            return code.startswith(self.prefix)
+        start = self.start or ""
+        head = code[:len(start)]
+        return len(head) == len(start) and start <= head <= (self.end or start)
+
+    def payload(self) -> dict[str, str | None]:
+        return {"start": self.start, "end": self.end, "prefix": self.prefix}
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> "PostalRule":
+        return cls(stored.get("start"), stored.get("end"), stored.get("prefix"))
 
 
 @dataclass
@@ -103,9 +156,27 @@ class Zone:
     free_shipping_threshold: Decimal | None
     delivery_capacity: int | None
     is_active: bool = True
+    postal_codes: list[PostalRule] = field(default_factory=list)
+    postal_code_mode: str = "include"
+
+    def __post_init__(self) -> None:  # rows give the stored JSON objects
+        self.postal_codes = [r if isinstance(r, PostalRule) else PostalRule.of(r) for r in self.postal_codes or []]
 
     def contains(self, dest: Destination) -> bool:
-        return dest.country in self.countries and (not self.states or dest.state in self.states)
+        if dest.country not in self.countries or (self.states and dest.state not in self.states):
+            return False
+        if not self.postal_codes:
+            return True
+        matched = any(rule.matches(dest.postal_code) for rule in self.postal_codes)
+        return matched if self.postal_code_mode == "include" else not matched
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Lower is more specific (module docstring): postal codes included,
+        then states, then countries; exclusions first within a level; then id."""
+        level = 0 if self.postal_codes and self.postal_code_mode == "include" else 1 if self.states else 2
+        excluding = 0 if self.postal_codes and self.postal_code_mode == "exclude" else 1
+        return level, excluding, self.id
 
 
 @dataclass
@@ -132,8 +203,10 @@ class Rules:
 
     def __post_init__(self) -> None:
         self.rated_methods = {r.shipping_method_id for r in self.rates}
+        self.zones = sorted(self.zones, key=lambda z: z.rank)
 
     def zone_for(self, dest: Destination | None) -> Zone | None:
+        """The most specific active zone holding ``dest`` (None: none, or no country)."""
         if dest is None or not dest.country:
             return None
         return next((z for z in self.zones if z.contains(dest)), None)
@@ -164,15 +237,15 @@ class Rules:
         return price
 
 
-_ZONE_COLUMNS = "id, name, countries, states, free_shipping_threshold, delivery_capacity, is_active"
+_ZONE_COLUMNS = ("id, name, countries, states, free_shipping_threshold, delivery_capacity, is_active, postal_codes, "
+                 "postal_code_mode")
 _RATE_COLUMNS = "id, zone_id, shipping_method_id, basis, min_value, max_value, price"
 
 
 async def load_rules() -> Rules:
-    """Active zones, most specific first (those naming states), and all rates. Two queries."""
+    """Active zones, most specific first (``Zone.rank``), and all rates. Two queries."""
     zones = [Zone(*r) for r in await fetch_all(
-        f"SELECT {_ZONE_COLUMNS} FROM shipping_zone WHERE is_active "
-        "ORDER BY cardinality(states) = 0, id")]
+        f"SELECT {_ZONE_COLUMNS} FROM shipping_zone WHERE is_active ORDER BY id")]
     rates = [Rate(*r) for r in await fetch_all(
         f"SELECT {_RATE_COLUMNS} FROM shipping_rate ORDER BY zone_id, shipping_method_id, basis, min_value")]
     return Rules(zones, rates)
@@ -241,9 +314,40 @@ def _states(countries: list[str], values: Iterable[str]) -> list[str]:
     return out
 
 
+def _postal_rules(values: Iterable[Any]) -> list[dict[str, str | None]]:
+    """Staff's postal-code rules, normalised, as stored. Raises
+    ValidationFailed naming ``postal_codes.N.<field>`` (every bad rule at once)."""
+    rules: list[dict[str, str | None]] = []
+    errors: dict[str, list[str]] = {}
+    for n, value in enumerate(values):
+        get = value.get if isinstance(value, dict) else (lambda k, v=value: getattr(v, k, None))
+        start, end, prefix = (postal_code(get(k)) or None for k in ("start", "end", "prefix"))
+        key = f"postal_codes.{n}"
+        if prefix and (start or end):
+            errors[f"{key}.prefix"] = ["Give a prefix or a start (and end), not both."]
+        elif not prefix and not start:
+            errors[f"{key}.start"] = ["Give a start code (with an optional end) or a prefix."]
+        for name, code in (("start", start), ("end", end), ("prefix", prefix)):
+            if code and not _POSTAL_CHARS.match(code):
+                errors.setdefault(f"{key}.{name}", []).append(
+                    "Letters, digits and hyphens only (spaces are removed), at most 20.")
+        if start and end and f"{key}.end" not in errors:
+            if len(end) != len(start):
+                errors[f"{key}.end"] = [f'Must have as many characters as start ("{start}").']
+            elif end < start:
+                errors[f"{key}.end"] = [f'Must not come before start ("{start}").']
+        rule = {"start": start, "end": end if end != start else None, "prefix": prefix}
+        if rule not in rules:
+            rules.append(rule)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return rules
+
+
 def zone_payload(zone: Zone, rates: list[Rate], method_names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": zone.id, "name": zone.name, "countries": list(zone.countries), "states": list(zone.states),
+        "postal_codes": [r.payload() for r in zone.postal_codes], "postal_code_mode": zone.postal_code_mode,
         "free_shipping_threshold": money(zone.free_shipping_threshold)
         if zone.free_shipping_threshold is not None else None,
         "delivery_capacity": zone.delivery_capacity, "is_active": zone.is_active,
@@ -289,7 +393,11 @@ async def get_zone(zone_id: int) -> dict[str, Any]:
 
 
 def _zone_fields(data: dict[str, Any], countries: list[str] | None) -> dict[str, Any]:
-    fields = {k: data[k] for k in ("name", "free_shipping_threshold", "delivery_capacity", "is_active") if k in data}
+    fields = {k: data[k] for k in ("name", "free_shipping_threshold", "delivery_capacity", "is_active",
+                                   "postal_code_mode") if k in data and data[k] is not None}
+    fields.update({k: data[k] for k in ("free_shipping_threshold", "delivery_capacity") if k in data})
+    if "postal_codes" in data:
+        fields["postal_codes"] = _postal_rules(data["postal_codes"] or [])
     if "countries" in data:
         fields["countries"] = _countries(data["countries"])
     if "states" in data:

@@ -137,3 +137,134 @@ async def test_a_hosted_payment_that_cannot_start_gives_the_delivery_date_back(a
     assert_envelope(await api.post("/api/checkout/payment/", json={}, user=shopper), 503)
     assert await booked(zone["id"], day) == 0 and await stock_of(sofa) == 20
     assert await count("orders", "status = 'CANCELLED' AND NOT slot_held") == 1
+
+
+# --- direct orders (POST /api/orders/) book a delivery date as checkout does ----------------
+
+DIRECT = {"shipping_address": "1 Market Street", "shipping_city": "Austin", "shipping_state": "TX",
+          "shipping_country": "US", "shipping_zip": "73301"}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_direct_order_books_a_date_and_refuses_bad_ones_writing_nothing(api, make_user):
+    admin, _glove, zone, sofa = await setup(api, make_user, capacity=1)
+    shopper, rival = await make_user(), await make_user()
+    items = {"items": [{"product_id": sofa, "quantity": 1}], **DIRECT}
+    day = (utcnow().date() + dt.timedelta(days=4)).isoformat()
+    too_soon = utcnow().date().isoformat()
+    too_late = (utcnow().date() + dt.timedelta(days=45)).isoformat()
+    for body in ({**items}, {**items, "delivery_date": too_soon}, {**items, "delivery_date": too_late},
+                 {**items, "delivery_date": "tomorrow"}):
+        refused = await api.post("/api/orders/", json=body, user=shopper)
+        assert "delivery_date" in assert_envelope(refused, 400)["errors"], (body, refused.json())
+    assert await count("orders") == 0 and await stock_of(sofa) == 20 and await booked(zone["id"], day) == 0
+
+    placed = await api.post("/api/orders/", json={**items, "delivery_date": day}, user=shopper)
+    assert placed.status == 201, placed
+    order_id = placed.json()["order_id"]
+    assert await booked(zone["id"], day) == 1 and await stock_of(sofa) == 19
+    detail = (await api.get(f"/api/orders/{order_id}/", user=shopper)).json()
+    assert detail["delivery_date"] == day and detail["slot_held"] is True and detail["delivery_issue"] is None
+    assert detail["estimated_delivery_on"] == day
+
+    # the day is full: the rival is refused (400 naming the field), nothing written
+    full = await api.post("/api/orders/", json={**items, "delivery_date": day}, user=rival)
+    assert "delivery_date" in assert_envelope(full, 400)["errors"]
+    assert await count("orders") == 1 and await stock_of(sofa) == 19 and await booked(zone["id"], day) == 1
+    # a date for goods that take none (not bulky, or no zone that schedules deliveries)
+    lamp = await product("Lamp", base_price="40.00", stock=5)
+    plain = await api.post("/api/orders/", json={"items": [{"product_id": lamp, "quantity": 1}], **DIRECT,
+                                                 "delivery_date": day}, user=rival)
+    assert "delivery_date" in assert_envelope(plain, 400)["errors"]
+    abroad = await api.post("/api/orders/", json={**items, "shipping_country": "NG", "shipping_state": "Lagos",
+                                                  "delivery_date": day}, user=rival)
+    assert "delivery_date" in assert_envelope(abroad, 400)["errors"]
+    assert await count("orders") == 1
+
+    # cancelling frees the day (once), and the rival gets it
+    assert (await api.post(f"/api/orders/{order_id}/cancel/", user=shopper)).status == 200
+    assert (await api.post(f"/api/orders/{order_id}/cancel/", user=shopper)).status == 400
+    assert await booked(zone["id"], day) == 0
+    again = await api.post("/api/orders/", json={**items, "delivery_date": day}, user=rival)
+    assert again.status == 201, again
+    assert await booked(zone["id"], day) == 1
+    # abroad without a date is fine: no zone schedules deliveries there
+    ok = await api.post("/api/orders/", json={**items, "shipping_country": "NG", "shipping_state": "Lagos"},
+                        user=rival)
+    assert ok.status == 201, ok
+    # staff cannot give a date to an order without a scheduled delivery
+    unscheduled = await api.patch(f"/api/orders/{ok.json()['order_id']}/", json={"delivery_date": day}, user=admin)
+    assert "delivery_date" in assert_envelope(unscheduled, 400)["errors"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_direct_order_from_the_cart_with_a_date_and_the_admin_modal(api, make_user):
+    admin, glove, zone, sofa = await setup(api, make_user, capacity=3)
+    shopper = await make_user()
+    day = (utcnow().date() + dt.timedelta(days=6)).isoformat()
+    await cart.add_item(shopper.id, sofa, 1)
+    missing = await api.post("/api/orders/", json={**DIRECT, "shipping_method_id": glove}, user=shopper)
+    assert "delivery_date" in assert_envelope(missing, 400)["errors"]
+    placed = await api.post("/api/orders/", json={**DIRECT, "shipping_method_id": glove, "delivery_date": day},
+                            user=shopper)
+    assert placed.status == 201, placed
+    order_id = placed.json()["order_id"]
+    order = (await api.get(f"/api/orders/{order_id}/", user=shopper)).json()
+    assert order["delivery_date"] == day and order["shipping_cost"] == "99.00" and order["slot_held"] is True
+    assert await booked(zone["id"], day) == 1
+    # expiry gives it back
+    assert await orders.expire_unpaid_orders(utcnow() + dt.timedelta(days=1)) == [order_id]
+    assert await booked(zone["id"], day) == 0
+    # the admin modal books the same way; a cancelled record books nothing
+    customer = await fetch_one("SELECT id FROM customer WHERE user_id = %s", [shopper.id])
+    body = {"customer_id": customer[0], "items": [{"product_id": sofa, "quantity": 1, "price": "700.00"}],
+            **DIRECT, "delivery_date": day}
+    made = await api.post("/api/orders/", json=body, user=admin)
+    assert made.status == 201 and made.json()["delivery_date"] == day, made
+    assert await booked(zone["id"], day) == 1
+    recorded = await api.post("/api/orders/", json={**body, "status": "CANCELLED"}, user=admin)
+    assert "delivery_date" in assert_envelope(recorded, 400)["errors"]
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_concurrent_direct_orders_for_the_last_delivery_of_a_day_book_it_once(api, make_user):
+    _admin, _glove, zone, sofa = await setup(api, make_user, capacity=1)
+    day = (utcnow().date() + dt.timedelta(days=5)).isoformat()
+    shoppers = [await make_user() for _ in range(8)]
+    body = {"items": [{"product_id": sofa, "quantity": 1}], **DIRECT, "delivery_date": day}
+    answers = await asyncio.gather(*(api.post("/api/orders/", json=body, user=s) for s in shoppers))
+    statuses = sorted(a.status for a in answers)
+    assert statuses.count(201) == 1 and set(statuses) <= {201, 400, 409}, statuses
+    for a in answers:
+        if a.status != 201:
+            assert "delivery_date" in assert_envelope(a, a.status)["errors"]
+    assert await booked(zone["id"], day) == 1
+    assert await count("orders") == 1 and await stock_of(sofa) == 19
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_rebooking_a_revived_order_flags_a_past_day_or_a_deleted_zone(api, make_user):
+    from models.core.db import db
+    from models.orders.actions import LineIn, OrderDraft, Totals, price_lines
+
+    admin, _glove, zone, sofa = await setup(api, make_user, capacity=2)
+    shopper = await make_user()
+    lines = await price_lines([LineIn(sofa, 1)], admin=False)
+    ids = []
+    for days in (3, 4):
+        draft = OrderDraft(user_id=shopper.id, customer_id=None, customer_name="", customer_email=shopper.email,
+                           lines=lines, totals=Totals(lines[0].total), delivery_zone_id=zone["id"],
+                           delivery_date=utcnow().date() + dt.timedelta(days=days))
+        ids.append((await orders.create_order(draft))[0])
+        await orders.release_delivery(ids[-1])
+    assert await orders.rebook_delivery(ids[0]) is True and await orders.rebook_delivery(ids[0]) is True
+    assert await booked(zone["id"], (utcnow().date() + dt.timedelta(days=3)).isoformat()) == 1
+    await orders.release_delivery(ids[0])
+    await db.aio_execute_sql("UPDATE orders SET delivery_date = %s WHERE id = %s", [utcnow().date(), ids[0]])
+    assert await orders.rebook_delivery(ids[0]) is False
+    issue = (await fetch_one("SELECT delivery_issue, slot_held FROM orders WHERE id = %s", [ids[0]]))
+    assert "had passed" in issue[0] and issue[1] is False
+    assert (await api.delete(f"/api/shipping-zones/{zone['id']}/", user=admin)).status == 204
+    assert await orders.rebook_delivery(ids[1]) is False
+    issue = (await fetch_one("SELECT delivery_issue, delivery_date FROM orders WHERE id = %s", [ids[1]]))
+    assert "no longer exists" in issue[0] and issue[1] is not None

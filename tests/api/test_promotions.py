@@ -273,3 +273,52 @@ async def test_candidates_read_in_one_query(make_user, count_queries):
     with count_queries() as counted:
         found = await candidates(user.id, None)
     assert found == [] and len(counted) == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_order_shows_the_promotion_that_priced_it_in_details_and_the_confirmation(api, make_user):
+    from models.core import mail
+    from models.orders import notify
+
+    admin, user = await make_user(is_staff=True), await make_user()
+    pid = await product("Armchair", base_price="200.00", stock=5)
+    code = await create(api, admin, code="TAKE25", discount_type="fixed", discount_amount="25")
+    await add(user.id, pid, 1)
+    assert (await api.post("/api/cart/apply-discount/", json={"code": "take25"}, user=user)).status == 200
+    placed = await api.post("/api/orders/", json={"shipping_address": "1 Road", "shipping_city": "Lagos",
+                                                   "shipping_country": "NG"}, user=user)
+    assert placed.status == 201, placed
+    order_id = placed.json()["order_id"]
+    expected = [{"promotion_id": code["id"], "code": "TAKE25", "name": "TAKE25", "discount_type": "fixed",
+                 "amount": "25.00", "shipping_discount": "0.00", "description": "25.00 off"}]
+    mine = (await api.get(f"/api/orders/{order_id}/", user=user)).json()
+    assert mine["discount"] == "25.00" and mine["discount_lines"] == expected
+    staff = (await api.get(f"/api/orders/{order_id}/", user=admin)).json()
+    assert staff["discount_lines"] == expected
+    listed = (await api.get("/api/orders/", user=user)).json()["results"][0]
+    assert listed["discount_lines"] == expected
+    # kept as it was: renaming or deleting the promotion later does not rewrite the order
+    await api.patch(f"/api/promo-codes/{code['id']}/", json={"discount_amount": "40"}, user=admin)
+    assert (await api.delete(f"/api/promo-codes/{code['id']}/", user=admin)).status == 204
+    assert (await api.get(f"/api/orders/{order_id}/", user=user)).json()["discount_lines"] == expected
+    _, html, text = mail.render("order_confirmation", **await notify.order_context(order_id))
+    assert "Promo code TAKE25 (25.00 off): -25.00" in text
+    assert "Promo code TAKE25" in html and "-25.00" in html
+
+    # an automatic promotion through checkout: named, no code
+    other = await make_user()
+    sale = await create(api, admin, name="Winter sale", automatic=True, discount_percentage="10")
+    await add(other.id, pid, 1)
+    assert (await initiate(api, other, shipping_address=ADDRESS)).status == 200
+    paid = await pay(api, other)
+    assert paid.status == 200, paid
+    lines = (await api.get(f"/api/orders/{paid.json()['order_id']}/", user=other)).json()["discount_lines"]
+    assert lines == [{"promotion_id": sale["id"], "code": None, "name": "Winter sale",
+                      "discount_type": "percentage", "amount": "20.00", "shipping_discount": "0.00",
+                      "description": "10.00% off"}]
+    _, _, text = mail.render("order_confirmation", **await notify.order_context(paid.json()["order_id"]))
+    assert "Winter sale (10.00% off): -20.00" in text
+    # an order without a promotion shows none
+    third = await make_user()
+    plain = await api.post("/api/orders/", json={"items": [{"product_id": pid, "quantity": 1}]}, user=third)
+    assert (await api.get(f"/api/orders/{plain.json()['order_id']}/", user=third)).json()["discount_lines"] == []

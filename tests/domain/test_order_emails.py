@@ -38,3 +38,16 @@ def test_status_and_tracking_say_what_changed():
     assert "Shipped" in mail.render("order_status", **ORDER)[2]
     _, _, text = mail.render("order_tracking", **ORDER)
     assert "Lagos Hub" in text and "Left the warehouse" in text
+
+
+def test_confirmation_names_the_promotion_that_priced_the_order():
+    lines = [{"label": "SPRING", "name": "Spring <i>sale</i>", "code": None, "description": "15.00% off",
+              "amount": "30.00", "shipping_discount": "0.00"},
+             {"label": "SHIPFREE", "name": "SHIPFREE", "code": "SHIPFREE", "description": "Free shipping (saves 4.99)",
+              "amount": "0.00", "shipping_discount": "4.99"}]
+    _, html, text = mail.render("order_confirmation", **{**ORDER, "discount_lines": lines})
+    assert "Spring <i>sale</i> (15.00% off): -30.00" in text
+    assert "Promo code SHIPFREE (Free shipping (saves 4.99)): shipping -4.99" in text
+    assert "Spring &lt;i&gt;sale&lt;/i&gt;" in html and "-30.00" in html and "shipping -4.99" in html
+    assert "Discount: -10.00" not in text  # the lines replace the bare total
+    assert "Discount: -10.00" in mail.render("order_confirmation", **{**ORDER, "discount_lines": []})[2]

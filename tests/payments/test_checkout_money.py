@@ -355,3 +355,103 @@ async def test_paypal_approval_for_another_amount_is_not_captured(api, make_user
         server.stop()
     assert resp.json()["result"] == "amount_mismatch"
     assert captured == [] and await state(order_id) == ("PENDING", "PENDING", "PENDING")
+
+
+# --- a late payment revives an order whose delivery date was given back --------------------
+
+async def start_bulky_clover(api, user, day: str):
+    from tests.api.test_delivery_slots import ADDRESS as US_ADDRESS
+
+    glove = (await fetch_one("SELECT id FROM shipping_method WHERE handles_bulky"))[0]
+    sofa = (await fetch_one("SELECT id FROM product WHERE is_bulky"))[0]
+    await cart.add_item(user.id, sofa, 1)
+    init = await api.post("/api/checkout/initiate/", json={"shipping_method_id": glove, "shipping_address": US_ADDRESS,
+                                                           "delivery_date": day, "payment_method": "clover"},
+                          user=user)
+    assert init.status == 200, init
+    resp = await api.post("/api/checkout/payment/", json={}, user=user)
+    assert resp.status == 200 and resp.json()["status"] == "PENDING", resp
+    return resp.json()["order_id"], sofa
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_late_payment_rebooks_the_delivery_date_or_flags_a_full_day_for_staff(api, make_user, fake_clover):
+    import datetime as dt
+
+    from models.core.db import utcnow
+    from models.orders import actions as orders
+    from tests.api.test_delivery_slots import DIRECT, booked, setup
+
+    admin, _glove, zone, _sofa = await setup(api, make_user, capacity=1)
+    user, rival = await make_user(), await make_user()
+    day = (utcnow().date() + dt.timedelta(days=5)).isoformat()
+    order_id, sofa = await start_bulky_clover(api, user, day)
+    assert await booked(zone["id"], day) == 1
+    # the shopper takes too long: the order expires and gives its day back, a rival books it
+    assert await orders.expire_unpaid_orders(utcnow() + dt.timedelta(hours=2)) == [order_id]
+    assert await booked(zone["id"], day) == 0
+    taken = await api.post("/api/orders/", json={"items": [{"product_id": sofa, "quantity": 1}], **DIRECT,
+                                                 "delivery_date": day}, user=rival)
+    assert taken.status == 201, taken
+    # ... then Clover says the payment went through after all
+    approved = await clover_event(api, {"id": "PAY-A", "status": "APPROVED", "type": "PAYMENT", "data": "cs_1"})
+    assert approved.json()["result"] == "revived"
+    assert await state(order_id) == ("PROCESSING", "PAID", "PAID")
+    assert await booked(zone["id"], day) == 1  # never overbooked
+    detail = (await api.get(f"/api/orders/{order_id}/", user=admin)).json()
+    assert detail["delivery_date"] == day and detail["slot_held"] is False
+    assert "fully booked" in detail["delivery_issue"] and day in detail["delivery_issue"]
+    tracking = (await api.get(f"/api/orders/{order_id}/tracking/", user=admin)).json()
+    assert "could not be booked again" in tracking[-1]["description"]
+    flagged = (await api.get("/api/orders/?delivery_issue=true", user=admin)).json()
+    assert flagged["count"] == 1 and [o["id"] for o in flagged["results"]] == [order_id]
+    others = (await api.get("/api/orders/?delivery_issue=false", user=admin)).json()
+    assert order_id not in [o["id"] for o in others["results"]] and others["count"] == 1
+    assert_envelope(await api.get("/api/orders/?delivery_issue=maybe", user=admin), 400)
+    # staff settle it: the full day cannot be taken (409, nothing changes), another day can
+    full = await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": day}, user=admin)
+    assert "delivery_date" in assert_envelope(full, 409)["errors"]
+    for bad in (utcnow().date().isoformat(), "someday"):
+        assert_envelope(await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": bad}, user=admin), 400)
+    assert_envelope(await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": day}, user=user), 403)
+    later = (utcnow().date() + dt.timedelta(days=6)).isoformat()
+    moved = await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": later}, user=admin)
+    assert moved.status == 200, moved
+    assert (moved.json()["delivery_date"], moved.json()["slot_held"], moved.json()["delivery_issue"]) == \
+        (later, True, None)
+    assert await booked(zone["id"], later) == 1 and await booked(zone["id"], day) == 1
+    assert (await api.get("/api/orders/?delivery_issue=true", user=admin)).json()["count"] == 0
+    # moving it again gives the old day back
+    later2 = (utcnow().date() + dt.timedelta(days=7)).isoformat()
+    assert (await api.patch(f"/api/orders/{order_id}/", json={"delivery_date": later2}, user=admin)).status == 200
+    assert await booked(zone["id"], later) == 0 and await booked(zone["id"], later2) == 1
+    rival_order = taken.json()["order_id"]
+    await api.patch(f"/api/orders/{rival_order}/update_status/", json={"status": "CANCELLED"}, user=admin)
+    refused = await api.patch(f"/api/orders/{rival_order}/", json={"delivery_date": later}, user=admin)
+    assert "delivery_date" in assert_envelope(refused, 400)["errors"]
+    assert await confirmations(order_id) == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_late_payment_takes_the_delivery_date_again_when_it_is_free(api, make_user, fake_clover):
+    import datetime as dt
+
+    from models.core.db import utcnow
+    from models.orders import actions as orders
+    from tests.api.test_delivery_slots import booked, setup
+
+    admin, _glove, zone, _sofa = await setup(api, make_user, capacity=1)
+    user = await make_user()
+    day = (utcnow().date() + dt.timedelta(days=5)).isoformat()
+    order_id, _ = await start_bulky_clover(api, user, day)
+    assert await orders.expire_unpaid_orders(utcnow() + dt.timedelta(hours=2)) == [order_id]
+    assert await booked(zone["id"], day) == 0
+    approved = await clover_event(api, {"id": "PAY-A", "status": "APPROVED", "type": "PAYMENT", "data": "cs_1"})
+    assert approved.json()["result"] == "revived"
+    assert await booked(zone["id"], day) == 1
+    detail = (await api.get(f"/api/orders/{order_id}/", user=admin)).json()
+    assert detail["slot_held"] is True and detail["delivery_issue"] is None and detail["delivery_date"] == day
+    # cancelling now gives it back once more
+    assert (await api.patch(f"/api/orders/{order_id}/update_status/", json={"status": "CANCELLED"},
+                            user=admin)).status == 200
+    assert await booked(zone["id"], day) == 0
