@@ -83,7 +83,8 @@ class CartLine:
     status: str  # the product's status
     stock: int  # what is left of the product or variation
     image: str | None
-    # Shipping measures and the stock policy (migrations/0023):
+    # Shipping measures and the stock policy in force (migrations/0023; a variation's own terms, else
+    # the product's: stock_terms, 0027):
     weight: Decimal | None = None  # kg per unit
     volume_cm3: Decimal | None = None  # per unit
     is_bulky: bool = False
