@@ -62,7 +62,8 @@ class CartItemOut(Out):
     stock_quantity: int
     product_image: str | None
     stock_policy: Literal["deny", "backorder", "made_to_order"] = Field(
-        description="deny: only what is in stock; backorder: beyond the stock up to a limit, shipped on the "
+        description="The policy in force (the variation's own when staff set one, else the product's). deny: "
+                    "only what is in stock; backorder: beyond the stock up to a limit, shipped on the "
                     "restock date; made_to_order: no limit, shipped after the lead time")
     expected_ship_date: str | None = Field(description="When the line is expected to ship (YYYY-MM-DD; null: "
                                                        "unknown restock date or not available)")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, create_model
 
-from handlers.catalog_store import ColorOut, ProductAttributeOut, SizeOut, VariationOut
+from handlers.catalog_store import ColorOut, ProductAttributeOut, SizeOut, StockPolicyName, VariationFieldsOut
 from handlers.core.base import ADMIN, BaseHandler
 from handlers.core.fields import (
     PK_DOC,
@@ -81,6 +81,16 @@ class VariationIn(In):
     is_default: Flag = False
     size_ids: PkList = []
     color_ids: PkList = []
+    # Its own stock policy terms (models/catalog/stock_policy.py effective_terms); null or left out: the
+    # product's value applies. Validated as the product's.
+    stock_policy: StockPolicy | None = Field(default=None, description=(
+        "This variation's own stock policy (deny, backorder or made_to_order); null: the product's"))
+    backorder_limit: Quantity | None = Field(default=None, le=1_000_000, description=(
+        "Units of this variation that may be owed at once (backorder); null: the product's limit"))
+    restock_date: Annotated[IsoDate, OrNull()] = Field(default=None, description=(
+        "When this variation's backordered units ship (YYYY-MM-DD); null: the product's"))
+    lead_time_days: Quantity | None = Field(default=None, le=365, description=(
+        "Days to make a made-to-order unit of this variation (0-365); null: the product's"))
 
 
 class ProductIn(In):
@@ -138,6 +148,15 @@ class AllImagesOut(Out):
     gallery: list[GalleryImageOut]
 
 
+class AdminVariationOut(VariationFieldsOut):
+    stock_policy: StockPolicyName | None = Field(description="Its own stock policy; null: the product's applies")
+    backorder_limit: int | None = Field(description="Its own backorder limit; null: the product's")
+    restock_date: str | None = Field(description="Its own restock date; null: the product's")
+    lead_time_days: int | None = Field(description="Its own lead time in days; null: the product's")
+    backordered: int = Field(description="Units of this variation sold beyond its stock and not yet covered")
+    effective_stock_policy: StockPolicyName = Field(description="The policy in force: its own, else the product's")
+
+
 class ProductOut(Out):
     id: int
     name: str
@@ -161,7 +180,7 @@ class ProductOut(Out):
     sku: str
     barcode: str | None
     stock_quantity: int
-    variations: list[VariationOut]
+    variations: list[AdminVariationOut]
     is_physical_product: bool
     weight: str | None
     height: str | None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -137,6 +137,8 @@ class ReviewIn(In):
 
 # --- response schemas (documentation) ------------------------------------------
 
+StockPolicyName = Literal["deny", "backorder", "made_to_order"]  # models/catalog/stock_policy.py STOCK_POLICIES
+
 class ProductItemOut(Out):
     id: int
     name: str
@@ -158,6 +160,9 @@ class ProductItemOut(Out):
     product_details: list[str]
     created_at: str
     updated_at: str
+    stock_policy: StockPolicyName = Field(description=(
+        "The product's stock policy: deny (only what is in stock), backorder (beyond the stock up to a limit, "
+        "shipped on the restock date) or made_to_order (shipped after a lead time); a variation may have its own"))
 
 
 class ProductPageOut(Out):
@@ -178,7 +183,9 @@ class ColorOut(Out):
     hex_code: str
 
 
-class VariationOut(Out):
+class VariationFieldsOut(Out):
+    """What the storefront and staff both see of a variation."""
+
     id: int
     variation_type: str
     variation: str
@@ -192,6 +199,17 @@ class VariationOut(Out):
     colors: list[ColorOut]
 
 
+SHIP_DATE_DOC = ("When one unit bought today would ship (YYYY-MM-DD): today from the shelf, else the restock date "
+                 "(backorder) or today plus the lead time (made_to_order); null when it cannot be sold now "
+                 "(or a backorder has no restock date)")
+
+
+class VariationOut(VariationFieldsOut):
+    stock_policy: StockPolicyName = Field(description="The stock policy in force for this variation: its own "
+                                                      "when staff set one, else the product's")
+    expected_ship_date: str | None = Field(description=SHIP_DATE_DOC)
+
+
 class ProductDetailOut(ProductItemOut):
     base_price: MoneyText
     discount_type: str | None
@@ -199,6 +217,8 @@ class ProductDetailOut(ProductItemOut):
     tags: list[int]
     variations: list[VariationOut]
     attributes: list[ProductAttributeOut] = Field(description="Its typed attributes (material, width, ...)")
+    expected_ship_date: str | None = Field(description=SHIP_DATE_DOC + " (the product itself; with variations, "
+                                                                        "see each variation's)")
 
 
 class CategoryOut(Out):

@@ -106,8 +106,8 @@ def restore_page(token: str) -> str:
 
 async def restore_cart(token: str) -> int:
     """Put what an abandoned cart held back into its user's cart (the link of
-    a reminder email): each line at least at its old quantity, within today's
-    stock; withdrawn products and sold-out lines are skipped. Records the
+    a reminder email): each line at least at its old quantity, within what
+    its stock policy can sell today (``line_sellable_stock``); withdrawn products and sold-out lines are skipped. Records the
     click. Returns the user's id.
 
     Raises NotFound("Invalid or expired link") for an unknown token or a
@@ -124,13 +124,13 @@ async def restore_cart(token: str) -> int:
         episode_id, cart_id, user_id = row
         await fetch_all(
             "INSERT INTO cart_item (cart_id, product_id, variation_id, quantity, created_at, updated_at) "
-            f"SELECT %(cart)s, s.product_id, s.variation_id, LEAST(s.quantity, COALESCE(v.stock_quantity, "
-            f"p.stock_quantity)), {NOW}, {NOW} FROM abandoned_cart a "
+            f"SELECT %(cart)s, s.product_id, s.variation_id, LEAST(s.quantity, line_sellable_stock(p, v)), "
+            f"{NOW}, {NOW} FROM abandoned_cart a "
             "CROSS JOIN jsonb_to_recordset(a.items) AS s(product_id int, variation_id int, quantity int) "
             "JOIN product p ON p.id = s.product_id AND p.status = 'published' "
             "LEFT JOIN product_variation v ON v.id = s.variation_id AND v.product_id = p.id "
             "WHERE a.id = %(episode)s AND (s.variation_id IS NULL OR v.id IS NOT NULL) "
-            "AND COALESCE(v.stock_quantity, p.stock_quantity) > 0 "
+            "AND line_sellable_stock(p, v) > 0 "
             "ON CONFLICT (cart_id, product_id, (COALESCE(variation_id, 0))) DO UPDATE "
             "SET quantity = GREATEST(cart_item.quantity, EXCLUDED.quantity), updated_at = EXCLUDED.updated_at "
             "RETURNING id", {"cart": cart_id, "episode": episode_id})

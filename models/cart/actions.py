@@ -17,6 +17,7 @@ from typing import Any
 from models.cart import promo as promos
 from models.cart.queries import CartLine, CartState, load_cart, tax_on
 from models.catalog.queries import MAIN_IMAGE_SQL
+from models.catalog.stock_policy import terms_sql
 from models.catalog.tables import MAX_LINE_QUANTITY
 from models.core.db import fetch_all, fetch_one, fetch_prepared, money, transaction
 from models.core.errors import NotFound, ValidationFailed
@@ -47,13 +48,14 @@ def _valid_id(value: int | None) -> bool:
 
 # --- adding ------------------------------------------------------------------------
 
-# What a line may hold: the units the product's stock policy can sell now
-# (models/catalog/stock_policy.py sellable_stock, its SQL twin).
-SELLABLE_SQL = ("sellable_stock(p.stock_policy, COALESCE(v.stock_quantity, p.stock_quantity), "
-                "COALESCE(v.backordered, p.backordered), p.backorder_limit)")
+# What a line may hold: the units the stock policy in force (the variation's
+# own terms, else the product's: models/catalog/stock_policy.py
+# effective_terms) can sell now (sellable_stock); SQL twin line_sellable_stock (0027).
+SELLABLE_SQL = "line_sellable_stock(p, v)"
 # What the line shows of the policy (Sellable.policy): policy, shelf, owed, limit, restock date, lead time.
-POLICY_SQL = ("p.stock_policy, COALESCE(v.stock_quantity, p.stock_quantity), COALESCE(v.backordered, p.backordered), "
-              "p.backorder_limit, p.restock_date, p.lead_time_days")
+POLICY_SQL = (f"{terms_sql('policy')}, COALESCE(v.stock_quantity, p.stock_quantity), "
+              f"COALESCE(v.backordered, p.backordered), {terms_sql('backorder_limit')}, "
+              f"{terms_sql('restock_date')}, {terms_sql('lead_time_days')}")
 
 _PRODUCT_SQL = f"""SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku), v.id, v.variation_type, v.variation,
     line_unit_price(p.price, v.price_adjustment), {SELLABLE_SQL},
@@ -73,8 +75,9 @@ _ADD_SQL = f"""WITH p AS (
     SELECT p.id, p.name, p.status, COALESCE(v.sku, p.sku) AS sku, v.id AS variation_id, v.variation_type,
         v.variation, line_unit_price(p.price, v.price_adjustment) AS unit_price,
         {SELLABLE_SQL} AS stock, {MAIN_IMAGE_SQL} AS image,
-        p.stock_policy AS policy, COALESCE(v.stock_quantity, p.stock_quantity) AS shelf,
-        COALESCE(v.backordered, p.backordered) AS backordered, p.backorder_limit, p.restock_date, p.lead_time_days,
+        {terms_sql('policy')} AS policy, COALESCE(v.stock_quantity, p.stock_quantity) AS shelf,
+        COALESCE(v.backordered, p.backordered) AS backordered, {terms_sql('backorder_limit')} AS backorder_limit,
+        {terms_sql('restock_date')} AS restock_date, {terms_sql('lead_time_days')} AS lead_time_days,
         %(variation_id)s::integer IS NULL
             AND EXISTS (SELECT 1 FROM product_variation pv WHERE pv.product_id = p.id) AS needs_variation,
         p.status = 'published' AND (%(variation_id)s::integer IS NULL OR v.id IS NOT NULL)

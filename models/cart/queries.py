@@ -19,7 +19,7 @@ import orjson
 import settings
 from models.cart.promo import CANDIDATES_SQL, BestDiscount, PricedItem, best_discount, candidates_from_json
 from models.catalog.queries import MAIN_IMAGE_SQL, iso_sql
-from models.catalog.stock_policy import expected_ship_date, iso, sellable_stock
+from models.catalog.stock_policy import expected_ship_date, iso, sellable_stock, terms_sql
 from models.core.db import RideAlong, money, utcnow
 
 ZERO = Decimal("0.00")
@@ -43,9 +43,9 @@ LEFT JOIN LATERAL (
         json_agg(json_build_array(ci.id, ci.product_id, ci.variation_id, ci.quantity, p.name, COALESCE(v.sku, p.sku),
             v.variation_type, v.variation, ({UNIT_PRICE_SQL})::text, ({UNIT_PRICE_SQL} * ci.quantity)::text, p.status,
             COALESCE(v.stock_quantity, p.stock_quantity), {MAIN_IMAGE_SQL}, p.weight::text,
-            (p.length * p.width * p.height)::text, p.is_bulky, p.stock_policy,
-            COALESCE(v.backordered, p.backordered), p.backorder_limit, p.restock_date::text, p.lead_time_days,
-            p.category_id)
+            (p.length * p.width * p.height)::text, p.is_bulky, {terms_sql("policy")},
+            COALESCE(v.backordered, p.backordered), {terms_sql("backorder_limit")},
+            {terms_sql("restock_date")}::text, {terms_sql("lead_time_days")}, p.category_id)
             ORDER BY ci.id)::text AS lines
     FROM cart_item ci JOIN product p ON p.id = ci.product_id LEFT JOIN product_variation v ON v.id = ci.variation_id
     WHERE ci.cart_id = c.id) l ON TRUE
@@ -83,7 +83,8 @@ class CartLine:
     status: str  # the product's status
     stock: int  # what is left of the product or variation
     image: str | None
-    # Shipping measures and the stock policy (migrations/0023):
+    # Shipping measures and the stock policy in force (migrations/0023; a variation's own terms, else
+    # the product's: stock_terms, 0027):
     weight: Decimal | None = None  # kg per unit
     volume_cm3: Decimal | None = None  # per unit
     is_bulky: bool = False

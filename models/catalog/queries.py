@@ -11,6 +11,7 @@ API sends. Writes go through the peewee models elsewhere.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections import OrderedDict
@@ -21,8 +22,10 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from models.catalog import attributes, engine, search
+from models.catalog.stock_policy import StockTerms, ship_date_for, terms_sql
+from models.catalog.stock_policy import iso as iso_date
 from models.catalog.tables import LOW_STOCK_MAX, STATUS_SYNONYMS, line_unit_price, variation_price
-from models.core.db import fetch_all, fetch_prepared, money_number
+from models.core.db import fetch_all, fetch_prepared, money_number, utcnow
 from models.core.errors import NotFound, ValidationFailed
 
 # ordering value -> ORDER BY expression (see order_by(): ties are broken by id).
@@ -61,7 +64,7 @@ def iso_sql(column: str) -> str:
 # parsing per row on the hot path.
 _ITEM_COLUMNS = f"""p.id, p.name, p.slug, p.description, p.price::text, p.category_id, c.name, {IMAGES_SQL},
     media_url(p.main_image), p.stock_quantity, p.is_featured, p.is_physical_product, p.sku, p.status, p.rating::text,
-    p.num_ratings, p.product_details::text, {iso_sql("p.created_at")}, {iso_sql("p.updated_at")}"""
+    p.num_ratings, p.product_details::text, {iso_sql("p.created_at")}, {iso_sql("p.updated_at")}, p.stock_policy"""
 _FROM = "FROM product p LEFT JOIN category c ON c.id = p.category_id"
 
 
@@ -261,7 +264,7 @@ def product_item(row: Sequence[Any], liked: set[int]) -> dict[str, Any]:
     response as is); ``orjson.loads(item["product_details"].contents)`` reads it.
     """
     (pid, name, slug, description, price, category_id, category_name, images, main_image, stock, featured,
-     physical, sku, status, rating, num_ratings, details, created_at, updated_at) = row[:19]
+     physical, sku, status, rating, num_ratings, details, created_at, updated_at, policy) = row[:20]
     return {
         "id": pid,
         "name": name,
@@ -283,6 +286,7 @@ def product_item(row: Sequence[Any], liked: set[int]) -> dict[str, Any]:
         "product_details": orjson.Fragment(details) if details is not None else [],
         "created_at": created_at,
         "updated_at": updated_at,
+        "stock_policy": policy,  # the product's own (a variation may override it: the product page shows each)
     }
 
 
@@ -746,10 +750,12 @@ async def _facet_rows_from_sql(f: ProductFilters, text: str | None) -> list[tupl
 
 # --- one product -------------------------------------------------------------------
 
-_VARIATIONS_SQL = """(SELECT COALESCE(json_agg(json_build_object(
+_VARIATIONS_SQL = f"""(SELECT COALESCE(json_agg(json_build_object(
         'id', v.id, 'variation_type', v.variation_type, 'variation', v.variation,
         'price_adjustment', v.price_adjustment::text, 'stock_quantity', v.stock_quantity, 'sku', v.sku,
         'is_default', v.is_default,
+        'stock_policy', {terms_sql("policy")}, '_terms', json_build_array({terms_sql("backorder_limit")},
+            {terms_sql("restock_date")}, {terms_sql("lead_time_days")}, v.backordered),
         'sizes', (SELECT COALESCE(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
                   FROM variation_size vs JOIN size s ON s.id = vs.size_id WHERE vs.variation_id = v.id),
         'colors', (SELECT COALESCE(json_agg(json_build_object('id', co.id, 'name', co.name,
@@ -760,17 +766,23 @@ _VARIATIONS_SQL = """(SELECT COALESCE(json_agg(json_build_object(
 
 _DETAIL_SQL = f"""SELECT {_ITEM_COLUMNS}, p.base_price::text, p.discount_type, p.discount_value::text,
     ARRAY(SELECT t.tag_id FROM product_tag t WHERE t.product_id = p.id ORDER BY t.tag_id),
-    {_VARIATIONS_SQL}, {attributes.PRODUCT_ATTRIBUTES_SQL}
+    {_VARIATIONS_SQL}, {attributes.PRODUCT_ATTRIBUTES_SQL},
+    p.backorder_limit, p.restock_date, p.lead_time_days, p.backordered
     {_FROM} WHERE p.id = %(id)s AND (p.status = 'published' OR %(staff)s)"""
 
 
 _DETAIL_BY_SLUG_SQL = _DETAIL_SQL.replace("WHERE p.id = %(id)s", "WHERE p.slug = %(slug)s")
 
 
-def _variation(v: dict[str, Any], base_price: str, selling_price: Any) -> dict[str, Any]:
+def _variation(v: dict[str, Any], base_price: str, selling_price: Any, today: dt.date) -> dict[str, Any]:
     v["final_price"] = money_number(variation_price(base_price, v["price_adjustment"]))  # a number in the spec
     # What the customer pays for it (the discount applied), as in the cart and orders.
     v["price"] = f"{line_unit_price(selling_price, v['price_adjustment']):.2f}"
+    # Its effective stock policy (stock_terms: its own terms, else the product's) and when one unit
+    # bought today would ship.
+    limit, restock, lead, backordered = v.pop("_terms")
+    terms = StockTerms(v["stock_policy"], limit, dt.date.fromisoformat(restock) if restock else None, lead)
+    v["expected_ship_date"] = iso_date(ship_date_for(terms, v["stock_quantity"], backordered, 1, today))
     return v
 
 
@@ -800,15 +812,22 @@ async def _detail(rows: list[tuple], user: Any) -> dict[str, Any]:
     row = rows[0]
     product_id = row[0]
     item = product_item(row, await liked_product_ids(user, [product_id]))
-    base_price, discount_type, discount_value, tags, variations, attrs = row[19:25]
+    base_price, discount_type, discount_value, tags, variations, attrs = row[20:26]
+    limit, restock, lead, backordered = row[26:30]
+    policy = item["stock_policy"]
+    today = utcnow().date()
+    selling = item["price"] if item["price"] is not None else base_price
     item.update({
         "base_price": base_price,
         "discount_type": discount_type,
         "discount_percentage": discount_value,
         "tags": tags,
-        "variations": [_variation(v, base_price, item["price"] if item["price"] is not None else base_price)
-                       for v in variations],
+        "variations": [_variation(v, base_price, selling, today) for v in variations],
         "attributes": attributes.product_attributes(attrs),
+        # The product's own stock policy and when one unit bought today would ship (null: it cannot
+        # be sold now); each variation has its own (it may override the product's terms).
+        "expected_ship_date": iso_date(ship_date_for(StockTerms(policy, limit, restock, lead), item["stock_quantity"],
+                                                     backordered, 1, today)),
     })
     return item
 

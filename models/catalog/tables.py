@@ -127,7 +127,13 @@ class ProductVariation(BaseModel):
     variation = pw.CharField(max_length=100, default="")
     price_adjustment = MoneyField(default=0)
     stock_quantity = pw.IntegerField(default=0)
-    backordered = pw.IntegerField(default=0)  # the product's stock policy applies (0023)
+    backordered = pw.IntegerField(default=0)  # units owed under its effective stock policy (0023)
+    # Its own stock policy terms (migrations/0027); NULL inherits the product's
+    # (models/catalog/stock_policy.py effective_terms, SQL stock_terms(p, v)).
+    stock_policy = pw.CharField(max_length=15, null=True)
+    backorder_limit = pw.IntegerField(null=True)
+    restock_date = pw.DateField(null=True)
+    lead_time_days = pw.IntegerField(null=True)
     sku = pw.CharField(max_length=64, null=True, unique=True)
     is_default = pw.BooleanField(default=False)
     created_at = pw.DateTimeField(default=utcnow)

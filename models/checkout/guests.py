@@ -46,11 +46,13 @@ async def merge_guest_cart(user_id: int, token: str | None) -> int:
             "SELECT ci.product_id, ci.variation_id, ci.quantity FROM cart_item ci JOIN cart c ON c.id = ci.cart_id "
             "WHERE c.user_id = %s ORDER BY ci.id FOR UPDATE OF ci", [guest.id])
         for product_id, variation_id, quantity in lines:
+            # What the stock policy can sell (line_sellable_stock: shelf, backorders, made to order)
+            # less what the user's cart already holds of it.
             room = await fetch_one(
-                "SELECT CASE WHEN %s::int IS NULL THEN p.stock_quantity ELSE v.stock_quantity END "
+                "SELECT CASE WHEN %s::int IS NOT NULL AND v.id IS NULL THEN NULL ELSE line_sellable_stock(p, v) END "
                 "- coalesce((SELECT ci.quantity FROM cart_item ci JOIN cart c ON c.id = ci.cart_id "
                 "WHERE c.user_id = %s AND ci.product_id = p.id AND coalesce(ci.variation_id, 0) = coalesce(%s, 0)), 0) "
-                "FROM product p LEFT JOIN product_variation v ON v.id = %s WHERE p.id = %s",
+                "FROM product p LEFT JOIN product_variation v ON v.id = %s AND v.product_id = p.id WHERE p.id = %s",
                 [variation_id, user_id, variation_id, variation_id, product_id])
             take = min(quantity, room[0] if room and room[0] is not None else 0)
             if take < 1:

@@ -10,8 +10,9 @@ exactly as many succeed as there are units and stock never goes negative (the
 CHECK constraints of 0002 are the last line of defence). Lines are updated in
 (product, variation) order so that two orders cannot deadlock on each other.
 
-A variation's line takes the variation's stock; a line without a variation
-takes the product's. The stock_movement rows are written by triggers on the
+A variation's line takes the variation's stock, under the variation's own
+stock policy terms where set, else the product's (``stock_terms``, 0027); a
+line without a variation takes the product's. The stock_movement rows are written by triggers on the
 stock columns, so that staff edits are recorded too.
 
 Triggers (migrations/README.md): shelf and owed units netted (0023
@@ -29,7 +30,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-from models.catalog.stock_policy import expected_ship_date
+from models.catalog.stock_policy import expected_ship_date, terms_sql
 from models.core.db import db, fetch_all, fetch_one, utcnow
 from models.core.errors import AppError
 
@@ -72,17 +73,20 @@ _TAKE_PRODUCT = (
     "backordered = backordered + GREATEST(%(q)s - stock_quantity, 0) "
     "WHERE id = %(product)s AND sellable_stock(stock_policy, stock_quantity, backordered, backorder_limit) >= %(q)s "
     "RETURNING backordered, stock_policy, restock_date, lead_time_days")
+# A variation sells under its effective terms (its own, else the product's:
+# stock_terms / line_sellable_stock, migrations/0027) with its own counters.
 _TAKE_VARIATION = (
     "UPDATE product_variation v SET stock_quantity = GREATEST(v.stock_quantity - %(q)s, 0), "
     "backordered = v.backordered + GREATEST(%(q)s - v.stock_quantity, 0) FROM product p "
     "WHERE v.id = %(variation)s AND v.product_id = %(product)s AND p.id = v.product_id "
-    "AND sellable_stock(p.stock_policy, v.stock_quantity, v.backordered, p.backorder_limit) >= %(q)s "
-    "RETURNING v.backordered, p.stock_policy, p.restock_date, p.lead_time_days")
+    "AND line_sellable_stock(p, v) >= %(q)s "
+    f"RETURNING v.backordered, {terms_sql('policy')}, {terms_sql('restock_date')}, {terms_sql('lead_time_days')}")
 
 
 async def take_stock(lines: Iterable[StockLine], order_id: int | None, reason: str = "order",
                      today: dt.date | None = None) -> dict[tuple[int, int | None], dt.date | None]:
-    """Take the stock of every line under its product's stock policy; call
+    """Take the stock of every line under its stock policy (a variation's
+    own terms, else its product's); call
     inside a transaction. Returns each (product, variation)'s expected ship
     date (``expected_ship_date``: today from the shelf, else the restock date
     or the lead time; None unknown).
@@ -135,9 +139,8 @@ async def give_back_stock(lines: Iterable[StockLine], order_id: int | None, reas
 
 async def _available(line: StockLine) -> int | None:
     if line.variation_id is not None:
-        row = await fetch_one("SELECT sellable_stock(p.stock_policy, v.stock_quantity, v.backordered, "
-                              "p.backorder_limit) FROM product_variation v JOIN product p ON p.id = v.product_id "
-                              "WHERE v.id = %s", [line.variation_id])
+        row = await fetch_one("SELECT line_sellable_stock(p, v) FROM product_variation v "
+                              "JOIN product p ON p.id = v.product_id WHERE v.id = %s", [line.variation_id])
     else:
         row = await fetch_one("SELECT sellable_stock(stock_policy, stock_quantity, backordered, backorder_limit) "
                               "FROM product WHERE id = %s", [line.product_id])

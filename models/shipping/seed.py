@@ -96,7 +96,9 @@ async def seed_demo_zones() -> int:
 async def flag_demo_furniture() -> int:
     """Large demo furniture bulky; sofas made to order (5 weeks, none on the
     shelf: each is made for its buyer), wardrobes on backorder (up to 10,
-    restocked in 3 weeks). Returns the products flagged."""
+    restocked in 3 weeks). One sofa colour (the first sofa variation) has
+    terms of its own (migrations/0027): on backorder, up to 4, arriving in 2
+    weeks. Returns the products flagged."""
     if await fetch_one("SELECT 1 FROM product WHERE is_bulky LIMIT 1"):
         return 0
     async with transaction():
@@ -104,6 +106,10 @@ async def flag_demo_furniture() -> int:
         flagged = await _flag_furniture()
         await fetch_all("UPDATE product_variation v SET stock_quantity = 0 FROM product p, category c "
                         "WHERE p.id = v.product_id AND c.id = p.category_id AND c.name = 'Sofas' RETURNING v.id")
+        await fetch_all("UPDATE product_variation SET stock_policy = 'backorder', backorder_limit = 4, restock_date = %s "
+                        "WHERE id = (SELECT v.id FROM product_variation v JOIN product p ON p.id = v.product_id "
+                        "JOIN category c ON c.id = p.category_id WHERE c.name = 'Sofas' ORDER BY v.id LIMIT 1) "
+                        "RETURNING id", [utcnow().date() + dt.timedelta(days=14)])
         return len(flagged)
 
 

@@ -24,7 +24,10 @@ PRODUCT_KEYS = {
     "attributes",  # issue 22: typed attributes
 }
 VARIATION_KEYS = {"id", "variation_type", "variation", "price_adjustment", "stock_quantity", "sku", "is_default",
-                  "final_price", "price", "sizes", "colors"}
+                  "final_price", "price", "sizes", "colors",
+                  # issue 22: a variation's own stock policy terms (null: the product's) and the one in force
+                  "stock_policy", "backorder_limit", "restock_date", "lead_time_days", "backordered",
+                  "effective_stock_policy"}
 
 
 @pytest.fixture

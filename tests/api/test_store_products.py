@@ -15,9 +15,11 @@ from tests.support.factories import category, product, products, tag, tag_produc
 
 ITEM_FIELDS = {"id", "name", "slug", "description", "price", "category", "category_name", "images", "main_image",
                "stock_quantity", "is_featured", "is_physical_product", "sku", "status", "rating", "num_ratings",
-               "is_liked", "product_details", "created_at", "updated_at"}
+               "is_liked", "product_details", "created_at", "updated_at",
+               "stock_policy"}  # issue 22: the product's stock policy
 DETAIL_FIELDS = ITEM_FIELDS | {"variations", "tags", "base_price", "discount_type", "discount_percentage",
-                                 "attributes"}  # issue 22: typed attributes
+                                 "attributes",  # issue 22: typed attributes
+                                 "expected_ship_date"}  # issue 22: when one unit bought today would ship
 
 
 async def names(api, path="/api/products/", user=None, **params) -> list[str]:
@@ -258,7 +260,7 @@ async def test_get_product_returns_variations_tags_and_pricing(api):
     first = body["variations"][0]
     assert first["id"] == green and set(first) == {"id", "variation_type", "variation", "price_adjustment",
                                                    "stock_quantity", "sku", "is_default", "final_price", "price",
-                                                   "sizes", "colors"}
+                                                   "sizes", "colors", "stock_policy", "expected_ship_date"}
     # final_price is base price + adjustment (the spec: "base_price + price_adjustment"), a bare number;
     # price is what the customer pays (the product's discount applied): 180 + 10.
     assert first["price_adjustment"] == "10.00" and first["final_price"] == 210.00 and first["is_default"] is True

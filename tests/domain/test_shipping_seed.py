@@ -2,6 +2,7 @@
 weight and bulky ones by volume, white glove schedules deliveries."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -35,7 +36,7 @@ async def test_demo_zones_price_by_place_and_size():
 
 
 @pytest.mark.gen_test
-async def test_demo_furniture_is_bulky_sofas_made_to_order_wardrobes_backordered():
+async def test_demo_furniture_is_bulky_sofas_made_to_order_wardrobes_backordered_one_sofa_colour_its_own():
     from models.core.db import fetch_all
     from models.shipping.seed import flag_demo_furniture
     from tests.support.factories import category, product, variation
@@ -53,4 +54,9 @@ async def test_demo_furniture_is_bulky_sofas_made_to_order_wardrobes_backordered
     assert rows[wardrobe] == (True, "backorder", 3, 0, 10)
     assert rows[lamp] == (False, "deny", 9, 0, 0)
     assert await fetch_all("SELECT stock_quantity FROM product_variation") == [(0,)]
+    # one sofa colour has terms of its own: on backorder, up to 4, in two weeks (the product's are made to order)
+    from models.core.db import utcnow
+
+    assert await fetch_all("SELECT stock_policy, backorder_limit, restock_date, lead_time_days "
+                           "FROM product_variation") == [("backorder", 4, utcnow().date() + dt.timedelta(days=14), None)]
     assert await fetch_all("SELECT DISTINCT reason FROM stock_movement") == [("seed",)]

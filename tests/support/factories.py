@@ -71,11 +71,12 @@ async def tag_product(product_id: int, *tag_ids: int) -> None:
 
 async def variation(product_id: int, value: str, *, kind: str = "Color", adjustment: str = "0.00",
                     stock: int = 5, is_default: bool = False, sizes: tuple[str, ...] = (),
-                    colors: tuple[tuple[str, str], ...] = ()) -> int:
+                    colors: tuple[tuple[str, str], ...] = (), **extra) -> int:
+    """A variation; ``extra``: other columns, e.g. its own stock policy terms (None: the product's)."""
     n = next(_seq)
     v = await ProductVariation.aio_create(product=product_id, variation_type=kind, variation=value,
                                           price_adjustment=Decimal(adjustment), stock_quantity=stock,
-                                          sku=f"VAR-{n:05d}", is_default=is_default)
+                                          sku=f"VAR-{n:05d}", is_default=is_default, **extra)
     for name in sizes:
         size = await Size.aio_get_or_none(Size.name == name) or await Size.aio_create(name=name)
         await VariationSize.insert(variation=v.id, size=size.id).aio_execute()

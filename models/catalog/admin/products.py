@@ -20,6 +20,7 @@ from peewee import JOIN
 
 from models.catalog import attributes as product_attributes
 from models.catalog.admin.common import SLUG_PATTERN, _constraint, _insert_with_slug, _missing_pk
+from models.catalog.stock_policy import StockTerms, effective_terms
 from models.catalog.tables import (
     Category,
     Color,
@@ -46,6 +47,9 @@ _SCALARS = ("name", "description", "product_details", "category", "base_price", 
             "discount_percentage", "vat_amount", "sku", "barcode", "stock_quantity", "status", "is_featured",
             "is_physical_product", "weight", "height", "length", "width", "is_bulky", "stock_policy",
             "backorder_limit", "restock_date", "lead_time_days")
+
+# A variation's own stock policy terms (migrations/0027; None inherits the product's).
+VARIATION_TERMS = ("stock_policy", "backorder_limit", "restock_date", "lead_time_days")
 
 
 # --- product payloads ------------------------------------------------------------
@@ -100,6 +104,7 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
     available_sizes: dict[int, dict] = {}
     available_colors: dict[int, dict] = {}
     selling = p["price"] if p["price"] is not None else p["base_price"]
+    product_terms = StockTerms(p["stock_policy"], p["backorder_limit"], p["restock_date"], p["lead_time_days"])
     for v in variations:
         v_sizes, v_colors = sizes.get(v["id"], []), colors.get(v["id"], [])
         for s in v_sizes:
@@ -118,6 +123,11 @@ def _management_payload(p: dict, tags: list[int], images: list[dict], variations
             "price": f"{line_unit_price(selling, v['price_adjustment']):.2f}",  # what the customer pays
             "sizes": v_sizes,
             "colors": v_colors,
+            # Its own stock policy terms (None: the product's) and the policy in force.
+            **{k: v[k] for k in VARIATION_TERMS},
+            "restock_date": v["restock_date"].isoformat() if v["restock_date"] else None,
+            "backordered": v["backordered"],
+            "effective_stock_policy": effective_terms(product_terms, v["stock_policy"]).policy,
         })
     urls = [media_url(img["image_url"]) for img in images]
     return {
@@ -370,6 +380,7 @@ async def _replace_variations(product_id: int, items: list[dict], existing: set[
             "stock_quantity": v.get("stock_quantity") or 0,
             "sku": v.get("sku") or None,
             "is_default": bool(v.get("is_default")),
+            **{k: v.get(k) for k in VARIATION_TERMS},  # None: the product's applies
         }
         if v.get("id") in keep:
             await ProductVariation.update(**columns).where(ProductVariation.id == v["id"]).aio_execute()
