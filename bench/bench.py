@@ -640,7 +640,7 @@ def main() -> None:
     print("\n" + table + "\n")
     (out / "summary.txt").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps({**results, "single": single}, indent=2))
-    print(f"bench: raw output in {out.relative_to(ROOT)}/")
+    print(f"bench: raw output in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/")
     sys.exit(1 if failed and os.environ.get("BENCH_STRICT") else 0)
 
 
