@@ -94,7 +94,8 @@ class ShipmentUpdateIn(In):
 
 
 class ShipmentCancelIn(In):
-    reason: OptionalText = Field(default="", max_length=1000, description="Kept on the shipment (staff only)")
+    reason: OptionalText = Field(default="", max_length=1000,
+                                 description="Kept on the shipment as cancel_reason (the customer sees it too)")
 
 
 class ShipmentStatusIn(In):

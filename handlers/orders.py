@@ -294,7 +294,7 @@ class OrderShipmentOut(Out):
     shipped_at: str | None
     delivered_at: str | None
     cancelled_at: str | None
-    cancel_reason: str = Field(description="Why staff cancelled it (empty unless cancelled)")
+    cancel_reason: str = Field(description="Why staff cancelled it (empty unless cancelled; shown to the customer)")
 
 
 class OrderOut(Out):
