@@ -14,13 +14,13 @@ from pydantic import BeforeValidator, Field
 
 from handlers.core.base import ADMIN, PUBLIC, USER, BaseHandler
 from handlers.core.fields import (
-    FLAG_DOC,
     QUERY_FLAG_DOC,
     Doc,
     Flag,
     In,
     IsoDate,
     MoneyText,
+    OptionalFlag,
     OptionalMoney,
     OptionalText,
     Out,
@@ -54,14 +54,6 @@ def _lower(value: Any) -> Any:
 L = BeforeValidator(_lower)
 
 
-def _optional_flag(value: Any) -> Any:
-    from handlers.core.fields import _flag
-
-    return None if value is None else _flag(value)
-
-
-OptionalFlag = Annotated[bool | None, BeforeValidator(_optional_flag), Doc({"anyOf": [*FLAG_DOC["anyOf"],
-                                                                                      {"type": "null"}]})]
 URL = Annotated[str | None, Field(default=None, max_length=500, pattern=r"^https?://[^\s\x00]+$")]
 
 
@@ -87,6 +79,23 @@ class ShipmentIn(In):
     note: OptionalText = Field(default="", max_length=2000)
     status: Annotated[Literal["pending", "shipped"], L] = Field(default="shipped",
                                                                 description="pending: packed, not handed over yet")
+
+
+class ShipmentUpdateIn(In):
+    carrier: Annotated[Carrier | None, L] = Field(default=None, description="A carrier code of GET /api/carriers/")
+    tracking_number: OptionalText = Field(default="", max_length=100,
+                                          description="A new carrier or number rebuilds tracking_url")
+    tracking_url: URL = Field(default=None, description="Overrides the carrier's tracking page (null: the carrier's)")
+    note: OptionalText = Field(default="", max_length=2000)
+
+    def changes(self) -> dict[str, Any]:
+        """Only what the body names (a field left out keeps its value)."""
+        return {k: getattr(self, k) for k in self.model_fields_set if k != "carrier" or self.carrier}
+
+
+class ShipmentCancelIn(In):
+    reason: OptionalText = Field(default="", max_length=1000,
+                                 description="Kept on the shipment as cancel_reason (the customer sees it too)")
 
 
 class ShipmentStatusIn(In):
@@ -276,8 +285,12 @@ class ShipmentListHandler(BaseHandler):
         _page(self, count, results, page, size)
 
 
+CORRECT_REJECTS = {400: "a delivered shipment (its items come back through a return)",
+                   409: "a shipment cancelled already (e.g. by a colleague a moment ago)"}
+
+
 class ShipmentHandler(BaseHandler):
-    role = USER
+    roles = {"GET": USER, "PATCH": ADMIN}
 
     @api(response=ShipmentRowOut)
     async def get(self, id: str):
@@ -285,12 +298,35 @@ class ShipmentHandler(BaseHandler):
         user = self.current_user
         self.reply(await shipments.shipment_payload(int(id), None if user.is_staff else user.id))
 
+    @api(body=ShipmentUpdateIn, response=ShipmentRowOut,
+         rejects={400: CORRECT_REJECTS[400] + ", an unknown carrier", 409: CORRECT_REJECTS[409]})
+    async def patch(self, id: str):
+        """Correct a shipment not delivered yet: carrier, tracking number (tracking_url rebuilt), note.
+
+        A tracking event records the correction; the customer is emailed the new details only
+        when the shipment had shipped (they had the old ones)."""
+        data = self.parse(ShipmentUpdateIn)
+        self.reply(await shipments.update_shipment(int(id), data.changes()))
+
+
+class ShipmentCancelHandler(BaseHandler):
+    role = ADMIN
+
+    @api(body=ShipmentCancelIn, response=ShipmentRowOut, rejects=CORRECT_REJECTS)
+    async def post(self, id: str):
+        """Cancel a shipment not delivered yet: its units may ship again, the order steps back.
+
+        SHIPPED → PARTIALLY_SHIPPED or PROCESSING as the other shipments say. The customer is
+        emailed only when the shipment had shipped; stock does not move (the order holds it)."""
+        data = self.parse(ShipmentCancelIn)
+        self.reply(await shipments.cancel_shipment(int(id), data.reason))
+
 
 class ShipmentStatusHandler(BaseHandler):
     role = ADMIN
 
     @api(body=ShipmentStatusIn, response=ShipmentRowOut,
-         rejects={400: "a step back (delivered → shipped)"})
+         rejects={400: "a step back (delivered → shipped), or a cancelled shipment"})
     async def post(self, id: str):
         """Mark a shipment shipped or delivered (a tracking event; the customer is emailed; the order follows)."""
         data = self.parse(ShipmentStatusIn)
@@ -411,6 +447,7 @@ routes = [
     Route("/api/shipments/export/", ShipmentExportHandler),
     Route("/api/shipments/{id:int}/", ShipmentHandler),
     Route("/api/shipments/{id:int}/status/", ShipmentStatusHandler),
+    Route("/api/shipments/{id:int}/cancel/", ShipmentCancelHandler),
     Route("/api/returns/", ReturnListHandler),
     Route("/api/returns/export/", ReturnExportHandler),
     Route("/api/returns/{id:int}/", ReturnHandler),

@@ -22,6 +22,7 @@ from handlers.core.fields import (
     IsoDate,
     IsoTime,
     MoneyText,
+    OptionalFlag,
     OptionalMoney,
     OptionalText,
     OrNull,
@@ -39,8 +40,8 @@ from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
 from models.catalog.tables import MAX_LINE_QUANTITY
-from models.checkout import refunds
 from models.core.errors import AppError, NotFound, ValidationFailed
+from models.fulfilment import shipments
 from models.orders import actions, queries
 from models.orders.tables import (
     ORDER_TYPES,
@@ -190,10 +191,14 @@ class TrackingIn(In):
 class RefundLineIn(In):
     item_id: RequiredPk = Field(description="An item of this order (its `items[].id`)")
     quantity: PositiveQuantity
+    restock: OptionalFlag = Field(default=None, description="These units never shipped: back to stock, no longer to "
+                                                            "ship (default: the body's restock). Units that shipped "
+                                                            "come back through a return.")
 
 
 class RefundIn(In):
-    restock: Flag = Field(default=False, description="Give the refunded lines' stock back (all lines without `lines`)")
+    restock: Flag = Field(default=False, description="Give the refunded lines' stock back (all lines without `lines`: "
+                                                     "only while no unit is in a shipment)")
     amount: OptionalMoney = Field(default=None, description="How much to refund (default: the lines' cost, "
                                                             "else everything not refunded yet)")
     lines: list[RefundLineIn] | None = Field(default=None, max_length=100,
@@ -279,7 +284,7 @@ class ShipmentLineOut(Out):
 class OrderShipmentOut(Out):
     id: int
     order_id: int
-    status: str = Field(description="pending (packed), shipped, delivered")
+    status: str = Field(description="pending (packed), shipped, delivered, cancelled (its units may ship again)")
     carrier: str = Field(description="A code of GET /api/carriers/")
     tracking_number: str | None
     tracking_url: str | None = Field(description="The carrier's tracking page, or the address staff gave")
@@ -288,6 +293,8 @@ class OrderShipmentOut(Out):
     created_at: str
     shipped_at: str | None
     delivered_at: str | None
+    cancelled_at: str | None
+    cancel_reason: str = Field(description="Why staff cancelled it (empty unless cancelled; shown to the customer)")
 
 
 class OrderOut(Out):
@@ -537,7 +544,8 @@ class RefundHandler(BaseHandler):
 
     @api(body=RefundIn, response=RefundOut,
          rejects={400: "an order that is not paid, an amount beyond what was captured less what was refunded, "
-                       "or lines that are not the order's or were refunded already",
+                       "lines that are not the order's or were refunded already, or a restock of units that "
+                       "shipped (lines[].restock; restock without lines once any unit is in a shipment)",
                   409: "another refund of this order is in progress and both together would exceed it",
                   502: "the payment provider did not refund: nothing changed but the failed attempt's record; "
                        "ask again"})
@@ -546,12 +554,16 @@ class RefundHandler(BaseHandler):
 
         Each attempt is recorded; the order's payment status becomes PARTIALLY_REFUNDED or
         REFUNDED only on the provider's OK, and a fully refunded order's status REFUNDED.
-        restock=true gives the refunded lines' stock back (once).
+        restock=true gives the refunded lines' stock back (once); a line's own restock says whether
+        its units never shipped (back to stock, no longer to ship) — units that shipped come back
+        through a return.
         """
         data = self.parse(RefundIn)
-        lines = [{"item_id": l.item_id, "quantity": l.quantity} for l in data.lines] if data.lines else None
-        self.reply(await refunds.refund_order(int(id), amount=data.amount, lines=lines, restock=data.restock,
-                                              reason=data.reason, actor_id=self.current_user.id))
+        lines = ([{"item_id": l.item_id, "quantity": l.quantity, "restock": l.restock} for l in data.lines]
+                 if data.lines else None)
+        self.reply(await shipments.refund_outside_return(int(id), amount=data.amount, lines=lines,
+                                                         restock=data.restock, reason=data.reason,
+                                                         actor_id=self.current_user.id))
 
 
 class TrackingHandler(BaseHandler):

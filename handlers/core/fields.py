@@ -394,6 +394,9 @@ Dimension = Annotated[Decimal | None, _decimal(null=True, minimum=Decimal(0), ma
 Quantity = Annotated[int, _integer(0), _integer_doc(0)]
 PositiveQuantity = Annotated[int, _integer(1), _integer_doc(1)]
 Flag = Annotated[bool, BeforeValidator(_flag), Doc(FLAG_DOC)]
+# A flag that may be left out or null (a line's own flag: None falls back to the body's).
+OptionalFlag = Annotated[bool | None, BeforeValidator(lambda v: None if v is None else _flag(v)),
+                         Doc({"anyOf": [*FLAG_DOC["anyOf"], {"type": "null"}]})]
 Pk = Annotated[int | None, BeforeValidator(_pk), Doc({"anyOf": [*PK_DOC["anyOf"], {"type": "null"},
                                                                 {"type": "string", "maxLength": 0}]})]
 RequiredPk = Annotated[int, BeforeValidator(_required_pk), Doc(PK_DOC)]

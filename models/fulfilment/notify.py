@@ -8,6 +8,12 @@ from models.core.db import fetch_all, fetch_one
 from models.fulfilment.carriers import CARRIERS
 from models.orders.notify import order_context
 
+# What the subject says a shipment is: shipped (on its way), delivered, its
+# tracking details corrected, or cancelled (only emails for a shipment the
+# customer was told about: models/fulfilment/shipments.py).
+STATUS_DISPLAY = {"shipped": "on its way", "delivered": "delivered",
+                  "corrected": "on its way with new tracking details", "cancelled": "cancelled"}
+
 RETURN_STATUS_TEXT = {
     "requested": "We have your return request",
     "approved": "Your return is approved: please send the items back",
@@ -28,7 +34,7 @@ async def shipment_context(shipment_id: int, status: str) -> dict[str, Any] | No
     lines = await fetch_all("SELECT i.product_name, sl.quantity FROM shipment_line sl JOIN order_item i "
                             "ON i.id = sl.order_item_id WHERE sl.shipment_id = %s ORDER BY i.id", [shipment_id])
     ctx["shipment"] = {"id": shipment_id, "status": status,
-                       "status_display": "delivered" if status == "delivered" else "on its way",
+                       "status_display": STATUS_DISPLAY.get(status, "on its way"),
                        "carrier": CARRIERS.get(row[1], (row[1], None))[0], "tracking_number": row[2],
                        "tracking_url": row[3] or "", "lines": [{"name": n, "quantity": q} for n, q in lines]}
     return ctx

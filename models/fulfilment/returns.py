@@ -8,6 +8,15 @@ attempt a ``refund`` row). Statuses: requested → approved | rejected;
 approved → received | rejected; received → refunded. Each step emails the
 customer (``tasks.fulfilment.return_updated``, through the outbox).
 
+An order whose every unit came back (in returns received, refunded or not)
+becomes RETURNED when the last of them is received (``follow_returns``;
+through the order's transition table: from SHIPPED, DELIVERED or DAMAGED; a
+fully refunded order then goes on to REFUNDED). "Every unit": each line's
+units to ship in all (models/fulfilment/shipments.py ``_unshipped``: its
+quantity less units refunded outside a return before they shipped). The
+customer's email is the return's ("We received your returned items"), not a
+second one for the order's status.
+
 Exactly once: the return row is locked at each step; a return is refunded
 once (``refund.return_id``: the refund action refuses a second attempt while
 one has not failed, and the unique index ``refund_return_once`` of migration
@@ -15,7 +24,10 @@ one has not failed, and the unique index ``refund_return_once`` of migration
 ``restock_items`` counts ``order_item.restocked_quantity``).
 
 Triggers (migrations/README.md): the refund's rows move ``refund_daily``
-(revenue goes down on the refund's day, 0022 refund_daily_change).
+(revenue goes down on the refund's day, 0022 refund_daily_change); an order
+becoming RETURNED moves its status counts and daily rollup row
+(order_status_count_change, order_rollups_change; revenue does not depend on
+the status).
 """
 from __future__ import annotations
 
@@ -28,7 +40,10 @@ from models.checkout import refunds
 from models.core.db import fetch_all, fetch_one, money, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from models.core.jobs import enqueue
+from models.fulfilment.shipments import _unshipped
+from models.orders import actions as orders
 from models.orders.actions import InvalidTransition
+from models.orders.tables import TRANSITIONS as ORDER_TRANSITIONS
 
 STATUSES = ("requested", "approved", "rejected", "received", "refunded")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -187,7 +202,26 @@ async def move_return(return_id: int, new: str, note: str = "") -> dict[str, Any
             "staff_note = CASE WHEN %s <> '' THEN %s ELSE staff_note END WHERE id = %s RETURNING id",
             [new, utcnow(), utcnow(), note, note, return_id])
         await enqueue("tasks.fulfilment.return_updated", return_id, new, note)
+        if new == "received":
+            await follow_returns(_order)
     return await return_payload(return_id)
+
+
+async def follow_returns(order_id: int) -> str | None:
+    """RETURNED for a (locked) order whose every unit to ship came back in
+    returns received (or refunded), where its transitions allow it; None
+    when it stays."""
+    back = {r[0]: int(r[1]) for r in await fetch_all(
+        "SELECT rl.order_item_id, sum(rl.quantity) FROM return_line rl JOIN order_return r ON r.id = rl.return_id "
+        "WHERE r.order_id = %s AND r.status IN ('received', 'refunded') GROUP BY 1", [order_id])}
+    owed = await _unshipped(order_id)
+    if not back or any(back.get(item, 0) < units for item, (units, _in, _name) in owed.items()):
+        return None
+    current = (await fetch_one("SELECT status FROM orders WHERE id = %s", [order_id]))[0]
+    if "RETURNED" not in ORDER_TRANSITIONS.get(current, ()):
+        return None
+    await orders.move_status(order_id, "RETURNED", notify=False, description="Every item came back")
+    return "RETURNED"
 
 
 async def refund_return(return_id: int, *, lines: list[dict[str, Any]] | None = None, restock: bool = True,

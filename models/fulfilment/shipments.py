@@ -7,8 +7,21 @@ DELIVERED. Each step is a tracking event of the shipment and, once it ships
 and when it is delivered, an email to the customer (``tasks.fulfilment``,
 through the outbox).
 
+Staff correct a shipment until it is delivered: its carrier, tracking number
+(the tracking URL rebuilt) and note (``update_shipment``), or cancel it
+(``cancel_shipment``: a lost parcel, a voided label). A cancelled shipment
+keeps its row and lines as history, its units are not shipped any more (they
+may ship again), and the order steps back to what its remaining shipments
+say (SHIPMENT_UNDO of models/orders/tables.py: SHIPPED → PARTIALLY_SHIPPED →
+PROCESSING; staff can never make those steps by hand). The customer hears of
+a correction or a cancellation only when the shipment had been announced to
+them (status shipped: they got its tracking number by email); a pending
+(packed) shipment changes silently.
+
 Every write locks the order row first: two staff shipping the same remaining
-units at once are serialised and the second finds them shipped (409).
+units at once are serialised and the second finds them shipped (409); a
+cancellation racing a status update or another cancellation acts once (the
+loser gets 400 or 409 and changes nothing).
 
 Triggers (migrations/README.md): the order's writes move its status counts,
 rollups and the order lists' cache version (0008, 0013 on ``orders``); the
@@ -17,22 +30,28 @@ order pages (which show shipments) are rebuilt.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from models.checkout import refunds
 from models.core.db import fetch_all, fetch_one, transaction, utcnow
 from models.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from models.core.jobs import enqueue
 from models.fulfilment.carriers import CARRIERS, tracking_url
 from models.orders import actions as orders
 from models.orders.queries import SHIPMENT_JSON
-from models.orders.tables import TRANSITIONS
+from models.orders.tables import SHIPMENT_UNDO, TRANSITIONS
 
-STATUSES = ("pending", "shipped", "delivered")
+STATUSES = ("pending", "shipped", "delivered", "cancelled")
+# Forward steps of POST /api/shipments/{id}/status/; cancelling is its own action.
 TRANSITIONS_OF_SHIPMENT: dict[str, tuple[str, ...]] = {
     "pending": ("shipped", "delivered"),
     "shipped": ("delivered",),
     "delivered": (),
+    "cancelled": (),
 }
+# What staff may still correct or cancel (a delivered shipment's items come back through a return).
+CORRECTABLE = ("pending", "shipped")
 # The tracking event each shipment status records (an order status, models/orders/tables.py).
 EVENT_STATUS = {"pending": "PROCESSING", "shipped": "SHIPPED", "delivered": "DELIVERED"}
 # An order ships once paid (a partly refunded order still ships what is left).
@@ -41,6 +60,12 @@ SHIPPABLE_STATUSES = ("PENDING", "PROCESSING", "PARTIALLY_SHIPPED", "SHIPPED")
 
 
 class NotShippable(AppError):
+    status = 400
+
+
+class NotCorrectable(AppError):
+    """A delivered shipment is history: its items come back through a return."""
+
     status = 400
 
 
@@ -62,8 +87,9 @@ async def _unshipped(order_id: int) -> dict[int, tuple[int, int, str]]:
     """Per order item: (units to ship in all: its quantity less units refunded
     before they shipped, units in shipments so far, product name)."""
     rows = await fetch_all(
-        "SELECT i.id, i.quantity, coalesce((SELECT sum(sl.quantity) FROM shipment_line sl "
-        f"WHERE sl.order_item_id = i.id), 0), i.product_name, {_REFUNDED_UNITS} "
+        "SELECT i.id, i.quantity, coalesce((SELECT sum(sl.quantity) FROM shipment_line sl JOIN shipment s "
+        f"ON s.id = sl.shipment_id WHERE sl.order_item_id = i.id AND s.status <> 'cancelled'), 0), "
+        f"i.product_name, {_REFUNDED_UNITS} "
         "FROM order_item i WHERE i.order_id = %s ORDER BY i.id", [order_id])
     return {r[0]: (max(r[1] - int(r[4]), int(r[2])), int(r[2]), r[3]) for r in rows}
 
@@ -169,10 +195,8 @@ def status_from_units(total: int, shipped: int, delivered: int) -> str | None:
     return None
 
 
-async def follow_shipments(order_id: int, shipment_id: int | None = None) -> str | None:
-    """Move the (locked) order to the status its shipments say, where the
-    transition table allows it (an order staff already marked further on, or
-    refunded, stays). The customer hears of it by the shipment's email."""
+async def _shipments_say(order_id: int) -> tuple[str, str | None]:
+    """The (locked) order's status and the status its shipments say."""
     current, total, shipped, delivered = await fetch_one(
         f"SELECT o.status, coalesce(sum(greatest(i.quantity - {_REFUNDED_UNITS}, sh.shipped)), 0), "
         "coalesce(sum(sh.shipped), 0), coalesce(sum(sh.delivered), 0) "
@@ -181,10 +205,32 @@ async def follow_shipments(order_id: int, shipment_id: int | None = None) -> str
         "  coalesce(sum(sl.quantity) FILTER (WHERE s.status = 'delivered'), 0) AS delivered "
         " FROM shipment_line sl JOIN shipment s ON s.id = sl.shipment_id WHERE sl.order_item_id = i.id) sh ON TRUE "
         "WHERE o.id = %s GROUP BY o.id, o.status", [order_id])
-    target = status_from_units(int(total), int(shipped), int(delivered))
-    if target is None or target == current or target not in TRANSITIONS.get(current, ()):
+    return current, status_from_units(int(total), int(shipped), int(delivered))
+
+
+def _move(current: str, target: str | None, undo: bool) -> str | None:
+    """The status to move to (None: stay). Forward through TRANSITIONS; after
+    a cancelled shipment (``undo``) also back through SHIPMENT_UNDO, to
+    PROCESSING when nothing is shipped any more."""
+    if undo and target is None:
+        target = "PROCESSING"
+    if target is None or target == current:
         return None
-    await orders.move_status(order_id, target, shipment_id=shipment_id, notify=False)
+    if target in TRANSITIONS.get(current, ()) or (undo and target in SHIPMENT_UNDO.get(current, ())):
+        return target
+    return None
+
+
+async def follow_shipments(order_id: int, shipment_id: int | None = None, *, undo: bool = False) -> str | None:
+    """Move the (locked) order to the status its shipments say, where the
+    transition table allows it (an order staff already marked further on, or
+    refunded, stays); ``undo``: a shipment was cancelled, the order may step
+    back. The customer hears of it by the shipment's email."""
+    current, target = await _shipments_say(order_id)
+    target = _move(current, target, undo)
+    if target is None:
+        return None
+    await orders.move_status(order_id, target, shipment_id=shipment_id, notify=False, undo_shipment=undo)
     return target
 
 
@@ -215,6 +261,170 @@ async def set_shipment_status(shipment_id: int, status: str, *, location: str = 
                 [status, now, now, status, now, shipment_id])
             await _record(order_id, shipment_id, status, carrier, number, location=location, description=description)
     return await shipment_payload(shipment_id)
+
+
+async def _lock_shipment(shipment_id: int) -> tuple:
+    """Lock the shipment's order, then the shipment (the order first, as every
+    shipment and refund write): (order id, status, carrier, tracking number,
+    tracking url, note)."""
+    row = await fetch_one("SELECT order_id FROM shipment WHERE id = %s", [shipment_id])
+    if row is None:
+        raise NotFound("Shipment not found")
+    await _lock_order(row[0])
+    return await fetch_one("SELECT order_id, status, carrier, tracking_number, tracking_url, note FROM shipment "
+                           "WHERE id = %s FOR UPDATE", [shipment_id])
+
+
+def _refuse_correction(status: str, what: str) -> None:
+    if status == "delivered":
+        text = f"A delivered shipment cannot be {what}: its items come back through a return."
+        raise NotCorrectable(text, {"status": [text]})
+    if status == "cancelled":
+        text = f"This shipment was cancelled already: it cannot be {what}."
+        raise Conflict(text, {"status": [text]})
+
+
+async def update_shipment(shipment_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Correct a shipment not delivered yet: ``changes`` among ``carrier``,
+    ``tracking_number``, ``tracking_url`` (None: the carrier's page), ``note``.
+    A new carrier or number rebuilds the tracking URL from the carrier's page
+    unless ``tracking_url`` is given with it (an address staff typed named the
+    old number). A tracking event records the correction; the customer is
+    emailed the new details when the shipment had shipped (they had the old
+    ones). Nothing changed: a no-op.
+
+    Raises NotFound, ValidationFailed (400: an unknown carrier),
+    NotCorrectable (400: delivered), Conflict (409: cancelled).
+    """
+    if "carrier" in changes and changes["carrier"] not in CARRIERS:
+        raise ValidationFailed(errors={"carrier": [f'"{changes["carrier"]}" is not a valid choice.']})
+    async with transaction():
+        order_id, status, carrier, number, url, note = await _lock_shipment(shipment_id)
+        _refuse_correction(status, "changed")
+        new_carrier = changes.get("carrier") or carrier
+        new_number = (changes["tracking_number"] or "").strip() if "tracking_number" in changes else number
+        if "tracking_url" in changes:
+            new_url = tracking_url(new_carrier, new_number, changes["tracking_url"])
+        elif (new_carrier, new_number) != (carrier, number):
+            new_url = tracking_url(new_carrier, new_number)
+        else:
+            new_url = url
+        new_note = changes["note"] if changes.get("note") is not None else note
+        if (new_carrier, new_number, new_url, new_note) == (carrier, number, url, note):
+            return await shipment_payload(shipment_id)
+        await fetch_one("UPDATE shipment SET carrier = %s, tracking_number = %s, tracking_url = %s, note = %s, "
+                        "updated_at = %s WHERE id = %s RETURNING id",
+                        [new_carrier, new_number, new_url, new_note, utcnow(), shipment_id])
+        tracking_changed = (new_carrier, new_number, new_url) != (carrier, number, url)
+        if tracking_changed:
+            name = CARRIERS[new_carrier][0]
+            await fetch_one(
+                "INSERT INTO order_tracking (order_id, status, location, description, timestamp, shipment_id) "
+                "VALUES (%s, %s, '', %s, %s, %s) RETURNING id",
+                [order_id, EVENT_STATUS[status], f"Shipment {shipment_id} tracking details corrected: {name}"
+                 + (f", tracking number {new_number}" if new_number else ""), utcnow(), shipment_id])
+            if status == "shipped":
+                await enqueue("tasks.fulfilment.shipment_updated", shipment_id, "corrected")
+        await fetch_one("UPDATE orders SET updated_at = %s WHERE id = %s RETURNING id", [utcnow(), order_id])
+    return await shipment_payload(shipment_id)
+
+
+async def cancel_shipment(shipment_id: int, reason: str = "") -> dict[str, Any]:
+    """Cancel a shipment not delivered yet: its units are not shipped any
+    more (they may ship again), the order steps back to what its other
+    shipments say (SHIPPED → PARTIALLY_SHIPPED or PROCESSING), a tracking
+    event records it, and the customer is emailed only when the shipment had
+    shipped (they were told it was on its way; a packed one was never
+    announced). Stock does not move: the order still holds its units.
+
+    Raises NotFound, NotCorrectable (400: delivered), Conflict (409:
+    cancelled already, e.g. by a colleague a moment ago).
+    """
+    async with transaction():
+        order_id, status, _carrier, _number, _url, _note = await _lock_shipment(shipment_id)
+        _refuse_correction(status, "cancelled")
+        now = utcnow()
+        await fetch_one("UPDATE shipment SET status = 'cancelled', cancelled_at = %s, cancel_reason = %s, "
+                        "updated_at = %s WHERE id = %s RETURNING id", [now, reason, now, shipment_id])
+        current, said = await _shipments_say(order_id)
+        target = _move(current, said, True)
+        await fetch_one(
+            "INSERT INTO order_tracking (order_id, status, location, description, timestamp, shipment_id) "
+            "VALUES (%s, %s, '', %s, %s, %s) RETURNING id",
+            [order_id, target or current, f"Shipment {shipment_id} cancelled" + (f": {reason}" if reason else ""),
+             now, shipment_id])
+        await fetch_one("UPDATE orders SET updated_at = %s WHERE id = %s RETURNING id", [now, order_id])
+        if target is not None:
+            await orders.move_status(order_id, target, shipment_id=shipment_id, notify=False, undo_shipment=True,
+                                     description=f"Order {target.lower().replace('_', ' ')} again: shipment "
+                                                 f"{shipment_id} cancelled")
+        if status == "shipped":
+            await enqueue("tasks.fulfilment.shipment_updated", shipment_id, "cancelled")
+    return await shipment_payload(shipment_id)
+
+
+async def refund_outside_return(order_id: int, *, amount: Decimal | None = None,
+                                lines: list[dict[str, Any]] | None = None, restock: bool = False, reason: str = "",
+                                actor_id: int | None = None) -> dict[str, Any]:
+    """POST /api/orders/{id}/refund/: the one refund action
+    (models/checkout/refunds.py ``refund_order``), where a restock makes
+    sense. ``lines``: ``{"item_id", "quantity", "restock"?}`` — a line's own
+    ``restock`` (else ``restock``). A restocked line says its units never
+    left: they must be units not in a shipment (cancelled ones aside) and not
+    refunded yet; they go back to stock and are no longer to ship. Units that
+    shipped are with the customer and come back to stock through a return
+    (its refund restocks them). Without ``lines``, ``restock`` (every unit)
+    is refused once any unit is in a shipment: name the lines.
+
+    Raises ValidationFailed (400: ``lines.N.restock`` or ``restock``),
+    nothing changed; then what ``refunds.refund_order`` raises. Once refunded,
+    the order follows its shipments (refunded units not shipped yet are no
+    longer to ship: a PARTIALLY_SHIPPED order may now be SHIPPED).
+
+    The check runs before the refund's own transaction: a shipment created
+    in the milliseconds between the two could take a unit restocked here
+    (the refund action is checkout's; a hook there would close it).
+    """
+    if lines and any(restock if l.get("restock") is None else l["restock"] for l in lines):
+        items = await _unshipped(order_id)
+        wanted: dict[int, int] = {}
+        for line in lines:
+            if restock if line.get("restock") is None else line["restock"]:
+                wanted[line["item_id"]] = wanted.get(line["item_id"], 0) + line["quantity"]
+        errors: dict[str, list[str]] = {}
+        for n, line in enumerate(lines):
+            item = items.get(line["item_id"])
+            if item is None or line["item_id"] not in wanted:
+                continue  # not the order's: refund_order names it
+            to_ship, in_shipments, name = item
+            left = to_ship - in_shipments  # on the shelf: neither shipped nor refunded yet
+            if wanted[line["item_id"]] > left:
+                errors[f"lines.{n}.restock"] = [
+                    f"Only {left} unit(s) of {name} have not shipped (and are not refunded yet): units that "
+                    "shipped go back to stock through a return (POST /api/orders/{id}/returns/)."]
+                del wanted[line["item_id"]]
+        if errors:
+            raise ValidationFailed(errors=errors)
+    elif restock and not lines:
+        shipped = await fetch_one("SELECT coalesce(sum(sl.quantity), 0) FROM shipment_line sl JOIN shipment s "
+                                  "ON s.id = sl.shipment_id WHERE s.order_id = %s AND s.status <> 'cancelled'",
+                                  [order_id])
+        if shipped[0]:
+            raise ValidationFailed(errors={"restock": [
+                f"{shipped[0]} unit(s) of this order are in shipments: name the lines to restock (lines[].restock); "
+                "units that shipped go back to stock through a return."]})
+    result = await refunds.refund_order(order_id, amount=amount, lines=lines, restock=restock, reason=reason,
+                                        actor_id=actor_id)
+    if lines:
+        # Units refunded before they shipped are not to ship any more: the
+        # rest may all be shipped (or delivered) now. Recomputed from the
+        # rows, so running it again (or at the next shipment step) is harmless.
+        async with transaction():
+            await _lock_order(order_id)
+            moved = await follow_shipments(order_id)
+        if moved:
+            result = {**result, "status": moved}
+    return result
 
 
 async def shipment_payload(shipment_id: int, user_id: int | None = None) -> dict[str, Any]:

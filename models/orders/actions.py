@@ -39,6 +39,7 @@ from models.orders.tables import (
     REFUND_ENDPOINT,
     REFUND_PAYMENT_STATUSES,
     REFUND_STATUSES,
+    SHIPMENT_UNDO,
     STATUSES,
     TRANSITIONS,
 )
@@ -648,12 +649,16 @@ async def release_promo(order_id: int) -> None:
 
 
 async def _apply_status(order_id: int, current: str, new: str, *, location: str = "", description: str = "",
-                        reason: str = "cancel", shipment_id: int | None = None, notify: bool = True) -> None:
+                        reason: str = "cancel", shipment_id: int | None = None, notify: bool = True,
+                        undo_shipment: bool = False) -> None:
     """Inside a transaction with the order locked. ``reason``: of the stock
     given back when cancelling (a stock_movement reason). ``shipment_id``:
     the shipment whose progress moved the order (its tracking event names
-    it); ``notify=False`` when the caller sends its own email (a shipment's)."""
-    check_transition(current, new)
+    it); ``notify=False`` when the caller sends its own email (a shipment's).
+    ``undo_shipment``: a cancelled shipment moves the order back
+    (SHIPMENT_UNDO: SHIPPED → PARTIALLY_SHIPPED/PROCESSING, ...)."""
+    if not (undo_shipment and new in SHIPMENT_UNDO.get(current, ())):
+        check_transition(current, new)
     if new == current:
         return
     await db.aio_execute_sql("UPDATE orders SET status = %s, updated_at = %s WHERE id = %s", [new, utcnow(), order_id])

@@ -61,7 +61,8 @@ SHIPMENT_JSON = f"""json_build_object(
                        FROM shipment_line sl JOIN order_item oi ON oi.id = sl.order_item_id
                        WHERE sl.shipment_id = s.id), '[]'::json),
     'created_at', {iso_sql("s.created_at")}, 'shipped_at', {iso_sql("s.shipped_at")},
-    'delivered_at', {iso_sql("s.delivered_at")})"""
+    'delivered_at', {iso_sql("s.delivered_at")}, 'cancelled_at', {iso_sql("s.cancelled_at")},
+    'cancel_reason', s.cancel_reason)"""
 
 # One order as the API shows it (the spec's OrderSerializer), from ``o`` and
 # the lateral ``it`` (items), ``pm`` (payments) and ``sh`` (shipments).

@@ -55,6 +55,13 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "CANCELLED": (),
     "REFUNDED": (),
 }
+# Steps back that only a cancelled shipment makes (models/fulfilment/shipments.py
+# ``cancel_shipment``: its units are not shipped any more): never offered to
+# staff, whose illegal transitions stay 400 (TRANSITIONS above).
+SHIPMENT_UNDO: dict[str, tuple[str, ...]] = {
+    "SHIPPED": ("PARTIALLY_SHIPPED", "PROCESSING"),
+    "PARTIALLY_SHIPPED": ("PROCESSING",),
+}
 # Payment status changes. Staff may record a manual (cash, transfer) payment
 # as PAID or FAILED; PARTIALLY_REFUNDED and REFUNDED come from the refund
 # action only (REFUND_PAYMENT_STATUSES).

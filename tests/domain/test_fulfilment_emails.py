@@ -20,6 +20,22 @@ def test_shipment_email_names_carrier_tracking_number_and_page():
     assert "<a " not in text
 
 
+@pytest.mark.parametrize("status", ["corrected", "cancelled"])
+def test_shipment_correction_and_cancellation_emails(status):
+    from models.fulfilment.notify import STATUS_DISPLAY
+
+    shipment = {"id": 3, "status": status, "status_display": STATUS_DISPLAY[status], "carrier": "UPS",
+                "tracking_number": "1Z999", "tracking_url": "https://www.ups.com/track?tracknum=1Z999",
+                "lines": [{"name": "Oak Chair", "quantity": 2}]}
+    subject, html, text = mail.render("shipment_update", **ORDER, shipment=shipment)
+    assert subject == f"Your order ORD-20261207-0007: shipment 3 is {STATUS_DISPLAY[status]}"
+    for body in (html, text):
+        assert "Oak Chair" in body
+        # A cancelled parcel's tracking number is void: not shown again.
+        assert ("1Z999" in body) == (status == "corrected")
+        assert ("wrong" in body) == (status == "corrected") and ("new tracking number" in body) == (status == "cancelled")
+
+
 @pytest.mark.parametrize("status", ["requested", "approved", "rejected", "received", "refunded"])
 def test_return_email_at_each_step(status):
     ret = {"id": 4, "status": status, "headline": f"Headline {status}", "reason": "Wobbly", "note": "Thanks <3",
