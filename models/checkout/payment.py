@@ -300,12 +300,28 @@ async def _expired(order_id: int) -> bool:
     return True
 
 
-async def release_expired(order_ids: list[int]) -> int:
+async def cancel_by_shopper(order_id: int, user_id: int | None) -> dict[str, Any]:
+    """The shopper cancels their unpaid order (``orders.cancel_order``: stock
+    and promo use back; NotFound, InvalidTransition), then what checkout adds
+    once that is committed: a card payment still waiting for its 3-D Secure is
+    cancelled at the provider and recorded FAILED (``release_expired``), so
+    that authenticating it later, in another tab, cannot capture it and
+    revive the order the shopper cancelled; a card saved with it is discarded."""
+    answer = await orders.cancel_order(order_id, user_id)
+    async with transaction():
+        await cards.discard_pending(order_id)
+    await release_expired([order_id], "Cancelled by the customer before the payment was authenticated")
+    return answer
+
+
+async def release_expired(order_ids: list[int],
+                          why: str = "Not authenticated before the order's reservation expired") -> int:
     """Card payments still waiting for the shopper's authentication when
-    their order expired: cancelled at the provider (the shopper can no longer
-    complete them; nothing is charged) and recorded FAILED. A provider that
-    cannot be reached is logged and skipped (a late authentication is then
-    settled like any late payment: revived or refunded). Returns how many."""
+    their order expired (or was cancelled): cancelled at the provider (the
+    shopper can no longer complete them; nothing is charged) and recorded
+    FAILED with ``why``. A provider that cannot be reached is logged and
+    skipped (a late authentication is then settled like any late payment:
+    revived or refunded). Returns how many."""
     from models.payments import registry
 
     if not order_ids:
@@ -325,7 +341,7 @@ async def release_expired(order_ids: list[int]) -> int:
             await db.aio_execute_sql(
                 "UPDATE payment SET status = 'FAILED', failure_message = %s, updated_at = %s "
                 "WHERE id = %s AND status = 'PENDING'",
-                ["Not authenticated before the order's reservation expired", utcnow(), payment_id])
+                [why, utcnow(), payment_id])
             await db.aio_execute_sql("UPDATE orders SET payment_status = 'FAILED', updated_at = %s "
                                      "WHERE id = %s AND payment_status = 'PENDING'", [utcnow(), order_id])
         released += 1

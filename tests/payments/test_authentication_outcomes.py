@@ -145,12 +145,38 @@ async def test_a_card_saved_again_before_the_detach_job_runs_stays_attached(api,
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_pending_card_of_an_order_the_shopper_cancelled_goes_with_the_hourly_clean_up(api, make_user):
+async def test_shopper_cancelling_a_3ds_order_cancels_the_intent_and_forgets_the_card(
+        api, make_user, fake_stripe):
     user = await make_user()
-    await ready(api, user, qty=1)
+    pid = await ready(api, user, stock=3, qty=1)
     body = (await pay(api, user, "pm_card_authenticationRequired", save_card=True)).json()
+    intent = fake_stripe.intents[body["transaction_id"]]
     resp = await api.post(f"/api/orders/{body['order_id']}/cancel/", user=user)
     assert resp.status == 200 and resp.json()["status"] == "CANCELLED"
+    # Authenticating it later (another tab) can no longer capture it and revive the cancelled order.
+    assert intent["status"] == "canceled"
+    assert await state(body["order_id"]) == ("CANCELLED", "FAILED", "FAILED")
+    assert await stock_of(pid) == 3
+    assert await count("saved_payment_method", "user_id = %s", [user.id]) == 0
+    assert await jobs("tasks.checkout.detach_card") == [["stripe", intent["payment_method"]]]
+    resp = await api.post("/api/checkout/payment/confirm/", json={"order_id": body["order_id"]}, user=user)
+    assert resp.status == 400
+    # Cancelling a paid order is still refused, nothing touched at Stripe.
+    await ready(api, user, qty=1)
+    paid = (await pay(api, user, "pm_card_visa")).json()
+    resp = await api.post(f"/api/orders/{paid['order_id']}/cancel/", user=user)
+    assert resp.status == 400 and fake_stripe.intents[paid["transaction_id"]]["status"] == "succeeded"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_pending_card_of_an_order_staff_cancelled_goes_with_the_hourly_clean_up(api, make_user):
+    user = await make_user()
+    admin = await make_user(is_staff=True)
+    await ready(api, user, qty=1)
+    body = (await pay(api, user, "pm_card_authenticationRequired", save_card=True)).json()
+    resp = await api.patch(f"/api/orders/{body['order_id']}/update_status/", json={"status": "CANCELLED"},
+                           user=admin)
+    assert resp.status == 200
     assert await cards.prune_pending_cards() == 1
     assert await cards.prune_pending_cards() == 0
     assert await count("saved_payment_method", "user_id = %s", [user.id]) == 0
