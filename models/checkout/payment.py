@@ -300,6 +300,13 @@ async def _expired(order_id: int) -> bool:
     return True
 
 
+# Why a payment that waited for 3-D Secure was given up (payment.failure_message;
+# settle.confirm_payment tells these apart from a failed authentication).
+NOT_AUTHENTICATED_IN_TIME = "Not authenticated before the order's reservation expired"
+CANCELLED_BEFORE_AUTHENTICATION = "Cancelled by the customer before the payment was authenticated"
+GIVEN_UP = (NOT_AUTHENTICATED_IN_TIME, CANCELLED_BEFORE_AUTHENTICATION)
+
+
 async def cancel_by_shopper(order_id: int, user_id: int | None) -> dict[str, Any]:
     """The shopper cancels their unpaid order (``orders.cancel_order``: stock
     and promo use back; NotFound, InvalidTransition), then what checkout adds
@@ -310,12 +317,12 @@ async def cancel_by_shopper(order_id: int, user_id: int | None) -> dict[str, Any
     answer = await orders.cancel_order(order_id, user_id)
     async with transaction():
         await cards.discard_pending(order_id)
-    await release_expired([order_id], "Cancelled by the customer before the payment was authenticated")
+    await release_expired([order_id], CANCELLED_BEFORE_AUTHENTICATION)
     return answer
 
 
 async def release_expired(order_ids: list[int],
-                          why: str = "Not authenticated before the order's reservation expired") -> int:
+                          why: str = NOT_AUTHENTICATED_IN_TIME) -> int:
     """Card payments still waiting for the shopper's authentication when
     their order expired (or was cancelled): cancelled at the provider (the
     shopper can no longer complete them; nothing is charged) and recorded

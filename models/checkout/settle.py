@@ -281,4 +281,8 @@ async def confirm_payment(user_id: int, order_id: int) -> dict[str, Any]:
         raise PaymentFailed(str(error["message"]))
     if payment_status in PAID_PAYMENT_STATUSES:
         raise PaymentFailed("The order was cancelled before the payment completed; the payment was refunded")
-    raise PaymentFailed(AUTH_FAILED if payment_status == "FAILED" else EXPIRED)
+    # The expiry (or the shopper's cancel) records the payment FAILED too once it is
+    # cancelled at the provider: say why, not "could not be authenticated".
+    if payment_status != "FAILED" or failure in paying.GIVEN_UP:
+        raise PaymentFailed(EXPIRED)
+    raise PaymentFailed(AUTH_FAILED)

@@ -61,3 +61,4 @@ def test_payment_not_completed_says_not_placed_nothing_charged_and_links_the_car
                  "ORD-20240120-0001", "194.97"):
         assert part in text and part in html
     assert "<b>Obi</b>" not in html and "<html" in html.lower() and "<p" not in text
+    assert "within 1 minute," in mail.render("payment_not_completed", **{**ctx, "minutes": 1})[2]

@@ -195,6 +195,10 @@ async def test_expired_3ds_order_sends_payment_not_completed_not_order_cancelled
     assert await state(order_id) == ("CANCELLED", "PENDING", "PENDING")
     assert await payments.release_expired([order_id]) == 1
     assert await state(order_id) == ("CANCELLED", "FAILED", "FAILED")
+    # The confirm call says the order expired, not that the card failed its authentication.
+    resp = await api.post("/api/checkout/payment/confirm/", json={"order_id": order_id}, user=user)
+    assert resp.status == 400 and resp.json()["errors"]["payment"] == [
+        "The order was cancelled before the payment was authenticated; nothing was charged"]
     assert await stock_of(pid) == 2 and await cart_lines(user) == 1  # the cart waits to be paid again
     assert await jobs("tasks.checkout.payment_not_completed") == [[order_id]]
     assert await jobs("tasks.orders.order_status_changed") == []
