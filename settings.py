@@ -109,6 +109,9 @@ IMAGE_MAX_PIXELS = _int("IMAGE_MAX_PIXELS", 40_000_000)
 STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = _env("STRIPE_API_BASE")
+# Hosts a checkout's return_url may name besides FRONTEND_URL's site (models/checkout/payment.py
+# return_url_problem): comma-separated, "shop.example.com" or "*.example.com".
+PAYMENT_RETURN_HOSTS = [h.strip().lower() for h in (_env("PAYMENT_RETURN_HOSTS", "") or "").split(",") if h.strip()]
 PAYPAL_CLIENT_ID = _env("PAYPAL_CLIENT_ID")
 PAYPAL_CLIENT_SECRET = _env("PAYPAL_CLIENT_SECRET")
 PAYPAL_API_BASE = _env("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com")

@@ -14,6 +14,7 @@ from handlers.core.idempotency import idempotent
 from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.orders import ShippingIn
+from models.checkout import payment as payments
 from models.checkout import quote as checkout
 from models.checkout import settle
 from models.core.errors import ValidationFailed
@@ -90,10 +91,26 @@ class InitiateIn(ShippingIn):
         return {**fields, "billing_address": self.billing_address}
 
 
+def _return_url(value: str) -> str:
+    problem = payments.return_url_problem(value) if value else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class PaymentIn(In):
     payment_method_id: OptionalText = Field(default="", max_length=255,
                                             description="The card's payment method (e.g. pm_card_visa)")
-    save_card: Flag = False
+    save_card: Flag = Field(default=False, description=(
+        "Keep the card for later payments (signed-in customers). A card whose payment needs 3-D Secure is "
+        "listed only once that payment succeeds; if it fails or expires the card is not kept"))
+    return_url: Annotated[OptionalText, AfterValidator(_return_url)] = Field(
+        default="", max_length=2000, examples=["https://www.avantlush.com/checkout/complete"], description=(
+            "Card payments: where the shopper comes back after a bank-redirect authentication "
+            "(next_action.type redirect_to_url; Stripe's PaymentIntent return_url, which adds payment_intent, "
+            "payment_intent_client_secret and redirect_status to it). https (http only on localhost), on "
+            "FRONTEND_URL's site or a host of PAYMENT_RETURN_HOSTS; then POST /api/checkout/payment/confirm/. "
+            "Empty: authentication in the page only (use_stripe_sdk)"))
 
 
 class ShippingMethodBriefOut(Out):
@@ -141,8 +158,11 @@ class CheckoutOut(Out):
 
 
 class RedirectOut(Out):
-    url: str = Field(description="Send the shopper here to authenticate")
-    return_url: str | None
+    url: str = Field(description="Send the shopper here to authenticate",
+                     examples=["https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3"])
+    return_url: str | None = Field(description="Where the provider sends the shopper back: the return_url given "
+                                               "to checkout/payment/",
+                                   examples=["https://www.avantlush.com/checkout/complete"])
 
 
 class NextActionOut(Out):
@@ -223,7 +243,8 @@ class PaymentHandler(BaseHandler):
                  503: "the payment provider is not configured or not reachable: nothing changed "
                       "(cart, promo code and stock as they were)"},
          rejects={400: "a payment the gateway declines or refuses, a card payment without payment_method_id, "
-                       "another user's saved card, or save_card from a guest"})
+                       "another user's saved card, save_card from a guest, or a return_url that is not https "
+                       "(http on localhost) on the storefront's site or an allowed host"})
     async def post(self):
         """Pay exactly the open checkout's quote: a paid order (card) or the provider's page (PayPal, Clover).
 
@@ -232,10 +253,13 @@ class PaymentHandler(BaseHandler):
         1. No authentication needed (`pm_card_visa`): 200 `{"status": "PAID", "order_id", …}`.
         2. Authentication needed (`pm_card_authenticationRequired`): 200 `{"status": "REQUIRES_ACTION",
            "order_id", "client_secret", "next_action"}`; the order is PENDING and holds its stock. In the
-           browser `stripe.handleNextAction({clientSecret})` (or send the shopper to
-           `next_action.redirect_to_url.url`), then `POST /api/checkout/payment/confirm/ {"order_id"}` → PAID
-           (or 400: authentication failed, the order cancelled, nothing charged). Stripe's webhooks settle it
-           too, once. Not authenticated in time: the order expires with its reservation.
+           browser `stripe.handleNextAction({clientSecret})`; or, when the request gave a `return_url`,
+           `next_action.type` may be `redirect_to_url`: send the shopper to `next_action.redirect_to_url.url`,
+           the bank sends them back to the `return_url`. Then `POST /api/checkout/payment/confirm/
+           {"order_id"}` → PAID (or 400: authentication failed, the order cancelled, nothing charged).
+           Stripe's webhooks settle it too, once. Not authenticated in time: the order expires with its
+           reservation and the shopper is emailed that the payment was not completed (nothing charged, cart
+           kept). A card saved with such a payment is listed only once it is paid.
         3. Declined (`pm_card_chargeDeclined`): 400 `errors.payment = ["Your card was declined"]`, nothing changed.
 
         Saved cards: `save_card: true` keeps the card (signed-in customers); `GET /api/payment-methods/` lists
@@ -249,7 +273,7 @@ class PaymentHandler(BaseHandler):
 
         async def run() -> tuple[int, Any]:
             return 200, await checkout.pay_checkout(self.current_user, data.payment_method_id or None,
-                                                    data.save_card, key)
+                                                    data.save_card, key, data.return_url or None)
 
         await idempotent(self, "checkout.payment", run)
 

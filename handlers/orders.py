@@ -40,6 +40,7 @@ from handlers.core.openapi import api
 from handlers.core.routing import Route
 from handlers.exports import ExportStartedOut, export_csv
 from models.catalog.tables import MAX_LINE_QUANTITY
+from models.checkout import payment as paying
 from models.core.errors import AppError, NotFound, ValidationFailed
 from models.fulfilment import shipments
 from models.orders import actions, queries
@@ -534,9 +535,12 @@ class CancelHandler(BaseHandler):
 
     @api(response=StatusOut, rejects={400: "an order that is paid or already processed (only unpaid orders)"})
     async def post(self, id: str):
-        """Cancel one's own unpaid order: its items and promo code use are released."""
+        """Cancel one's own unpaid order: its items and promo code use are released.
+
+        A card payment still awaiting 3-D Secure is cancelled at the provider too (nothing can be charged later).
+        """
         user = self.current_user
-        self.reply(await actions.cancel_order(int(id), None if user.is_staff else user.id))
+        self.reply(await paying.cancel_by_shopper(int(id), None if user.is_staff else user.id))
 
 
 class RefundHandler(BaseHandler):

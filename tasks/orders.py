@@ -5,7 +5,7 @@ from __future__ import annotations
 import settings
 from celery_app import app
 from models.core.mail import send
-from models.orders import actions, notify
+from models.orders import notify
 from models.orders.tables import STATUS_DISPLAY
 from tasks._runner import run_async
 from tasks.emails import RETRY
@@ -44,11 +44,13 @@ def tracking_event_added(event_id: int) -> str | None:
 
 @app.task
 def expire_unpaid_orders() -> int:
-    """Beat, every minute: cancel unpaid orders whose reservation ended, and
-    the card payments of theirs still waiting for 3-D Secure at the provider."""
+    """Beat, every minute: cancel unpaid orders whose reservation ended (those
+    that waited for the shopper's payment get "payment not completed", not
+    "order cancelled": models/checkout/payment.py ``expire_unpaid``), and the
+    card payments of theirs still waiting for 3-D Secure at the provider."""
     from models.checkout import payment
 
-    expired = run_async(actions.expire_unpaid_orders)
+    expired = run_async(payment.expire_unpaid)
     if expired:
         run_async(payment.release_expired, expired)
     return len(expired)

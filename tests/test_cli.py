@@ -138,7 +138,8 @@ async def test_cleanup_prunes_old_finished_jobs_and_export_files(make_user):
     for job in (old, new):
         (settings.EXPORT_DIR / f"{job.id}.csv").write_text("id\n")
     done = await cleanup.run()
-    assert done == {"outbox": 1, "exports": 1, "search_feed": 0, "idempotency": 0, "guests": 0}  # every registered clean-up ran
+    assert done == {"outbox": 1, "exports": 1, "search_feed": 0, "idempotency": 0, "guests": 0,
+                    "pending_cards": 0}  # every registered clean-up ran
     assert sorted(r[0] for r in await fetch_all("SELECT task FROM outbox_job")) == ["failed", "new", "pending"]
     assert not (settings.EXPORT_DIR / f"{old.id}.csv").exists() and (settings.EXPORT_DIR / f"{new.id}.csv").exists()
     assert (await ExportJob.aio_get(ExportJob.id == old.id)).file is None

@@ -23,9 +23,12 @@ PENDING holding its stock until ``reserved_until``, its checkout waits
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+import settings
+from models.checkout import cards
 from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
 from models.core.jobs import enqueue
 from models.orders import actions as orders
@@ -37,6 +40,38 @@ log = logging.getLogger("avantlush.payments")
 OnPlaced = Callable[[int], Awaitable[None]] | None
 # The card gateways whose payments may wait for the shopper's authentication (3-D Secure).
 CARD_PROVIDERS = ("test", "stripe")
+
+
+RETURN_URL_RULE = ("Give an absolute https address (http only on localhost) on the storefront's site "
+                   "(FRONTEND_URL) or on a host listed in PAYMENT_RETURN_HOSTS.")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def return_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a payment's ``return_url`` (None: it can). The
+    provider sends the shopper there after a bank-redirect authentication,
+    so it must be ours: https (http only on localhost, for development), no
+    credentials in it, and its host the storefront's site (FRONTEND_URL's
+    host, ``www.`` aside, or a subdomain of it) or one of
+    ``PAYMENT_RETURN_HOSTS`` (``shop.example.com`` or ``*.example.com``).
+    Anything else would make us an open redirect."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # a port that is not a number raises ValueError
+    except ValueError:
+        return RETURN_URL_RULE
+    if not host or parts.username is not None or parts.password is not None or any(c.isspace() for c in url):
+        return RETURN_URL_RULE
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in LOCAL_HOSTS):
+        return RETURN_URL_RULE
+    site = (urllib.parse.urlsplit(settings.FRONTEND_URL).hostname or "").lower().removeprefix("www.")
+    if site and (host == site or host.endswith("." + site)):
+        return None
+    for allowed in settings.PAYMENT_RETURN_HOSTS:
+        if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
+            return None
+    return RETURN_URL_RULE
 
 
 @dataclass
@@ -85,14 +120,13 @@ async def pay_and_place(draft: OrderDraft, gateway: Any, charge: Charge, on_plac
             "amount": draft.totals.total, "status": "PAID"}
 
 
-async def _save_card(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any) -> None:
-    """``save_card``: the provider's reference, brand, last4 and expiry only."""
+async def _save_card(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any,
+                     pending_order_id: int | None = None) -> None:
+    """``save_card``: the provider's reference, brand, last4 and expiry only;
+    pending on ``pending_order_id``'s authentication when given (not listed
+    until its payment succeeds, models/checkout/cards.py)."""
     if charge.save_card and auth.reusable_reference and draft.user_id:
-        await db.aio_execute_sql(
-            "INSERT INTO saved_payment_method (user_id, provider, reference, brand, last4, exp_month, exp_year, "
-            "customer_reference) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [draft.user_id, gateway.name, auth.reusable_reference, auth.brand[:30], auth.last4[:4], auth.exp_month,
-             auth.exp_year, charge.customer_reference])
+        await cards.save_card(draft.user_id, gateway.name, auth, charge.customer_reference, pending_order_id)
 
 
 async def _await_authentication(draft: OrderDraft, gateway: Any, charge: Charge, auth: Any,
@@ -109,7 +143,7 @@ async def _await_authentication(draft: OrderDraft, gateway: Any, charge: Charge,
                                     transaction_id=auth.transaction_id, currency=charge.currency), notify=False)
             if hosted.checkout_id is not None:
                 await _await_provider(hosted.checkout_id, order_id)
-            await _save_card(draft, gateway, charge, auth)
+            await _save_card(draft, gateway, charge, auth, pending_order_id=order_id)
         committed = True
     finally:
         if not committed:
@@ -195,6 +229,7 @@ async def cancel_unpaid(order_id: int, reason: str, description: str) -> bool:
     await db.aio_execute_sql(
         "INSERT INTO order_tracking (order_id, status, location, description, timestamp) "
         "VALUES (%s, 'CANCELLED', '', %s, %s)", [order_id, description, utcnow()])
+    await cards.discard_pending(order_id)
     return True
 
 
@@ -231,12 +266,69 @@ async def awaits_provider(order_id: int) -> bool:
     return row is not None
 
 
-async def release_expired(order_ids: list[int]) -> int:
+async def expire_unpaid(now: Any = None) -> list[int]:
+    """The beat's expiry of unpaid orders (``orders.expire_unpaid_orders``)
+    with what checkout adds in the same transaction (``_expired``). Returns
+    the ids cancelled; ``release_expired`` then cancels their payments at
+    the provider."""
+    return await orders.expire_unpaid_orders(now, on_expired=_expired)
+
+
+async def _expired(order_id: int) -> bool:
+    """An order expired while its payment waited for the shopper (3-D Secure
+    not completed, or never paid at a hosted provider): the card saved with
+    it is discarded, and the shopper gets "your payment was not completed,
+    your order was not placed" (``tasks.checkout.payment_not_completed``)
+    instead of the shop's "your order was cancelled": no confirmation ever
+    went for it, the shop did not cancel anything, nothing was charged and
+    the cart is still there to pay again.
+
+    Why an email at all: Shopify and Saleor create the order only once the
+    payment went through, so an abandoned authentication leaves no order and
+    no cancellation email; Shopify follows up with its abandoned-checkout
+    email instead ("complete your purchase"). Here the order exists (it held
+    the stock) and shows CANCELLED in the shopper's order list, and the
+    shopper was told REQUIRES_ACTION, not "declined": a short word that the
+    order was not placed, nothing was taken and the cart waits is what
+    those shops' abandoned-checkout email amounts to, true to what happened.
+    Orders placed without a provider waiting (direct orders, whose
+    confirmation went) keep the usual status email (False)."""
+    await cards.discard_pending(order_id)
+    if not await awaits_provider(order_id):
+        return False
+    await enqueue("tasks.checkout.payment_not_completed", order_id)
+    return True
+
+
+# Why a payment that waited for 3-D Secure was given up (payment.failure_message;
+# settle.confirm_payment tells these apart from a failed authentication).
+NOT_AUTHENTICATED_IN_TIME = "Not authenticated before the order's reservation expired"
+CANCELLED_BEFORE_AUTHENTICATION = "Cancelled by the customer before the payment was authenticated"
+GIVEN_UP = (NOT_AUTHENTICATED_IN_TIME, CANCELLED_BEFORE_AUTHENTICATION)
+
+
+async def cancel_by_shopper(order_id: int, user_id: int | None) -> dict[str, Any]:
+    """The shopper cancels their unpaid order (``orders.cancel_order``: stock
+    and promo use back; NotFound, InvalidTransition), then what checkout adds
+    once that is committed: a card payment still waiting for its 3-D Secure is
+    cancelled at the provider and recorded FAILED (``release_expired``), so
+    that authenticating it later, in another tab, cannot capture it and
+    revive the order the shopper cancelled; a card saved with it is discarded."""
+    answer = await orders.cancel_order(order_id, user_id)
+    async with transaction():
+        await cards.discard_pending(order_id)
+    await release_expired([order_id], CANCELLED_BEFORE_AUTHENTICATION)
+    return answer
+
+
+async def release_expired(order_ids: list[int],
+                          why: str = NOT_AUTHENTICATED_IN_TIME) -> int:
     """Card payments still waiting for the shopper's authentication when
-    their order expired: cancelled at the provider (the shopper can no longer
-    complete them; nothing is charged) and recorded FAILED. A provider that
-    cannot be reached is logged and skipped (a late authentication is then
-    settled like any late payment: revived or refunded). Returns how many."""
+    their order expired (or was cancelled): cancelled at the provider (the
+    shopper can no longer complete them; nothing is charged) and recorded
+    FAILED with ``why``. A provider that cannot be reached is logged and
+    skipped (a late authentication is then settled like any late payment:
+    revived or refunded). Returns how many."""
     from models.payments import registry
 
     if not order_ids:
@@ -256,7 +348,7 @@ async def release_expired(order_ids: list[int]) -> int:
             await db.aio_execute_sql(
                 "UPDATE payment SET status = 'FAILED', failure_message = %s, updated_at = %s "
                 "WHERE id = %s AND status = 'PENDING'",
-                ["Not authenticated before the order's reservation expired", utcnow(), payment_id])
+                [why, utcnow(), payment_id])
             await db.aio_execute_sql("UPDATE orders SET payment_status = 'FAILED', updated_at = %s "
                                      "WHERE id = %s AND payment_status = 'PENDING'", [utcnow(), order_id])
         released += 1

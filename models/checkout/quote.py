@@ -253,7 +253,7 @@ def _booked_delivery(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool,
-                       request_key: str | None) -> dict[str, Any]:
+                       request_key: str | None, return_url: str | None = None) -> dict[str, Any]:
     """Charge exactly the open checkout's quote and place its order.
 
     Card gateways: the paid order; hosted ones: a PENDING order holding its
@@ -261,6 +261,8 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
     (409 with the new quote, nothing charged), PaymentFailed (declined:
     nothing changed), GatewayUnavailable (provider down or not configured:
     cart and promo untouched), the cart's errors, OutOfStock.
+    ``return_url`` (checked by the caller, ``payment.return_url_problem``)
+    goes to the card provider: a redirect-based authentication comes back there.
     """
     from models import cart
 
@@ -296,7 +298,7 @@ async def pay_checkout(user: Any, payment_method_id: str | None, save_card: bool
     charge = Charge(amount=draft.totals.total, currency=CURRENCY, payment_method_id=payment_method_id,
                     idempotency_key=key, description=f"AvantLush checkout {checkout_id}", customer_email=email,
                     save_card=save_card, metadata={"checkout_id": checkout_id, "user_id": str(user.id)},
-                    customer_reference=customer_reference)
+                    customer_reference=customer_reference, return_url=return_url or None)
 
     async def on_placed(order_id: int) -> None:
         done = await fetch_one("UPDATE checkout SET status = 'completed', order_id = %s, updated_at = %s "

@@ -12,7 +12,9 @@ through legal transitions only.
   goes on with ``slot_held`` false and a ``delivery_issue`` for staff.
 - An event whose amount or currency differs from the payment is refused:
   recorded (result ``amount_mismatch``), logged, nothing changed.
-- FAILED on a PENDING order: CANCELLED, stock back as ``payment_failed``.
+- FAILED on a PENDING order: CANCELLED, stock back as ``payment_failed``; a
+  card saved with the payment is discarded (``cards.discard_pending``), as
+  it is kept (``cards.confirm_pending``) when the payment is PAID.
 - REFUNDED (a refund made at the provider): the payment and order follow.
 - APPROVED (hosted: approved by the shopper; card: authenticated after
   3-D Secure, Stripe's ``payment_intent.amount_capturable_updated``): captured
@@ -30,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from models.checkout import cards
 from models.checkout import payment as paying
 from models.core.db import db, fetch_one, money, transaction, utcnow
 from models.core.jobs import enqueue
@@ -151,6 +154,7 @@ async def _apply(event: WebhookEvent) -> tuple[str, int | None]:
             return await _result(event, "applied"), None
         # PAID
         if status == "PENDING":
+            await cards.confirm_pending(order_id)  # a card saved with this payment is usable now
             hosted = await paying.finalize_hosted(order_id)
             await _set_order(order_id, status="PROCESSING", payment_status="PAID", note="Payment paid", notify=not hosted)
             return await _result(event, "applied"), None
@@ -196,6 +200,7 @@ async def _revive(order_id: int) -> bool:
         log.warning("order %s was paid after it was cancelled; its stock is gone: refunding", order_id)
         return False
     slot_ok = await orders.rebook_delivery(order_id)
+    await cards.confirm_pending(order_id)  # if it was not discarded yet (the hourly clean-up)
     hosted = await paying.finalize_hosted(order_id)
     note = "Payment received after the order was cancelled: order restored"
     if not slot_ok:
@@ -276,4 +281,8 @@ async def confirm_payment(user_id: int, order_id: int) -> dict[str, Any]:
         raise PaymentFailed(str(error["message"]))
     if payment_status in PAID_PAYMENT_STATUSES:
         raise PaymentFailed("The order was cancelled before the payment completed; the payment was refunded")
-    raise PaymentFailed(AUTH_FAILED if payment_status == "FAILED" else EXPIRED)
+    # The expiry (or the shopper's cancel) records the payment FAILED too once it is
+    # cancelled at the provider: say why, not "could not be authenticated".
+    if payment_status != "FAILED" or failure in paying.GIVEN_UP:
+        raise PaymentFailed(EXPIRED)
+    raise PaymentFailed(AUTH_FAILED)

@@ -24,7 +24,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "support": (),
     "orders": ("seed", "export"),
     "payments": (),
-    "checkout": ("guests",),
+    "checkout": ("guests", "cards"),
     "fulfilment": ("export",),
     "dashboard": (),
 }

@@ -32,6 +32,7 @@ SUBJECTS = {
     "admin_new_order": "New order {order_number} ({total})",
     "order_status": "Your order {order_number} is {status_display}",
     "order_tracking": "Update on your order {order_number}",
+    "payment_not_completed": "Your payment was not completed: order {order_number} was not placed",
     "back_in_stock": "Back in stock at AvantLush",
     "price_drop": "A price drop on your AvantLush wishlist",
     "cart_reminder": "You left something in your AvantLush cart",

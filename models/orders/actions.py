@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import orjson
 
@@ -398,12 +398,20 @@ async def check_unpaid_cap(user_id: int) -> None:
 EXPIRY_BATCH = 200
 
 
-async def expire_unpaid_orders(now: dt.datetime | None = None) -> list[int]:
+OnExpired = Callable[[int], Awaitable[bool]]
+
+
+async def expire_unpaid_orders(now: dt.datetime | None = None, on_expired: OnExpired | None = None) -> list[int]:
     """Cancel every unpaid order whose reservation ended: its stock and promo
     use go back (once: the flags are cleared conditionally) and its history
     says why. Safe to run concurrently (rows locked SKIP LOCKED, conditions
-    re-checked under the lock). Returns the ids cancelled. The beat task
-    tasks.orders.expire_unpaid_orders runs it every minute."""
+    re-checked under the lock). Returns the ids cancelled.
+
+    ``on_expired(order_id)`` runs inside the transaction that cancels each
+    order (the layer above: checkout); True when it told the customer itself,
+    else the usual status email goes. The beat task
+    tasks.orders.expire_unpaid_orders runs it (through
+    models/checkout/payment.py ``expire_unpaid``) every minute."""
     now = now or utcnow()
     expired: list[int] = []
     while True:
@@ -416,7 +424,10 @@ async def expire_unpaid_orders(now: dt.datetime | None = None) -> list[int]:
                 minutes = settings.UNPAID_ORDER_TTL_MINUTES
                 await _apply_status(order_id, "PENDING", "CANCELLED", reason="expire",
                                     description=f"Cancelled: not paid within {minutes} minute"
-                                                f"{'' if minutes == 1 else 's'}; its items were released")
+                                                f"{'' if minutes == 1 else 's'}; its items were released",
+                                    notify=False)
+                if on_expired is None or not await on_expired(order_id):
+                    await enqueue("tasks.orders.order_status_changed", order_id, "CANCELLED")
                 expired.append(order_id)
         if len(rows) < EXPIRY_BATCH:
             break

@@ -139,6 +139,8 @@ class Charge:
     save_card: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     customer_reference: str | None = None  # the provider's customer (saved cards)
+    # Where a redirect-based authentication (bank-redirect 3-D Secure) sends the shopper back.
+    return_url: str | None = None
 
 
 @dataclass

@@ -51,3 +51,14 @@ def test_confirmation_names_the_promotion_that_priced_the_order():
     assert "Spring &lt;i&gt;sale&lt;/i&gt;" in html and "-30.00" in html and "shipping -4.99" in html
     assert "Discount: -10.00" not in text  # the lines replace the bare total
     assert "Discount: -10.00" in mail.render("order_confirmation", **{**ORDER, "discount_lines": []})[2]
+
+
+def test_payment_not_completed_says_not_placed_nothing_charged_and_links_the_cart():
+    ctx = {**ORDER, "status": "CANCELLED", "cart_url": f"{settings.FRONTEND_URL}/cart", "minutes": 30}
+    subject, html, text = mail.render("payment_not_completed", **ctx)
+    assert subject == "Your payment was not completed: order ORD-20240120-0001 was not placed"
+    for part in ("Nothing was charged", f"{settings.FRONTEND_URL}/cart", "Handmade Pouch", "30 minutes",
+                 "ORD-20240120-0001", "194.97"):
+        assert part in text and part in html
+    assert "<b>Obi</b>" not in html and "<html" in html.lower() and "<p" not in text
+    assert "within 1 minute," in mail.render("payment_not_completed", **{**ctx, "minutes": 1})[2]

@@ -24,7 +24,8 @@ class FakeStripe:
     answers ``requires_action``; ``authenticate`` plays the shopper's step),
     Customers, PaymentMethods (detach, list) and refunds, honouring
     Idempotency-Key like Stripe: a repeated key returns the first response.
-    ``event`` builds a webhook signed like Stripe's."""
+    A PaymentIntent confirmed with a ``return_url`` answers 3-D Secure with a
+    ``redirect_to_url`` next action back to it. ``event`` builds a webhook signed like Stripe's."""
 
     CARDS = {"pm_card_visa": ("visa", "4242"), "pm_card_mastercard": ("mastercard", "4444"),
              "pm_card_authenticationRequired": ("visa", "3184")}
@@ -144,12 +145,16 @@ class FakeStripe:
                       "capture_method": form.get("capture_method", "automatic"), "payment_method": pm,
                       "customer": customer, "setup_future_usage": form.get("setup_future_usage"),
                       "client_secret": f"{intent_id}_secret_{next(_ids)}", "next_action": None,
-                      "last_payment_error": None, "metadata": {}}
+                      "last_payment_error": None, "metadata": {}, "return_url": form.get("return_url")}
             if self.methods.get(pm, pm).startswith("pm_card_authenticationRequired"):
                 intent["status"], intent["amount_capturable"] = "requires_action", 0
                 intent["next_action"] = {"type": "use_stripe_sdk",
                                          "use_stripe_sdk": {"type": "three_d_secure_redirect",
                                                             "stripe_js": f"https://hooks.stripe.test/3ds/{intent_id}"}}
+                if form.get("return_url"):  # confirmed on the server with a return_url: Stripe redirects
+                    intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
+                        "url": f"https://hooks.stripe.test/redirect/authenticate/src_{intent_id}",
+                        "return_url": form["return_url"]}}
             else:
                 self._attach_saved(intent)
             self.intents[intent["id"]] = intent

@@ -12,7 +12,10 @@ event loop.
 APPROVED, or ``check`` re-reads it) and ``confirm`` captures it
 (``payment_intent.succeeded`` follows). Saved cards: one Customer per user
 (``ensure_customer``), ``setup_future_usage=off_session`` when saving,
-``detach`` on delete."""
+``detach`` on delete. A ``return_url`` from the storefront is the
+PaymentIntent's: a ``redirect_to_url`` next action brings the shopper back
+there (Stripe adds ``payment_intent``, ``payment_intent_client_secret`` and
+``redirect_status`` to it)."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -89,7 +92,8 @@ class StripeGateway:
             "payment_method": charge.payment_method_id,
             "confirm": True,
             "capture_method": "manual",
-            # Cards (3-D Secure through Stripe.js's handleNextAction), no redirects.
+            # Cards (3-D Secure through Stripe.js's handleNextAction), no redirects unless the
+            # storefront gave a return_url (then 3-D Secure may answer redirect_to_url).
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "description": charge.description,
             "metadata": charge.metadata,
@@ -101,6 +105,9 @@ class StripeGateway:
             params["customer"] = charge.customer_reference
         if charge.save_card:
             params["setup_future_usage"] = "off_session"
+        if charge.return_url:
+            params["return_url"] = charge.return_url
+            params["automatic_payment_methods"] = {"enabled": True}  # redirects allowed: they come back there
         try:
             intent = await client().v1.payment_intents.create_async(
                 params, {"idempotency_key": charge.idempotency_key})

@@ -5,12 +5,16 @@ is declined with "Your card was declined", any other ``pm_card_*`` succeeds.
 the shopper to authenticate (the order awaits it); the confirm call then
 finds it authenticated (``check`` → APPROVED) and captures it.
 ``pm_card_authenticationRequiredDeclined`` needs authentication that then
-fails (``check`` → FAILED). The state lives in the transaction id, so any
+fails (``check`` → FAILED). With a ``return_url`` the next action is a
+``redirect_to_url`` whose page is the return URL itself with Stripe's query
+(``payment_intent``, ``payment_intent_client_secret``, ``redirect_status``):
+a bank page that authenticates at once. The state lives in the transaction id, so any
 process can check it. Saved cards: customers ``cus_test_…``; detaching does
 nothing. Refunds always succeed; it receives no webhooks."""
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 import uuid
 from decimal import Decimal
 from typing import Mapping
@@ -50,10 +54,17 @@ class TestGateway:
         if pm.startswith(NEEDS_AUTH):
             prefix = _3DS_FAIL if pm == NEEDS_AUTH_FAILS else _3DS_OK
             txn = f"{prefix}{uuid.uuid5(uuid.NAMESPACE_URL, charge.idempotency_key).hex[:20]}"
+            secret = f"{txn}_secret_test"
+            next_action: dict = {"type": "use_stripe_sdk", "redirect_to_url": None}
+            if charge.return_url:
+                query = urllib.parse.urlencode({"payment_intent": txn, "payment_intent_client_secret": secret,
+                                                "redirect_status": "failed" if prefix == _3DS_FAIL else "succeeded"})
+                page = charge.return_url + ("&" if "?" in charge.return_url else "?") + query
+                next_action = {"type": "redirect_to_url",
+                               "redirect_to_url": {"url": page, "return_url": charge.return_url}}
             return Authorization(ok=True, transaction_id=txn, method="Card", brand="Card", last4="3184",
                                  exp_month=12, exp_year=2034, reusable_reference=saved,
-                                 action=CustomerAction(client_secret=f"{txn}_secret_test",
-                                                       next_action={"type": "use_stripe_sdk", "redirect_to_url": None}))
+                                 action=CustomerAction(client_secret=secret, next_action=next_action))
         return Authorization(ok=True, transaction_id=f"txn_test_{uuid.uuid4().hex[:20]}", method=brand, brand=brand,
                              last4="4242", exp_month=12, exp_year=2034, reusable_reference=saved)
 
