@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 
@@ -104,13 +104,18 @@ async def _pick_lines(order_id: int, lines: list[dict[str, int]], restock: bool,
 
 async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: list[dict[str, Any]] | None = None,
                        restock: bool = False, reason: str = "", actor_id: int | None = None,
-                       restocking_fee: Decimal | None = None, return_id: int | None = None) -> dict[str, Any]:
+                       restocking_fee: Decimal | None = None, return_id: int | None = None,
+                       check: Callable[[], Awaitable[None]] | None = None) -> dict[str, Any]:
     """Refund ``amount`` (default: the lines' cost less ``restocking_fee``,
     else all that is left) of the order's captured payment through its gateway.
 
     ``lines``: ``{"item_id", "quantity"}`` with an optional ``"restock"`` of
     the line's own (else ``restock``). ``return_id``: the return this refund
     settles (models/fulfilment/returns.py): a return is refunded once.
+    ``check``: a caller's own rule (a layer above: e.g. fulfilment's "restocked
+    units never shipped"), run under the order's lock before the refund is
+    recorded, so nothing that locks the order (a new shipment) comes between;
+    it raises to refuse, nothing written.
 
     Raises NotFound, NotRefundable (400: not paid), ValidationFailed (400: an
     amount beyond what is left, bad lines, a fee beyond the lines' cost),
@@ -124,6 +129,8 @@ async def refund_order(order_id: int, *, amount: Decimal | None = None, lines: l
                                 "WHERE id = %s FOR UPDATE", [order_id])
         if order is None:
             raise NotFound("Order not found")
+        if check is not None:
+            await check()
         payment_status, subtotal, discount, _held = order
         payment_id, provider, transaction_id, capture_ref, captured, currency = \
             await _captured_payment(order_id, payment_status)

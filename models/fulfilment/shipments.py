@@ -381,40 +381,43 @@ async def refund_outside_return(order_id: int, *, amount: Decimal | None = None,
     the order follows its shipments (refunded units not shipped yet are no
     longer to ship: a PARTIALLY_SHIPPED order may now be SHIPPED).
 
-    The check runs before the refund's own transaction: a shipment created
-    in the milliseconds between the two could take a unit restocked here
-    (the refund action is checkout's; a hook there would close it).
+    The check runs in the refund's own transaction, under the order's lock
+    (``refund_order``'s ``check``): a shipment, which locks the order too,
+    cannot take a unit restocked here between the two.
     """
-    if lines and any(restock if l.get("restock") is None else l["restock"] for l in lines):
-        items = await _unshipped(order_id)
-        wanted: dict[int, int] = {}
-        for line in lines:
-            if restock if line.get("restock") is None else line["restock"]:
-                wanted[line["item_id"]] = wanted.get(line["item_id"], 0) + line["quantity"]
-        errors: dict[str, list[str]] = {}
-        for n, line in enumerate(lines):
-            item = items.get(line["item_id"])
-            if item is None or line["item_id"] not in wanted:
-                continue  # not the order's: refund_order names it
-            to_ship, in_shipments, name = item
-            left = to_ship - in_shipments  # on the shelf: neither shipped nor refunded yet
-            if wanted[line["item_id"]] > left:
-                errors[f"lines.{n}.restock"] = [
-                    f"Only {left} unit(s) of {name} have not shipped (and are not refunded yet): units that "
-                    "shipped go back to stock through a return (POST /api/orders/{id}/returns/)."]
-                del wanted[line["item_id"]]
-        if errors:
-            raise ValidationFailed(errors=errors)
-    elif restock and not lines:
-        shipped = await fetch_one("SELECT coalesce(sum(sl.quantity), 0) FROM shipment_line sl JOIN shipment s "
-                                  "ON s.id = sl.shipment_id WHERE s.order_id = %s AND s.status <> 'cancelled'",
-                                  [order_id])
-        if shipped[0]:
-            raise ValidationFailed(errors={"restock": [
-                f"{shipped[0]} unit(s) of this order are in shipments: name the lines to restock (lines[].restock); "
-                "units that shipped go back to stock through a return."]})
+
+    async def check() -> None:
+        if lines and any(restock if l.get("restock") is None else l["restock"] for l in lines):
+            items = await _unshipped(order_id)
+            wanted: dict[int, int] = {}
+            for line in lines:
+                if restock if line.get("restock") is None else line["restock"]:
+                    wanted[line["item_id"]] = wanted.get(line["item_id"], 0) + line["quantity"]
+            errors: dict[str, list[str]] = {}
+            for n, line in enumerate(lines):
+                item = items.get(line["item_id"])
+                if item is None or line["item_id"] not in wanted:
+                    continue  # not the order's: refund_order names it
+                to_ship, in_shipments, name = item
+                left = to_ship - in_shipments  # on the shelf: neither shipped nor refunded yet
+                if wanted[line["item_id"]] > left:
+                    errors[f"lines.{n}.restock"] = [
+                        f"Only {left} unit(s) of {name} have not shipped (and are not refunded yet): units that "
+                        "shipped go back to stock through a return (POST /api/orders/{id}/returns/)."]
+                    del wanted[line["item_id"]]
+            if errors:
+                raise ValidationFailed(errors=errors)
+        elif restock and not lines:
+            shipped = await fetch_one("SELECT coalesce(sum(sl.quantity), 0) FROM shipment_line sl JOIN shipment s "
+                                      "ON s.id = sl.shipment_id WHERE s.order_id = %s AND s.status <> 'cancelled'",
+                                      [order_id])
+            if shipped[0]:
+                raise ValidationFailed(errors={"restock": [
+                    f"{shipped[0]} unit(s) of this order are in shipments: name the lines to restock (lines[].restock); "
+                    "units that shipped go back to stock through a return."]})
+
     result = await refunds.refund_order(order_id, amount=amount, lines=lines, restock=restock, reason=reason,
-                                        actor_id=actor_id)
+                                        actor_id=actor_id, check=check)
     if lines:
         # Units refunded before they shipped are not to ship any more: the
         # rest may all be shipped (or delivered) now. Recomputed from the

@@ -297,3 +297,27 @@ async def test_refund_lines_restock_only_units_that_never_shipped(api, make_user
     # Nothing is left to ship: the order is SHIPPED with its two units, as the refund answered.
     assert resp.json()["status"] == "SHIPPED" and await order_status(order_id) == "SHIPPED"
     assert_envelope(await api.post(f"/api/orders/{order_id}/shipments/", json={"carrier": "ups"}, user=admin), 409)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_restocking_refund_racing_a_shipment_of_the_same_units_never_both(api, make_user):
+    """The refund's "restocked units never shipped" rule is checked under the
+    order's lock (refund_order's check), as a new shipment takes it: the two
+    racing for the last units on the shelf, one wins; never a unit shipped
+    and back on the shelf."""
+    admin, user = await make_user(is_staff=True), await make_user()
+    outcomes = set()
+    for n in range(6):
+        order_id, (chairs,), (chair,) = await paid_order(user, ((2, "25.00"),), txn=f"txn_rr{n}")
+        stock = await stock_of(chair)
+        refund, shipment = await asyncio.gather(
+            api.post(f"/api/orders/{order_id}/refund/", user=admin,
+                     json={"lines": [{"item_id": chairs, "quantity": 2, "restock": True}]}),
+            ship(api, admin, order_id, lines=[{"item_id": chairs, "quantity": 2}], carrier="ups"))
+        shipped = await fetch_one("SELECT coalesce(sum(sl.quantity), 0) FROM shipment_line sl JOIN shipment s "
+                                  "ON s.id = sl.shipment_id WHERE s.order_id = %s", [order_id])
+        restocked = await stock_of(chair) - stock
+        assert shipped[0] + restocked == 2, (refund, shipment, shipped, restocked)
+        assert {refund.status, shipment.status} in ({200, 400}, {201, 400}), (refund, shipment)
+        outcomes.add((refund.status, shipment.status))
+    assert outcomes  # (which one wins depends on who locks the order first)
