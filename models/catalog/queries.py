@@ -17,7 +17,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
@@ -446,30 +446,19 @@ async def indexed_page(text: str, f: ProductFilters, offset: int, limit: int, co
     rows and the version), a catch-up and another when it is not. ``statuses``
     replaces the published-only rule. NotFound past the last page. None when the index cannot answer
     (disabled, not loadable, nothing to search for): then the SQL path does."""
-    index = await engine.engine.ready()
-    if index is None:
+    if await engine.engine.ready() is None:
         return None
     words = search.plain_words(text)
     if words is None:
         words = await search.pg_words(text)
     if not words:
         return None
-    sql = _INDEXED_SQL.format(columns=columns)
-    for _attempt in range(3):
-        query = search.query_from_index(text, words, index)
+
+    def pick(index: engine.Index) -> tuple[int, list[int]]:
         allowed, price = _engine_filter(index, f, statuses)
-        total, ids = index.rank(query, allowed, offset, limit, price)
-        rows = await fetch_prepared(sql, {"ids": ids})
-        version, epoch, pruned_to, cat_version = rows[0][:4]
-        if version == index.version and epoch == index.epoch:
-            page = [r[4:-1] for r in rows if r[4] is not None]
-            if not page and offset > 0:
-                raise NotFound("Invalid page.")  # past the end (as _page_from_window)
-            return total, page, cat_version
-        index = await engine.engine.catch_up(version, epoch, pruned_to)
-        if index is None:
-            return None
-    return None
+        return index.rank(search.query_from_index(text, words, index), allowed, offset, limit, price)
+
+    return await _read_indexed(columns, offset, pick)
 
 
 async def ordered_page(text: str | None, f: ProductFilters, ordering: str, offset: int, limit: int,
@@ -484,7 +473,6 @@ async def ordered_page(text: str | None, f: ProductFilters, ordering: str, offse
     the SQL path gives. NotFound past the last page. None when the index
     cannot answer (disabled, not loadable, an ordering it does not keep):
     then the SQL path does."""
-    index = await engine.engine.ready()
     words = None
     if text:
         words = search.plain_words(text)
@@ -492,23 +480,39 @@ async def ordered_page(text: str | None, f: ProductFilters, ordering: str, offse
             words = await search.pg_words(text)
         if not words:
             return None
-    sql = _INDEXED_SQL.format(columns=columns)
-    for _attempt in range(3):
-        if index is None:
-            return None
+
+    def pick(index: engine.Index) -> tuple[int, list[int]] | None:
         query = search.query_from_index(text, words, index) if words else None
         allowed, price = _engine_filter(index, f)
         matches = index.matching(query, allowed, price)
         ids = index.orderings.page(matches, ordering, offset, limit)
-        if ids is None:
+        return None if ids is None else (len(matches), ids)
+
+    return await _read_indexed(columns, offset, pick)
+
+
+async def _read_indexed(columns: str, offset: int,
+                        pick: Callable[[engine.Index], tuple[int, list[int]] | None]) -> tuple[int, list[tuple], int] | None:
+    """The page ``pick`` chooses in the process's index ((total, ids); None when
+    it cannot), its rows read by id in ONE statement with the search version
+    they must agree with; when the index was behind, a catch-up and the page
+    chosen again. (total, rows, catalog version); NotFound past the last page."""
+    index = await engine.engine.ready()
+    sql = _INDEXED_SQL.format(columns=columns)
+    for _attempt in range(3):
+        if index is None:
             return None
+        picked = pick(index)
+        if picked is None:
+            return None
+        total, ids = picked
         rows = await fetch_prepared(sql, {"ids": ids})
         version, epoch, pruned_to, cat_version = rows[0][:4]
         if version == index.version and epoch == index.epoch:
             page = [r[4:-1] for r in rows if r[4] is not None]
             if not page and offset > 0:
                 raise NotFound("Invalid page.")  # past the end (as _page_from_window)
-            return len(matches), page, cat_version
+            return total, page, cat_version
         index = await engine.engine.catch_up(version, epoch, pruned_to)
     return None
 
