@@ -8,7 +8,6 @@ from celery_app import app
 from models.checkout import cards
 from models.core.mail import send
 from models.orders import notify
-from models.payments.interface import GatewayUnavailable
 from tasks._runner import run_async
 from tasks.emails import RETRY
 
@@ -25,8 +24,8 @@ def payment_not_completed(order_id: int) -> str | None:
                 minutes=settings.UNPAID_ORDER_TTL_MINUTES, **ctx)
 
 
-@app.task(autoretry_for=(GatewayUnavailable,), retry_backoff=True, retry_backoff_max=600, max_retries=8,
-          acks_late=True)
-def detach_card(provider: str, reference: str) -> bool:
-    """Detach a discarded pending card at its provider (unless saved again meanwhile)."""
-    return run_async(cards.detach_discarded, provider, reference)
+@app.task(acks_late=True)
+def detach_card(provider: str, reference: str, attempt: int = 0) -> bool:
+    """Detach a discarded pending card at its provider (unless saved again meanwhile); while the
+    provider is unreachable, queued again through the outbox (``cards.detach_or_retry``)."""
+    return run_async(cards.detach_or_retry, provider, reference, attempt)

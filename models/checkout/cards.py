@@ -22,6 +22,7 @@ Stripe), so they are never refused as another user's.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from models.core import cleanup
@@ -29,6 +30,9 @@ from models.core.db import db, fetch_all, fetch_one, transaction, utcnow
 from models.core.errors import NotFound, ValidationFailed
 from models.core.jobs import enqueue
 from models.payments import registry
+from models.payments.interface import GatewayUnavailable
+
+log = logging.getLogger("avantlush.cards")
 
 NOT_YOURS = "Unknown payment method: use one of your saved cards (GET /api/payment-methods/) or a new card."
 GUEST_SAVE = "Cards can be saved by registered customers only."
@@ -157,6 +161,30 @@ async def detach_discarded(provider: str, reference: str) -> bool:
         return False
     await registry.provider(provider).detach(reference)
     return True
+
+
+# Attempts of a detach while the provider is unreachable, and the wait before the next (doubling).
+DETACH_ATTEMPTS = 8
+DETACH_RETRY_SECONDS = 30
+
+
+async def detach_or_retry(provider: str, reference: str, attempt: int = 0) -> bool:
+    """``detach_discarded`` for the task; while the provider is unreachable the
+    job is queued again through the outbox (30 s, 1 min, 2 min… up to 10 min,
+    ``DETACH_ATTEMPTS`` in all): the wait is a row in PostgreSQL, not a
+    message a worker holds (a worker holding a delayed message when Redis
+    goes away can die restoring it: celery/kombu's unacked restore)."""
+    try:
+        return await detach_discarded(provider, reference)
+    except GatewayUnavailable:
+        if attempt + 1 >= DETACH_ATTEMPTS:
+            log.warning("saved cards: %s %s could not be detached after %d attempts", provider, reference,
+                        DETACH_ATTEMPTS)
+            return False
+        async with transaction():
+            await enqueue("tasks.checkout.detach_card", provider, reference, attempt + 1,
+                          countdown=min(600, DETACH_RETRY_SECONDS * 2 ** attempt))
+        return False
 
 
 cleanup.register("pending_cards", prune_pending_cards)

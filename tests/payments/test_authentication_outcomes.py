@@ -316,3 +316,22 @@ async def test_return_url_allow_list_and_localhost(api, make_user, monkeypatch):
     await ready(api, user, qty=1)
     resp = await pay(api, user, "pm_card_authenticationRequired", return_url="https://m.avantlush.test/back")
     assert resp.status == 200 and resp.json()["next_action"]["type"] == "redirect_to_url"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_detach_the_provider_cannot_take_waits_in_the_outbox_not_in_a_worker(monkeypatch):
+    """Stripe unreachable: the detach job is queued again through the outbox
+    (a row with a later available_at, the attempt counted), never held as a
+    delayed message by a worker; after the last attempt it gives up."""
+    monkeypatch.setattr(settings, "STRIPE_SECRET_KEY", "sk_test_fake")
+    monkeypatch.setattr(settings, "STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens
+    from models.payments.providers import stripe as stripe_provider
+
+    monkeypatch.setattr(stripe_provider, "_client", None)
+    assert await cards.detach_or_retry("stripe", "pm_gone", 0) is False
+    rows = await fetch_all("SELECT args, available_at > now() + interval '20 seconds' FROM outbox_job "
+                           "WHERE task = 'tasks.checkout.detach_card'")
+    assert [(orjson.loads(a) if isinstance(a, (str, bytes)) else a, later) for a, later in rows] == \
+        [(["stripe", "pm_gone", 1], True)]
+    assert await cards.detach_or_retry("stripe", "pm_gone", cards.DETACH_ATTEMPTS - 1) is False
+    assert len(await jobs("tasks.checkout.detach_card")) == 1  # the last attempt queues nothing
