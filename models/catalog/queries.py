@@ -343,24 +343,19 @@ async def product_page(f: ProductFilters, page: int, size: int, user: Any = None
     # Filtered by attributes, or a search in another order than relevance: the index orders it.
     by_index = engine.engine.enabled and (relevance or (ordering is not None and bool(
         f.attributes or f.attribute_query or (text and order_parts))))
-    unresolved = f
-    f, defs_version = await _resolved(unresolved, kept=by_index)
     if by_index:
-        for attempt in (1, 2):
+        def read(g: ProductFilters) -> Any:
             if relevance:
-                found = await indexed_page(text, f, offset, size, _ITEM_COLUMNS)
-            else:
-                found = await ordered_page(text, f, ordering, offset, size, _ITEM_COLUMNS)
-            if found is None:  # the index cannot answer: SQL does, with definitions read now
-                f, defs_version = await _resolved(unresolved, kept=False)
-                break
-            total, rows, cat_version = found
-            if defs_version is not None and cat_version != defs_version and attempt == 1:
-                # the catalog moved since the definitions were read: read them, page again
-                f, defs_version = await _resolved(unresolved, kept=False)
-                continue
+                return indexed_page(text, g, offset, size, _ITEM_COLUMNS)
+            return ordered_page(text, g, ordering, offset, size, _ITEM_COLUMNS)
+
+        f, found = await _from_index(f, read)
+        if found is not None:
+            total, rows = found
             liked = await liked_product_ids(user, [r[0] for r in rows])
             return total, [product_item(r, liked) for r in rows]
+    else:
+        f, _version = await _resolved(f, kept=False)
     params: dict[str, Any] = {"limit": size, "offset": offset}
     conditions = product_conditions(f, params)
     query = await search.parse(text) if text else None
@@ -592,20 +587,14 @@ async def search_page(text: str | None, category_id: int | None, page: int, size
     Raises NotFound for a page past the end.
     """
     text = clean_search(text)
-    unresolved = ProductFilters(category_id=category_id, staff=staff, attribute_query=attribute_query)
-    by_index = bool(text) and engine.engine.enabled
-    f, defs_version = await _resolved(unresolved, kept=by_index)
-    if by_index:
-        for attempt in (1, 2):
-            found = await indexed_page(text, f, (page - 1) * size, size, _SEARCH_COLUMNS)
-            if found is None:
-                f, defs_version = await _resolved(unresolved, kept=False)
-                break
-            total, rows, cat_version = found
-            if defs_version is not None and cat_version != defs_version and attempt == 1:
-                f, defs_version = await _resolved(unresolved, kept=False)  # read again, as product_page
-                continue
+    f = ProductFilters(category_id=category_id, staff=staff, attribute_query=attribute_query)
+    if text and engine.engine.enabled:
+        f, found = await _from_index(f, lambda g: indexed_page(text, g, (page - 1) * size, size, _SEARCH_COLUMNS))
+        if found is not None:
+            total, rows = found
             return total, [search_item(r) for r in rows]
+    else:
+        f, _version = await _resolved(f, kept=False)
     attribute_filters = f.attributes
     key = (text, category_id, page, size, staff, tuple(a.key() for a in attribute_filters))
     version = await catalog_version()
@@ -666,6 +655,25 @@ async def _attribute_matches(f: ProductFilters) -> tuple[int, list[int] | None] 
     matches = index.matching(None, allowed, price)
     n = len(matches)
     return n, ([engine.key_id(k) for k in matches] if n <= ID_LIST_MAX else None)
+
+
+async def _from_index(f: ProductFilters, read: Callable[[ProductFilters], Any]
+                      ) -> tuple[ProductFilters, tuple[int, list[tuple]] | None]:
+    """``read`` (``indexed_page`` or ``ordered_page`` bound to a page) with
+    ``f``'s attr_ filters resolved by the definitions the process kept; when
+    the catalog version the page's statement read is not theirs, read them
+    again and the page once more. (``f`` resolved, (total, rows) or None when
+    the index cannot answer: ``f`` then resolved with definitions read now, for SQL.)"""
+    resolved, defs_version = await _resolved(f, kept=True)
+    found = await read(resolved)
+    if found is not None and defs_version is not None and found[2] != defs_version:
+        resolved, defs_version = await _resolved(f, kept=False)
+        found = await read(resolved)
+    if found is None:
+        if defs_version is not None:
+            resolved, _version = await _resolved(f, kept=False)
+        return resolved, None
+    return resolved, found[:2]
 
 
 async def _resolved(f: ProductFilters, kept: bool) -> tuple[ProductFilters, int | None]:
